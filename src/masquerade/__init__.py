@@ -1,0 +1,55 @@
+"""masquerade — offline face swapping.
+
+Quick use::
+
+    import masquerade
+    faces = masquerade.analyze(masquerade.load_image("photo.jpg").rgb)
+    out = masquerade.swap_image(source_rgb, target_rgb)
+
+Images are RGB ``uint8`` arrays (H×W×3). Every model comes from an installed package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .analysis import AnalyzerOptions, FaceAnalyzer
+from .errors import InputError, MasqueradeError, ModelError, NoFaceError, OutputError
+from .face import Face, Pose
+from .identity import cosine_similarity, euclidean_distance
+from .imageio import LoadedImage, load_image, save_image
+from .pipeline import FaceSwapper, SwapOptions, SwapReport, swap_image
+from .samples import sample_path
+
+__version__ = "0.1.0"
+
+
+def analyze(rgb: np.ndarray, identity: bool = True, landmarks: str = "mediapipe") -> list[Face]:
+    """Detect and analyse every face in an RGB image (loads the models each call)."""
+    with FaceAnalyzer(identity=identity, landmarks=landmarks) as fa:
+        return fa.get(rgb)
+
+
+__all__ = [
+    "AnalyzerOptions",
+    "Face",
+    "FaceAnalyzer",
+    "FaceSwapper",
+    "InputError",
+    "LoadedImage",
+    "MasqueradeError",
+    "ModelError",
+    "NoFaceError",
+    "OutputError",
+    "Pose",
+    "SwapOptions",
+    "SwapReport",
+    "__version__",
+    "analyze",
+    "cosine_similarity",
+    "euclidean_distance",
+    "load_image",
+    "sample_path",
+    "save_image",
+    "swap_image",
+]

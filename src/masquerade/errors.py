@@ -1,0 +1,31 @@
+"""Exceptions with one-line, user-facing messages.
+
+Every error the library raises on purpose derives from :class:`MasqueradeError`; the CLI prints its
+message on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class MasqueradeError(Exception):
+    """Base class; ``str(err)`` is a complete one-line message for the user."""
+
+    exit_code = 2
+
+
+class InputError(MasqueradeError):
+    """An input file is missing, unreadable, corrupt, too large or of an unsupported kind."""
+
+
+class NoFaceError(MasqueradeError):
+    """No (matching) face was found where one is required."""
+
+    exit_code = 3
+
+
+class OutputError(MasqueradeError):
+    """The output path is unusable: exists without --force, equals an input, bad extension."""
+
+
+class ModelError(MasqueradeError):
+    """A model file is missing or does not match its registered checksum."""

@@ -1,0 +1,228 @@
+"""Reading and writing still images safely.
+
+* Inputs: any format Pillow or OpenCV decode; EXIF orientation applied; grayscale, palette, CMYK,
+  16-bit and float images converted to 8-bit RGB; an alpha channel is kept separately so it can be
+  written back unchanged. The pixel count is checked from the header *before* decoding.
+* Outputs: written to a temporary file beside the destination and renamed into place, so a failed
+  write never leaves a partial file and an existing file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError, OutputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PIXELS = 50_000_000
+IMAGE_EXTENSIONS: dict[str, str] = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image as RGB uint8 plus its alpha channel (if it had one)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    path: Path | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rgb.shape[0], self.rgb.shape[1]
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16:
+        return (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    if arr.dtype in (np.int32, np.uint32, np.int64):
+        hi = float(arr.max()) if arr.size else 1.0
+        scale = 255.0 / 65535.0 if hi > 255 else 1.0
+        return np.clip(arr * scale, 0, 255).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        a = np.nan_to_num(arr.astype(np.float32))
+        if a.size and a.max() <= 1.0:
+            a = a * 255.0
+        return np.clip(a, 0, 255).astype(np.uint8)
+    raise InputError(f"unsupported pixel type {arr.dtype}")
+
+
+def _from_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    img = ImageOps.exif_transpose(img)
+    mode = img.mode
+    alpha: np.ndarray | None = None
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        alpha = np.asarray(img.getchannel("A"), dtype=np.uint8).copy()
+        img = img.convert("RGB")
+    elif mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        gray = _to_uint8(np.asarray(img))
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2)), None
+    elif mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8)), alpha
+
+
+def _from_cv2(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.size == 0:
+        raise ValueError("undecodable")
+    alpha = None
+    if arr.ndim == 2:
+        arr = cv2.cvtColor(_to_uint8(arr), cv2.COLOR_GRAY2RGB)
+    elif arr.shape[2] == 4:
+        alpha = _to_uint8(arr[..., 3])
+        arr = cv2.cvtColor(_to_uint8(arr[..., :3]), cv2.COLOR_BGR2RGB)
+    else:
+        arr = cv2.cvtColor(_to_uint8(arr[..., :3]), cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(arr), alpha
+
+
+def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Load an image file as 8-bit RGB, raising :class:`InputError` with a one-line reason."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not an image")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise InputError(f"{p}: empty file")
+    from io import BytesIO
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(BytesIO(data)) as probe:
+                w, h = probe.size
+                if w <= 0 or h <= 0:
+                    raise InputError(f"{p}: image has no pixels")
+                if w * h > max_pixels:
+                    raise InputError(
+                        f"{p}: image is {w}x{h} ({w * h / 1e6:.1f} MP), over the {max_pixels / 1e6:.0f} MP "
+                        "limit (raise it with --max-pixels)"
+                    )
+                # Pillow truncates 16-bit colour PNGs; OpenCV decodes them at full depth.
+                is_16bit_rgb = (
+                    probe.format == "PNG" and len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
+                )
+                probe.load()
+                if is_16bit_rgb:
+                    rgb, alpha = _from_cv2(data)
+                else:
+                    rgb, alpha = _from_pil(probe)
+    except InputError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{p}: not a readable image") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        log.debug("Pillow failed on %s: %s", p, exc)
+        try:
+            rgb, alpha = _from_cv2(data)
+        except Exception:
+            raise InputError(f"{p}: corrupt or truncated image") from None
+        if rgb.shape[0] * rgb.shape[1] > max_pixels:
+            raise InputError(f"{p}: image over the {max_pixels / 1e6:.0f} MP limit") from None
+    if rgb.shape[0] < 8 or rgb.shape[1] < 8:
+        raise InputError(f"{p}: image is only {rgb.shape[1]}x{rgb.shape[0]} pixels, too small for a face")
+    return LoadedImage(rgb=rgb, alpha=alpha, path=p)
+
+
+def check_output_path(
+    output: str | os.PathLike[str], inputs: list[Path], force: bool, extensions: dict[str, str] | None = None
+) -> Path:
+    """Validate an output path before any work is done."""
+    out = Path(output)
+    exts = IMAGE_EXTENSIONS if extensions is None else extensions
+    if out.suffix.lower() not in exts:
+        raise OutputError(
+            f"{out}: unsupported output extension {out.suffix!r} (use {', '.join(sorted(exts))})"
+        )
+    for src in inputs:
+        try:
+            same = out.exists() and src.exists() and os.path.samefile(out, src)
+        except OSError:
+            same = False
+        if same or out.resolve() == src.resolve():
+            raise OutputError(f"{out}: output would overwrite the input {src}; choose another path")
+    if out.exists() and not force:
+        raise OutputError(f"{out}: already exists (use --force to replace it)")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a directory")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{out}: folder {parent} is not writable")
+    return out
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes to ``path`` via a temporary file in the same folder and an atomic rename."""
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def encode_image(rgb: np.ndarray, suffix: str, alpha: np.ndarray | None = None, quality: int = 95) -> bytes:
+    """Encode RGB (+ optional alpha) to the format named by ``suffix`` (``.png``, ``.jpg`` …)."""
+    fmt = IMAGE_EXTENSIONS.get(suffix.lower())
+    if fmt is None:
+        raise OutputError(f"unsupported output extension {suffix!r}")
+    from io import BytesIO
+
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
+    if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
+        img.putalpha(Image.fromarray(alpha.astype(np.uint8), "L"))
+    buf = BytesIO()
+    kwargs: dict[str, object] = {}
+    if fmt in ("JPEG", "WEBP"):
+        kwargs["quality"] = int(quality)
+    img.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def save_image(
+    path: str | os.PathLike[str], rgb: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95
+) -> Path:
+    """Encode and atomically write an RGB image; the format follows the extension."""
+    p = Path(path)
+    atomic_write_bytes(p, encode_image(rgb, p.suffix, alpha=alpha, quality=quality))
+    return p

@@ -1,0 +1,132 @@
+"""Image face swap: analysis → selection → swapper patch → mask → colour → blend."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .analysis import FaceAnalyzer
+from .blending import BlendMode, blend
+from .colour import ColourMode, correct_colour
+from .errors import NoFaceError
+from .face import Face
+from .masks import MaskKind, MouthKeep, face_size, region_mask
+from .selection import SelectMode, select_faces
+from .swappers import Swapper, create_swapper
+
+log = logging.getLogger(__name__)
+
+
+# Inner-lip gap (in inter-ocular distances) above which the target's own mouth interior is kept.
+MOUTH_OPEN_TEETH = 0.06
+
+
+@dataclass(frozen=True)
+class SwapOptions:
+    swapper: str = "mesh3d"
+    target_faces: SelectMode = "largest"
+    source_face: SelectMode = "largest"
+    reference: np.ndarray | None = None  # identity embedding for "reference" target selection
+    source_reference: np.ndarray | None = None
+    mask: MaskKind = "face"
+    mask_erode: float = 0.03
+    mask_blur: float = 0.06
+    colour: ColourMode = "shading"
+    blend: BlendMode = "feather"
+
+
+@dataclass
+class SwapReport:
+    """What a swap did: the faces used and the combined mask of changed pixels."""
+
+    source: Face
+    targets: list[Face] = field(default_factory=list)
+    mask: np.ndarray | None = None
+
+
+def mouth_policy(source: Face, target: Face) -> MouthKeep:
+    """Which part of the target's mouth to keep: its open interior, its lips, or neither."""
+    s_open = source.expression.get("mouth_open", 0.0) > MOUTH_OPEN_TEETH
+    t_open = target.expression.get("mouth_open", 0.0) > MOUTH_OPEN_TEETH
+    if t_open:
+        return "inner"
+    return "lips" if s_open else None
+
+
+def composite(
+    target_rgb: np.ndarray, patch_rgb: np.ndarray, patch_mesh: np.ndarray, coverage: np.ndarray,
+    x0: int, y0: int, target_face: Face, options: SwapOptions, keep_mouth: MouthKeep = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, full-size mask)."""
+    h, w = patch_rgb.shape[:2]
+    roi = target_rgb[y0 : y0 + h, x0 : x0 + w]
+    mask = region_mask(
+        (h, w), patch_mesh, options.mask, hole_mesh=target_face.mesh,
+        erode=options.mask_erode, blur=options.mask_blur, offset=(x0, y0), keep_mouth=keep_mouth,
+    )  # fmt: skip
+    mask = np.minimum(mask, coverage)
+    fg = correct_colour(patch_rgb, roi, mask, options.colour, face_px=face_size(patch_mesh))
+    out = target_rgb.copy()
+    out[y0 : y0 + h, x0 : x0 + w] = blend(roi, fg, mask, options.blend)
+    full = np.zeros(target_rgb.shape[:2], np.float32)
+    full[y0 : y0 + h, x0 : x0 + w] = mask
+    return out, full
+
+
+class FaceSwapper:
+    """Reusable image swapper: holds the analyzer and the swapper model between calls."""
+
+    def __init__(self, options: SwapOptions | None = None, analyzer: FaceAnalyzer | None = None) -> None:
+        self.options = options or SwapOptions()
+        self.analyzer = analyzer or FaceAnalyzer(identity=False)
+        self.swapper: Swapper = create_swapper(self.options.swapper)
+
+    def close(self) -> None:
+        self.analyzer.close()
+
+    def __enter__(self) -> FaceSwapper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def source_face(self, source_rgb: np.ndarray) -> Face:
+        o = self.options
+        need_id = o.source_face == "reference"
+        faces = self.analyzer.get(source_rgb, identity=need_id, small_faces=o.source_face != "largest")
+        return select_faces(faces, o.source_face, o.source_reference, what="source")[0]
+
+    def swap(
+        self, source_rgb: np.ndarray, target_rgb: np.ndarray, source: Face | None = None
+    ) -> tuple[np.ndarray, SwapReport]:
+        o = self.options
+        src = source or self.source_face(source_rgb)
+        faces = self.analyzer.get(
+            target_rgb, identity=o.target_faces == "reference", small_faces=o.target_faces != "largest"
+        )
+        targets = select_faces(faces, o.target_faces, o.reference, what="target")
+        out = target_rgb
+        total = np.zeros(target_rgb.shape[:2], np.float32)
+        done: list[Face] = []
+        for tf in targets:
+            try:
+                p = self.swapper.swap(source_rgb, src, out, tf)
+            except ValueError as exc:
+                log.warning("face at %s not swapped: %s", np.round(tf.box).tolist(), exc)
+                continue
+            out, m = composite(out, p.image, p.mesh, p.coverage, p.x0, p.y0, tf, o, mouth_policy(src, tf))
+            total = np.maximum(total, m)
+            done.append(tf)
+        if not done:
+            raise NoFaceError("no target face could be swapped")
+        return out, SwapReport(source=src, targets=done, mask=total)
+
+
+def swap_image(
+    source_rgb: np.ndarray, target_rgb: np.ndarray, options: SwapOptions | None = None
+) -> np.ndarray:
+    """One-call image swap with default models (loads them each call; reuse :class:`FaceSwapper`)."""
+    with FaceSwapper(options) as fs:
+        return fs.swap(source_rgb, target_rgb)[0]

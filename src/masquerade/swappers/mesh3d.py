@@ -1,0 +1,190 @@
+"""The default, training-free, 3-D-aware swapper.
+
+1. Both faces' 478-point meshes are brought into the canonical frame (pose, scale and position
+   removed by a similarity fit on rigid vertices).
+2. The result shape starts from the *source's* normalised mesh (its identity geometry: face outline,
+   proportions, nose, eye spacing). The *target's* expression is transferred region by region: lids
+   and brows follow the target relative to each eye's corners, the lips follow the target relative to
+   the upper-lip centre (scaled by the mouth-width ratio), and the jaw follows the lower lip.
+3. The result is re-posed with the target's fitted rotation, scale and translation.
+4. The source texture is warped onto that geometry triangle by triangle (a dense piecewise-affine
+   map, rasterised far-to-near so self-occlusion is handled), producing a patch over the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import cv2
+import numpy as np
+
+from ..alignment import umeyama
+from ..face import Face
+from ..geometry import CanonicalMesh
+from ..regions import (
+    BROW_IMAGE_LEFT,
+    BROW_IMAGE_RIGHT,
+    EYE_IMAGE_LEFT,
+    EYE_IMAGE_RIGHT,
+    FACE_OVAL,
+    INNER_MOUTH,
+    IRIS_IMAGE_LEFT,
+    IRIS_IMAGE_RIGHT,
+    LIPS,
+    idx,
+)
+from .base import SwapPatch
+
+
+@dataclass(frozen=True)
+class Mesh3DOptions:
+    shape_strength: float = 1.0  # 0: target geometry, 1: full source identity geometry
+    expression_strength: float = 1.0  # 0: source expression, 1: target expression
+    brow_strength: float = 0.7
+
+
+def _similarity_2d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    return umeyama(src[:, :2], dst[:, :2])
+
+
+def transfer_shape(
+    src_n: np.ndarray, tgt_n: np.ndarray, canonical: CanonicalMesh, opts: Mesh3DOptions
+) -> np.ndarray:
+    """Source identity geometry with the target's expression, both in the canonical frame."""
+    res = src_n.copy()
+    e = opts.expression_strength
+    # eyes and brows: target's lids relative to its eye corners, mapped onto the source's corners
+    for eye, brow, iris, (c0, c1) in (
+        (EYE_IMAGE_LEFT, BROW_IMAGE_LEFT, IRIS_IMAGE_LEFT, (33, 133)),
+        (EYE_IMAGE_RIGHT, BROW_IMAGE_RIGHT, IRIS_IMAGE_RIGHT, (362, 263)),
+    ):
+        corners = [c0, c1]
+        s, r, t = _similarity_2d(tgt_n[corners], src_n[corners])
+        for group, w in ((eye + iris, e), (brow, e * opts.brow_strength)):
+            g = idx(group)
+            g = g[g < len(src_n)]
+            moved = tgt_n[g].copy()
+            moved[:, :2] = s * tgt_n[g, :2] @ r.T + t
+            res[g] = src_n[g] + w * (moved - src_n[g])
+    # mouth: the target's lips, scaled about the target's upper-lip centre by the mouth-width ratio, so
+    # the inner mouth lines up with the target's own (its teeth are kept when its mouth is open)
+    lips = idx(LIPS)
+    width_s = np.linalg.norm(src_n[291, :2] - src_n[61, :2])
+    width_t = np.linalg.norm(tgt_n[291, :2] - tgt_n[61, :2])
+    k = float(np.clip(width_s / max(width_t, 1e-6), 0.6, 1.6))
+    moved = tgt_n[0] + k * (tgt_n[lips] - tgt_n[0])
+    res[lips] = src_n[lips] + e * (moved - src_n[lips])
+    # jaw: vertices below the mouth corners follow the lower lip's vertical displacement
+    drop = res[17] - src_n[17]
+    y_corner = (src_n[61, 1] + src_n[291, 1]) / 2
+    span = max(src_n[152, 1] - y_corner, 1e-6)
+    lip_set = set(lips.tolist())
+    below = np.array([i for i in range(468) if src_n[i, 1] > y_corner and i not in lip_set])
+    wgt = np.clip((src_n[below, 1] - y_corner) / span, 0.0, 1.0)
+    # fade the displacement towards the sides of the face (the jaw hinges near the ears)
+    half_width = max(np.abs(src_n[:468, 0]).max(), 1e-6)
+    wgt *= np.clip(1.2 - np.abs(src_n[below, 0]) / half_width, 0.0, 1.0)
+    res[below] = src_n[below] + wgt[:, None] * drop
+    return tgt_n + opts.shape_strength * (res - tgt_n)
+
+
+def piecewise_affine_maps(
+    dst_pts: np.ndarray,
+    src_pts: np.ndarray,
+    triangles: np.ndarray,
+    order: np.ndarray,
+    size: tuple[int, int],
+    outline: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense maps (for cv2.remap) from a ``size`` (w, h) canvas to source pixels, triangle by triangle.
+
+    Triangles are rasterised in ``order`` (far first) so the nearest surface wins. Pixels inside the
+    ``outline`` polygon that no triangle covers (collapsed lips, rounding) take the mapping of the
+    nearest covered pixel, so the face has no holes.
+    """
+    w, h = size
+    ids = np.full((h, w), -1, np.int32)
+    for k in order:
+        cv2.fillConvexPoly(ids, np.round(dst_pts[triangles[k]] * 16).astype(np.int32), int(k), cv2.LINE_8, 4)
+    # affine per triangle: [x y 1] @ X = source (x, y)
+    d = np.concatenate([dst_pts[triangles], np.ones((len(triangles), 3, 1))], axis=2)
+    s = src_pts[triangles]
+    det = np.linalg.det(d)
+    ok = np.abs(det) > 1e-6
+    x = np.zeros((len(triangles), 3, 2))
+    x[ok] = np.linalg.solve(d[ok], s[ok])
+    cover = ids >= 0
+    cover &= ok[np.maximum(ids, 0)]
+    ys, xs = np.nonzero(cover)
+    t = x[ids[ys, xs]]
+    map_x = np.full((h, w), -1.0, np.float32)
+    map_y = np.full((h, w), -1.0, np.float32)
+    map_x[ys, xs] = xs * t[:, 0, 0] + ys * t[:, 1, 0] + t[:, 2, 0]
+    map_y[ys, xs] = xs * t[:, 0, 1] + ys * t[:, 1, 1] + t[:, 2, 1]
+    if outline is not None and len(xs):
+        inside = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(inside, [np.round(outline * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+        holes = (inside > 0) & ~cover
+        if holes.any():
+            _, labels = cv2.distanceTransformWithLabels(
+                (~cover).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+            )
+            # label → coordinates of that covered (zero) pixel
+            lut_y = np.zeros(labels.max() + 1, np.int64)
+            lut_x = np.zeros(labels.max() + 1, np.int64)
+            lut_y[labels[ys, xs]] = ys
+            lut_x[labels[ys, xs]] = xs
+            hy, hx = np.nonzero(holes)
+            ny, nx = lut_y[labels[hy, hx]], lut_x[labels[hy, hx]]
+            map_x[hy, hx] = map_x[ny, nx]
+            map_y[hy, hx] = map_y[ny, nx]
+            cover = cover | holes
+    return map_x, map_y, cover
+
+
+class Mesh3DSwapper:
+    """Training-free 3-D-aware swapper over mediapipe meshes."""
+
+    name = "mesh3d"
+
+    def __init__(self, options: Mesh3DOptions | None = None, canonical: CanonicalMesh | None = None) -> None:
+        self.options = options or Mesh3DOptions()
+        self.canonical = canonical or CanonicalMesh()
+
+    @cached_property
+    def _skin_triangles(self) -> np.ndarray:
+        """Triangles without those spanning the mouth opening (the source's teeth never get squeezed
+        into a closed target mouth; an open one keeps the target's interior)."""
+        tri = self.canonical.triangles
+        inner = np.isin(tri, idx(INNER_MOUTH)).all(axis=1)
+        return tri[~inner]
+
+    def result_mesh(self, source: Face, target: Face) -> np.ndarray:
+        if source.mesh is None or target.mesh is None:
+            raise ValueError("the mesh3d swapper needs mediapipe landmarks (478-point mesh) on both faces")
+        cm = self.canonical
+        fit_s, fit_t = cm.fit(source.mesh), cm.fit(target.mesh)
+        res_n = transfer_shape(
+            fit_s.to_canonical(source.mesh), fit_t.to_canonical(target.mesh), cm, self.options
+        )
+        return fit_t.from_canonical(res_n)
+
+    def swap(self, source_rgb: np.ndarray, source: Face, target_rgb: np.ndarray, target: Face) -> SwapPatch:
+        res = self.result_mesh(source, target)
+        assert source.mesh is not None
+        h, w = target_rgb.shape[:2]
+        lo = np.floor(res[:468, :2].min(0)).astype(int) - 2
+        hi = np.ceil(res[:468, :2].max(0)).astype(int) + 3
+        x0, y0 = max(0, lo[0]), max(0, lo[1])
+        x1, y1 = min(w, hi[0]), min(h, hi[1])
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            raise ValueError("the swapped face falls outside the target image")
+        tri = self._skin_triangles
+        dst = res[:468, :2] - [x0, y0]
+        order = np.argsort(-res[:468, 2][tri].mean(1))  # far (large z) first
+        map_x, map_y, cover = piecewise_affine_maps(
+            dst, source.mesh[:468, :2], tri, order, (x1 - x0, y1 - y0), outline=dst[idx(FACE_OVAL)]
+        )
+        patch = cv2.remap(source_rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        return SwapPatch(image=patch, coverage=cover.astype(np.float32), x0=int(x0), y0=int(y0), mesh=res)

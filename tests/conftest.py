@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from masquerade import FaceAnalyzer, FaceSwapper, load_image, sample_path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+LFW = SHARED / "lfw"
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return load_image(sample_path("astronaut")).rgb
+
+
+@pytest.fixture(scope="session")
+def hopper() -> np.ndarray:
+    return load_image(sample_path("grace_hopper")).rgb
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> FaceAnalyzer:
+    fa = FaceAnalyzer().prepare()
+    yield fa
+    fa.close()
+
+
+@pytest.fixture(scope="session")
+def swapper() -> FaceSwapper:
+    fs = FaceSwapper()
+    yield fs
+    fs.close()
+
+
+@pytest.fixture(scope="session")
+def pair_image(astronaut: np.ndarray, hopper: np.ndarray) -> np.ndarray:
+    """Both sample faces side by side on one 1100×600 canvas (astronaut left, Hopper right)."""
+    canvas = np.full((600, 1100, 3), 90, np.uint8)
+    canvas[40:552, 20:532] = astronaut
+    canvas[0:600, 570:1082] = hopper
+    return canvas
+
+
+@pytest.fixture(scope="session")
+def lfw() -> Path:
+    if not (LFW / "images").is_dir():
+        pytest.skip(f"LFW not available at {LFW} (../shared/data/lfw beside the repo)")
+    return LFW
+
+
+def lfw_image(root: Path, name: str, n: int) -> np.ndarray:
+    return load_image(root / "images" / name / f"{name}_{n:04d}.jpg").rgb
+
+
+def lfw_pairs(root: Path, matched: bool, count: int) -> list[tuple[str, int, str, int]]:
+    """The first ``count`` matched or mismatched pairs of the official pairs.txt (fold order)."""
+    out: list[tuple[str, int, str, int]] = []
+    for line in (root / "pairs.txt").read_text().splitlines()[1:]:
+        f = line.split()
+        if matched and len(f) == 3:
+            out.append((f[0], int(f[1]), f[0], int(f[2])))
+        elif not matched and len(f) == 4:
+            out.append((f[0], int(f[1]), f[2], int(f[3])))
+        if len(out) >= count:
+            break
+    return out
+
+
+def rotate(rgb: np.ndarray, degrees_clockwise: float) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -degrees_clockwise, 1.0)
+    return cv2.warpAffine(rgb, m, (w, h), borderMode=cv2.BORDER_REPLICATE)

@@ -1,0 +1,155 @@
+"""The default mesh3d swap on real faces: identity moves, pose/expression stay, the rest is untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import lfw_image, lfw_pairs
+
+from masquerade import FaceAnalyzer, FaceSwapper, NoFaceError, SwapOptions, euclidean_distance, swap_image
+from masquerade.cli import main
+
+
+def _emb(analyzer: FaceAnalyzer, rgb: np.ndarray) -> np.ndarray:
+    faces = analyzer.get(rgb)
+    assert faces, "no face in the swapped image"
+    return faces[0].embedding
+
+
+def _check_swap(analyzer, src, tgt, out, mask):
+    assert out.shape == tgt.shape and out.dtype == np.uint8
+    outside = mask <= 0
+    assert outside.any() and (mask > 0.5).sum() > 500
+    assert np.array_equal(out[outside], tgt[outside]), "pixels outside the face mask changed"
+    inside = mask > 0.5
+    assert np.abs(out[inside].astype(int) - tgt[inside].astype(int)).mean() > 5, "the face did not change"
+    e_src, e_tgt, e_out = _emb(analyzer, src), _emb(analyzer, tgt), _emb(analyzer, out)
+    assert euclidean_distance(e_out, e_src) < euclidean_distance(e_out, e_tgt)
+
+
+@pytest.mark.parametrize("direction", ["hopper_onto_astronaut", "astronaut_onto_hopper"])
+def test_swap_moves_identity_keeps_pose_and_background(analyzer, swapper, astronaut, hopper, direction):
+    src, tgt = (hopper, astronaut) if direction == "hopper_onto_astronaut" else (astronaut, hopper)
+    out, report = swapper.swap(src, tgt)
+    _check_swap(analyzer, src, tgt, out, report.mask)
+    (t_face,) = analyzer.get(tgt, identity=False)
+    (o_face,) = analyzer.get(out, identity=False)
+    assert np.abs(o_face.pose.as_array() - t_face.pose.as_array()).max() < 6
+    # the target's expression survives: an open smiling mouth stays open, a closed one closed
+    assert (o_face.expression["mouth_open"] > 0.06) == (t_face.expression["mouth_open"] > 0.06)
+
+
+@pytest.mark.parametrize(
+    ("blend", "colour", "mask"),
+    [("poisson", "reinhard", "face"), ("multiband", "shading", "skin"), ("feather", "none", "skin")],
+)
+def test_every_blend_colour_and_mask_mode(analyzer, astronaut, hopper, blend, colour, mask):
+    with FaceSwapper(SwapOptions(blend=blend, colour=colour, mask=mask), analyzer=analyzer) as fs:
+        out, report = fs.swap(hopper, astronaut)
+    _check_swap(analyzer, hopper, astronaut, out, report.mask)
+
+
+def test_skin_mask_keeps_the_targets_eyes(analyzer, swapper, astronaut, hopper):
+    with FaceSwapper(SwapOptions(mask="skin"), analyzer=analyzer) as fs:
+        out, report = fs.swap(hopper, astronaut)
+    (t_face,) = analyzer.get(astronaut, identity=False)
+    eye = np.round(t_face.mesh[[468, 473], :2]).astype(int)  # iris centres
+    for x, y in eye:
+        assert report.mask[y, x] < 0.05
+        assert np.array_equal(out[y - 1 : y + 2, x - 1 : x + 2], astronaut[y - 1 : y + 2, x - 1 : x + 2])
+
+
+def test_colour_correction_matches_target_tone(analyzer, astronaut, hopper):
+    res = {}
+    for colour in ("none", "shading"):
+        with FaceSwapper(SwapOptions(colour=colour), analyzer=analyzer) as fs:
+            out, report = fs.swap(astronaut, hopper)  # warm-toned face onto a pale, cool one
+        inside = report.mask > 0.9
+        res[colour] = np.abs(out[inside].astype(float).mean(0) - hopper[inside].astype(float).mean(0)).sum()
+    assert res["shading"] < 0.5 * res["none"], res
+
+
+def test_all_faces_and_reference_selection(analyzer, pair_image, astronaut, hopper):
+    with FaceSwapper(SwapOptions(target_faces="all"), analyzer=analyzer) as fs:
+        out, report = fs.swap(hopper, pair_image)
+    assert len(report.targets) == 2
+    # reference = the astronaut: only her face is replaced, Hopper's side stays bit-identical
+    ref = analyzer.get(astronaut)[0].embedding
+    with FaceSwapper(SwapOptions(target_faces="reference", reference=ref), analyzer=analyzer) as fs:
+        out, report = fs.swap(hopper, pair_image)
+    assert len(report.targets) == 1 and report.targets[0].center[0] < 550
+    assert np.array_equal(out[:, 560:], pair_image[:, 560:])
+    assert not np.array_equal(out[:, :540], pair_image[:, :540])
+    # a reference nobody matches is a clear error
+    far = -ref
+    with (
+        FaceSwapper(SwapOptions(target_faces="reference", reference=far), analyzer=analyzer) as fs,
+        pytest.raises(NoFaceError, match="matches the reference"),
+    ):
+        fs.swap(hopper, pair_image)
+
+
+def test_source_face_picked_by_reference_in_a_group_photo(analyzer, pair_image, astronaut, hopper):
+    ref = analyzer.get(hopper)[0].embedding
+    opts = SwapOptions(source_face="reference", source_reference=ref)
+    with FaceSwapper(opts, analyzer=analyzer) as fs:
+        src = fs.source_face(pair_image)
+    assert src.center[0] > 550  # Hopper stands on the right
+
+
+def test_no_face_raises(swapper, astronaut):
+    blank = np.full((300, 300, 3), 128, np.uint8)
+    with pytest.raises(NoFaceError, match="source"):
+        swapper.swap(blank, astronaut)
+    with pytest.raises(NoFaceError, match="target"):
+        swapper.swap(astronaut, blank)
+
+
+def test_swap_image_one_call(astronaut, hopper):
+    out = swap_image(hopper, astronaut)
+    assert out.shape == astronaut.shape and not np.array_equal(out, astronaut)
+
+
+def test_cli_demo_and_swap_write_files(tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    assert main(["demo", "-o", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+    jpg = tmp_path / "swap.jpg"
+    rc = main(
+        ["swap", "-s", "sample:astronaut", "-t", "sample:grace_hopper", "-o", str(jpg), "--blend", "poisson"]
+    )
+    assert rc == 0 and jpg.read_bytes()[:2] == b"\xff\xd8"
+    assert list(tmp_path.glob(".*part")) == []
+
+
+def test_cli_analyze_prints_json_and_annotates(tmp_path, capsys):
+    import json
+
+    ann = tmp_path / "ann.png"
+    assert main(["analyze", "sample:astronaut", "--annotate", str(ann)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["faces"]) == 1 and len(doc["faces"][0]["embedding"]) == 128
+    assert set(doc["faces"][0]["pose"]) == {"yaw", "pitch", "roll"}
+    assert ann.exists()
+
+
+def test_lfw_swaps_move_identity_towards_the_source(analyzer, swapper, lfw):
+    """20 official mismatched pairs: the output is nearer the source identity in at least 80 %."""
+    closer = 0
+    pairs = lfw_pairs(lfw, matched=False, count=20)
+    for n1, i1, n2, i2 in pairs:
+        src, tgt = lfw_image(lfw, n1, i1), lfw_image(lfw, n2, i2)
+        try:
+            out, report = swapper.swap(src, tgt)
+        except NoFaceError:
+            continue
+        outside = report.mask <= 0
+        assert np.array_equal(out[outside], tgt[outside])
+        faces = analyzer.get(out)
+        if not faces:
+            continue
+        e_out = min(faces, key=lambda f: np.linalg.norm(f.center - 125)).embedding
+        e_src = min(analyzer.get(src), key=lambda f: np.linalg.norm(f.center - 125)).embedding
+        e_tgt = min(analyzer.get(tgt), key=lambda f: np.linalg.norm(f.center - 125)).embedding
+        closer += euclidean_distance(e_out, e_src) < euclidean_distance(e_out, e_tgt)
+    assert closer / len(pairs) >= 0.8, f"only {closer}/{len(pairs)} outputs nearer the source"

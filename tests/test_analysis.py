@@ -126,3 +126,14 @@ def test_lfw_detection_and_verification(analyzer, lfw):
             correct += same == matched
             total += 1
     assert correct / total >= 0.95, f"verification accuracy {correct / total:.2%}"
+
+
+@pytest.mark.parametrize(("name", "n", "sign"), [("Allan_Houston", 1, -1), ("George_Clooney", 2, +1)])
+def test_profileish_faces_are_found_with_the_right_yaw(analyzer, lfw, name, n, sign):
+    """Faces turned ~50° (nose towards the image's left: yaw < 0; right: yaw > 0), and their mirrors."""
+    rgb = lfw_image(lfw, name, n)
+    for flip in (1, -1):
+        img = np.ascontiguousarray(rgb[:, ::flip])
+        faces = analyzer.get(img, identity=False)
+        face = min(faces, key=lambda f: np.linalg.norm(f.center - 125))
+        assert sign * flip * face.pose.yaw > 30, f"{name}: yaw {face.pose.yaw:.1f}"

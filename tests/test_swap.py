@@ -153,3 +153,14 @@ def test_lfw_swaps_move_identity_towards_the_source(analyzer, swapper, lfw):
         e_tgt = min(analyzer.get(tgt), key=lambda f: np.linalg.norm(f.center - 125)).embedding
         closer += euclidean_distance(e_out, e_src) < euclidean_distance(e_out, e_tgt)
     assert closer / len(pairs) >= 0.8, f"only {closer}/{len(pairs)} outputs nearer the source"
+
+
+def test_swap_onto_a_turned_face_keeps_its_pose(analyzer, swapper, lfw, hopper):
+    """A frontal source onto a target turned ~50°: the output keeps the target's yaw."""
+    tgt = lfw_image(lfw, "George_Clooney", 2)
+    out, report = swapper.swap(hopper, tgt)
+    assert np.array_equal(out[report.mask <= 0], tgt[report.mask <= 0])
+    t_face = min(analyzer.get(tgt, identity=False), key=lambda f: np.linalg.norm(f.center - 125))
+    o_face = min(analyzer.get(out, identity=False), key=lambda f: np.linalg.norm(f.center - 125))
+    assert abs(o_face.pose.yaw - t_face.pose.yaw) < 10
+    assert abs(o_face.pose.roll - t_face.pose.roll) < 6

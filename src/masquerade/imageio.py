@@ -117,7 +117,8 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own max_pixels check below governs; Pillow's softer warning would pre-empt it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(BytesIO(data)) as probe:
                 w, h = probe.size
                 if w <= 0 or h <= 0:
@@ -138,7 +139,15 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
                     rgb, alpha = _from_pil(probe)
     except InputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
+        # Pillow refuses outright past 2x MAX_IMAGE_PIXELS, before our check can see the size.
+        hard = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        if max_pixels < hard:
+            why = f"over the {max_pixels / 1e6:.0f} MP limit (raise it with --max-pixels)"
+        else:
+            why = f"over the decoder's {hard / 1e6:.0f} MP decompression-bomb pixel limit"
+        raise InputError(f"{p}: image dimensions are {why}") from None
+    except UnidentifiedImageError:
         raise InputError(f"{p}: not a readable image") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         log.debug("Pillow failed on %s: %s", p, exc)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import cv2
@@ -39,12 +40,18 @@ def _masked_blur(x: np.ndarray, w: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(low, (wd, h), interpolation=cv2.INTER_LINEAR)
 
 
-def reinhard_lab(src_lab: np.ndarray, ref_lab: np.ndarray, sel: np.ndarray) -> np.ndarray:
+def reinhard_stats(src_lab: np.ndarray, ref_lab: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """(mean, std) of the source and reference inside ``sel``: a 4×3 array (from at most ~20k pixels)."""
     s, r = src_lab[sel], ref_lab[sel]
-    mu_s, sd_s = s.mean(0), s.std(0) + 1e-4
-    mu_r, sd_r = r.mean(0), r.std(0) + 1e-4
+    step = max(1, len(s) // 20000)
+    s, r = s[::step], r[::step]
+    return np.stack([s.mean(0), s.std(0) + 1e-4, r.mean(0), r.std(0) + 1e-4])
+
+
+def reinhard_apply(src_lab: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    mu_s, sd_s, mu_r, sd_r = stats
     gain = np.clip(sd_r / sd_s, 0.5, 2.0)
-    return (src_lab - mu_s) * gain + mu_r
+    return ((src_lab - mu_s) * gain + mu_r).astype(np.float32)
 
 
 def correct_colour(
@@ -53,8 +60,13 @@ def correct_colour(
     mask: np.ndarray,
     mode: ColourMode | str = "reinhard",
     face_px: float = 100.0,
+    stats_filter: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Return ``patch`` (uint8 RGB, same size as ``target``) recoloured to ``target`` inside ``mask``."""
+    """Return ``patch`` (uint8 RGB, same size as ``target``) recoloured to ``target`` inside ``mask``.
+
+    ``stats_filter`` may smooth the colour statistics over time (video): it receives and returns the
+    4×3 array of :func:`reinhard_stats`.
+    """
     if mode not in COLOUR_MODES:
         raise ValueError(f"unknown colour mode {mode!r}; choose from {', '.join(COLOUR_MODES)}")
     if mode == "none":
@@ -63,7 +75,10 @@ def correct_colour(
     if sel.sum() < 16:
         return patch
     p, t = _lab(patch), _lab(target)
-    out = reinhard_lab(p, t, sel)
+    stats = reinhard_stats(p, t, sel)
+    if stats_filter is not None:
+        stats = stats_filter(stats)
+    out = reinhard_apply(p, stats)
     if mode == "shading":
         w = sel.astype(np.float32)
         sigma = max(2.0, face_px / 10.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,6 +13,7 @@ from .blending import BlendMode, blend
 from .colour import ColourMode, correct_colour
 from .errors import NoFaceError
 from .face import Face
+from .identity import SAME_PERSON_DISTANCE, euclidean_distance
 from .masks import MaskKind, MouthKeep, face_size, region_mask
 from .selection import SelectMode, select_faces
 from .swappers import Swapper, create_swapper
@@ -58,6 +60,7 @@ def mouth_policy(source: Face, target: Face) -> MouthKeep:
 def composite(
     target_rgb: np.ndarray, patch_rgb: np.ndarray, patch_mesh: np.ndarray, coverage: np.ndarray,
     x0: int, y0: int, target_face: Face, options: SwapOptions, keep_mouth: MouthKeep = None,
+    stats_filter: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, full-size mask)."""
     h, w = patch_rgb.shape[:2]
@@ -67,7 +70,9 @@ def composite(
         erode=options.mask_erode, blur=options.mask_blur, offset=(x0, y0), keep_mouth=keep_mouth,
     )  # fmt: skip
     mask = np.minimum(mask, coverage)
-    fg = correct_colour(patch_rgb, roi, mask, options.colour, face_px=face_size(patch_mesh))
+    fg = correct_colour(
+        patch_rgb, roi, mask, options.colour, face_px=face_size(patch_mesh), stats_filter=stats_filter
+    )
     out = target_rgb.copy()
     out[y0 : y0 + h, x0 : x0 + w] = blend(roi, fg, mask, options.blend)
     full = np.zeros(target_rgb.shape[:2], np.float32)
@@ -107,21 +112,55 @@ class FaceSwapper:
             target_rgb, identity=o.target_faces == "reference", small_faces=o.target_faces != "largest"
         )
         targets = select_faces(faces, o.target_faces, o.reference, what="target")
+        return self._apply(target_rgb, [(source_rgb, src, t) for t in targets], src)
+
+    def swap_many(
+        self,
+        sources: list[tuple[np.ndarray, Face]],
+        target_rgb: np.ndarray,
+        references: list[np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, SwapReport]:
+        """Several people at once: each target face gets the source whose reference photo it matches,
+        or without references the k-th face from the left gets source k."""
+        if not sources:
+            raise ValueError("at least one source is needed")
+        faces = self.analyzer.get(target_rgb, identity=bool(references), small_faces=True)
+        if not faces:
+            raise NoFaceError("no face found in the target")
+        pairs: list[tuple[np.ndarray, Face, Face]] = []
+        if references:
+            for f in faces:
+                d = [euclidean_distance(f.embedding, r) for r in references]
+                k = int(np.argmin(d))
+                if d[k] <= SAME_PERSON_DISTANCE:
+                    pairs.append((sources[k][0], sources[k][1], f))
+        else:
+            ordered = sorted(faces, key=lambda f: f.box[0])
+            pairs = [(s_rgb, s_face, f) for (s_rgb, s_face), f in zip(sources, ordered, strict=False)]
+        if not pairs:
+            raise NoFaceError("no face in the target matches any of the reference photos")
+        return self._apply(target_rgb, pairs, sources[0][1])
+
+    def _apply(
+        self, target_rgb: np.ndarray, pairs: list[tuple[np.ndarray, Face, Face]], report_source: Face
+    ) -> tuple[np.ndarray, SwapReport]:
         out = target_rgb
         total = np.zeros(target_rgb.shape[:2], np.float32)
         done: list[Face] = []
-        for tf in targets:
+        for s_rgb, s_face, tf in pairs:
             try:
-                p = self.swapper.swap(source_rgb, src, out, tf)
+                p = self.swapper.swap(s_rgb, s_face, out, tf)
             except ValueError as exc:
                 log.warning("face at %s not swapped: %s", np.round(tf.box).tolist(), exc)
                 continue
-            out, m = composite(out, p.image, p.mesh, p.coverage, p.x0, p.y0, tf, o, mouth_policy(src, tf))
+            out, m = composite(
+                out, p.image, p.mesh, p.coverage, p.x0, p.y0, tf, self.options, mouth_policy(s_face, tf)
+            )
             total = np.maximum(total, m)
             done.append(tf)
         if not done:
             raise NoFaceError("no target face could be swapped")
-        return out, SwapReport(source=src, targets=done, mask=total)
+        return out, SwapReport(source=report_source, targets=done, mask=total)
 
 
 def swap_image(

@@ -42,6 +42,7 @@ class Mesh3DOptions:
     shape_strength: float = 1.0  # 0: target geometry, 1: full source identity geometry
     expression_strength: float = 1.0  # 0: source expression, 1: target expression
     brow_strength: float = 0.7
+    map_resolution: int = 256  # largest side (px) at which the warp map is computed before upsampling
 
 
 def _similarity_2d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -89,6 +90,34 @@ def transfer_shape(
     return tgt_n + opts.shape_strength * (res - tgt_n)
 
 
+def _triangle_affines(dst: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form solve of [x y 1] @ X = (u, v) for every triangle (T×3×2 each): returns the (T+1)×6
+    float32 coefficients (x_u, x_v, y_u, y_v, 1_u, 1_v; the extra last row maps to "nowhere") and the
+    mask of non-degenerate triangles."""
+    x0, y0 = dst[:, 0, 0], dst[:, 0, 1]
+    x1, y1 = dst[:, 1, 0], dst[:, 1, 1]
+    x2, y2 = dst[:, 2, 0], dst[:, 2, 1]
+    det = x0 * (y1 - y2) + x1 * (y2 - y0) + x2 * (y0 - y1)
+    ok = np.abs(det) > 1e-6
+    inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    # rows of the inverse of [[x0 y0 1] [x1 y1 1] [x2 y2 1]] (adjugate / det)
+    inv = (
+        np.stack(
+            [
+                np.stack([y1 - y2, y2 - y0, y0 - y1], -1),
+                np.stack([x2 - x1, x0 - x2, x1 - x0], -1),
+                np.stack([x1 * y2 - x2 * y1, x2 * y0 - x0 * y2, x0 * y1 - x1 * y0], -1),
+            ],
+            axis=1,
+        )
+        * inv_det[:, None, None]
+    )
+    coef = np.zeros((len(dst) + 1, 6), np.float32)
+    coef[:-1] = np.einsum("tij,tjk->tik", inv, src).reshape(-1, 6)
+    coef[-1] = [0, 0, 0, 0, -1, -1]
+    return coef, ok
+
+
 def piecewise_affine_maps(
     dst_pts: np.ndarray,
     src_pts: np.ndarray,
@@ -105,41 +134,32 @@ def piecewise_affine_maps(
     """
     w, h = size
     ids = np.full((h, w), -1, np.int32)
+    fixed = np.round(dst_pts * 16).astype(np.int32)  # 4 fractional bits for cv2's shift
     for k in order:
-        cv2.fillConvexPoly(ids, np.round(dst_pts[triangles[k]] * 16).astype(np.int32), int(k), cv2.LINE_8, 4)
-    # affine per triangle: [x y 1] @ X = source (x, y)
-    d = np.concatenate([dst_pts[triangles], np.ones((len(triangles), 3, 1))], axis=2)
-    s = src_pts[triangles]
-    det = np.linalg.det(d)
-    ok = np.abs(det) > 1e-6
-    x = np.zeros((len(triangles), 3, 2))
-    x[ok] = np.linalg.solve(d[ok], s[ok])
-    cover = ids >= 0
-    cover &= ok[np.maximum(ids, 0)]
-    ys, xs = np.nonzero(cover)
-    t = x[ids[ys, xs]]
-    map_x = np.full((h, w), -1.0, np.float32)
-    map_y = np.full((h, w), -1.0, np.float32)
-    map_x[ys, xs] = xs * t[:, 0, 0] + ys * t[:, 1, 0] + t[:, 2, 0]
-    map_y[ys, xs] = xs * t[:, 0, 1] + ys * t[:, 1, 1] + t[:, 2, 1]
-    if outline is not None and len(xs):
+        cv2.fillConvexPoly(ids, fixed[triangles[k]], int(k), cv2.LINE_8, 4)
+    if outline is not None:
         inside = np.zeros((h, w), np.uint8)
         cv2.fillPoly(inside, [np.round(outline * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
-        holes = (inside > 0) & ~cover
-        if holes.any():
+        holes = (inside > 0) & (ids < 0)
+        if holes.any() and (ids >= 0).any():
+            # every hole pixel takes the triangle of its nearest covered pixel
             _, labels = cv2.distanceTransformWithLabels(
-                (~cover).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+                (ids < 0).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
             )
-            # label → coordinates of that covered (zero) pixel
-            lut_y = np.zeros(labels.max() + 1, np.int64)
-            lut_x = np.zeros(labels.max() + 1, np.int64)
-            lut_y[labels[ys, xs]] = ys
-            lut_x[labels[ys, xs]] = xs
-            hy, hx = np.nonzero(holes)
-            ny, nx = lut_y[labels[hy, hx]], lut_x[labels[hy, hx]]
-            map_x[hy, hx] = map_x[ny, nx]
-            map_y[hy, hx] = map_y[ny, nx]
-            cover = cover | holes
+            lut = np.zeros(labels.max() + 1, np.int32)
+            covered = ids >= 0
+            lut[labels[covered]] = ids[covered]
+            ids[holes] = lut[labels[holes]]
+    # affine per triangle: [x y 1] @ X = source (x, y); degenerate triangles map nowhere
+    coef, ok = _triangle_affines(dst_pts[triangles], src_pts[triangles])
+    ids[ids < 0] = len(triangles)
+    c = coef[ids]  # (h, w, 6): rows x, y, 1 of X, columns source x, y
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    map_x = c[..., 0] * xs + c[..., 2] * ys + c[..., 4]
+    map_y = c[..., 1] * xs + c[..., 3] * ys + c[..., 5]
+    cover = ids < len(triangles)
+    cover &= np.append(ok, False)[ids]
     return map_x, map_y, cover
 
 
@@ -183,8 +203,21 @@ class Mesh3DSwapper:
         tri = self._skin_triangles
         dst = res[:468, :2] - [x0, y0]
         order = np.argsort(-res[:468, 2][tri].mean(1))  # far (large z) first
-        map_x, map_y, cover = piecewise_affine_maps(
-            dst, source.mesh[:468, :2], tri, order, (x1 - x0, y1 - y0), outline=dst[idx(FACE_OVAL)]
-        )
+        size = (x1 - x0, y1 - y0)
+        # maps are piecewise linear: for large faces compute them coarser and interpolate up
+        k = min(1.0, self.options.map_resolution / max(size))
+        if k < 1.0:
+            small = (max(4, round(size[0] * k)), max(4, round(size[1] * k)))
+            sdst = (dst + 0.5) * k - 0.5
+            mx, my, cov = piecewise_affine_maps(
+                sdst, source.mesh[:468, :2], tri, order, small, outline=sdst[idx(FACE_OVAL)]
+            )
+            map_x = cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR)
+            map_y = cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)
+            cover = cv2.resize(cov.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        else:
+            map_x, map_y, cover = piecewise_affine_maps(
+                dst, source.mesh[:468, :2], tri, order, size, outline=dst[idx(FACE_OVAL)]
+            )
         patch = cv2.remap(source_rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         return SwapPatch(image=patch, coverage=cover.astype(np.float32), x0=int(x0), y0=int(y0), mesh=res)

@@ -66,14 +66,19 @@ class FaceAnalyzer:
             self._identity = IdentityEncoder()
         return self._identity
 
+    @property
+    def mesh_landmarker(self) -> MeshLandmarker:
+        """The mediapipe mesh model (loaded on first use), whatever ``options.landmarks`` says."""
+        if self._mesh is None:
+            self._mesh = MeshLandmarker()
+        return self._mesh
+
     def _landmarker(self) -> MeshLandmarker | DlibLandmarker:
         if self.options.landmarks == "dlib":
             if self._dlib68 is None:
                 self._dlib68 = DlibLandmarker()
             return self._dlib68
-        if self._mesh is None:
-            self._mesh = MeshLandmarker()
-        return self._mesh
+        return self.mesh_landmarker
 
     def close(self) -> None:
         for m in (self._detector, self._mesh, self._dlib68, self._identity):

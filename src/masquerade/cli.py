@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,18 +66,62 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
     a.add_argument("--force", action="store_true", help="replace an existing --annotate file")
 
-    s = sub.add_parser("swap", help="put the source photo's face onto the target's face(s)")
-    s.add_argument("-s", "--source", required=True, help="photo whose identity is used (or sample:NAME)")
-    s.add_argument("-t", "--target", required=True, help="photo whose faces are replaced (or sample:NAME)")
-    s.add_argument(
-        "-o", "--output", required=True, type=Path, help="output image (.png .jpg .webp .bmp .tif)"
+    s = sub.add_parser(
+        "swap", help="put the source face onto the target's face(s); the target may be a photo or a video"
     )
+    s.add_argument(
+        "-s", "--source", required=True, action="append",
+        help="photo whose identity is used (or sample:NAME); repeat with --faces many",
+    )  # fmt: skip
+    s.add_argument("-t", "--target", required=True, help="photo or video whose faces are replaced")
+    s.add_argument(
+        "-o", "--output", required=True, type=Path,
+        help="output image (.png .jpg .webp .bmp .tif) or video (.mp4 .mov .mkv .m4v)",
+    )  # fmt: skip
+    _add_swap_options(s)
+    s.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality (default 95)")
+    s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    s.add_argument("--force", action="store_true", help="replace an existing output file")
+    v = s.add_argument_group("video")
+    v.add_argument("--codec", choices=["libx264", "mpeg4"], default="libx264", help="video codec (H.264)")
+    v.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
+    v.add_argument(
+        "--preset", default="superfast",
+        choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"],
+        help="H.264 speed/size trade-off (default superfast: real time at 720p on 2 cores)",
+    )  # fmt: skip
+    v.add_argument("--start", type=float, help="start time in seconds")
+    v.add_argument("--end", type=float, help="end time in seconds")
+    v.add_argument("--detect-every", type=int, default=10, help="frames between detector runs (default 10)")
+    v.add_argument("--no-smooth", action="store_true", help="turn temporal smoothing off")
+
+    lv = sub.add_parser("live", help="swap faces in a camera or stream at its own pace")
+    lv.add_argument("-s", "--source", required=True, action="append", help="photo whose identity is used")
+    lv.add_argument("-i", "--input", required=True, help="camera index (0), stream URL or video file")
+    lv.add_argument("-o", "--output", type=Path, help="also write the swapped frames to this video")
+    lv.add_argument("--max-seconds", type=float, help="stop after this much stream time")
+    lv.add_argument("--no-pace", action="store_true", help="process a file as fast as possible")
+    lv.add_argument("--force", action="store_true", help="replace an existing output file")
+    _add_swap_options(lv)
+
+    d = sub.add_parser("demo", help="swap the bundled sample photos (Grace Hopper onto the astronaut)")
+    d.add_argument("-o", "--output", type=Path, default=Path("masquerade-demo.png"))
+    d.add_argument("--force", action="store_true", help="replace an existing output file")
+
+    m = sub.add_parser("models", help="list the models used, their origin and licences")
+    m.add_argument("--verify", action="store_true", help="check every file's sha256")
+    return p
+
+
+def _add_swap_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--swapper", choices=["mesh3d"], default="mesh3d", help="swapping method (default mesh3d)")
     s.add_argument(
-        "--faces", choices=["largest", "all", "reference"], default="largest",
-        help="target faces to replace; 'reference' = those matching --reference (default largest)",
+        "--faces", choices=["largest", "all", "reference", "many"], default="largest",
+        help="target faces to replace: the largest, all, those matching --reference, or 'many': several "
+        "people, each given the --source at the same position as the --reference they match (or, "
+        "without references, in order of appearance / left to right) (default largest)",
     )  # fmt: skip
-    s.add_argument("--reference", help="photo of the target person whose faces are replaced")
+    s.add_argument("--reference", action="append", help="photo of a target person (repeat with --faces many)")
     s.add_argument(
         "--source-face", choices=["largest", "reference"], default="largest",
         help="face of the source photo to use; 'reference' = the one matching --source-reference",
@@ -93,17 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="colour correction: LAB statistics (reinhard) plus the target's lighting (shading, default)",
     )  # fmt: skip
     s.add_argument("--blend", choices=["feather", "poisson", "multiband"], default="feather")
-    s.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality (default 95)")
-    s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
-    s.add_argument("--force", action="store_true", help="replace an existing output file")
-
-    d = sub.add_parser("demo", help="swap the bundled sample photos (Grace Hopper onto the astronaut)")
-    d.add_argument("-o", "--output", type=Path, default=Path("masquerade-demo.png"))
-    d.add_argument("--force", action="store_true", help="replace an existing output file")
-
-    m = sub.add_parser("models", help="list the models used, their origin and licences")
-    m.add_argument("--verify", action="store_true", help="check every file's sha256")
-    return p
 
 
 def cmd_analyze(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -137,35 +171,174 @@ def _reference_embedding(analyzer: object, path: Path, max_pixels: int) -> np.nd
     return found[0].embedding
 
 
-def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from .analysis import FaceAnalyzer
+@dataclass
+class _Prepared:
+    options: object
+    sources: list
+    references: list | None
+
+
+def _prepare(args: argparse.Namespace, analyzer: object, extra_inputs: list[Path]) -> _Prepared:
+    """Resolve and load sources/references and build SwapOptions; checks the combinations."""
     from .pipeline import FaceSwapper, SwapOptions
 
-    src_p, tgt_p = _resolve(args.source), _resolve(args.target)
-    ref_p = _resolve(args.reference) if args.reference else None
-    sref_p = _resolve(args.source_reference) if args.source_reference else None
-    if args.faces == "reference" and ref_p is None:
-        raise InputError("--faces reference needs --reference PHOTO")
-    if args.source_face == "reference" and sref_p is None:
+    max_px = getattr(args, "max_pixels", DEFAULT_MAX_PIXELS)
+    srcs = [_resolve(x) for x in args.source]
+    refs = [_resolve(x) for x in (args.reference or [])]
+    sref = _resolve(args.source_reference) if args.source_reference else None
+    if args.faces != "many" and len(srcs) > 1:
+        raise InputError("several --source photos need --faces many")
+    if args.faces == "reference" and len(refs) != 1:
+        raise InputError("--faces reference needs exactly one --reference PHOTO")
+    if args.faces == "many" and refs and len(refs) != len(srcs):
+        raise InputError(
+            f"--faces many: give one --reference per --source ({len(srcs)} sources, {len(refs)} references)"
+        )
+    if args.faces in ("largest", "all") and refs:
+        raise InputError("--reference is used with --faces reference or --faces many")
+    if args.source_face == "reference" and sref is None:
         raise InputError("--source-face reference needs --source-reference PHOTO")
-    inputs = [p for p in (src_p, tgt_p, ref_p, sref_p) if p is not None]
-    dest = check_output_path(args.output, inputs, args.force)
+    extra_inputs.extend(srcs + refs + ([sref] if sref else []))
+    ref_embs = [_reference_embedding(analyzer, r, max_px) for r in refs]
+    opts = SwapOptions(
+        swapper=args.swapper, target_faces=args.faces, source_face=args.source_face,
+        reference=ref_embs[0] if args.faces == "reference" else None,
+        source_reference=_reference_embedding(analyzer, sref, max_px) if sref else None,
+        mask=args.mask, mask_erode=args.mask_erode, mask_blur=args.mask_blur,
+        colour=args.colour, blend=args.blend,
+    )  # fmt: skip
+    fs = FaceSwapper(opts, analyzer=analyzer)  # type: ignore[arg-type]
+    sources = []
+    for p in srcs:
+        rgb = load_image(p, max_pixels=max_px).rgb
+        sources.append((rgb, fs.source_face(rgb)))
+    return _Prepared(options=opts, sources=sources, references=ref_embs if args.faces == "many" else None)
+
+
+def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .analysis import FaceAnalyzer
+    from .pipeline import FaceSwapper
+    from .videoio import VIDEO_EXTENSIONS, is_video_path
+
+    tgt_p = _resolve(args.target)
+    video = is_video_path(tgt_p)
+    inputs = [tgt_p, *[_resolve(x) for x in args.source], *[_resolve(x) for x in (args.reference or [])]]
+    if args.source_reference:
+        inputs.append(_resolve(args.source_reference))
+    dest = check_output_path(args.output, inputs, args.force, VIDEO_EXTENSIONS if video else None)
     t0 = time.perf_counter()
-    src_img = load_image(src_p, max_pixels=args.max_pixels)
+    if video:
+        return _swap_video(args, tgt_p, dest, err, t0)
     tgt_img = load_image(tgt_p, max_pixels=args.max_pixels)
     with FaceAnalyzer(identity=False) as analyzer:
-        opts = SwapOptions(
-            swapper=args.swapper, target_faces=args.faces, source_face=args.source_face,
-            reference=_reference_embedding(analyzer, ref_p, args.max_pixels) if ref_p else None,
-            source_reference=_reference_embedding(analyzer, sref_p, args.max_pixels) if sref_p else None,
-            mask=args.mask, mask_erode=args.mask_erode, mask_blur=args.mask_blur,
-            colour=args.colour, blend=args.blend,
-        )  # fmt: skip
-        result, report = FaceSwapper(opts, analyzer=analyzer).swap(src_img.rgb, tgt_img.rgb)
+        prep = _prepare(args, analyzer, [])
+        fs = FaceSwapper(prep.options, analyzer=analyzer)  # type: ignore[arg-type]
+        if args.faces == "many":
+            result, report = fs.swap_many(prep.sources, tgt_img.rgb, prep.references)
+        else:
+            src_rgb, src_face = prep.sources[0]
+            result, report = fs.swap(src_rgb, tgt_img.rgb, source=src_face)
     save_image(dest, result, alpha=tgt_img.alpha, quality=args.quality)
     n = len(report.targets)
     err.print(
         f"swapped {n} face{'s' if n != 1 else ''} in {time.perf_counter() - t0:.2f} s → {dest}",
+        highlight=False,
+    )
+    return 0
+
+
+def _swap_video(args: argparse.Namespace, tgt_p: Path, dest: Path, err: Console, t0: float) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .analysis import FaceAnalyzer
+    from .smoothing import OneEuroParams
+    from .video import VideoOptions, swap_video
+    from .videoio import EncodeOptions, probe
+
+    info = probe(tgt_p)
+    for name in ("start", "end"):
+        value = getattr(args, name)
+        if value is not None and (value < 0 or (info.duration and value > info.duration)):
+            raise InputError(f"--{name} {value} is outside the video (0 to {info.duration:.2f} s)")
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise InputError("--end must be after --start")
+    if args.detect_every < 1:
+        raise InputError("--detect-every must be at least 1")
+    span = (args.end or info.duration) - (args.start or 0.0)
+    total = int(round(span * info.fps)) if span > 0 else None
+    smoothing = OneEuroParams(min_cutoff=1e6, beta=0.0) if args.no_smooth else OneEuroParams()
+    enc = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset, start=args.start, end=args.end)
+    vopts = VideoOptions(
+        detect_every=args.detect_every,
+        smoothing=smoothing,
+        colour_tau=1e-6 if args.no_smooth else 0.3,
+        encode=enc,
+    )
+    with FaceAnalyzer(identity=False) as analyzer:
+        prep = _prepare(args, analyzer, [])
+        columns = (
+            TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]:.1f} fps"), TimeRemainingColumn(),
+        )  # fmt: skip
+        with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("swapping", total=total, fps=0.0)
+            start = time.perf_counter()
+
+            def progress(n: int, _t: float) -> None:
+                bar.update(task, completed=n, fps=n / max(time.perf_counter() - start, 1e-6))
+
+            report = swap_video(
+                prep.sources, tgt_p, dest, prep.options, vopts, analyzer,  # type: ignore[arg-type]
+                references=prep.references, progress=progress,
+            )  # fmt: skip
+    tc = report.transcode
+    secs = time.perf_counter() - t0
+    audio = {"copy": "audio copied", "aac": "audio re-encoded to AAC", "none": "no audio"}[tc.audio_mode]
+    err.print(
+        f"swapped faces in {report.frames_swapped} of {report.frames} frames ({report.tracks} tracks, "
+        f"{report.scene_cuts} scene cuts, {audio}) in {secs:.1f} s ({report.frames / secs:.1f} fps) → {dest}",
+        highlight=False,
+    )
+    if tc.decode_error:
+        err.print(
+            f"warning: the input is damaged; decoding stopped after {tc.frames_out} frames", highlight=False
+        )
+    return 0
+
+
+def cmd_live(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .analysis import FaceAnalyzer
+    from .live import open_stream, run_live
+    from .video import VideoFaceSwapper
+    from .videoio import VIDEO_EXTENSIONS, VideoWriter, probe
+
+    dest = None
+    if args.output is not None:
+        inputs = [Path(args.input)] if not args.input.isdigit() and "://" not in args.input else []
+        dest = check_output_path(args.output, inputs, args.force, VIDEO_EXTENSIONS)
+    fps = 30.0
+    if not args.input.isdigit() and "://" not in args.input:
+        fps = probe(Path(args.input)).fps
+    with FaceAnalyzer(identity=False) as analyzer:
+        prep = _prepare(args, analyzer, [])
+        vs = VideoFaceSwapper(prep.sources, prep.options, analyzer=analyzer, references=prep.references)  # type: ignore[arg-type]
+        writer = VideoWriter(dest, fps) if dest is not None else None
+        try:
+            stats = run_live(
+                open_stream(args.input), vs, writer.write if writer else None,
+                pace=not args.no_pace, max_seconds=args.max_seconds,
+            )  # fmt: skip
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            vs.close()
+        if writer is not None:
+            writer.close()
+    err.print(
+        f"live: {stats.frames_processed} frames swapped, {stats.frames_dropped} dropped to keep pace, "
+        f"{stats.fps:.1f} fps, mean latency {stats.mean_latency_ms:.0f} ms" + (f" → {dest}" if dest else ""),
         highlight=False,
     )
     return 0
@@ -199,7 +372,13 @@ def cmd_models(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 1 if bad else 0
 
 
-COMMANDS = {"analyze": cmd_analyze, "swap": cmd_swap, "demo": cmd_demo, "models": cmd_models}
+COMMANDS = {
+    "analyze": cmd_analyze,
+    "swap": cmd_swap,
+    "live": cmd_live,
+    "demo": cmd_demo,
+    "models": cmd_models,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    out, err = Console(), Console(stderr=True)
+    out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     debug = bool(os.environ.get("MASQUERADE_DEBUG"))
     try:
         return COMMANDS[args.command](args, out, err)

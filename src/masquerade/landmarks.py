@@ -89,7 +89,8 @@ class MeshLandmarker:
 
     def get(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """Return a (478, 3) mesh in image pixels (z in pixels, smaller is nearer), or None."""
-        for scale in (self.crop_scale, self.crop_scale * 1.4):
+        x1, y1, x2, y2 = box
+        for scale in (self.crop_scale, self.crop_scale * 0.75, self.crop_scale * 1.4):
             x, y, side = square_crop_box(box, scale, rgb.shape)
             crop = crop_padded(rgb, x, y, side)
             size = self.crop_size
@@ -107,7 +108,10 @@ class MeshLandmarker:
             pts = np.array([[p.x, p.y, p.z] for p in lms], dtype=np.float64) * side
             pts[:, 0] += x
             pts[:, 1] += y
-            return pts
+            nose = pts[1]
+            # in a crowd the crop can hold a neighbour's face too: keep only the face that was asked for
+            if x1 <= nose[0] <= x2 and y1 <= nose[1] <= y2:
+                return pts
         return None
 
 

@@ -1,0 +1,236 @@
+"""Video face swap: streaming decode → track → smooth → swap → encode.
+
+Per frame: a scene-cut check (clears tracks and filters), detection every ``detect_every`` frames (or
+when a track was missed), the face mesh on each tracked face's last box, a One-Euro filter on each
+track's mesh, target selection per track (largest / all / reference / many), the common swapper +
+mask + colour + blend path with per-track smoothed colour statistics. Frames without a selected face
+pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .analysis import FaceAnalyzer
+from .detection import iou
+from .errors import NoFaceError
+from .face import Face
+from .identity import SAME_PERSON_DISTANCE, euclidean_distance
+from .masks import face_size
+from .pipeline import SwapOptions, composite, mouth_policy
+from .smoothing import OneEuroParams
+from .swappers import create_swapper
+from .tracking import SceneCutDetector, Track, Tracker, carry_box
+from .videoio import EncodeOptions, TranscodeStats, transcode
+
+log = logging.getLogger(__name__)
+
+VideoSelect = Literal["largest", "all", "reference", "many"]
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    detect_every: int = 10  # frames between detector runs while every track is found
+    smoothing: OneEuroParams = field(default_factory=OneEuroParams)
+    colour_tau: float = 0.3  # seconds: time constant of the colour-statistics average
+    scene_cut: float = 0.7  # histogram correlation under which a frame starts a new scene
+    max_missed: int = 15  # frames a track survives without its face
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+
+
+@dataclass
+class VideoReport:
+    frames: int = 0
+    frames_swapped: int = 0
+    faces_swapped: int = 0
+    tracks: int = 0
+    scene_cuts: int = 0
+    transcode: TranscodeStats | None = None
+
+
+class VideoFaceSwapper:
+    """Stateful per-frame swapper for one video. ``sources`` are (rgb, face) pairs; with
+    ``target_faces="many"`` track k gets the source whose ``references[k]`` it matches, or without
+    references the k-th person to appear gets source k."""
+
+    def __init__(
+        self,
+        sources: list[tuple[np.ndarray, Face]],
+        options: SwapOptions,
+        video: VideoOptions | None = None,
+        analyzer: FaceAnalyzer | None = None,
+        references: list[np.ndarray] | None = None,
+    ) -> None:
+        if not sources:
+            raise ValueError("at least one source face is needed")
+        self.sources = sources
+        self.options = options
+        self.video = video or VideoOptions()
+        self.analyzer = analyzer or FaceAnalyzer(identity=False)
+        self.references = references
+        self.mode: str = options.target_faces
+        self.swapper = create_swapper(options.swapper)
+        self.landmarker = self.analyzer.mesh_landmarker
+        self.tracker = Tracker(max_missed=self.video.max_missed, smoothing=self.video.smoothing)
+        self.cuts = SceneCutDetector(self.video.scene_cut)
+        self.report = VideoReport()
+        self._frame = 0
+        self._chosen: int | None = None  # track id for "largest"
+        self._order = 0  # next source index for "many" by order
+
+    def close(self) -> None:
+        """Nothing of its own to free: the models belong to the analyzer."""
+
+    @property
+    def needs_identity(self) -> bool:
+        # "many" always: a person who drops out and comes back must get the same source again
+        return self.mode in ("reference", "many")
+
+    def __call__(self, rgb: np.ndarray, t: float) -> np.ndarray:
+        self.report.frames += 1
+        if self.cuts(rgb):
+            self.report.scene_cuts += 1
+            self.tracker.reset()
+            self._chosen = None
+            log.info("scene cut at %.2f s", t)
+        tracked = self._track(rgb, t)
+        out = rgb
+        n = 0
+        for tr, face in self._select(tracked):
+            src_rgb, src_face = self.sources[tr.source_index or 0]
+            try:
+                p = self.swapper.swap(src_rgb, src_face, out, face)
+            except ValueError as exc:
+                log.debug("frame %d: face not swapped: %s", self._frame, exc)
+                continue
+            out, _ = composite(
+                out, p.image, p.mesh, p.coverage, p.x0, p.y0, face, self.options,
+                mouth_policy(src_face, face), stats_filter=lambda s, tr=tr: tr.colour_filter(s, t),
+            )  # fmt: skip
+            n += 1
+        self._frame += 1
+        if n:
+            self.report.frames_swapped += 1
+            self.report.faces_swapped += n
+        return out
+
+    def _track(self, rgb: np.ndarray, t: float) -> list[tuple[Track, Face]]:
+        tr_ = self.tracker
+        detect = (
+            not tr_.tracks or self._frame % self.video.detect_every == 0 or any(x.missed for x in tr_.tracks)
+        )
+        if detect:
+            boxes = [d.box for d in self.analyzer.detector.detect(rgb, small_faces=self.mode != "largest")]
+            assoc = tr_.update(boxes, t)
+        else:
+            assoc = [(x, x.box) for x in tr_.tracks]
+        found: list[tuple[Track, Face]] = []
+        for tr, box in assoc:
+            mesh = self.landmarker.get(rgb, box)
+            if mesh is None:
+                tr_.miss(tr)
+                continue
+            raw = self.analyzer.face_from_mesh(mesh, box, 1.0)
+            if any(iou(raw.box, f.box) > 0.5 for _, f in found):
+                if tr in tr_.tracks and tr.hits == 0:  # a duplicate of a face already tracked
+                    tr_.tracks.remove(tr)
+                continue
+            tr.missed = 0
+            tr.hits += 1
+            if detect:
+                tr.anchor = (np.asarray(box, np.float64), raw.box)
+                tr.box = np.asarray(box, np.float64)
+            elif tr.anchor is not None:
+                tr.box = carry_box(tr.anchor, raw.box)
+            if self.needs_identity and tr.embedding is None:
+                tr.embedding = self.analyzer.identity.embed(rgb, raw.landmarks_68)
+                tr = tr_.reattach(tr)
+            smooth = tr.mesh_filter(mesh, t, face_size(mesh))
+            tr.colour_filter.tau = self.video.colour_tau
+            found.append((tr, self.analyzer.face_from_mesh(smooth, raw.box, 1.0)))
+        self.report.tracks = max(self.report.tracks, max((x.id + 1 for x in tr_.tracks), default=0))
+        return found
+
+    def _select(self, tracked: list[tuple[Track, Face]]) -> list[tuple[Track, Face]]:
+        if not tracked:
+            return []
+        if self.mode == "all":
+            for tr, _ in tracked:
+                tr.source_index = 0
+            return tracked
+        if self.mode == "largest":
+            ids = {tr.id for tr, _ in tracked}
+            if self._chosen not in ids:
+                self._chosen = max(tracked, key=lambda p: p[1].area)[0].id
+            chosen = [(tr, f) for tr, f in tracked if tr.id == self._chosen]
+            for tr, _ in chosen:
+                tr.source_index = 0
+            return chosen
+        if self.mode == "reference":
+            ref = self.options.reference
+            sel = [
+                (tr, f) for tr, f in tracked
+                if tr.embedding is not None and euclidean_distance(tr.embedding, ref) <= SAME_PERSON_DISTANCE
+            ]  # fmt: skip
+            for tr, _ in sel:
+                tr.source_index = 0
+            return sel
+        # many
+        out = []
+        for tr, f in sorted(tracked, key=lambda p: (p[0].first_seen, p[0].id)):
+            if tr.source_index is None:
+                tr.source_index = self._assign(tr)
+            if tr.source_index is not None and tr.source_index >= 0:
+                out.append((tr, f))
+        return out
+
+    def _assign(self, tr: Track) -> int:
+        if self.references:
+            if tr.embedding is None:
+                return -1
+            d = [euclidean_distance(tr.embedding, r) for r in self.references]
+            k = int(np.argmin(d))
+            return k if d[k] <= SAME_PERSON_DISTANCE else -1
+        if self._order < len(self.sources):
+            self._order += 1
+            return self._order - 1
+        return -1
+
+
+def swap_video(
+    sources: list[tuple[np.ndarray, Face]],
+    target: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    options: SwapOptions | None = None,
+    video: VideoOptions | None = None,
+    analyzer: FaceAnalyzer | None = None,
+    references: list[np.ndarray] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> VideoReport:
+    """Swap faces through a whole video file; raises :class:`NoFaceError` (and writes nothing) when no
+    frame had a face to swap."""
+    vopts = video or VideoOptions()
+    own = analyzer is None
+    fa = analyzer or FaceAnalyzer(identity=False)
+    vs = VideoFaceSwapper(sources, options or SwapOptions(), vopts, fa, references)
+
+    def check() -> None:
+        if vs.report.frames and not vs.report.frames_swapped:
+            raise NoFaceError(
+                f"no face to swap in any of the {vs.report.frames} frames of {Path(target).name}"
+            )
+
+    try:
+        vs.report.transcode = transcode(target, output, vs, vopts.encode, progress, before_commit=check)
+    finally:
+        vs.close()
+        if own:
+            fa.close()
+    return vs.report

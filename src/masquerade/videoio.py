@@ -1,0 +1,467 @@
+"""Streaming video I/O with PyAV: decode → (caller's frame function) → encode, one frame at a time.
+
+* Memory stays flat in the video's length: no frame folder, no frame list.
+* Timing is kept exactly: every output frame carries its input frame's presentation timestamp in the
+  input's time base, so constant and variable frame rates survive; the nominal rate is copied.
+* Audio packets are copied unchanged (no re-encode) when the output container accepts the codec, and
+  re-encoded to AAC otherwise; trimming shifts both streams by the same offset.
+* The display rotation is read from the frames and written back to the output stream; frames reach
+  the caller upright.
+* A decode error mid-stream stops decoding with a warning; what decoded is written as a valid file.
+* The output is written to a temporary file beside the destination and renamed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, OutputError
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS: dict[str, str] = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".m4v": "mp4"}
+INPUT_VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".flv"}
+)
+_COPYABLE_AUDIO = {
+    "mp4": {"aac", "mp3", "alac", "opus", "ac3", "eac3", "flac"},
+    "mov": {"aac", "mp3", "alac", "pcm_s16le", "pcm_s24le", "ac3"},
+    "matroska": None,  # accepts any
+}
+
+
+def is_video_path(path: Path) -> bool:
+    return path.suffix.lower() in INPUT_VIDEO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int  # as stored (before rotation)
+    height: int
+    fps: float
+    frames: int  # container's count (0 when unknown)
+    duration: float  # seconds (0 when unknown)
+    rotation: int  # degrees, from the first frame's display matrix
+    has_audio: bool
+    codec: str
+
+
+def _open_input(path: Path):
+    import av
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a video")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    try:
+        return av.open(str(path), mode="r")
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable video ({exc.__class__.__name__})") from None
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    p = Path(path)
+    with _open_input(p) as c:
+        if not c.streams.video:
+            raise InputError(f"{p}: has no video stream")
+        v = c.streams.video[0]
+        rate = v.average_rate or v.guessed_rate or v.base_rate or Fraction(25)
+        rotation = 0
+        with contextlib.suppress(Exception):
+            for frame in c.decode(v):
+                rotation = int(round(frame.rotation or 0)) % 360
+                break
+        dur = float(c.duration / 1_000_000) if c.duration else 0.0
+        return VideoInfo(
+            width=v.codec_context.width, height=v.codec_context.height, fps=float(rate),
+            frames=int(v.frames or 0), duration=dur, rotation=rotation, has_audio=bool(c.streams.audio),
+            codec=v.codec_context.name,
+        )  # fmt: skip
+
+
+def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply a display rotation (degrees counter-clockwise, as FFmpeg reports it) to stored pixels."""
+    k = {0: 0, 90: 1, 180: 2, 270: 3}.get(rotation % 360, 0)
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+def _stored(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    k = {0: 0, 90: 1, 180: 2, 270: 3}.get(rotation % 360, 0)
+    return np.ascontiguousarray(np.rot90(rgb, -k)) if k else rgb
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "superfast"  # real time on 2 cores at 720p; use veryfast or slower for smaller files
+    start: float | None = None  # seconds
+    end: float | None = None
+
+
+@dataclass
+class TranscodeStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    audio_packets: int = 0
+    audio_mode: str = "none"  # none | copy | aac
+    decode_error: str | None = None
+
+
+FrameFn = Callable[[np.ndarray, float], np.ndarray]  # (upright RGB frame, seconds since start) → frame
+
+
+def transcode(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    fn: FrameFn,
+    options: EncodeOptions | None = None,
+    progress: Callable[[int, float], None] | None = None,
+    before_commit: Callable[[], None] | None = None,
+) -> TranscodeStats:
+    """Decode ``src``, call ``fn(upright_rgb, seconds)`` on every video frame, encode to ``dst``.
+
+    ``progress(frames_done, seconds_of_media_done)`` is called after each frame; ``before_commit()``
+    runs before the finished file is moved into place and may raise to discard it.
+    """
+    import av
+
+    opts = options or EncodeOptions()
+    srcp, dstp = Path(src), Path(dst)
+    fmt = VIDEO_EXTENSIONS.get(dstp.suffix.lower())
+    if fmt is None:
+        raise OutputError(f"{dstp}: unsupported video extension (use {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    stats = TranscodeStats()
+    parent = dstp.parent if str(dstp.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dstp.name}.", suffix=".part" + dstp.suffix, dir=parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with _open_input(srcp) as inp:
+            if not inp.streams.video:
+                raise InputError(f"{srcp}: has no video stream")
+            vin = inp.streams.video[0]
+            vin.thread_type = "AUTO"
+            ain = inp.streams.audio[0] if inp.streams.audio else None
+            tb = vin.time_base or Fraction(1, 90000)
+            rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+            start_pts = int(opts.start / tb) if opts.start else None
+            end_pts = int(opts.end / tb) if opts.end else None
+            with av.open(str(tmp), mode="w", format=fmt) as out:
+                aout, resampler = _audio_stream(out, ain, fmt, stats)
+                # both streams shift by the trim start, so audio stays in sync with video
+                t0_pts = start_pts or 0
+                stop = threading.Event()
+                to_fn: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+                to_enc: queue.Queue = queue.Queue(maxsize=QUEUE_FRAMES)
+
+                step = max(1, round(1 / (rate * tb)))  # one frame's duration in time-base units
+                last_pts = -step
+
+                def read() -> None:
+                    """Demux + decode (thread 1): video frames and audio, in file order."""
+                    nonlocal last_pts
+                    streams = [vin] + ([ain] if ain is not None else [])
+                    video_done = False
+                    try:
+                        for packet in inp.demux(*streams):
+                            if stop.is_set():
+                                return
+                            if packet.stream.type == "audio":
+                                if aout is None or packet.pts is None:
+                                    continue
+                                t = float(packet.pts * packet.time_base)
+                                if video_done and opts.end and t >= opts.end:
+                                    return  # both streams are past the trim end
+                                if (opts.start and t < opts.start) or (opts.end and t >= opts.end):
+                                    continue
+                                if resampler is None:
+                                    shift = int(round((opts.start or 0.0) / packet.time_base))
+                                    packet.pts -= shift
+                                    if packet.dts is not None:
+                                        packet.dts -= shift
+                                    _put(to_fn, ("a", packet), stop)
+                                else:
+                                    for af in packet.decode():
+                                        for rf in resampler.resample(af):
+                                            rf.pts = None
+                                            _put(to_fn, ("a", rf), stop)
+                                continue
+                            if video_done:
+                                if aout is None:
+                                    return
+                                continue
+                            for frame in packet.decode():
+                                pts = frame.pts if frame.pts is not None else last_pts + step
+                                last_pts = pts
+                                stats.frames_in += 1
+                                if end_pts is not None and pts >= end_pts:
+                                    video_done = True  # past the trim end: read on only for audio
+                                    break
+                                if (start_pts is not None and pts < start_pts) or (
+                                    end_pts is not None and pts >= end_pts
+                                ):
+                                    continue
+                                rot = int(round(frame.rotation or 0)) % 360
+                                rgb = _upright(frame.to_ndarray(format="rgb24"), rot)
+                                _put(to_fn, ("v", rgb, pts, rot), stop)
+                    except av.error.FFmpegError as exc:
+                        stats.decode_error = str(exc)
+                    except _Stopped:
+                        return
+                    finally:
+                        with contextlib.suppress(_Stopped):
+                            _put(to_fn, ("end",), stop)
+
+                failure: list[BaseException] = []
+
+                def write() -> None:
+                    """Encode + mux (thread 2); audio waiting for the first video frame is held back."""
+                    vout = None
+                    pending: list[object] = []
+                    try:
+                        while True:
+                            item = to_enc.get()
+                            if item[0] == "end":
+                                break
+                            if item[0] == "a":
+                                if vout is None:
+                                    pending.append(item[1])
+                                else:
+                                    _mux_audio(out, aout, item[1], resampler is None, stats)
+                                continue
+                            _, res, pts, rot = item
+                            if vout is None:
+                                h, w = _stored(res, rot).shape[:2]
+                                vout = _video_stream(out, opts, w, h, rate, tb, rot)
+                                for a in pending:
+                                    _mux_audio(out, aout, a, resampler is None, stats)
+                                pending.clear()
+                            of = av.VideoFrame.from_ndarray(_stored(res, rot), format="rgb24")
+                            of.pts = pts - t0_pts
+                            of.time_base = tb
+                            for p in vout.encode(of.reformat(format=vout.pix_fmt)):
+                                out.mux(p)
+                            stats.frames_out += 1
+                        if vout is not None:
+                            for p in vout.encode(None):
+                                out.mux(p)
+                            if aout is not None and resampler is not None:
+                                for p in aout.encode(None):
+                                    out.mux(p)
+                    except BaseException as exc:  # surfaced by the main thread
+                        failure.append(exc)
+                        stop.set()
+                        while True:  # drain so the main thread never blocks
+                            with contextlib.suppress(queue.Empty):
+                                if to_enc.get(timeout=0.1)[0] == "end":
+                                    break
+                            if stop.is_set() and to_enc.empty() and not main_alive.is_set():
+                                break
+
+                main_alive = threading.Event()
+                main_alive.set()
+                reader = threading.Thread(target=read, name="masquerade-decode", daemon=True)
+                writer = threading.Thread(target=write, name="masquerade-encode", daemon=True)
+                reader.start()
+                writer.start()
+                done = 0
+                try:
+                    while not failure:
+                        item = to_fn.get()
+                        if item[0] == "end":
+                            break
+                        if item[0] == "v":
+                            _, rgb, pts, rot = item
+                            t_sec = float((pts - t0_pts) * tb)
+                            item = ("v", fn(rgb, t_sec), pts, rot)
+                            done += 1
+                            if progress is not None:
+                                progress(done, t_sec)
+                        _put(to_enc, item, stop)
+                finally:
+                    stop.set() if failure else None
+                    main_alive.clear()
+                    with contextlib.suppress(_Stopped):
+                        _put(to_enc, ("end",), threading.Event())
+                    writer.join()
+                    stop.set()
+                    while reader.is_alive():  # unblock a reader waiting on a full queue
+                        with contextlib.suppress(queue.Empty):
+                            to_fn.get(timeout=0.05)
+                    reader.join()
+                if failure:
+                    raise failure[0]
+                if stats.decode_error:
+                    log.warning(
+                        "%s: decoding stopped early (%s); wrote the %d frames decoded",
+                        srcp, stats.decode_error, stats.frames_out,
+                    )  # fmt: skip
+                if stats.frames_out == 0:
+                    trim = " in the trim range" if opts.start or opts.end else ""
+                    raise InputError(f"{srcp}: no video frame could be decoded{trim}")
+        if before_commit is not None:
+            before_commit()
+        os.replace(tmp, dstp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(dstp, 0o666 & ~umask)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return stats
+
+
+QUEUE_FRAMES = 4  # frames in flight between decode, swap and encode (memory stays flat)
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> None:
+    while True:
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            if stop.is_set():
+                raise _Stopped from None
+
+
+def _audio_stream(out, ain, fmt: str, stats: TranscodeStats):
+    """Output audio stream: a copy of the input's when the container takes its codec, else AAC."""
+    import av
+
+    if ain is None:
+        return None, None
+    allowed = _COPYABLE_AUDIO.get(fmt)
+    if allowed is None or ain.codec_context.name in allowed:
+        stats.audio_mode = "copy"
+        return out.add_stream_from_template(ain), None
+    stats.audio_mode = "aac"
+    aout = out.add_stream("aac", rate=ain.codec_context.sample_rate or 48000)
+    return aout, av.AudioResampler(format="fltp", layout="stereo", rate=aout.rate)
+
+
+def _mux_audio(out, aout, item, copy: bool, stats: TranscodeStats) -> None:
+    if copy:
+        item.stream = aout
+        out.mux(item)
+    else:
+        for p in aout.encode(item):
+            out.mux(p)
+    stats.audio_packets += 1
+
+
+def _video_stream(
+    out, opts: EncodeOptions, width: int, height: int, rate: Fraction, tb: Fraction, rotation: int
+):
+    odd = width % 2 or height % 2
+    stream = out.add_stream(opts.codec, rate=rate)
+    stream.width, stream.height = width, height
+    # 4:2:0 needs even dimensions; odd-sized video keeps its size in 4:4:4
+    stream.pix_fmt = "yuv444p" if odd else "yuv420p"
+    stream.time_base = tb
+    stream.codec_context.time_base = tb
+    if opts.codec in ("libx264", "libx265"):
+        stream.options = {"crf": str(opts.crf), "preset": opts.preset}
+    if rotation:
+        stream.set_display_rotation(rotation)
+    return stream
+
+
+class VideoWriter:
+    """Frame-by-frame encoder for live output: ``write(rgb, seconds)``; ``close()`` moves the finished
+    file into place (``abort()`` discards it)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], fps: float, options: EncodeOptions | None = None
+    ) -> None:
+        import av
+
+        self.path = Path(path)
+        fmt = VIDEO_EXTENSIONS.get(self.path.suffix.lower())
+        if fmt is None:
+            exts = ", ".join(sorted(VIDEO_EXTENSIONS))
+            raise OutputError(f"{self.path}: unsupported video extension (use {exts})")
+        self.options = options or EncodeOptions()
+        self.tb = Fraction(1, 1000)
+        self.rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(30)
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".part" + self.path.suffix, dir=parent
+        )
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._out = av.open(str(self._tmp), mode="w", format=fmt)
+        self._stream = None
+        self._last_pts = -1
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray, seconds: float) -> None:
+        import av
+
+        if self._stream is None:
+            h, w = rgb.shape[:2]
+            self._stream = _video_stream(self._out, self.options, w, h, self.rate, self.tb, 0)
+        pts = max(int(round(seconds / self.tb)), self._last_pts + 1)
+        self._last_pts = pts
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts, frame.time_base = pts, self.tb
+        for p in self._stream.encode(frame.reformat(format=self._stream.pix_fmt)):
+            self._out.mux(p)
+        self.frames += 1
+
+    def close(self) -> None:
+        try:
+            if self._stream is not None:
+                for p in self._stream.encode(None):
+                    self._out.mux(p)
+            self._out.close()
+        except BaseException:
+            self.abort()
+            raise
+        if self.frames == 0:
+            self.abort()
+            raise InputError("no frame was written")
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._out.close()
+        with contextlib.suppress(OSError):
+            self._tmp.unlink()
+
+
+def iter_frames(path: str | os.PathLike[str]) -> Iterator[tuple[np.ndarray, float]]:
+    """Upright RGB frames with their timestamps in seconds (stops quietly at a decode error)."""
+    import av
+
+    p = Path(path)
+    with _open_input(p) as c:
+        if not c.streams.video:
+            raise InputError(f"{p}: has no video stream")
+        v = c.streams.video[0]
+        v.thread_type = "AUTO"
+        try:
+            for frame in c.decode(v):
+                rot = int(round(frame.rotation or 0)) % 360
+                t = float(frame.pts * v.time_base) if frame.pts is not None else 0.0
+                yield _upright(frame.to_ndarray(format="rgb24"), rot), t
+        except av.error.FFmpegError as exc:
+            log.warning("%s: decoding stopped early (%s)", p, exc)

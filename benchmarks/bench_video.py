@@ -7,7 +7,7 @@ Usage (from the repository root; full-length settings are the defaults)::
 Quick check: ``--max-frames 60 --memory-minutes 0.1,0.2`` (or ``--skip-memory``).
 
 Every swap uses the ``grace_hopper`` sample as source and default :class:`SwapOptions` /
-:class:`VideoOptions` (encode: libx264, crf 18, preset veryfast), with one
+:class:`VideoOptions` (encode: libx264, crf 18, preset superfast), with one
 ``FaceAnalyzer(identity=False)`` prepared beforehand and passed as ``analyzer=``.
 
 Speed (``music_720p.mp4``, 1280×720, 30 fps, first ``--max-frames`` frames, 289 in all):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -224,3 +225,58 @@ def test_trimmed_music_video_keeps_audio_and_sees_the_cut(tmp_path, clips, analy
     with av.open(str(out)) as c:
         a = c.streams.audio[0]
         assert float(a.duration * a.time_base) == pytest.approx(2.0, abs=0.1)
+
+
+def _write_frames(
+    path: Path, frames: list[np.ndarray], pts: list[int], tb: Fraction, rotation: int = 0
+) -> None:
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=25)
+        vs.width, vs.height = frames[0].shape[1], frames[0].shape[0]
+        vs.pix_fmt = "yuv420p"
+        vs.time_base = tb
+        vs.codec_context.time_base = tb
+        vs.options = {"crf": "12", "preset": "ultrafast"}
+        if rotation:
+            vs.set_display_rotation(rotation)
+        for img, p in zip(frames, pts, strict=True):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = p, tb
+            for pk in vs.encode(f):
+                c.mux(pk)
+        for pk in vs.encode(None):
+            c.mux(pk)
+
+
+def _pts(path: Path) -> list[int]:
+    with av.open(str(path)) as c:
+        return [f.pts for f in c.decode(c.streams.video[0])]
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path, analyzer, source):
+    plain = tmp_path / "plain.mp4"
+    frames = make_clip(plain, frames=16, audio=False)
+    tb = Fraction(1, 1000)
+    pts = [int(i * 40 + (i % 3) * 13 + (i // 5) * 25) for i in range(16)]  # irregular gaps
+    src = tmp_path / "vfr.mp4"
+    _write_frames(src, frames, pts, tb)
+    out = tmp_path / "vfr_out.mp4"
+    swap_video(source, src, out, analyzer=analyzer)
+    assert _pts(out) == _pts(src)
+
+
+def test_rotation_metadata_is_kept_and_faces_are_found_upright(tmp_path, analyzer, source):
+    plain = tmp_path / "plain.mp4"
+    upright = make_clip(plain, frames=8, audio=False)
+    # store the frames rotated, with a display matrix that turns them back upright
+    stored = [np.ascontiguousarray(np.rot90(f, -1)) for f in upright]
+    src = tmp_path / "rot.mp4"
+    _write_frames(src, stored, [i * 40 for i in range(8)], Fraction(1, 1000), rotation=90)
+    assert probe(src).rotation == 90
+    frames_up = [f for f, _ in iter_frames(src)]
+    assert frames_up[0].shape[:2] == upright[0].shape[:2]  # iter_frames applies the rotation
+    out = tmp_path / "rot_out.mp4"
+    report = swap_video(source, src, out, analyzer=analyzer)
+    assert report.frames_swapped == 8  # a sideways face would not have been found
+    info = probe(out)
+    assert info.rotation == 90 and (info.width, info.height) == (probe(src).width, probe(src).height)

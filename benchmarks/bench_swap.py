@@ -32,12 +32,8 @@ Writes ``results.json``, ``results.md``, ``preview.png`` (6 evenly spaced pairs)
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -46,6 +42,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from envinfo import environment
 
 import masquerade
 from masquerade import (
@@ -470,39 +467,6 @@ def markdown(s: dict[str, Any], speed: dict[str, Any] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def environment() -> dict[str, Any]:
-    import dlib
-    import mediapipe
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    return {
-        "date": dt.date.today().isoformat(),
-        "git_commit": commit or None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "masquerade": masquerade.__version__,
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "mediapipe": mediapipe.__version__,
-        "dlib": dlib.__version__,
-    }
-
-
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -534,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     result: dict[str, Any] = {
-        "environment": environment(),
+        "environment": environment("mediapipe", "dlib"),
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
     }
 

@@ -39,11 +39,9 @@ Writes ``video.json`` and ``video.md`` into ``--out`` and prints the markdown.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -53,8 +51,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+from envinfo import environment
 
 import masquerade
 from masquerade import FaceAnalyzer, load_image, sample_path
@@ -423,43 +421,6 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def environment() -> dict[str, Any]:
-    import av
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        commit, dirty = "", ""
-    return {
-        "date": dt.date.today().isoformat(),
-        "git_commit": (commit + ("-dirty" if dirty else "")) or None,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "masquerade": masquerade.__version__,
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "av": av.__version__,
-    }
-
-
 # --------------------------------------------------------------------------------------------- main
 
 
@@ -507,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.perf_counter()
     res: dict[str, Any] = {
-        "environment": environment(),
+        "environment": environment("av"),
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
     }
     try:

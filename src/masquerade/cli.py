@@ -178,7 +178,7 @@ class _Prepared:
     references: list | None
 
 
-def _prepare(args: argparse.Namespace, analyzer: object, extra_inputs: list[Path]) -> _Prepared:
+def _prepare(args: argparse.Namespace, analyzer: object) -> _Prepared:
     """Resolve and load sources/references and build SwapOptions; checks the combinations."""
     from .pipeline import FaceSwapper, SwapOptions
 
@@ -198,7 +198,6 @@ def _prepare(args: argparse.Namespace, analyzer: object, extra_inputs: list[Path
         raise InputError("--reference is used with --faces reference or --faces many")
     if args.source_face == "reference" and sref is None:
         raise InputError("--source-face reference needs --source-reference PHOTO")
-    extra_inputs.extend(srcs + refs + ([sref] if sref else []))
     ref_embs = [_reference_embedding(analyzer, r, max_px) for r in refs]
     opts = SwapOptions(
         swapper=args.swapper, target_faces=args.faces, source_face=args.source_face,
@@ -231,7 +230,7 @@ def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _swap_video(args, tgt_p, dest, err, t0)
     tgt_img = load_image(tgt_p, max_pixels=args.max_pixels)
     with FaceAnalyzer(identity=False) as analyzer:
-        prep = _prepare(args, analyzer, [])
+        prep = _prepare(args, analyzer)
         fs = FaceSwapper(prep.options, analyzer=analyzer)  # type: ignore[arg-type]
         if args.faces == "many":
             result, report = fs.swap_many(prep.sources, tgt_img.rgb, prep.references)
@@ -275,7 +274,7 @@ def _swap_video(args: argparse.Namespace, tgt_p: Path, dest: Path, err: Console,
         encode=enc,
     )
     with FaceAnalyzer(identity=False) as analyzer:
-        prep = _prepare(args, analyzer, [])
+        prep = _prepare(args, analyzer)
         columns = (
             TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[fps]:.1f} fps"), TimeRemainingColumn(),
@@ -320,7 +319,7 @@ def cmd_live(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not args.input.isdigit() and "://" not in args.input:
         fps = probe(Path(args.input)).fps
     with FaceAnalyzer(identity=False) as analyzer:
-        prep = _prepare(args, analyzer, [])
+        prep = _prepare(args, analyzer)
         vs = VideoFaceSwapper(prep.sources, prep.options, analyzer=analyzer, references=prep.references)  # type: ignore[arg-type]
         writer = VideoWriter(dest, fps) if dest is not None else None
         try:

@@ -113,7 +113,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
         "geometry",
         "masquerade",
         "data/canonical_mesh.npz",
-        "",
+        "49596b3f26ac669e6f6997a8998a375902d48a513adafb16e03858772812e3f9",
         "Apache-2.0 (this project)",
         "mean pose-normalised 478-point mesh built by scripts/build_canonical_mesh.py from LFW",
     ),

@@ -16,10 +16,12 @@ BLEND_MODES: tuple[str, ...] = ("feather", "poisson", "multiband")
 
 
 def _compose(target: np.ndarray, fg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha[..., None].astype(np.float32)
-    out = target.astype(np.float32) * (1.0 - a) + fg.astype(np.float32) * a
-    res = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    res[alpha <= 0] = target[alpha <= 0]
+    """target·(1 − alpha) + fg·alpha, rounded; pixels with alpha ≤ 0 keep the target's exact values."""
+    a = np.ascontiguousarray(alpha, np.float32)
+    fg8 = np.clip(fg, 0, 255).astype(np.uint8) if fg.dtype != np.uint8 else fg
+    res = cv2.blendLinear(fg8, target, a, 1.0 - a)
+    outside = a <= 0
+    res[outside] = target[outside]
     return res
 
 

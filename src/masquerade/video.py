@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -84,9 +85,13 @@ class VideoFaceSwapper:
         self._frame = 0
         self._chosen: int | None = None  # track id for "largest"
         self._order = 0  # next source index for "many" by order
+        self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
-        """Nothing of its own to free: the models belong to the analyzer."""
+        """Stop the render worker (the models belong to the analyzer)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     @property
     def needs_identity(self) -> bool:
@@ -94,16 +99,37 @@ class VideoFaceSwapper:
         return self.mode in ("reference", "many")
 
     def __call__(self, rgb: np.ndarray, t: float) -> np.ndarray:
+        """Track and render one frame."""
+        return self.render(rgb, t, self.plan(rgb, t))
+
+    def submit(self, rgb: np.ndarray, t: float) -> Future[np.ndarray]:
+        """Track this frame now; render it on the worker thread (frames render in order).
+
+        Tracking needs the previous frame's result, rendering does not: overlapping the two lets the
+        OpenCV/numpy work of rendering run beside the next frame's landmark model.
+        """
+        selected = self.plan(rgb, t)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="masquerade-render")
+        return self._pool.submit(self.render, rgb, t, selected)
+
+    def plan(self, rgb: np.ndarray, t: float) -> list[tuple[Track, Face]]:
+        """Scene-cut check, tracking and selection: which faces of this frame get which source."""
         self.report.frames += 1
         if self.cuts(rgb):
             self.report.scene_cuts += 1
             self.tracker.reset()
             self._chosen = None
             log.info("scene cut at %.2f s", t)
-        tracked = self._track(rgb, t)
+        selected = self._select(self._track(rgb, t))
+        self._frame += 1
+        return [(tr, face) for tr, face in selected]
+
+    def render(self, rgb: np.ndarray, t: float, selected: list[tuple[Track, Face]]) -> np.ndarray:
+        """Swap, mask, colour-correct and blend the planned faces into the frame."""
         out = rgb
         n = 0
-        for tr, face in self._select(tracked):
+        for tr, face in selected:
             src_rgb, src_face = self.sources[tr.source_index or 0]
             try:
                 p = self.swapper.swap(src_rgb, src_face, out, face)
@@ -115,7 +141,6 @@ class VideoFaceSwapper:
                 mouth_policy(src_face, face), stats_filter=lambda s, tr=tr: tr.colour_filter(s, t),
             )  # fmt: skip
             n += 1
-        self._frame += 1
         if n:
             self.report.frames_swapped += 1
             self.report.faces_swapped += n
@@ -228,7 +253,9 @@ def swap_video(
             )
 
     try:
-        vs.report.transcode = transcode(target, output, vs, vopts.encode, progress, before_commit=check)
+        vs.report.transcode = transcode(
+            target, output, vs.submit, vopts.encode, progress, before_commit=check
+        )
     finally:
         vs.close()
         if own:

@@ -20,6 +20,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -121,7 +122,9 @@ class TranscodeStats:
     decode_error: str | None = None
 
 
-FrameFn = Callable[[np.ndarray, float], np.ndarray]  # (upright RGB frame, seconds since start) → frame
+FrameFn = Callable[
+    [np.ndarray, float], "np.ndarray | Future[np.ndarray]"
+]  # (upright RGB frame, seconds since start) → frame
 
 
 def transcode(
@@ -244,6 +247,8 @@ def transcode(
                                     _mux_audio(out, aout, item[1], resampler is None, stats)
                                 continue
                             _, res, pts, rot = item
+                            if isinstance(res, Future):
+                                res = res.result()
                             if vout is None:
                                 h, w = _stored(res, rot).shape[:2]
                                 vout = _video_stream(out, opts, w, h, rate, tb, rot)

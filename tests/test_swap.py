@@ -164,3 +164,22 @@ def test_swap_onto_a_turned_face_keeps_its_pose(analyzer, swapper, lfw, hopper):
     o_face = min(analyzer.get(out, identity=False), key=lambda f: np.linalg.norm(f.center - 125))
     assert abs(o_face.pose.yaw - t_face.pose.yaw) < 10
     assert abs(o_face.pose.roll - t_face.pose.roll) < 6
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.5])
+def test_mask_stays_inside_the_face_outline(analyzer, astronaut, scale):
+    """However wide the feathering (large faces take the reduced-resolution blur), nothing bleeds
+    past the face oval onto hair or background."""
+    import cv2
+
+    from masquerade.masks import region_mask
+    from masquerade.regions import FACE_OVAL, idx
+
+    rgb = cv2.resize(astronaut, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    (face,) = analyzer.get(rgb, identity=False)
+    mask = region_mask(rgb.shape[:2], face.mesh)
+    oval = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(face.mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
+    oval = cv2.dilate(oval, np.ones((3, 3), np.uint8))  # anti-aliased edge pixels
+    assert mask[oval == 0].max() == 0.0
+    assert (mask > 0.99).sum() > 0.25 * oval.sum()

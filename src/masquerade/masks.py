@@ -75,6 +75,7 @@ def region_mask(
         m = cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     elif sigma > 0.3:
         m = cv2.GaussianBlur(m, (0, 0), sigma)
+    if sigma > 0.3:
         # keep the blur inside the eroded outline so nothing bleeds past the face
         m = np.clip((m - 0.5) * 2.0, 0.0, 1.0)
     return m

@@ -42,17 +42,20 @@ def _masked_blur(x: np.ndarray, w: np.ndarray, sigma: float) -> np.ndarray:
 
 def reinhard_stats(src_lab: np.ndarray, ref_lab: np.ndarray, sel: np.ndarray) -> np.ndarray:
     """(mean, std) of the source and reference inside ``sel``: a 4×3 array (every other pixel each way)."""
-    grid = sel[::2, ::2]  # every other pixel each way is plenty for a mean and a spread
-    s, r = src_lab[::2, ::2][grid], ref_lab[::2, ::2][grid]
-    if len(s) < 16:
-        s, r = src_lab[sel], ref_lab[sel]
-    return np.stack([s.mean(0), s.std(0) + 1e-4, r.mean(0), r.std(0) + 1e-4])
+    grid = np.ascontiguousarray(sel[::2, ::2], np.uint8)  # every other pixel: plenty for mean and spread
+    s, r = src_lab[::2, ::2], ref_lab[::2, ::2]
+    if cv2.countNonZero(grid) < 16:
+        grid, s, r = sel.astype(np.uint8), src_lab, ref_lab
+    mu_s, sd_s = cv2.meanStdDev(np.ascontiguousarray(s), mask=grid)
+    mu_r, sd_r = cv2.meanStdDev(np.ascontiguousarray(r), mask=grid)
+    return np.stack([mu_s.ravel(), sd_s.ravel() + 1e-4, mu_r.ravel(), sd_r.ravel() + 1e-4])
 
 
 def reinhard_apply(src_lab: np.ndarray, stats: np.ndarray) -> np.ndarray:
-    mu_s, sd_s, mu_r, sd_r = np.asarray(stats, np.float32)
+    mu_s, sd_s, mu_r, sd_r = np.asarray(stats, np.float64)
     gain = np.clip(sd_r / sd_s, 0.5, 2.0)
-    return (src_lab - mu_s) * gain + mu_r
+    m = np.hstack([np.diag(gain), (mu_r - mu_s * gain)[:, None]])  # per channel: x·gain + offset
+    return cv2.transform(src_lab, m)
 
 
 def correct_colour(

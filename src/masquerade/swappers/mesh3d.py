@@ -135,8 +135,9 @@ def piecewise_affine_maps(
     w, h = size
     ids = np.full((h, w), -1, np.int32)
     fixed = np.round(dst_pts * 16).astype(np.int32)  # 4 fractional bits for cv2's shift
-    for k in order:
-        cv2.fillConvexPoly(ids, fixed[triangles[k]], int(k), cv2.LINE_8, 4)
+    polys = fixed[triangles[order]]
+    for poly, k in zip(polys, order.tolist(), strict=True):
+        cv2.fillConvexPoly(ids, poly, k, cv2.LINE_8, 4)
     if outline is not None:
         inside = np.zeros((h, w), np.uint8)
         cv2.fillPoly(inside, [np.round(outline * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
@@ -153,11 +154,15 @@ def piecewise_affine_maps(
     # affine per triangle: [x y 1] @ X = source (x, y); degenerate triangles map nowhere
     coef, ok = _triangle_affines(dst_pts[triangles], src_pts[triangles])
     ids[ids < 0] = len(triangles)
-    c = coef[ids]  # (h, w, 6): rows x, y, 1 of X, columns source x, y
+    cols = np.ascontiguousarray(coef.T)  # (6, n): rows x, y, 1 of X, columns source x, y
     xs = np.arange(w, dtype=np.float32)[None, :]
     ys = np.arange(h, dtype=np.float32)[:, None]
-    map_x = c[..., 0] * xs + c[..., 2] * ys + c[..., 4]
-    map_y = c[..., 1] * xs + c[..., 3] * ys + c[..., 5]
+    map_x = cols[0][ids] * xs
+    map_x += cols[2][ids] * ys
+    map_x += cols[4][ids]
+    map_y = cols[1][ids] * xs
+    map_y += cols[3][ids] * ys
+    map_y += cols[5][ids]
     cover = ids < len(triangles)
     cover &= np.append(ok, False)[ids]
     return map_x, map_y, cover

@@ -24,6 +24,7 @@ from .detection import iou
 from .errors import NoFaceError
 from .face import Face
 from .identity import SAME_PERSON_DISTANCE, euclidean_distance
+from .landmarks import MeshLandmarker
 from .masks import face_size
 from .pipeline import SwapOptions, composite, mouth_policy
 from .smoothing import OneEuroParams
@@ -43,6 +44,7 @@ class VideoOptions:
     colour_tau: float = 0.3  # seconds: time constant of the colour-statistics average
     scene_cut: float = 0.7  # histogram correlation under which a frame starts a new scene
     max_missed: int = 15  # frames a track survives without its face
+    tracking_meshes: int = 4  # tracks that get their own video-mode face mesh (the rest: per-frame mode)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
 
 
@@ -86,12 +88,27 @@ class VideoFaceSwapper:
         self._chosen: int | None = None  # track id for "largest"
         self._order = 0  # next source index for "many" by order
         self._pool: ThreadPoolExecutor | None = None
+        self._meshes: dict[int, MeshLandmarker] = {}  # track id → its video-mode face mesh
 
     def close(self) -> None:
-        """Stop the render worker (the models belong to the analyzer)."""
+        """Stop the render worker and the per-track meshes (the shared models belong to the analyzer)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self._drop_meshes(keep=set())
+
+    def _drop_meshes(self, keep: set[int]) -> None:
+        for tid in [t for t in self._meshes if t not in keep]:
+            self._meshes.pop(tid).close()
+
+    def _mesh(self, rgb: np.ndarray, tr: Track, box: np.ndarray) -> np.ndarray | None:
+        """The track's face mesh: its own video-mode landmarker while there are few tracks (cheaper and
+        steadier), the shared per-frame one otherwise or when tracking loses the face."""
+        lm = self._meshes.get(tr.id)
+        if lm is None and len(self._meshes) < self.video.tracking_meshes:
+            lm = self._meshes[tr.id] = MeshLandmarker(tracking=True)
+        mesh = lm.get(rgb, box) if lm is not None else None
+        return mesh if mesh is not None else self.landmarker.get(rgb, box)
 
     @property
     def needs_identity(self) -> bool:
@@ -119,6 +136,7 @@ class VideoFaceSwapper:
         if self.cuts(rgb):
             self.report.scene_cuts += 1
             self.tracker.reset()
+            self._drop_meshes(keep=set())
             self._chosen = None
             log.info("scene cut at %.2f s", t)
         selected = self._select(self._track(rgb, t))
@@ -157,8 +175,9 @@ class VideoFaceSwapper:
         else:
             assoc = [(x, x.box) for x in tr_.tracks]
         found: list[tuple[Track, Face]] = []
+        self._drop_meshes(keep={x.id for x in tr_.tracks})
         for tr, box in assoc:
-            mesh = self.landmarker.get(rgb, box)
+            mesh = self._mesh(rgb, tr, box)
             if mesh is None:
                 tr_.miss(tr)
                 continue

@@ -15,6 +15,7 @@ import numpy as np
 
 from .analysis import AnalyzerOptions, FaceAnalyzer
 from .errors import InputError, MasqueradeError, ModelError, NoFaceError, OutputError
+from .evaluation import evaluate, load_benchmark, write_report
 from .face import Face, Pose
 from .identity import cosine_similarity, euclidean_distance
 from .imageio import LoadedImage, load_image, save_image
@@ -48,8 +49,11 @@ __all__ = [
     "analyze",
     "cosine_similarity",
     "euclidean_distance",
+    "evaluate",
+    "load_benchmark",
     "load_image",
     "sample_path",
     "save_image",
     "swap_image",
+    "write_report",
 ]

@@ -89,6 +89,11 @@ class VideoFaceSwapper:
         self._order = 0  # next source index for "many" by order
         self._pool: ThreadPoolExecutor | None = None
         self._meshes: dict[int, MeshLandmarker] = {}  # track id → its video-mode face mesh
+        # meshes of ended tracks, reused as they are: re-creating (or resetting) mediapipe graphs at
+        # every scene cut makes the process grow. A reused mesh starts from its last face's region in
+        # crop coordinates, which is near the new face's (every crop is centred on its face), and
+        # mediapipe re-detects by itself when its tracking confidence drops.
+        self._spare: list[MeshLandmarker] = []
 
     def close(self) -> None:
         """Stop the render worker and the per-track meshes (the shared models belong to the analyzer)."""
@@ -96,17 +101,21 @@ class VideoFaceSwapper:
             self._pool.shutdown(wait=True)
             self._pool = None
         self._drop_meshes(keep=set())
+        for lm in self._spare:
+            lm.close()
+        self._spare.clear()
 
     def _drop_meshes(self, keep: set[int]) -> None:
         for tid in [t for t in self._meshes if t not in keep]:
-            self._meshes.pop(tid).close()
+            self._spare.append(self._meshes.pop(tid))
 
     def _mesh(self, rgb: np.ndarray, tr: Track, box: np.ndarray) -> np.ndarray | None:
         """The track's face mesh: its own video-mode landmarker while there are few tracks (cheaper and
         steadier), the shared per-frame one otherwise or when tracking loses the face."""
         lm = self._meshes.get(tr.id)
         if lm is None and len(self._meshes) < self.video.tracking_meshes:
-            lm = self._meshes[tr.id] = MeshLandmarker(tracking=True)
+            lm = self._spare.pop() if self._spare else MeshLandmarker(tracking=True)
+            self._meshes[tr.id] = lm
         mesh = lm.get(rgb, box) if lm is not None else None
         return mesh if mesh is not None else self.landmarker.get(rgb, box)
 

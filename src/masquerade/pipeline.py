@@ -60,9 +60,12 @@ def mouth_policy(source: Face, target: Face) -> MouthKeep:
 def composite(
     target_rgb: np.ndarray, patch_rgb: np.ndarray, patch_mesh: np.ndarray, coverage: np.ndarray,
     x0: int, y0: int, target_face: Face, options: SwapOptions, keep_mouth: MouthKeep = None,
-    stats_filter: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, full-size mask)."""
+    stats_filter: Callable[[np.ndarray], np.ndarray] | None = None, inplace: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, full-size mask).
+
+    ``inplace`` (video frames nobody else holds) writes into ``target_rgb`` and skips the full-size
+    mask (None)."""
     h, w = patch_rgb.shape[:2]
     roi = target_rgb[y0 : y0 + h, x0 : x0 + w]
     mask = region_mask(
@@ -73,8 +76,10 @@ def composite(
     fg = correct_colour(
         patch_rgb, roi, mask, options.colour, face_px=face_size(patch_mesh), stats_filter=stats_filter
     )
-    out = target_rgb.copy()
+    out = target_rgb if inplace else target_rgb.copy()
     out[y0 : y0 + h, x0 : x0 + w] = blend(roi, fg, mask, options.blend)
+    if inplace:
+        return out, None
     full = np.zeros(target_rgb.shape[:2], np.float32)
     full[y0 : y0 + h, x0 : x0 + w] = mask
     return out, full

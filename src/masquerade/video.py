@@ -24,7 +24,7 @@ from .detection import iou
 from .errors import NoFaceError
 from .face import Face
 from .identity import SAME_PERSON_DISTANCE, euclidean_distance
-from .landmarks import MeshLandmarker
+from .landmarks import MESH_TO_68, MeshLandmarker
 from .masks import face_size
 from .pipeline import SwapOptions, composite, mouth_policy
 from .smoothing import OneEuroParams
@@ -154,7 +154,7 @@ class VideoFaceSwapper:
 
     def render(self, rgb: np.ndarray, t: float, selected: list[tuple[Track, Face]]) -> np.ndarray:
         """Swap, mask, colour-correct and blend the planned faces into the frame."""
-        out = rgb
+        out = rgb.copy() if selected else rgb  # one copy per frame; faces are blended into it in place
         n = 0
         for tr, face in selected:
             src_rgb, src_face = self.sources[tr.source_index or 0]
@@ -166,6 +166,7 @@ class VideoFaceSwapper:
             out, _ = composite(
                 out, p.image, p.mesh, p.coverage, p.x0, p.y0, face, self.options,
                 mouth_policy(src_face, face), stats_filter=lambda s, tr=tr: tr.colour_filter(s, t),
+                inplace=True,
             )  # fmt: skip
             n += 1
         if n:
@@ -190,24 +191,24 @@ class VideoFaceSwapper:
             if mesh is None:
                 tr_.miss(tr)
                 continue
-            raw = self.analyzer.face_from_mesh(mesh, box, 1.0)
-            if any(iou(raw.box, f.box) > 0.5 for _, f in found):
+            raw_box = np.concatenate([mesh[:468, :2].min(0), mesh[:468, :2].max(0)])
+            if any(iou(raw_box, f.box) > 0.5 for _, f in found):
                 if tr in tr_.tracks and tr.hits == 0:  # a duplicate of a face already tracked
                     tr_.tracks.remove(tr)
                 continue
             tr.missed = 0
             tr.hits += 1
             if detect:
-                tr.anchor = (np.asarray(box, np.float64), raw.box)
+                tr.anchor = (np.asarray(box, np.float64), raw_box)
                 tr.box = np.asarray(box, np.float64)
             elif tr.anchor is not None:
-                tr.box = carry_box(tr.anchor, raw.box)
+                tr.box = carry_box(tr.anchor, raw_box)
             if self.needs_identity and tr.embedding is None:
-                tr.embedding = self.analyzer.identity.embed(rgb, raw.landmarks_68)
+                tr.embedding = self.analyzer.identity.embed(rgb, mesh[list(MESH_TO_68), :2])
                 tr = tr_.reattach(tr)
             smooth = tr.mesh_filter(mesh, t, face_size(mesh))
             tr.colour_filter.tau = self.video.colour_tau
-            found.append((tr, self.analyzer.face_from_mesh(smooth, raw.box, 1.0)))
+            found.append((tr, self.analyzer.face_from_mesh(smooth, raw_box, 1.0)))
         self.report.tracks = max(self.report.tracks, max((x.id + 1 for x in tr_.tracks), default=0))
         return found
 

@@ -14,6 +14,7 @@ from conftest import lfw_image, lfw_pairs
 from masquerade import dlibnet
 from masquerade.identity import IdentityEncoder, cosine_similarity
 from masquerade.identity_onnx import OnnxFaceEncoder
+from masquerade.models import file_sha256
 
 MIN_COSINE = 0.9999
 
@@ -109,7 +110,7 @@ def test_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MASQUERADE_CACHE", str(tmp_path))
     a = dlibnet.load()
     files = list((tmp_path / "dlib-resnet").glob("*.npz"))
-    assert len(files) == 1 and a.sha256 in {dlibnet.file_sha256(a.source)}
+    assert len(files) == 1 and a.sha256 in {file_sha256(a.source)}
     b = dlibnet.load()  # from the cache
     assert [op.kind for op in a.ops] == [op.kind for op in b.ops] and b.loss == a.loss
     for oa, ob in zip(a.ops, b.ops, strict=True):

@@ -26,13 +26,11 @@ Parsed weights are cached as ``.npz`` in :func:`cache_dir` keyed by the file's s
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
+from .imageio import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +60,6 @@ def cache_dir() -> Path:
     """``$MASQUERADE_CACHE`` if set, else ``~/.cache/masquerade`` (not created here)."""
     env = os.environ.get("MASQUERADE_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "masquerade"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------------- dlib floats

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import logging
@@ -91,6 +90,7 @@ from .face import Face
 from .identity import cosine_similarity, euclidean_distance
 from .imageio import atomic_write_bytes, load_image
 from .landmarks import MESH_TO_68
+from .models import file_sha256
 from .pipeline import FaceSwapper, SwapOptions
 
 log = logging.getLogger(__name__)
@@ -260,14 +260,6 @@ def summary(values: Sequence[float | None]) -> dict[str, Any]:
     return {"n": len(v), "mean": float(np.mean(v)), "median": float(np.median(v)), "std": float(np.std(v))}
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ============================================================================= user-supplied ONNX models
 
 
@@ -327,7 +319,7 @@ class OnnxImageModel:
             raise InputError(f"{path}: has {len(ins)} inputs; expected {what}")
         self.input_names = [i.name for i in ins]
         self.path = path
-        self.sha256 = sha256_file(path)
+        self.sha256 = file_sha256(path)
         size = spec.size or (tuple(side["size"]) if "size" in side else None)
         shape = ins[0].shape
         static = (
@@ -496,7 +488,7 @@ def load_pairs(
             f"{p}: {len(missing)} image file(s) missing under {base}, first: {missing[0]}"
             + (" (is --lfw/--root the right folder?)" if len(missing) > 1 else "")
         )
-    return Benchmark(name=name or p.stem, path=p, sha256=sha256_file(p), root=base, pairs=pairs)
+    return Benchmark(name=name or p.stem, path=p, sha256=file_sha256(p), root=base, pairs=pairs)
 
 
 def load_benchmark(
@@ -1373,29 +1365,29 @@ def write_plots(reports: list[SwapperReport], folder: Path) -> list[str]:
         _save_figure(fig, folder / "retrieval.png")
         written.append("retrieval.png")
 
-        fig = _figure(max(7.0, 2.2 * n + 3), 3.6)
-        a1, a2 = fig.subplots(1, 2)
-        for ax, key, title in ((a1, "pose_err", "pose error (°), mean |Δ| yaw/pitch/roll"),
-                               (a2, "expr_err", "expression error (IOD), landmarks")):  # fmt: skip
-            data = [[getattr(m, key) for m in ms if getattr(m, key) is not None] for ms in swap]
-            ax.boxplot([d if d else [np.nan] for d in data], showfliers=True)
-            ax.set_xticks(np.arange(1, len(labels) + 1), labels)
-            ax.set_title(title, fontsize=10)
-        _save_figure(fig, folder / "pose_expression.png")
-        written.append("pose_expression.png")
+        panels = (("pose_err", "pose error (°), mean |Δ| yaw/pitch/roll"),
+                  ("expr_err", "expression error (IOD), landmarks"))  # fmt: skip
+        written.append(_boxplots(swap, labels, panels, folder / "pose_expression.png"))
     selfp = [[m for m in r.pairs if m.kind == "self"] for r in reports]
     if any(selfp):
-        fig = _figure(max(7.0, 2.2 * len(reports) + 3), 3.6)
-        a1, a2 = fig.subplots(1, 2)
-        for ax, key, title in ((a1, "ssim_face", "self swaps: SSIM in the face box"),
-                               (a2, "psnr_face", "self swaps: PSNR in the face box (dB)")):  # fmt: skip
-            data = [[getattr(m, key) for m in ms if getattr(m, key) is not None] for ms in selfp]
-            ax.boxplot([d if d else [np.nan] for d in data], showfliers=True)
-            ax.set_xticks(np.arange(1, len(labels) + 1), labels)
-            ax.set_title(title, fontsize=10)
-        _save_figure(fig, folder / "self_swap.png")
-        written.append("self_swap.png")
+        panels = (("ssim_face", "self swaps: SSIM in the face box"),
+                  ("psnr_face", "self swaps: PSNR in the face box (dB)"))  # fmt: skip
+        written.append(_boxplots(selfp, labels, panels, folder / "self_swap.png"))
     return written
+
+
+def _boxplots(
+    per_swapper: list[list[PairMetrics]], labels: list[str], panels: tuple[tuple[str, str], ...], path: Path
+) -> str:
+    """One box-plot panel per (metric attribute, title), one box per swapper; returns the file name."""
+    fig = _figure(max(7.0, 2.2 * len(labels) + 3), 3.6)
+    for ax, (key, title) in zip(fig.subplots(1, len(panels)), panels, strict=True):
+        data = [[getattr(m, key) for m in ms if getattr(m, key) is not None] for ms in per_swapper]
+        ax.boxplot([d if d else [np.nan] for d in data], showfliers=True)
+        ax.set_xticks(np.arange(1, len(labels) + 1), labels)
+        ax.set_title(title, fontsize=10)
+    _save_figure(fig, path)
+    return path.name
 
 
 def environment() -> dict[str, Any]:

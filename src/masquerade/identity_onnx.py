@@ -28,8 +28,10 @@ from typing import Any
 import numpy as np
 
 from . import dlibnet
-from .dlibnet import DlibNet, atomic_write_bytes, cache_path, file_sha256
+from .dlibnet import DlibNet, cache_path
 from .errors import InputError
+from .imageio import atomic_write_bytes
+from .models import file_sha256
 
 log = logging.getLogger(__name__)
 

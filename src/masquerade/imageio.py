@@ -194,6 +194,7 @@ def check_output_path(
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write bytes to ``path`` via a temporary file in the same folder and an atomic rename."""
     parent = path.parent if str(path.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
     try:
         umask = os.umask(0)

@@ -111,6 +111,7 @@ class EncodeOptions:
     preset: str = "superfast"  # real time on 2 cores at 720p; use veryfast or slower for smaller files
     start: float | None = None  # seconds
     end: float | None = None
+    metadata: tuple[tuple[str, str], ...] = ()  # container tags, e.g. (("comment", "..."),)
 
 
 @dataclass
@@ -134,11 +135,13 @@ def transcode(
     options: EncodeOptions | None = None,
     progress: Callable[[int, float], None] | None = None,
     before_commit: Callable[[], None] | None = None,
+    finalize: Callable[[Path], None] | None = None,
 ) -> TranscodeStats:
     """Decode ``src``, call ``fn(upright_rgb, seconds)`` on every video frame, encode to ``dst``.
 
     ``progress(frames_done, seconds_of_media_done)`` is called after each frame; ``before_commit()``
-    runs before the finished file is moved into place and may raise to discard it.
+    runs before the finished file is moved into place and may raise to discard it; ``finalize(path)``
+    then may rewrite the finished temporary file in place (e.g. to sign it) before it is moved.
     """
     import av
 
@@ -164,6 +167,8 @@ def transcode(
             start_pts = int(opts.start / tb) if opts.start else None
             end_pts = int(opts.end / tb) if opts.end else None
             with av.open(str(tmp), mode="w", format=fmt) as out:
+                for key, value in opts.metadata:
+                    out.metadata[key] = value
                 aout, resampler = _audio_stream(out, ain, fmt, stats)
                 # both streams shift by the trim start, so audio stays in sync with video
                 t0_pts = start_pts or 0
@@ -320,6 +325,8 @@ def transcode(
                     raise InputError(f"{srcp}: no video frame could be decoded{trim}")
         if before_commit is not None:
             before_commit()
+        if finalize is not None:
+            finalize(tmp)
         os.replace(tmp, dstp)
         umask = os.umask(0)
         os.umask(umask)
@@ -395,7 +402,11 @@ class VideoWriter:
     file into place (``abort()`` discards it)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], fps: float, options: EncodeOptions | None = None
+        self,
+        path: str | os.PathLike[str],
+        fps: float,
+        options: EncodeOptions | None = None,
+        finalize: Callable[[Path], None] | None = None,
     ) -> None:
         import av
 
@@ -414,6 +425,9 @@ class VideoWriter:
         os.close(fd)
         self._tmp = Path(tmp)
         self._out = av.open(str(self._tmp), mode="w", format=fmt)
+        for key, value in self.options.metadata:
+            self._out.metadata[key] = value
+        self._finalize = finalize
         self._stream = None
         self._last_pts = -1
         self.frames = 0
@@ -444,7 +458,13 @@ class VideoWriter:
         if self.frames == 0:
             self.abort()
             raise InputError("no frame was written")
-        os.replace(self._tmp, self.path)
+        try:
+            if self._finalize is not None:
+                self._finalize(self._tmp)
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):

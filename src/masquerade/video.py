@@ -70,6 +70,7 @@ class VideoFaceSwapper:
         video: VideoOptions | None = None,
         analyzer: FaceAnalyzer | None = None,
         references: list[np.ndarray] | None = None,
+        post: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         if not sources:
             raise ValueError("at least one source face is needed")
@@ -78,6 +79,7 @@ class VideoFaceSwapper:
         self.video = video or VideoOptions()
         self.analyzer = analyzer or FaceAnalyzer(identity=False)
         self.references = references
+        self.post = post  # applied to every rendered frame (e.g. the provenance watermark)
         self.mode: str = options.target_faces
         self.swapper = create_swapper(options.swapper)
         self.landmarker = self.analyzer.mesh_landmarker
@@ -172,7 +174,7 @@ class VideoFaceSwapper:
         if n:
             self.report.frames_swapped += 1
             self.report.faces_swapped += n
-        return out
+        return self.post(out) if self.post is not None else out
 
     def _track(self, rgb: np.ndarray, t: float) -> list[tuple[Track, Face]]:
         tr_ = self.tracker
@@ -267,13 +269,16 @@ def swap_video(
     analyzer: FaceAnalyzer | None = None,
     references: list[np.ndarray] | None = None,
     progress: Callable[[int, float], None] | None = None,
+    post: Callable[[np.ndarray], np.ndarray] | None = None,
+    finalize: Callable[[Path], None] | None = None,
 ) -> VideoReport:
     """Swap faces through a whole video file; raises :class:`NoFaceError` (and writes nothing) when no
-    frame had a face to swap."""
+    frame had a face to swap. ``post`` runs on every output frame (e.g. a watermark), ``finalize`` on the
+    finished temporary file before it is moved into place (e.g. signing)."""
     vopts = video or VideoOptions()
     own = analyzer is None
     fa = analyzer or FaceAnalyzer(identity=False)
-    vs = VideoFaceSwapper(sources, options or SwapOptions(), vopts, fa, references)
+    vs = VideoFaceSwapper(sources, options or SwapOptions(), vopts, fa, references, post=post)
 
     def check() -> None:
         if vs.report.frames and not vs.report.frames_swapped:
@@ -283,7 +288,7 @@ def swap_video(
 
     try:
         vs.report.transcode = transcode(
-            target, output, vs.submit, vopts.encode, progress, before_commit=check
+            target, output, vs.submit, vopts.encode, progress, before_commit=check, finalize=finalize
         )
     finally:
         vs.close()

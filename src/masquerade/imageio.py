@@ -211,8 +211,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def encode_image(rgb: np.ndarray, suffix: str, alpha: np.ndarray | None = None, quality: int = 95) -> bytes:
-    """Encode RGB (+ optional alpha) to the format named by ``suffix`` (``.png``, ``.jpg`` …)."""
+def encode_image(
+    rgb: np.ndarray,
+    suffix: str,
+    alpha: np.ndarray | None = None,
+    quality: int = 95,
+    comment: str | None = None,
+) -> bytes:
+    """Encode RGB (+ optional alpha) to the format named by ``suffix`` (``.png``, ``.jpg`` …).
+
+    ``comment`` is stored where the format has a place for text: a PNG ``tEXt`` chunk (key
+    ``Comment``), a JPEG ``COM`` segment, a TIFF ImageDescription; WebP and BMP have none here."""
     fmt = IMAGE_EXTENSIONS.get(suffix.lower())
     if fmt is None:
         raise OutputError(f"unsupported output extension {suffix!r}")
@@ -225,6 +234,17 @@ def encode_image(rgb: np.ndarray, suffix: str, alpha: np.ndarray | None = None, 
     kwargs: dict[str, object] = {}
     if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = int(quality)
+    if comment:
+        if fmt == "PNG":
+            from PIL.PngImagePlugin import PngInfo
+
+            info = PngInfo()
+            info.add_text("Comment", comment)
+            kwargs["pnginfo"] = info
+        elif fmt == "JPEG":
+            kwargs["comment"] = comment.encode()
+        elif fmt == "TIFF":
+            kwargs["tiffinfo"] = {270: comment}
     img.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
 

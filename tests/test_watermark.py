@@ -1,0 +1,219 @@
+"""Invisible watermark (masquerade.provenance.watermark): robustness, false positives, quality, video."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import lfw_image
+
+from masquerade.provenance.watermark import (
+    MIN_EMBED_SIDE,
+    Watermarker,
+    WatermarkPayload,
+    _conv_encode,
+    _message,
+    _viterbi,
+    detect_file,
+    psnr,
+)
+from masquerade.videoio import EncodeOptions, VideoWriter
+
+PAYLOAD = WatermarkPayload(0x5EC0_DE12_3456)
+
+
+def jpeg(rgb: np.ndarray, quality: int = 50) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def half(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    return cv2.resize(rgb, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+
+ATTACKS = {
+    "none": lambda x: x,
+    "jpeg50": jpeg,
+    "half": half,
+    "half+jpeg50": lambda x: jpeg(half(x)),
+}
+
+
+@pytest.fixture(scope="module")
+def wm() -> Watermarker:
+    return Watermarker()
+
+
+def canvas(astronaut: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The astronaut photo scaled to cover a w×h frame (centre crop)."""
+    s = max(w / astronaut.shape[1], h / astronaut.shape[0])
+    big = cv2.resize(astronaut, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)
+    y0, x0 = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return np.ascontiguousarray(big[y0 : y0 + h, x0 : x0 + w])
+
+
+# ------------------------------------------------------------------------------------------- payload
+
+
+def test_payload_helpers() -> None:
+    assert WatermarkPayload.from_bytes(b"abc") == WatermarkPayload.from_bytes(b"abc")
+    assert WatermarkPayload.from_bytes(b"abc") != WatermarkPayload.from_bytes(b"abd")
+    u = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    assert WatermarkPayload.from_uuid(u) == WatermarkPayload.from_uuid(str(u))
+    assert 0 <= WatermarkPayload.random().content_id < 1 << 48
+    assert WatermarkPayload.from_hex(PAYLOAD.hex) == PAYLOAD
+    with pytest.raises(ValueError):
+        WatermarkPayload(1 << 48)
+    with pytest.raises(ValueError):
+        WatermarkPayload(-1)
+    with pytest.raises(TypeError):
+        WatermarkPayload("12")  # type: ignore[arg-type]
+
+
+def test_viterbi_corrects_noisy_symbols() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        msg = _message(int(rng.integers(0, 1 << 48)))
+        code = 1.0 - 2.0 * _conv_encode(msg)
+        assert np.array_equal(_viterbi(code + rng.normal(0.0, 0.7, code.size)), msg)
+
+
+# ------------------------------------------------------------------------------------------- images
+
+
+@pytest.mark.parametrize("name", ["astronaut", "hopper"])
+def test_sample_photos_marked_survive_jpeg_and_resize(wm: Watermarker, name: str, request) -> None:
+    rgb = request.getfixturevalue(name)
+    marked = wm.embed(rgb, PAYLOAD)
+    assert marked.shape == rgb.shape and marked.dtype == np.uint8
+    assert not np.shares_memory(marked, rgb)
+    assert psnr(rgb, marked) >= 40.0
+    for attack, fn in ATTACKS.items():
+        res = wm.detect(fn(marked))
+        assert res.present, (name, attack, res)
+        assert res.content_id == PAYLOAD.content_id, (name, attack, res)
+        assert res.confidence >= 10.0 and res.p_value < 1e-20, (name, attack, res)
+    clean = wm.detect(marked)
+    assert clean.bit_errors is not None and clean.bit_errors <= 5
+    assert "present" in clean.summary() and PAYLOAD.hex in clean.summary()
+
+
+@pytest.mark.parametrize("name", ["astronaut", "hopper"])
+def test_sample_photos_unmarked_not_detected(wm: Watermarker, name: str, request) -> None:
+    rgb = request.getfixturevalue(name)
+    for fn in ATTACKS.values():
+        res = wm.detect(fn(rgb))
+        assert not res.present and res.content_id is None and abs(res.confidence) < 4.5, res
+
+
+@pytest.mark.parametrize(("w", "h"), [(1280, 720), (720, 1280), (1600, 400)])
+def test_aspect_ratios(wm: Watermarker, astronaut: np.ndarray, w: int, h: int) -> None:
+    rgb = canvas(astronaut, w, h)
+    marked = wm.embed(rgb, PAYLOAD)
+    assert psnr(rgb, marked) >= 40.0
+    res = wm.detect(jpeg(half(marked)))
+    assert res.present and res.content_id == PAYLOAD.content_id, res
+
+
+def test_gray_image_stays_gray(wm: Watermarker, hopper: np.ndarray) -> None:
+    gray = np.repeat(cv2.cvtColor(hopper, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    marked = wm.embed(gray, PAYLOAD)
+    assert np.array_equal(marked[..., 0], marked[..., 1]) and np.array_equal(marked[..., 1], marked[..., 2])
+    assert wm.detect(jpeg(marked)).content_id == PAYLOAD.content_id
+
+
+def test_flat_and_small_images(wm: Watermarker) -> None:
+    flat = np.full((300, 400, 3), 128, np.uint8)
+    res = wm.detect(flat)
+    assert not res.present and abs(res.confidence) < 1e-6  # cancelling pilot pairs: exactly 0
+    small = np.full((MIN_EMBED_SIDE - 1, 400, 3), 100, np.uint8)
+    out = wm.embed_checked(small, PAYLOAD)
+    assert not out.embedded and "minimum" in (out.reason or "")
+    assert np.array_equal(out.rgb, small) and not np.shares_memory(out.rgb, small)
+    tiny = wm.detect(np.zeros((10, 10, 3), np.uint8))
+    assert not tiny.present and tiny.reason
+    with pytest.raises(ValueError):
+        wm.embed(np.zeros((300, 300, 3), np.float32), PAYLOAD)
+    with pytest.raises(ValueError):
+        wm.detect(np.zeros((300, 300), np.uint8))
+
+
+def test_inplace(wm: Watermarker, hopper: np.ndarray) -> None:
+    frame = hopper.copy()
+    out = wm.embed(frame, PAYLOAD, inplace=True)
+    assert out is frame and not np.array_equal(frame, hopper)
+    assert np.array_equal(frame, wm.embed(hopper, PAYLOAD))
+
+
+def test_embed_does_not_modify_input_and_accepts_views(wm: Watermarker, astronaut: np.ndarray) -> None:
+    before = astronaut.copy()
+    view = astronaut[:, ::-1]  # not contiguous
+    marked = wm.embed(view, PAYLOAD)
+    assert np.array_equal(astronaut, before)
+    assert wm.detect(marked).content_id == PAYLOAD.content_id
+
+
+@pytest.mark.lfw
+def test_lfw_unmarked_not_detected_marked_detected(wm: Watermarker, lfw: Path) -> None:
+    names = sorted(p.name for p in (lfw / "images").iterdir())[::115][:50]
+    zs = []
+    for i, name in enumerate(names):
+        rgb = lfw_image(lfw, name, 1)
+        res = wm.detect(rgb)
+        assert not res.present, (name, res)
+        zs.append(res.confidence)
+        if i % 5 == 0:  # 10 photos marked: JPEG q50 after halving (250 → 125 px)
+            attacked = wm.detect(jpeg(half(wm.embed(rgb, PAYLOAD))))
+            assert attacked.present, (name, attacked)
+    assert max(zs) < 4.5 and abs(float(np.mean(zs))) < 0.6
+
+
+# ------------------------------------------------------------------------------------------- video
+
+
+def write_clip(path: Path, frames: list[np.ndarray], crf: int) -> None:
+    vw = VideoWriter(path, 30.0, EncodeOptions(crf=crf))
+    for i, f in enumerate(frames):
+        vw.write(f, i / 30.0)
+    vw.close()
+
+
+def pan_frames(astronaut: np.ndarray, n: int = 30, w: int = 960, h: int = 544) -> list[np.ndarray]:
+    big = cv2.resize(astronaut, (1100, 1100), interpolation=cv2.INTER_CUBIC)
+    return [np.ascontiguousarray(big[200 + i : 200 + i + h, 3 * i : 3 * i + w]) for i in range(n)]
+
+
+def test_video_crf28(wm: Watermarker, astronaut: np.ndarray, tmp_path: Path) -> None:
+    frames = pan_frames(astronaut)
+    mark = wm.frame_marker(PAYLOAD)
+    marked = [mark(f) for f in frames]
+    assert mark.frames == len(frames)
+    assert min(psnr(a, b) for a, b in zip(frames, marked, strict=True)) >= 40.0
+    write_clip(tmp_path / "marked.mp4", marked, crf=28)
+    write_clip(tmp_path / "plain.mp4", frames, crf=28)
+    res = detect_file(tmp_path / "marked.mp4")
+    assert res.present and res.content_id == PAYLOAD.content_id and res.frames == len(frames), res
+    plain = detect_file(tmp_path / "plain.mp4", max_frames=10)
+    assert not plain.present and plain.content_id is None and plain.frames == 10, plain
+
+
+def test_detect_frames_still_clip_does_not_inflate(wm: Watermarker, hopper: np.ndarray) -> None:
+    one = wm.detect(hopper)
+    many = wm.detect_frames([hopper] * 20)
+    assert many.frames == 20 and not many.present
+    assert many.confidence == pytest.approx(one.confidence, abs=1e-6)
+    assert wm.detect_frames([]).reason
+
+
+def test_detect_file_image(wm: Watermarker, astronaut: np.ndarray, tmp_path: Path) -> None:
+    p = tmp_path / "m.jpg"
+    cv2.imwrite(str(p), cv2.cvtColor(wm.embed(astronaut, PAYLOAD), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 50])  # fmt: skip
+    res = detect_file(p)
+    assert res.present and res.content_id == PAYLOAD.content_id
+    assert res.to_dict()["content_hex"] == PAYLOAD.hex

@@ -561,6 +561,11 @@ COMMANDS = {
 }
 
 
+def _one_line(text: str) -> str:
+    """An error message as one line: control characters (a newline in a file name …) are escaped."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors and a non-zero exit instead of tracebacks."""
     parser = build_parser()
@@ -578,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     except MasqueradeError as exc:
         if debug:
             raise
-        err.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        err.print(f"error: {_one_line(str(exc))}", highlight=False, markup=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted", highlight=False)
@@ -586,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        msg = f"error: unexpected {type(exc).__name__}: {exc} (set MASQUERADE_DEBUG=1 for details)"
+        why = _one_line(str(exc))
+        msg = f"error: unexpected {type(exc).__name__}: {why} (set MASQUERADE_DEBUG=1 for details)"
         err.print(msg, highlight=False, markup=False, soft_wrap=True)
         return 1
 

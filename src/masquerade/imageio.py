@@ -12,8 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import struct
+import sys
 import tempfile
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +64,12 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
         scale = 255.0 / 65535.0 if hi > 255 else 1.0
         return np.clip(arr * scale, 0, 255).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):
-        a = np.nan_to_num(arr.astype(np.float32))
-        if a.size and a.max() <= 1.0:
+        a = arr.astype(np.float32)
+        finite = np.isfinite(a)
+        # the range is judged on finite pixels: a few inf/NaN must not turn a 0..1 image black
+        hi = float(a[finite].max()) if finite.any() else 0.0
+        a = np.nan_to_num(a, nan=0.0, posinf=max(hi, 1.0), neginf=0.0)
+        if hi <= 1.0:
             a = a * 255.0
         return np.clip(a, 0, 255).astype(np.uint8)
     raise InputError(f"unsupported pixel type {arr.dtype}")
@@ -85,7 +93,69 @@ def _from_pil(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8)), alpha
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_STDERR_LOCK = threading.Lock()
+
+
+def _declared_png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR (always the first chunk), or None for anything else."""
+    if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return w, h
+    return None
+
+
+def _png_for_opencv(data: bytes) -> bytes | None:
+    """The PNG up to its IEND chunk if every chunk lies inside the data, else None.
+
+    OpenCV 4.11 allocates a chunk's declared length before reading it: a 47-byte file that claims a
+    4 GB chunk (or such a "chunk" in bytes after IEND) costs it seconds and gigabytes."""
+    pos = 8
+    while pos + 12 <= len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        if n > 0x7FFFFFFF or pos + 12 + n > len(data):
+            return None
+        if data[pos + 4 : pos + 8] == b"IEND":
+            return data[: pos + 12] if n == 0 else None
+        pos += 12 + n
+    return data if pos == len(data) else None  # no IEND, but nothing cut either
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log(p: Path) -> Iterator[None]:
+    """Send what the C decoders print straight to file descriptor 2 (libpng and libjpeg messages,
+    OpenCV's log) to the debug log: the command line's errors must stay one line. Python warnings
+    raised meanwhile (Pillow's "Corrupt EXIF data" …) go to the debug log as well."""
+    with _STDERR_LOCK, warnings.catch_warnings(record=True) as caught, tempfile.TemporaryFile() as sink:
+        warnings.simplefilter("always")
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all: nothing to keep quiet
+            saved = None
+        if saved is not None:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+            sink.seek(0)
+            text = sink.read(4096).decode("utf-8", "replace").strip()
+            if text:
+                log.debug("decoder messages for %s: %s", p, text)
+            for w in caught:
+                log.debug("decoder warning for %s: %s", p, w.message)
+
+
 def _from_cv2(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    if data[:8] == _PNG_SIGNATURE:
+        png = _png_for_opencv(data)
+        if png is None:
+            raise ValueError("PNG chunk lengths do not match the data")
+        data = png
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None or arr.size == 0:
         raise ValueError("undecodable")
@@ -113,30 +183,36 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
     if not data:
         raise InputError(f"{p}: empty file")
+    with _native_stderr_to_log(p):
+        rgb, alpha = _decode(p, data, max_pixels)
+    if rgb.shape[0] < 8 or rgb.shape[1] < 8:
+        raise InputError(f"{p}: image is only {rgb.shape[1]}x{rgb.shape[0]} pixels, too small for a face")
+    return LoadedImage(rgb=rgb, alpha=alpha, path=p)
+
+
+def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
     from io import BytesIO
 
+    checked = False  # whether the declared size passed the max_pixels check
     try:
-        with warnings.catch_warnings():
-            # Our own max_pixels check below governs; Pillow's softer warning would pre-empt it.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(BytesIO(data)) as probe:
-                w, h = probe.size
-                if w <= 0 or h <= 0:
-                    raise InputError(f"{p}: image has no pixels")
-                if w * h > max_pixels:
-                    raise InputError(
-                        f"{p}: image is {w}x{h} ({w * h / 1e6:.1f} MP), over the {max_pixels / 1e6:.0f} MP "
-                        "limit (raise it with --max-pixels)"
-                    )
-                # Pillow truncates 16-bit colour PNGs; OpenCV decodes them at full depth.
-                is_16bit_rgb = (
-                    probe.format == "PNG" and len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
+        # (Pillow's DecompressionBombWarning is recorded, not shown: our own max_pixels check governs.)
+        with Image.open(BytesIO(data)) as probe:
+            w, h = probe.size
+            if w <= 0 or h <= 0:
+                raise InputError(f"{p}: image has no pixels")
+            if w * h > max_pixels:
+                raise InputError(
+                    f"{p}: image is {w}x{h} ({w * h / 1e6:.1f} MP), over the {max_pixels / 1e6:.0f} MP "
+                    "limit (raise it with --max-pixels)"
                 )
-                probe.load()
-                if is_16bit_rgb:
-                    rgb, alpha = _from_cv2(data)
-                else:
-                    rgb, alpha = _from_pil(probe)
+            checked = True
+            # Pillow truncates 16-bit colour PNGs; OpenCV decodes them at full depth.
+            is_16bit_rgb = probe.format == "PNG" and len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
+            probe.load()
+            if is_16bit_rgb:
+                rgb, alpha = _from_cv2(data)
+            else:
+                rgb, alpha = _from_pil(probe)
     except InputError:
         raise
     except Image.DecompressionBombError:
@@ -151,15 +227,24 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         raise InputError(f"{p}: not a readable image") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         log.debug("Pillow failed on %s: %s", p, exc)
+        if not checked:
+            # Pillow gave up before the size check (e.g. on an oversized text chunk): OpenCV must not
+            # decode a size nobody has checked, or a tiny file could inflate to gigabytes first.
+            size = _declared_png_size(data)
+            if size is None:
+                raise InputError(f"{p}: corrupt or truncated image") from None
+            if size[0] * size[1] > max_pixels:
+                raise InputError(
+                    f"{p}: image is {size[0]}x{size[1]}, over the {max_pixels / 1e6:.0f} MP limit "
+                    "(raise it with --max-pixels)"
+                ) from None
         try:
             rgb, alpha = _from_cv2(data)
         except Exception:
             raise InputError(f"{p}: corrupt or truncated image") from None
         if rgb.shape[0] * rgb.shape[1] > max_pixels:
             raise InputError(f"{p}: image over the {max_pixels / 1e6:.0f} MP limit") from None
-    if rgb.shape[0] < 8 or rgb.shape[1] < 8:
-        raise InputError(f"{p}: image is only {rgb.shape[1]}x{rgb.shape[0]} pixels, too small for a face")
-    return LoadedImage(rgb=rgb, alpha=alpha, path=p)
+    return rgb, alpha
 
 
 def check_output_path(
@@ -221,7 +306,7 @@ def encode_image(
     """Encode RGB (+ optional alpha) to the format named by ``suffix`` (``.png``, ``.jpg`` …).
 
     ``comment`` is stored where the format has a place for text: a PNG ``tEXt`` chunk (key
-    ``Comment``), a JPEG ``COM`` segment, a TIFF ImageDescription; WebP and BMP have none here."""
+    ``Comment``), a JPEG ``COM`` segment, a TIFF or WebP (EXIF) ImageDescription; BMP has none."""
     fmt = IMAGE_EXTENSIONS.get(suffix.lower())
     if fmt is None:
         raise OutputError(f"unsupported output extension {suffix!r}")
@@ -245,6 +330,10 @@ def encode_image(
             kwargs["comment"] = comment.encode()
         elif fmt == "TIFF":
             kwargs["tiffinfo"] = {270: comment}
+        elif fmt == "WEBP":
+            exif = Image.Exif()
+            exif[270] = comment  # EXIF ImageDescription
+            kwargs["exif"] = exif.tobytes()
     img.save(buf, format=fmt, **kwargs)
     return buf.getvalue()
 

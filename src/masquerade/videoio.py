@@ -73,12 +73,20 @@ def _open_input(path: Path):
         raise InputError(f"{path}: not a readable video ({exc.__class__.__name__})") from None
 
 
+def _video_stream_in(c, p: Path):
+    """The first video stream; InputError when there is none or its codec is unknown to FFmpeg."""
+    if not c.streams.video:
+        raise InputError(f"{p}: has no video stream")
+    v = c.streams.video[0]
+    if v.codec_context is None:
+        raise InputError(f"{p}: the video stream's codec is unknown or unsupported")
+    return v
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     p = Path(path)
     with _open_input(p) as c:
-        if not c.streams.video:
-            raise InputError(f"{p}: has no video stream")
-        v = c.streams.video[0]
+        v = _video_stream_in(c, p)
         rate = v.average_rate or v.guessed_rate or v.base_rate or Fraction(25)
         rotation = 0
         with contextlib.suppress(Exception):
@@ -86,9 +94,10 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
                 rotation = int(round(frame.rotation or 0)) % 360
                 break
         dur = float(c.duration / 1_000_000) if c.duration else 0.0
+        audio = any(a.codec_context is not None for a in c.streams.audio)
         return VideoInfo(
             width=v.codec_context.width, height=v.codec_context.height, fps=float(rate),
-            frames=int(v.frames or 0), duration=dur, rotation=rotation, has_audio=bool(c.streams.audio),
+            frames=int(v.frames or 0), duration=dur, rotation=rotation, has_audio=audio,
             codec=v.codec_context.name,
         )  # fmt: skip
 
@@ -121,6 +130,10 @@ class TranscodeStats:
     audio_packets: int = 0
     audio_mode: str = "none"  # none | copy | aac
     decode_error: str | None = None
+    frames_retimed: int = 0  # frames whose timestamp did not increase (given the next one instead)
+    frames_resized: int = 0  # frames whose size differed from the first one's (scaled to it)
+    audio_dropped: int = 0  # copied audio packets the output container refused (bad timestamps)
+    audio_dropped_stream: bool = False  # the input's audio had no sample rate and was left out
 
 
 FrameFn = Callable[
@@ -157,11 +170,9 @@ def transcode(
     tmp = Path(tmp_name)
     try:
         with _open_input(srcp) as inp:
-            if not inp.streams.video:
-                raise InputError(f"{srcp}: has no video stream")
-            vin = inp.streams.video[0]
+            vin = _video_stream_in(inp, srcp)
             vin.thread_type = "AUTO"
-            ain = inp.streams.audio[0] if inp.streams.audio else None
+            ain = next((a for a in inp.streams.audio if a.codec_context is not None), None)
             tb = vin.time_base or Fraction(1, 90000)
             rate = vin.average_rate or vin.guessed_rate or Fraction(25)
             start_pts = int(opts.start / tb) if opts.start else None
@@ -214,6 +225,11 @@ def transcode(
                                 continue
                             for frame in packet.decode():
                                 pts = frame.pts if frame.pts is not None else last_pts + step
+                                if stats.frames_in and pts <= last_pts:
+                                    # e.g. concatenated streams restarting at 0: the muxer needs
+                                    # increasing timestamps
+                                    pts = last_pts + step
+                                    stats.frames_retimed += 1
                                 last_pts = pts
                                 stats.frames_in += 1
                                 if end_pts is not None and pts >= end_pts:
@@ -230,11 +246,14 @@ def transcode(
                         stats.decode_error = str(exc)
                     except _Stopped:
                         return
+                    except Exception as exc:  # surfaced by the main thread, not as a thread traceback
+                        read_failure.append(exc)
                     finally:
                         with contextlib.suppress(_Stopped):
                             _put(to_fn, ("end",), stop)
 
                 failure: list[BaseException] = []
+                read_failure: list[BaseException] = []
 
                 def write() -> None:
                     """Encode + mux (thread 2); audio waiting for the first video frame is held back."""
@@ -261,9 +280,14 @@ def transcode(
                                     _mux_audio(out, aout, a, resampler is None, stats)
                                 pending.clear()
                             of = av.VideoFrame.from_ndarray(_stored(res, rot), format="rgb24")
+                            size = {}
+                            if (of.width, of.height) != (vout.width, vout.height):
+                                # the stream changed size mid-way: keep the first frame's size
+                                size = {"width": vout.width, "height": vout.height}
+                                stats.frames_resized += 1
                             of.pts = pts - t0_pts
                             of.time_base = tb
-                            for p in vout.encode(of.reformat(format=vout.pix_fmt)):
+                            for p in vout.encode(of.reformat(format=vout.pix_fmt, **size)):
                                 out.mux(p)
                             stats.frames_out += 1
                         if vout is not None:
@@ -315,12 +339,11 @@ def transcode(
                     reader.join()
                 if failure:
                     raise failure[0]
-                if stats.decode_error:
-                    log.warning(
-                        "%s: decoding stopped early (%s); wrote the %d frames decoded",
-                        srcp, stats.decode_error, stats.frames_out,
-                    )  # fmt: skip
+                if read_failure:
+                    raise read_failure[0]
                 if stats.frames_out == 0:
+                    if stats.decode_error:
+                        log.debug("%s: decoding failed (%s)", srcp, stats.decode_error)
                     trim = " in the trim range" if opts.start or opts.end else ""
                     raise InputError(f"{srcp}: no video frame could be decoded{trim}")
         if before_commit is not None:
@@ -331,11 +354,39 @@ def transcode(
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(dstp, 0o666 & ~umask)
+        # warnings only for a file that is kept: a refusal stays a single error line
+        if stats.decode_error:
+            log.warning(
+                "%s: decoding stopped early (%s); wrote the %d frames decoded",
+                srcp, stats.decode_error, stats.frames_out,
+            )  # fmt: skip
+        if stats.audio_dropped:
+            log.warning("%s: dropped %d damaged audio packets", srcp, stats.audio_dropped)
+        if stats.audio_dropped_stream:
+            log.warning("%s: the audio stream has no sample rate (damaged); it was left out", srcp)
+        if stats.frames_retimed or stats.frames_resized:
+            log.warning(
+                "%s: %d frames had non-increasing timestamps and %d a different size (retimed, scaled)",
+                srcp, stats.frames_retimed, stats.frames_resized,
+            )  # fmt: skip
+    except (av.error.InvalidDataError, av.error.ArgumentError) as exc:
+        # the muxer or encoder refused what the input's streams hold (invalid codec parameters …)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        why = _ffmpeg_reason(exc)
+        raise InputError(f"{srcp}: its streams cannot be written to {dstp.suffix} ({why})") from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     return stats
+
+
+def _ffmpeg_reason(exc: Exception) -> str:
+    log_entry = getattr(exc, "log", None)
+    if isinstance(log_entry, tuple) and len(log_entry) == 3 and str(log_entry[2]).strip():
+        return str(log_entry[2]).strip().splitlines()[0]
+    return str(getattr(exc, "strerror", None) or exc).splitlines()[0]
 
 
 QUEUE_FRAMES = 4  # frames in flight between decode, swap and encode (memory stays flat)
@@ -361,6 +412,10 @@ def _audio_stream(out, ain, fmt: str, stats: TranscodeStats):
 
     if ain is None:
         return None, None
+    if not ain.codec_context.sample_rate:
+        # a damaged header: no muxer takes an audio stream without a sample rate, so drop it
+        stats.audio_dropped_stream = True
+        return None, None
     allowed = _COPYABLE_AUDIO.get(fmt)
     if allowed is None or ain.codec_context.name in allowed:
         stats.audio_mode = "copy"
@@ -371,9 +426,16 @@ def _audio_stream(out, ain, fmt: str, stats: TranscodeStats):
 
 
 def _mux_audio(out, aout, item, copy: bool, stats: TranscodeStats) -> None:
+    import av
+
     if copy:
         item.stream = aout
-        out.mux(item)
+        try:
+            out.mux(item)
+        except (av.error.ArgumentError, av.error.InvalidDataError):
+            # a damaged input's packet (e.g. a timestamp going backwards): drop it, keep the video
+            stats.audio_dropped += 1
+            return
     else:
         for p in aout.encode(item):
             out.mux(p)
@@ -479,9 +541,7 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[tuple[np.ndarray, floa
 
     p = Path(path)
     with _open_input(p) as c:
-        if not c.streams.video:
-            raise InputError(f"{p}: has no video stream")
-        v = c.streams.video[0]
+        v = _video_stream_in(c, p)
         v.thread_type = "AUTO"
         try:
             for frame in c.decode(v):

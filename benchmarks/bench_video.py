@@ -13,7 +13,9 @@ Every swap uses the ``grace_hopper`` sample as source and default :class:`SwapOp
 Speed (``music_720p.mp4``, 1280×720, 30 fps, first ``--max-frames`` frames, 289 in all):
 
 * transcode only: ``videoio.transcode(src, dst, fn=lambda rgb, t: rgb)``, same encoder settings;
-* swap: ``swap_video``; model loading (analyzer, source face) is outside the timing. The swap's own
+* swap: ``swap_video`` with its default provenance (watermark on every frame, C2PA signing), and once
+  more with ``ProvenanceOptions(enabled=False)`` for the cost of provenance (issue 5: it must not
+  halve throughput); model loading (analyzer, source face) is outside the timing. The swap's own
   mesh landmarker and swapper are built inside ``swap_video`` and so inside the wall time; the
   "steady" figure leaves them out (frames 2…n, from the progress callback's timestamps).
 
@@ -59,6 +61,7 @@ from envinfo import environment
 import masquerade
 from masquerade import FaceAnalyzer, load_image, sample_path
 from masquerade.face import Face
+from masquerade.provenance.stamp import ProvenanceOptions
 from masquerade.temporal import compare
 from masquerade.video import VideoOptions, swap_video
 from masquerade.videoio import EncodeOptions, probe, transcode
@@ -155,13 +158,34 @@ def run_speed(
         "steady_fps": _r(clock.steady_fps()),
     }
     print(f"speed: swap {swap_res['fps']:.1f} fps ({rep.frames} frames)", file=sys.stderr)
+
+    # the same swap without provenance (watermark per frame + C2PA signing), for its cost
+    clock = FrameClock()
+    t0 = time.perf_counter()
+    rep0 = swap_video(
+        sources, src, work / "swap_plain.mp4", video=VideoOptions(encode=enc), analyzer=fa, progress=clock,
+        provenance=ProvenanceOptions(enabled=False),
+    )  # fmt: skip
+    wall_0 = time.perf_counter() - t0
+    plain_res = {
+        "frames": rep0.frames,
+        "wall_s": round(wall_0, 3),
+        "fps": round(rep0.frames / wall_0, 2),
+        "steady_fps": _r(clock.steady_fps()),
+        "bytes": (work / "swap_plain.mp4").stat().st_size,
+    }
+    swap_res["bytes"] = out.stat().st_size
+    print(f"speed: swap without provenance {plain_res['fps']:.1f} fps", file=sys.stderr)
     ratio = swap_res["fps"] / transcode_res["fps"]
     return {
         "clip": src.name,
         "trim_end_s": end,
         "transcode_only": transcode_res,
         "swap": swap_res,
+        "swap_no_provenance": plain_res,
         "swap_over_transcode": round(ratio, 3),
+        "provenance_over_plain": round(swap_res["fps"] / plain_res["fps"], 3),
+        "provenance_ms_per_frame": round(1000 * (wall_sw / rep.frames - wall_0 / rep0.frames), 2),
         "targets": {
             "swap_fps": TARGET_SWAP_FPS,
             "swap_over_transcode": TARGET_SWAP_VS_TRANSCODE,
@@ -376,8 +400,18 @@ def markdown(res: dict[str, Any]) -> str:
             f"| ≥ {tg['swap_fps']:.0f} fps: {yes(tg['swap_fps_met'])} |",
             f"| Swap / transcode-only | {sp['swap_over_transcode']:.2f}× | — | "
             f"≥ {tg['swap_over_transcode']:.1f}×: {yes(tg['swap_over_transcode_met'])} |",
-            "",
         ]
+        if "swap_no_provenance" in sp:
+            pl = sp["swap_no_provenance"]
+            lines += [
+                f"| Swap without provenance (`ProvenanceOptions(enabled=False)`) | {pl['fps']:.1f} "
+                f"| {fmt(pl['steady_fps'], '.1f')} | — |",
+                f"| With / without provenance (watermark every frame + C2PA signing) "
+                f"| {sp['provenance_over_plain']:.2f}× ({sp['provenance_ms_per_frame']:+.1f} ms/frame; "
+                f"file {sw['bytes'] / 1e6:.1f} vs {pl['bytes'] / 1e6:.1f} MB) | — | ≥ 0.5×: "
+                f"{yes(sp['provenance_over_plain'] >= 0.5)} |",
+            ]
+        lines.append("")
     st = res.get("stability")
     if st:
         margin = next(iter(st.values()))["margin"]

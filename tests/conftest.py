@@ -13,6 +13,16 @@ SHARED = REPO.parent / "shared" / "data"
 LFW = SHARED / "lfw"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Outputs are signed by default: give the whole run (and the CLI processes it starts) a throwaway
+    C2PA key instead of making one in the user's ~/.config."""
+    import os
+    import tempfile
+
+    if "MASQUERADE_CONFIG" not in os.environ:
+        os.environ["MASQUERADE_CONFIG"] = tempfile.mkdtemp(prefix="masquerade-test-config-")
+
+
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     return load_image(sample_path("astronaut")).rgb

@@ -11,6 +11,8 @@ Images are RGB ``uint8`` arrays (H×W×3). Every model comes from an installed p
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .analysis import AnalyzerOptions, FaceAnalyzer
@@ -20,6 +22,7 @@ from .face import Face, Pose
 from .identity import cosine_similarity, euclidean_distance
 from .imageio import LoadedImage, load_image, save_image
 from .pipeline import FaceSwapper, SwapOptions, SwapReport, swap_image
+from .provenance.stamp import OutputStamp, ProvenanceOptions, ProvenanceRecord
 from .samples import sample_path
 
 __version__ = "0.1.0"
@@ -29,6 +32,22 @@ def analyze(rgb: np.ndarray, identity: bool = True, landmarks: str = "mediapipe"
     """Detect and analyse every face in an RGB image (loads the models each call)."""
     with FaceAnalyzer(identity=identity, landmarks=landmarks) as fa:
         return fa.get(rgb)
+
+
+def save_swapped(
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    swapper: str = "mesh3d",
+    alpha: np.ndarray | None = None,
+    quality: int = 95,
+    provenance: ProvenanceOptions | None = None,
+) -> ProvenanceRecord:
+    """Write a swapped image the way ``masquerade swap`` does: watermarked and with a signed C2PA
+    manifest (``provenance=ProvenanceOptions(enabled=False)`` turns both off and says so in the
+    file's metadata). Atomic; returns what was put on it. :func:`save_image` writes plain pixels."""
+    stamp = OutputStamp(swapper, provenance or ProvenanceOptions())
+    stamp.write_image(path, rgb, alpha=alpha, quality=quality)
+    return stamp.record
 
 
 __all__ = [
@@ -42,7 +61,10 @@ __all__ = [
     "ModelError",
     "NoFaceError",
     "OutputError",
+    "OutputStamp",
     "Pose",
+    "ProvenanceOptions",
+    "ProvenanceRecord",
     "SwapOptions",
     "SwapReport",
     "__version__",
@@ -54,6 +76,7 @@ __all__ = [
     "load_image",
     "sample_path",
     "save_image",
+    "save_swapped",
     "swap_image",
     "write_report",
 ]

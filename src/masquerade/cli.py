@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
@@ -21,6 +22,9 @@ from rich.console import Console
 from .errors import InputError, MasqueradeError, NoFaceError
 from .imageio import DEFAULT_MAX_PIXELS, check_output_path, load_image, save_image
 from .samples import SAMPLE_NAMES, sample_path
+
+if TYPE_CHECKING:
+    from .provenance.stamp import OutputStamp
 
 INTENDED_USE = (
     "Intended for consented media, research and film work; do not use it to deceive, "
@@ -110,6 +114,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", type=Path, default=Path("masquerade-demo.png"))
     d.add_argument("--force", action="store_true", help="replace an existing output file")
 
+    vf = sub.add_parser(
+        "verify",
+        help="is this image or video marked as made by masquerade? (watermark, C2PA manifest, metadata)",
+        description="Looks for masquerade's invisible watermark and checks the file's C2PA manifest "
+        "(embedded or in a NAME.c2pa sidecar). Exit status: 0 provenance found and intact; 3 none "
+        "found; 4 a C2PA manifest is present but invalid or tampered with (or disagrees with the "
+        "watermark); 2 the file cannot be read.",
+    )  # fmt: skip
+    vf.add_argument("file", type=Path, help="image or video to check")
+    vf.add_argument("--json", action="store_true", help="print the findings as JSON")
+    vf.add_argument(
+        "--max-frames", type=int, default=32, help="video frames sampled for the watermark (default 32)"
+    )  # fmt: skip
+    vf.add_argument(
+        "--trust-anchors", type=Path, metavar="PEM",
+        help="CA certificates to trust (default $MASQUERADE_C2PA_TRUST_ANCHORS)",
+    )  # fmt: skip
+
     m = sub.add_parser("models", help="list the models used, their origin and licences")
     m.add_argument("--verify", action="store_true", help="check every file's sha256")
     return p
@@ -140,6 +162,18 @@ def _add_swap_options(s: argparse.ArgumentParser) -> None:
         help="colour correction: LAB statistics (reinhard) plus the target's lighting (shading, default)",
     )  # fmt: skip
     s.add_argument("--blend", choices=["feather", "poisson", "multiband"], default="feather")
+    pv = s.add_argument_group("provenance (on by default: invisible watermark + signed C2PA manifest)")
+    pv.add_argument(
+        "--no-provenance", action="store_true",
+        help="write neither watermark nor C2PA manifest; the output's metadata records that it was "
+        "turned off (only for consented uses where the marks must be absent)",
+    )  # fmt: skip
+    pv.add_argument(
+        "--c2pa-cert", type=Path, metavar="PEM",
+        help="certificate chain to sign the C2PA manifest with (default $MASQUERADE_C2PA_CERT, else a "
+        "local key made on first use)",
+    )  # fmt: skip
+    pv.add_argument("--c2pa-key", type=Path, metavar="PEM", help="private key of --c2pa-cert")
 
 
 def _triple(text: str) -> tuple[float, float, float]:
@@ -394,6 +428,27 @@ def _prepare(args: argparse.Namespace, analyzer: object) -> _Prepared:
     return _Prepared(options=opts, sources=sources, references=ref_embs if args.faces == "many" else None)
 
 
+def _stamp(args: argparse.Namespace, dest: Path, inputs: list[Path]) -> OutputStamp:
+    """The provenance for this output; the sidecar it may need is checked like the output itself."""
+    from .provenance.c2pa import SigningConfig
+    from .provenance.stamp import OutputStamp, ProvenanceOptions
+
+    cert, key = getattr(args, "c2pa_cert", None), getattr(args, "c2pa_key", None)
+    if (cert is None) != (key is None):
+        raise InputError("--c2pa-cert and --c2pa-key go together")
+    if args.no_provenance and cert is not None:
+        raise InputError("--c2pa-cert/--c2pa-key sign provenance, which --no-provenance turns off")
+    for pem in (cert, key):
+        if pem is not None and not pem.is_file():
+            raise InputError(f"{pem}: no such file")
+    signing = SigningConfig(cert, key) if cert is not None and key is not None else None
+    stamp = OutputStamp(args.swapper, ProvenanceOptions(enabled=not args.no_provenance, signing=signing))
+    side = stamp.sidecar_for(dest)
+    if side is not None:
+        check_output_path(side, inputs, args.force, {side.suffix.lower(): "c2pa"})
+    return stamp
+
+
 def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .analysis import FaceAnalyzer
     from .pipeline import FaceSwapper
@@ -405,9 +460,10 @@ def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.source_reference:
         inputs.append(_resolve(args.source_reference))
     dest = check_output_path(args.output, inputs, args.force, VIDEO_EXTENSIONS if video else None)
+    stamp = _stamp(args, dest, inputs)
     t0 = time.perf_counter()
     if video:
-        return _swap_video(args, tgt_p, dest, err, t0)
+        return _swap_video(args, tgt_p, dest, err, t0, stamp)
     tgt_img = load_image(tgt_p, max_pixels=args.max_pixels)
     with FaceAnalyzer(identity=False) as analyzer:
         prep = _prepare(args, analyzer)
@@ -417,16 +473,19 @@ def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
         else:
             src_rgb, src_face = prep.sources[0]
             result, report = fs.swap(src_rgb, tgt_img.rgb, source=src_face)
-    save_image(dest, result, alpha=tgt_img.alpha, quality=args.quality)
+    stamp.write_image(dest, result, alpha=tgt_img.alpha, quality=args.quality)
     n = len(report.targets)
     err.print(
         f"swapped {n} face{'s' if n != 1 else ''} in {time.perf_counter() - t0:.2f} s → {dest}",
         highlight=False,
     )
+    err.print(stamp.record.summary(), highlight=False, markup=False)
     return 0
 
 
-def _swap_video(args: argparse.Namespace, tgt_p: Path, dest: Path, err: Console, t0: float) -> int:
+def _swap_video(
+    args: argparse.Namespace, tgt_p: Path, dest: Path, err: Console, t0: float, stamp: OutputStamp
+) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .analysis import FaceAnalyzer
@@ -468,7 +527,7 @@ def _swap_video(args: argparse.Namespace, tgt_p: Path, dest: Path, err: Console,
 
             report = swap_video(
                 prep.sources, tgt_p, dest, prep.options, vopts, analyzer,  # type: ignore[arg-type]
-                references=prep.references, progress=progress,
+                references=prep.references, progress=progress, provenance=stamp,
             )  # fmt: skip
     tc = report.transcode
     secs = time.perf_counter() - t0
@@ -478,6 +537,7 @@ def _swap_video(args: argparse.Namespace, tgt_p: Path, dest: Path, err: Console,
         f"{report.scene_cuts} scene cuts, {audio}) in {secs:.1f} s ({report.frames / secs:.1f} fps) → {dest}",
         highlight=False,
     )
+    err.print(stamp.record.summary(), highlight=False, markup=False)
     if tc.decode_error:
         err.print(
             f"warning: the input is damaged; decoding stopped after {tc.frames_out} frames", highlight=False
@@ -489,19 +549,28 @@ def cmd_live(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .analysis import FaceAnalyzer
     from .live import open_stream, run_live
     from .video import VideoFaceSwapper
-    from .videoio import VIDEO_EXTENSIONS, VideoWriter, probe
+    from .videoio import VIDEO_EXTENSIONS, EncodeOptions, VideoWriter, probe
 
     dest = None
+    stamp = None
     if args.output is not None:
         inputs = [Path(args.input)] if not args.input.isdigit() and "://" not in args.input else []
+        inputs += [_resolve(x) for x in args.source]
         dest = check_output_path(args.output, inputs, args.force, VIDEO_EXTENSIONS)
+        stamp = _stamp(args, dest, inputs)
     fps = 30.0
     if not args.input.isdigit() and "://" not in args.input:
         fps = probe(Path(args.input)).fps
     with FaceAnalyzer(identity=False) as analyzer:
         prep = _prepare(args, analyzer)
-        vs = VideoFaceSwapper(prep.sources, prep.options, analyzer=analyzer, references=prep.references)  # type: ignore[arg-type]
-        writer = VideoWriter(dest, fps) if dest is not None else None
+        vs = VideoFaceSwapper(
+            prep.sources, prep.options, analyzer=analyzer, references=prep.references,  # type: ignore[arg-type]
+            post=stamp.frame_post() if stamp is not None else None,
+        )  # fmt: skip
+        writer = None
+        if dest is not None and stamp is not None:
+            enc = EncodeOptions(metadata=stamp.video_metadata())
+            writer = VideoWriter(dest, fps, enc, finalize=stamp.video_finalizer(dest))
         try:
             stats = run_live(
                 open_stream(args.input), vs, writer.write if writer else None,
@@ -520,6 +589,8 @@ def cmd_live(args: argparse.Namespace, out: Console, err: Console) -> int:
         f"{stats.fps:.1f} fps, mean latency {stats.mean_latency_ms:.0f} ms" + (f" → {dest}" if dest else ""),
         highlight=False,
     )
+    if stamp is not None:
+        err.print(stamp.record.summary(), highlight=False, markup=False)
     return 0
 
 
@@ -529,6 +600,61 @@ def cmd_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
         + (["--force"] if args.force else [])
     )
     return cmd_swap(ns, out, err)
+
+
+def cmd_verify(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .provenance.c2pa import verify_file
+    from .provenance.stamp import read_note
+    from .provenance.watermark import Watermarker
+
+    p: Path = args.file
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if not p.is_file():
+        raise InputError(f"{p}: not a file")
+    if args.max_frames < 1:
+        raise InputError("--max-frames must be at least 1")
+    if args.trust_anchors is not None and not args.trust_anchors.is_file():
+        raise InputError(f"{args.trust_anchors}: no such file")
+    wm = Watermarker().detect_file(p, max_frames=args.max_frames)
+    c2 = verify_file(p, trust_anchors=args.trust_anchors)
+    note = read_note(p)
+    problems: list[str] = []
+    if c2.present and (c2.tampered or not c2.valid):
+        problems.append("the C2PA manifest is invalid or was tampered with")
+    if wm.content_hex and c2.valid and c2.content_id and wm.content_hex != c2.content_id:
+        problems.append(f"watermark content id {wm.content_hex} differs from the manifest's {c2.content_id}")
+    if problems:
+        code, verdict = 4, "PROVENANCE BROKEN: " + "; ".join(problems)
+    elif wm.present or c2.valid:
+        what = [w for w, ok in (("watermark", wm.present), ("valid C2PA manifest", c2.valid)) if ok]
+        code, verdict = 0, f"made by masquerade (synthetic media): {' and '.join(what)}"
+    else:
+        code = 3
+        verdict = "no masquerade provenance found"
+        if note:
+            verdict += " (its metadata says provenance was turned off)"
+    if args.json:
+        c2d = {
+            "present": c2.present, "valid": c2.valid, "trusted": c2.trusted, "tampered": c2.tampered,
+            "signer": c2.signer, "own_key": c2.own_key, "state": c2.state, "issues": list(c2.issues),
+            "sidecar": str(c2.sidecar) if c2.sidecar else None, "swapper": c2.swapper,
+            "content_id": c2.content_id, "timestamp": c2.timestamp,
+        }  # fmt: skip
+        doc = {"file": str(p), "watermark": wm.to_dict(), "c2pa": c2d, "note": note, "verdict": verdict}
+        out.print_json(json.dumps({**doc, "exit_code": code}))
+        return code
+    out.print(str(p), highlight=False, markup=False)
+    out.print(f"  {wm.summary()}", highlight=False, markup=False)
+    out.print(f"  {c2.summary()}", highlight=False, markup=False)
+    if c2.valid and c2.swapper:
+        out.print(
+            f"  manifest: {c2.swapper} swapper, {c2.timestamp}, content id {c2.content_id}", highlight=False
+        )
+    if note:
+        out.print(f"  metadata: {_one_line(note)}", highlight=False, markup=False)
+    out.print(verdict, highlight=False, markup=False)
+    return code
 
 
 def cmd_models(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -557,6 +683,7 @@ COMMANDS = {
     "live": cmd_live,
     "evaluate": cmd_evaluate,
     "demo": cmd_demo,
+    "verify": cmd_verify,
     "models": cmd_models,
 }
 

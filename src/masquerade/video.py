@@ -9,6 +9,7 @@ pass through unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from .identity import SAME_PERSON_DISTANCE, euclidean_distance
 from .landmarks import MESH_TO_68, MeshLandmarker
 from .masks import face_size
 from .pipeline import SwapOptions, composite, mouth_policy
+from .provenance.stamp import OutputStamp, ProvenanceOptions, ProvenanceRecord
 from .smoothing import OneEuroParams
 from .swappers import create_swapper
 from .tracking import SceneCutDetector, Track, Tracker, carry_box
@@ -56,6 +58,7 @@ class VideoReport:
     tracks: int = 0
     scene_cuts: int = 0
     transcode: TranscodeStats | None = None
+    provenance: ProvenanceRecord | None = None  # what swap_video put on the output
 
 
 class VideoFaceSwapper:
@@ -271,14 +274,33 @@ def swap_video(
     progress: Callable[[int, float], None] | None = None,
     post: Callable[[np.ndarray], np.ndarray] | None = None,
     finalize: Callable[[Path], None] | None = None,
+    provenance: OutputStamp | ProvenanceOptions | None = None,
 ) -> VideoReport:
     """Swap faces through a whole video file; raises :class:`NoFaceError` (and writes nothing) when no
-    frame had a face to swap. ``post`` runs on every output frame (e.g. a watermark), ``finalize`` on the
-    finished temporary file before it is moved into place (e.g. signing)."""
+    frame had a face to swap. ``post`` runs on every output frame, ``finalize`` on the finished
+    temporary file before it is moved into place.
+
+    ``provenance``: every output is watermarked frame by frame and carries a signed C2PA manifest (or a
+    ``.c2pa`` sidecar for MKV/WebM) unless ``ProvenanceOptions(enabled=False)`` is passed, which records
+    in the container's comment that it was turned off. An :class:`OutputStamp` gives control of the
+    content id and reports what was done (``report.provenance``)."""
+    from .provenance.stamp import OutputStamp, ProvenanceOptions
+
+    sopts = options or SwapOptions()
+    stamp = (
+        provenance
+        if isinstance(provenance, OutputStamp)
+        else OutputStamp(sopts.swapper, provenance or ProvenanceOptions())
+    )
     vopts = video or VideoOptions()
+    encode = dataclasses.replace(vopts.encode, metadata=(*vopts.encode.metadata, *stamp.video_metadata()))
+    vopts = dataclasses.replace(vopts, encode=encode)
+    post = stamp.frame_post(post)
+    finalize = stamp.video_finalizer(output, finalize)
     own = analyzer is None
     fa = analyzer or FaceAnalyzer(identity=False)
-    vs = VideoFaceSwapper(sources, options or SwapOptions(), vopts, fa, references, post=post)
+    vs = VideoFaceSwapper(sources, sopts, vopts, fa, references, post=post)
+    vs.report.provenance = stamp.record
 
     def check() -> None:
         if vs.report.frames and not vs.report.frames_swapped:

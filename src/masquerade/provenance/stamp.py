@@ -1,0 +1,244 @@
+"""Provenance on every output: one content id, carried by an invisible watermark in the pixels and by
+a signed C2PA manifest (embedded, or in a ``.c2pa`` sidecar where the format has no place for one).
+
+:class:`OutputStamp` is made once per output file. For an image, :meth:`OutputStamp.write_image`
+marks, encodes, signs and writes atomically. For a video, :meth:`OutputStamp.frame_post` marks each
+frame as it is rendered, :meth:`OutputStamp.video_finalizer` signs the finished temporary file before
+it is moved into place, and :meth:`OutputStamp.video_metadata` gives the container's comment tag.
+
+Turning provenance off takes ``ProvenanceOptions(enabled=False)`` (the command line's
+``--no-provenance``); the output then carries a plain-text note saying so (PNG/JPEG/TIFF comment,
+video container comment), which :func:`read_note` (and ``masquerade verify``) finds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..imageio import atomic_write_bytes, encode_image
+from .c2pa import (
+    ProvenanceInfo,
+    SigningConfig,
+    UnsupportedFormat,
+    can_embed,
+    mime_for_path,
+    sidecar_path,
+    sign_bytes,
+    sign_file,
+    sign_sidecar,
+    write_sidecar,
+)
+from .watermark import Watermarker, WatermarkPayload
+
+log = logging.getLogger(__name__)
+
+NOTE_PREFIX = "masquerade:"  # every note this module writes starts so; read_note() looks for it
+_NO_COMMENT = frozenset({".bmp"})  # image formats encode_image stores no text in
+
+
+@dataclass(frozen=True)
+class ProvenanceOptions:
+    """What to put on outputs. ``enabled=False`` writes neither watermark nor manifest, only a note that
+    provenance was turned off. ``signing`` None signs with ``$MASQUERADE_C2PA_CERT``/``_KEY`` when set,
+    else with the local key made on first use (see :mod:`masquerade.provenance.c2pa`)."""
+
+    enabled: bool = True
+    signing: SigningConfig | None = None
+    watermark_strength: float = 1.0
+
+
+@dataclass
+class ProvenanceRecord:
+    """What was put on one output."""
+
+    enabled: bool
+    content_id: str | None = None
+    watermarked: bool = False
+    watermark_note: str | None = None  # why a frame/image was not marked (too small)
+    c2pa: str = "none"  # embedded | sidecar | none
+    sidecar: Path | None = None
+    frames_marked: int = 0
+    frames_unmarked: int = 0
+    note_recorded: bool = False  # the plain-text note is in the output's metadata (not in BMP)
+
+    def summary(self) -> str:
+        if not self.enabled:
+            where = (
+                "the output's metadata says so" if self.note_recorded else "this format has no metadata slot"
+            )
+            return f"provenance turned off (--no-provenance); {where}"
+        parts = []
+        if self.watermarked:
+            frames = f" in {self.frames_marked} frames" if self.frames_marked else ""
+            parts.append(f"watermark{frames}")
+        else:
+            parts.append(f"no watermark ({self.watermark_note or 'not embedded'})")
+        if self.c2pa == "embedded":
+            parts.append("signed C2PA manifest")
+        elif self.c2pa == "sidecar":
+            parts.append(f"signed C2PA manifest in {self.sidecar.name if self.sidecar else 'a sidecar'}")
+        return f"provenance: {' + '.join(parts)}, content id {self.content_id}"
+
+
+@dataclass
+class OutputStamp:
+    """Provenance for one output file (see the module docstring)."""
+
+    swapper: str
+    options: ProvenanceOptions = field(default_factory=ProvenanceOptions)
+    payload: WatermarkPayload = field(default_factory=WatermarkPayload.random)
+
+    def __post_init__(self) -> None:
+        self.record = ProvenanceRecord(
+            enabled=self.options.enabled, content_id=self.payload.hex if self.options.enabled else None
+        )
+        self.info = ProvenanceInfo(self.swapper, content_id=self.payload.hex)
+        self._watermarker: Watermarker | None = None
+
+    # ------------------------------------------------------------------------------------ shared
+
+    @property
+    def note(self) -> str:
+        """The plain-text note stored in the output's metadata."""
+        what = f"synthetic media: face swap by masquerade {self.info.tool_version} ({self.swapper} swapper)"
+        if self.options.enabled:
+            cid = self.payload.hex
+            return f"{NOTE_PREFIX} {what}; watermark and C2PA content credentials, content id {cid}"
+        return f"{NOTE_PREFIX} {what}; provenance (watermark, C2PA) turned off by the user (--no-provenance)"
+
+    def sidecar_for(self, dest: str | os.PathLike[str]) -> Path | None:
+        """The ``.c2pa`` file that will be written beside ``dest``, when its format cannot embed one."""
+        if not self.options.enabled:
+            return None
+        mime = mime_for_path(dest)
+        return None if mime and can_embed(mime) else sidecar_path(dest)
+
+    def _wm(self) -> Watermarker:
+        if self._watermarker is None:
+            self._watermarker = Watermarker(strength=self.options.watermark_strength)
+        return self._watermarker
+
+    # ------------------------------------------------------------------------------------ images
+
+    def mark(self, rgb: np.ndarray) -> np.ndarray:
+        """``rgb`` with the watermark (a new array); unchanged when provenance is off."""
+        if not self.options.enabled:
+            return rgb
+        res = self._wm().embed_checked(rgb, self.payload)
+        self.record.watermarked = res.embedded
+        if not res.embedded:
+            self.record.watermark_note = res.reason
+            log.info("watermark not embedded: %s", res.reason)  # the record's summary says so
+        return res.rgb
+
+    def write_image(
+        self,
+        path: str | os.PathLike[str],
+        rgb: np.ndarray,
+        alpha: np.ndarray | None = None,
+        quality: int = 95,
+    ) -> Path:
+        """Mark, encode (format from the extension), sign and atomically write one image. For formats
+        without a manifest slot (BMP) the signed sidecar is written first, then the image."""
+        p = Path(path)
+        data = encode_image(self.mark(rgb), p.suffix, alpha=alpha, quality=quality, comment=self.note)
+        self.record.note_recorded = p.suffix.lower() not in _NO_COMMENT
+        if self.options.enabled:
+            mime = mime_for_path(p) or "application/octet-stream"
+            try:
+                data = sign_bytes(data, mime, self.info, self.options.signing)
+                self.record.c2pa = "embedded"
+            except UnsupportedFormat:
+                side = sidecar_path(p)
+                atomic_write_bytes(side, sign_sidecar(data, self.info, self.options.signing, mime=mime))
+                self.record.c2pa, self.record.sidecar = "sidecar", side
+        atomic_write_bytes(p, data)
+        return p
+
+    # ------------------------------------------------------------------------------------ videos
+
+    def frame_post(
+        self, then: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> Callable[[np.ndarray], np.ndarray] | None:
+        """A per-frame hook that applies ``then`` (if any), then the watermark. Call from one thread,
+        in frame order (it keeps the mark steady from frame to frame)."""
+        if not self.options.enabled:
+            return then
+        marker = self._wm().frame_marker(self.payload)
+        record = self.record
+
+        def post(rgb: np.ndarray) -> np.ndarray:
+            out = marker(then(rgb) if then is not None else rgb)
+            record.frames_marked, record.frames_unmarked = marker.frames, marker.skipped
+            record.watermarked = marker.frames > 0
+            if marker.skipped and record.watermark_note is None:
+                h, w = rgb.shape[:2]
+                record.watermark_note = f"frames of {w}x{h} are below the watermark's minimum size"
+            return out
+
+        return post
+
+    def video_metadata(self) -> tuple[tuple[str, str], ...]:
+        """Container tags for the output video (its comment: the note)."""
+        self.record.note_recorded = True
+        return (("comment", self.note),)
+
+    def video_finalizer(
+        self, final: str | os.PathLike[str], then: Callable[[Path], None] | None = None
+    ) -> Callable[[Path], None] | None:
+        """A hook for the finished temporary file (before it is moved to ``final``): runs ``then``, then
+        signs the file in place (MP4, MOV, AVI) or writes ``final``'s sidecar (MKV, WebM)."""
+        if not self.options.enabled:
+            return then
+        final_p = Path(final)
+        mime = mime_for_path(final_p) or "application/octet-stream"
+
+        def finalize(tmp: Path) -> None:
+            if then is not None:
+                then(tmp)
+            try:
+                sign_file(tmp, tmp, mime, self.info, self.options.signing)
+                self.record.c2pa = "embedded"
+            except UnsupportedFormat:
+                side = write_sidecar(
+                    tmp, self.info, self.options.signing, mime=mime, sidecar=sidecar_path(final_p)
+                )
+                self.record.c2pa, self.record.sidecar = "sidecar", side
+
+        return finalize
+
+
+def read_note(path: str | os.PathLike[str]) -> str | None:
+    """The masquerade note in a file's metadata (image comment or video container comment), if any."""
+    from .. import videoio
+
+    p = Path(path)
+    texts: list[str] = []
+    try:
+        if videoio.is_video_path(p):
+            import av
+
+            with av.open(str(p)) as c:
+                texts += [str(v) for v in c.metadata.values()]
+        else:
+            from PIL import Image
+
+            with Image.open(p) as img:
+                for v in img.info.values():
+                    texts.append(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+                desc = img.getexif().get(270)  # TIFF / WebP ImageDescription
+                if desc:
+                    texts.append(str(desc))
+    except Exception as exc:  # unreadable metadata is simply no note
+        log.debug("no metadata read from %s: %s", p, exc)
+        return None
+    return next((t.strip() for t in texts if isinstance(t, str) and t.strip().startswith(NOTE_PREFIX)), None)
+
+
+__all__ = ["NOTE_PREFIX", "OutputStamp", "ProvenanceOptions", "ProvenanceRecord", "read_note"]

@@ -93,13 +93,14 @@ class OutputStamp:
     swapper: str
     options: ProvenanceOptions = field(default_factory=ProvenanceOptions)
     payload: WatermarkPayload = field(default_factory=WatermarkPayload.random)
+    # share one across many outputs of the same thread to reuse its per-size tables (not thread-safe)
+    watermarker: Watermarker | None = None
 
     def __post_init__(self) -> None:
         self.record = ProvenanceRecord(
             enabled=self.options.enabled, content_id=self.payload.hex if self.options.enabled else None
         )
         self.info = ProvenanceInfo(self.swapper, content_id=self.payload.hex)
-        self._watermarker: Watermarker | None = None
 
     # ------------------------------------------------------------------------------------ shared
 
@@ -120,9 +121,9 @@ class OutputStamp:
         return None if mime and can_embed(mime) else sidecar_path(dest)
 
     def _wm(self) -> Watermarker:
-        if self._watermarker is None:
-            self._watermarker = Watermarker(strength=self.options.watermark_strength)
-        return self._watermarker
+        if self.watermarker is None:
+            self.watermarker = Watermarker(strength=self.options.watermark_strength)
+        return self.watermarker
 
     # ------------------------------------------------------------------------------------ images
 

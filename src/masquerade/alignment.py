@@ -71,19 +71,20 @@ def align_face(
     return crop, m
 
 
-def paste_back(
-    target: np.ndarray, crop: np.ndarray, matrix: np.ndarray, mask: np.ndarray | None = None
-) -> np.ndarray:
-    """Inverse of :func:`align_face`: warp ``crop`` back into ``target`` under ``mask`` (crop-space,
-    0..1 float or 0..255). Only pixels the warped mask covers change; the rest stay bit-identical."""
-    h, w = target.shape[:2]
+def warp_back(
+    crop: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...], mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """Inverse of :func:`align_face` without pasting: warp ``crop`` (and ``mask``, crop-space, 0..1
+    float or 0..255; default the whole crop) back into an image of ``shape``. Only the bounding region of
+    the warped crop is computed; returns (warped crop, float32 coverage in 0..1 that is 0 outside the
+    crop, x0, y0) over image pixels ``[y0:y0+h, x0:x0+w]``, or None when the crop falls outside."""
+    h, w = shape[:2]
     inv = invert_affine(matrix)
     if mask is None:
         mask = np.ones(crop.shape[:2], np.float32)
     mask = mask.astype(np.float32)
     if mask.max() > 1.0:
         mask /= 255.0
-    # Warp only the bounding region of the face to keep it cheap on large images.
     corners = np.array(
         [[0, 0], [crop.shape[1], 0], [0, crop.shape[0]], [crop.shape[1], crop.shape[0]]], float
     )
@@ -91,16 +92,29 @@ def paste_back(
     x0, y0 = np.clip(np.floor(pts.min(0)).astype(int) - 1, 0, [w, h])
     x1, y1 = np.clip(np.ceil(pts.max(0)).astype(int) + 1, 0, [w, h])
     if x1 <= x0 or y1 <= y0:
-        return target.copy()
+        return None
     shift = inv.copy()
     shift[:, 2] -= [x0, y0]
     size = (int(x1 - x0), int(y1 - y0))
     warped = cv2.warpAffine(crop, shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    a = cv2.warpAffine(mask, shift, size, flags=cv2.INTER_LINEAR, borderValue=0.0)[..., None]
+    a = cv2.warpAffine(mask, shift, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return warped, a, int(x0), int(y0)
+
+
+def paste_back(
+    target: np.ndarray, crop: np.ndarray, matrix: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """Inverse of :func:`align_face`: warp ``crop`` back into ``target`` under ``mask`` (crop-space,
+    0..1 float or 0..255). Only pixels the warped mask covers change; the rest stay bit-identical."""
+    back = warp_back(crop, matrix, target.shape, mask)
+    if back is None:
+        return target.copy()
+    warped, alpha, x0, y0 = back
+    a = alpha[..., None]
+    h, w = alpha.shape
     out = target.copy()
-    roi = out[y0:y1, x0:x1].astype(np.float32)
-    blended = roi * (1.0 - a) + warped.astype(np.float32) * a
-    sel = a[..., 0] > 0
-    region = out[y0:y1, x0:x1]
+    region = out[y0 : y0 + h, x0 : x0 + w]
+    blended = region.astype(np.float32) * (1.0 - a) + warped.astype(np.float32) * a
+    sel = alpha > 0
     region[sel] = np.clip(np.rint(blended[sel]), 0, 255).astype(np.uint8)
     return out

@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         "swap", help="put the source face onto the target's face(s); the target may be a photo or a video"
     )
     s.add_argument(
-        "-s", "--source", required=True, action="append",
-        help="photo whose identity is used (or sample:NAME); repeat with --faces many",
+        "-s", "--source", action="append",
+        help="photo whose identity is used (or sample:NAME); repeat with --faces many; not used by "
+        "--swapper autoencoder (the identity is in the model)",
     )  # fmt: skip
     s.add_argument("-t", "--target", required=True, help="photo or video whose faces are replaced")
     s.add_argument(
@@ -100,7 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-smooth", action="store_true", help="turn temporal smoothing off")
 
     lv = sub.add_parser("live", help="swap faces in a camera or stream at its own pace")
-    lv.add_argument("-s", "--source", required=True, action="append", help="photo whose identity is used")
+    lv.add_argument(
+        "-s", "--source", action="append",
+        help="photo whose identity is used (not with --swapper autoencoder: the identity is in the model)",
+    )  # fmt: skip
     lv.add_argument("-i", "--input", required=True, help="camera index (0), stream URL or video file")
     lv.add_argument("-o", "--output", type=Path, help="also write the swapped frames to this video")
     lv.add_argument("--max-seconds", type=float, help="stop after this much stream time")
@@ -132,13 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="CA certificates to trust (default $MASQUERADE_C2PA_TRUST_ANCHORS)",
     )  # fmt: skip
 
+
     m = sub.add_parser("models", help="list the models used, their origin and licences")
     m.add_argument("--verify", action="store_true", help="check every file's sha256")
     return p
 
 
 def _add_swap_options(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--swapper", choices=["mesh3d"], default="mesh3d", help="swapping method (default mesh3d)")
+    s.add_argument(
+        "--swapper", choices=["mesh3d", "autoencoder"], default="mesh3d",
+        help="swapping method: mesh3d (default, training-free, needs --source) or autoencoder (a trained "
+        "model, --model DIR, with the identity built in)",
+    )  # fmt: skip
+    s.add_argument("--model", type=Path, metavar="DIR", help="trained model folder for --swapper autoencoder")
     s.add_argument(
         "--faces", choices=["largest", "all", "reference", "many"], default="largest",
         help="target faces to replace: the largest, all, those matching --reference, or 'many': several "
@@ -202,9 +212,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     e.add_argument(
         "--swapper", action="append", metavar="NAME",
-        help="swapper to evaluate (repeat): a registered one (mesh3d) or a baseline: none (target "
-        "unchanged), source (the source photo itself); default: every registered swapper and none",
+        help="swapper to evaluate (repeat): a registered one (mesh3d, autoencoder with --model) or a "
+        "baseline: none (target unchanged), source (the source photo itself); default: every registered "
+        "swapper that can run (autoencoder only with --model) and none",
     )  # fmt: skip
+    e.add_argument("--model", type=Path, metavar="DIR", help="trained model folder for --swapper autoencoder")
     e.add_argument(
         "--benchmark",
         help="shipped benchmark name or a pairs file (default lfw_swap_v1, unless only --video is given)",
@@ -254,7 +266,7 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
         swapper_spec,
         write_report,
     )
-    from .swappers import SWAPPERS
+    from .swappers import SWAPPERS, swapper_needs_model
 
     t0 = time.perf_counter()
     prepare_out_folder(args.out, args.force, create=False)
@@ -266,7 +278,13 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise InputError("give either --benchmark or --pairs, not both")
     if args.root is not None and args.pairs is None:
         raise InputError("--root goes with --pairs (the shipped benchmark uses --lfw)")
-    specs = [swapper_spec(n) for n in (args.swapper or [*SWAPPERS, "none"])]
+    names = args.swapper or [
+        *(n for n in SWAPPERS if args.model is not None or not swapper_needs_model(n)), "none"
+    ]  # fmt: skip
+    if args.model is not None and not any(n in SWAPPERS and swapper_needs_model(n) for n in names):
+        raise InputError("--model goes with --swapper autoencoder")
+    model = str(args.model) if args.model is not None else None
+    specs = [swapper_spec(n, model if n in SWAPPERS and swapper_needs_model(n) else None) for n in names]
     bench = None
     if args.pairs is not None:
         bench = load_pairs(args.pairs, args.root)
@@ -337,6 +355,8 @@ def _evaluate_command(args: argparse.Namespace) -> str:
     parts = ["masquerade", "evaluate"]
     for n in args.swapper or []:
         parts += ["--swapper", n]
+    if args.model is not None:
+        parts += ["--model", str(args.model)]
     if args.pairs is not None:
         parts += ["--pairs", str(args.pairs)] + (["--root", str(args.root)] if args.root else [])
     elif args.benchmark is not None or not args.video:
@@ -397,7 +417,8 @@ def _prepare(args: argparse.Namespace, analyzer: object) -> _Prepared:
     from .pipeline import FaceSwapper, SwapOptions
 
     max_px = getattr(args, "max_pixels", DEFAULT_MAX_PIXELS)
-    srcs = [_resolve(x) for x in args.source]
+    _check_swapper_args(args)
+    srcs = [_resolve(x) for x in args.source or []]
     refs = [_resolve(x) for x in (args.reference or [])]
     sref = _resolve(args.source_reference) if args.source_reference else None
     if args.faces != "many" and len(srcs) > 1:
@@ -418,14 +439,38 @@ def _prepare(args: argparse.Namespace, analyzer: object) -> _Prepared:
         reference=ref_embs[0] if args.faces == "reference" else None,
         source_reference=_reference_embedding(analyzer, sref, max_px) if sref else None,
         mask=args.mask, mask_erode=args.mask_erode, mask_blur=args.mask_blur,
-        colour=args.colour, blend=args.blend,
+        colour=args.colour, blend=args.blend, model=str(args.model) if args.model is not None else None,
     )  # fmt: skip
-    fs = FaceSwapper(opts, analyzer=analyzer)  # type: ignore[arg-type]
     sources = []
+    if not srcs:  # a swapper with a built-in identity (checked above): no source face to find
+        return _Prepared(options=opts, sources=sources, references=None)
+    fs = FaceSwapper(opts, analyzer=analyzer)  # type: ignore[arg-type]
     for p in srcs:
         rgb = load_image(p, max_pixels=max_px).rgb
         sources.append((rgb, fs.source_face(rgb)))
     return _Prepared(options=opts, sources=sources, references=ref_embs if args.faces == "many" else None)
+
+
+def _check_swapper_args(args: argparse.Namespace) -> None:
+    """--swapper, --model and --source go together: a source for mesh3d, a model (and no source) for
+    autoencoder. Checked before any work is done."""
+    from .swappers import swapper_needs_model, swapper_needs_source
+
+    name = args.swapper
+    if swapper_needs_model(name) and args.model is None:
+        raise InputError(f"--swapper {name} needs --model DIR (a trained model folder)")
+    if not swapper_needs_model(name) and args.model is not None:
+        raise InputError(f"--model goes with --swapper autoencoder, not --swapper {name}")
+    if swapper_needs_source(name):
+        if not args.source:
+            raise InputError(f"--swapper {name} needs -s/--source PHOTO (the identity to put on the target)")
+        return
+    if args.source:
+        raise InputError(f"--swapper {name} takes its identity from --model; leave out -s/--source")
+    if args.faces == "many":
+        raise InputError(f"--faces many needs a --source per person; --swapper {name} has one identity")
+    if args.source_face != "largest" or args.source_reference:
+        raise InputError(f"--source-face/--source-reference pick a source face; --swapper {name} uses none")
 
 
 def _stamp(args: argparse.Namespace, dest: Path, inputs: list[Path]) -> OutputStamp:
@@ -454,9 +499,10 @@ def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .pipeline import FaceSwapper
     from .videoio import VIDEO_EXTENSIONS, is_video_path
 
+    _check_swapper_args(args)
     tgt_p = _resolve(args.target)
     video = is_video_path(tgt_p)
-    inputs = [tgt_p, *[_resolve(x) for x in args.source], *[_resolve(x) for x in (args.reference or [])]]
+    inputs = [tgt_p, *[_resolve(x) for x in args.source or []], *[_resolve(x) for x in args.reference or []]]
     if args.source_reference:
         inputs.append(_resolve(args.source_reference))
     dest = check_output_path(args.output, inputs, args.force, VIDEO_EXTENSIONS if video else None)
@@ -470,6 +516,8 @@ def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
         fs = FaceSwapper(prep.options, analyzer=analyzer)  # type: ignore[arg-type]
         if args.faces == "many":
             result, report = fs.swap_many(prep.sources, tgt_img.rgb, prep.references)
+        elif not prep.sources:  # built-in identity
+            result, report = fs.swap(None, tgt_img.rgb)
         else:
             src_rgb, src_face = prep.sources[0]
             result, report = fs.swap(src_rgb, tgt_img.rgb, source=src_face)
@@ -551,11 +599,12 @@ def cmd_live(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .video import VideoFaceSwapper
     from .videoio import VIDEO_EXTENSIONS, EncodeOptions, VideoWriter, probe
 
+    _check_swapper_args(args)
     dest = None
     stamp = None
     if args.output is not None:
         inputs = [Path(args.input)] if not args.input.isdigit() and "://" not in args.input else []
-        inputs += [_resolve(x) for x in args.source]
+        inputs += [_resolve(x) for x in args.source or []]
         dest = check_output_path(args.output, inputs, args.force, VIDEO_EXTENSIONS)
         stamp = _stamp(args, dest, inputs)
     fps = 30.0

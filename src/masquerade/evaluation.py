@@ -558,12 +558,32 @@ class SwapperSpec:
                 for f in fields(o)
                 if not isinstance(getattr(o, f.name), np.ndarray) and getattr(o, f.name) is not None
             }
+            if o.model is not None:
+                from .swappers.autoencoder import read_model_info
+
+                try:
+                    d["model"] = read_model_info(o.model, verify=False).describe()
+                except ModelError as exc:  # gone since the run: say so rather than fail the report
+                    d["model"] = {"name": Path(o.model).name, "path": str(o.model), "error": str(exc)}
         return d
 
+    def title_long(self) -> str:
+        """How the report names it: the baseline's meaning, or the swapper (and its model: folder name
+        and sha256 prefix)."""
+        if self.is_baseline:
+            return BASELINES[self.name]
+        m = self.describe().get("model")
+        if not m:
+            return f"swapper {self.name}"
+        sha = f", sha256 `{m['sha256'][:12]}…`" if m.get("sha256") else ""
+        return f"swapper {self.name} (model `{m['name']}`{sha})"
 
-def swapper_spec(item: str | SwapOptions | SwapperSpec) -> SwapperSpec:
-    """Normalise a swapper given by name, by :class:`SwapOptions` or as a :class:`SwapperSpec`."""
-    from .swappers import SWAPPERS
+
+def swapper_spec(item: str | SwapOptions | SwapperSpec, model: str | None = None) -> SwapperSpec:
+    """Normalise a swapper given by name, by :class:`SwapOptions` or as a :class:`SwapperSpec`;
+    ``model`` is the model folder of a swapper that needs one (checked now, sha256 included)."""
+    from .swappers import SWAPPERS, swapper_needs_model
+    from .swappers.autoencoder import read_model_info
 
     if isinstance(item, SwapperSpec):
         spec = item
@@ -575,7 +595,16 @@ def swapper_spec(item: str | SwapOptions | SwapperSpec) -> SwapperSpec:
         raise InputError(f"unknown swapper {spec.name!r}; choose from {', '.join([*SWAPPERS, *BASELINES])}")
     if not spec.is_baseline:
         opts = spec.options or SwapOptions()
-        spec = replace(spec, options=replace(opts, swapper=spec.name))
+        spec = replace(spec, options=replace(opts, swapper=spec.name, model=model or opts.model))
+        assert spec.options is not None
+        if swapper_needs_model(spec.name):
+            if spec.options.model is None:
+                raise InputError(f"--swapper {spec.name} needs --model DIR (a trained model folder)")
+            read_model_info(spec.options.model)
+        elif spec.options.model is not None:
+            raise InputError(f"the {spec.name} swapper takes no model")
+    elif model is not None:
+        raise InputError(f"the {spec.name} baseline takes no model")
     return spec
 
 
@@ -1033,6 +1062,7 @@ def evaluate_video(
     """Swap ``pair.target`` (a clip; its first ``seconds`` when given) with ``pair.source`` and compare
     landmark jitter and colour flicker of output and input (:mod:`masquerade.temporal`). The ``none``
     baseline measures the input against itself; ``source`` does not apply to video."""
+    from .swappers import swapper_needs_source
     from .temporal import measure
     from .video import VideoOptions, swap_video
     from .videoio import EncodeOptions, iter_frames, probe
@@ -1051,12 +1081,14 @@ def evaluate_video(
         else:
             assert spec.options is not None
             src_rgb = _load(pair.source)
-            fs = FaceSwapper(spec.options, analyzer=analyzer)
             try:
-                src_face = fs.source_face(src_rgb)
+                sources = []
+                if swapper_needs_source(spec.name):  # (a built-in identity needs no source face)
+                    fs = FaceSwapper(spec.options, analyzer=analyzer)
+                    sources = [(src_rgb, fs.source_face(src_rgb))]
                 out_path = Path(tmp) / "swapped.mp4"
                 rep = swap_video(
-                    [(src_rgb, src_face)], pair.target, out_path, spec.options,
+                    sources, pair.target, out_path, spec.options,
                     VideoOptions(encode=EncodeOptions(end=seconds)), analyzer,
                 )  # fmt: skip
             except MasqueradeError as exc:
@@ -1228,10 +1260,7 @@ def markdown_report(
     if reports and reports[0].measured_with:
         mw = reports[0].measured_with
         lines.append("Measured with: " + "; ".join(f"{k}: {v}" for k, v in mw.items()) + ".")
-    lines += ["", "Swappers: " + "; ".join(
-        f"`{r.label}` = {BASELINES[r.spec.name] if r.spec.is_baseline else 'swapper ' + r.spec.name}"
-        for r in reports
-    ) + ".", ""]  # fmt: skip
+    lines += ["", "Swappers: " + "; ".join(f"`{r.label}` = {r.spec.title_long()}" for r in reports) + ".", ""]
     if any("swap" in r.aggregate for r in reports):
         lines += ["## Different-person swaps", ""]
         base = next((r.aggregate["swap"].get("dist_src_tgt") for r in reports if "swap" in r.aggregate), None)

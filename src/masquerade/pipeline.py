@@ -37,21 +37,24 @@ class SwapOptions:
     mask_blur: float = 0.06
     colour: ColourMode = "shading"
     blend: BlendMode = "feather"
+    model: str | None = None  # model folder, for swappers that need one (autoencoder)
 
 
 @dataclass
 class SwapReport:
-    """What a swap did: the faces used and the combined mask of changed pixels."""
+    """What a swap did: the faces used and the combined mask of changed pixels (``source`` is None for
+    swappers with a built-in identity)."""
 
-    source: Face
+    source: Face | None
     targets: list[Face] = field(default_factory=list)
     mask: np.ndarray | None = None
 
 
-def mouth_policy(source: Face, target: Face) -> MouthKeep:
-    """Which part of the target's mouth to keep: its open interior, its lips, or neither."""
-    s_open = source.expression.get("mouth_open", 0.0) > MOUTH_OPEN_TEETH
+def mouth_policy(source: Face | None, target: Face) -> MouthKeep:
+    """Which part of the target's mouth to keep: its open interior, its lips, or neither. Without a
+    source face (a built-in identity) the swapped face has the target's expression, mouth included."""
     t_open = target.expression.get("mouth_open", 0.0) > MOUTH_OPEN_TEETH
+    s_open = t_open if source is None else source.expression.get("mouth_open", 0.0) > MOUTH_OPEN_TEETH
     if t_open:
         return "inner"
     return "lips" if s_open else None
@@ -85,13 +88,25 @@ def composite(
     return out, full
 
 
+def make_swapper(options: SwapOptions) -> Swapper:
+    """The swapper ``options`` name, with its model folder when it needs one."""
+    return create_swapper(options.swapper, model=options.model)
+
+
 class FaceSwapper:
-    """Reusable image swapper: holds the analyzer and the swapper model between calls."""
+    """Reusable image swapper: holds the analyzer and the swapper model between calls.
+
+    Swappers with a built-in identity (``swapper.needs_source`` False, e.g. ``autoencoder``) need no
+    source: pass ``None`` as the source image (a given one is not used)."""
 
     def __init__(self, options: SwapOptions | None = None, analyzer: FaceAnalyzer | None = None) -> None:
         self.options = options or SwapOptions()
+        self.swapper: Swapper = make_swapper(self.options)
         self.analyzer = analyzer or FaceAnalyzer(identity=False)
-        self.swapper: Swapper = create_swapper(self.options.swapper)
+
+    @property
+    def needs_source(self) -> bool:
+        return getattr(self.swapper, "needs_source", True)
 
     def close(self) -> None:
         self.analyzer.close()
@@ -109,10 +124,15 @@ class FaceSwapper:
         return select_faces(faces, o.source_face, o.source_reference, what="source")[0]
 
     def swap(
-        self, source_rgb: np.ndarray, target_rgb: np.ndarray, source: Face | None = None
+        self, source_rgb: np.ndarray | None, target_rgb: np.ndarray, source: Face | None = None
     ) -> tuple[np.ndarray, SwapReport]:
         o = self.options
-        src = source or self.source_face(source_rgb)
+        if not self.needs_source:
+            source_rgb, src = None, None
+        elif source_rgb is None:
+            raise ValueError(f"the {self.swapper.name} swapper needs a source image")
+        else:
+            src = source or self.source_face(source_rgb)
         faces = self.analyzer.get(
             target_rgb, identity=o.target_faces == "reference", small_faces=o.target_faces != "largest"
         )
@@ -129,6 +149,8 @@ class FaceSwapper:
         or without references the k-th face from the left gets source k."""
         if not sources:
             raise ValueError("at least one source is needed")
+        if not self.needs_source:
+            raise ValueError(f"the {self.swapper.name} swapper has one built-in identity: use swap()")
         faces = self.analyzer.get(target_rgb, identity=bool(references), small_faces=True)
         if not faces:
             raise NoFaceError("no face found in the target")
@@ -147,8 +169,9 @@ class FaceSwapper:
         return self._apply(target_rgb, pairs, sources[0][1])
 
     def _apply(
-        self, target_rgb: np.ndarray, pairs: list[tuple[np.ndarray, Face, Face]], report_source: Face
-    ) -> tuple[np.ndarray, SwapReport]:
+        self, target_rgb: np.ndarray, pairs: list[tuple[np.ndarray | None, Face | None, Face]],
+        report_source: Face | None,
+    ) -> tuple[np.ndarray, SwapReport]:  # fmt: skip
         out = target_rgb
         total = np.zeros(target_rgb.shape[:2], np.float32)
         done: list[Face] = []
@@ -169,7 +192,7 @@ class FaceSwapper:
 
 
 def swap_image(
-    source_rgb: np.ndarray, target_rgb: np.ndarray, options: SwapOptions | None = None
+    source_rgb: np.ndarray | None, target_rgb: np.ndarray, options: SwapOptions | None = None
 ) -> np.ndarray:
     """One-call image swap with default models (loads them each call; reuse :class:`FaceSwapper`)."""
     with FaceSwapper(options) as fs:

@@ -27,10 +27,10 @@ from .face import Face
 from .identity import SAME_PERSON_DISTANCE, euclidean_distance
 from .landmarks import MESH_TO_68, MeshLandmarker
 from .masks import face_size
-from .pipeline import SwapOptions, composite, mouth_policy
+from .pipeline import SwapOptions, composite, make_swapper, mouth_policy
 from .provenance.stamp import OutputStamp, ProvenanceOptions, ProvenanceRecord
 from .smoothing import OneEuroParams
-from .swappers import create_swapper
+from .swappers import Swapper
 from .tracking import SceneCutDetector, Track, Tracker, carry_box
 from .videoio import EncodeOptions, TranscodeStats, transcode
 
@@ -64,7 +64,9 @@ class VideoReport:
 class VideoFaceSwapper:
     """Stateful per-frame swapper for one video. ``sources`` are (rgb, face) pairs; with
     ``target_faces="many"`` track k gets the source whose ``references[k]`` it matches, or without
-    references the k-th person to appear gets source k."""
+    references the k-th person to appear gets source k. Swappers with a built-in identity
+    (``needs_source`` False) take no sources (an empty list). ``swapper`` reuses a swapper already made
+    from ``options``."""
 
     def __init__(
         self,
@@ -74,9 +76,16 @@ class VideoFaceSwapper:
         analyzer: FaceAnalyzer | None = None,
         references: list[np.ndarray] | None = None,
         post: Callable[[np.ndarray], np.ndarray] | None = None,
+        swapper: Swapper | None = None,
     ) -> None:
-        if not sources:
-            raise ValueError("at least one source face is needed")
+        self.swapper = swapper or make_swapper(options)
+        if getattr(self.swapper, "needs_source", True):
+            if not sources:
+                raise ValueError("at least one source face is needed")
+        else:
+            if options.target_faces == "many":
+                raise ValueError(f"the {self.swapper.name} swapper has one built-in identity: no 'many'")
+            sources = []
         self.sources = sources
         self.options = options
         self.video = video or VideoOptions()
@@ -84,7 +93,6 @@ class VideoFaceSwapper:
         self.references = references
         self.post = post  # applied to every rendered frame (e.g. the provenance watermark)
         self.mode: str = options.target_faces
-        self.swapper = create_swapper(options.swapper)
         self.landmarker = self.analyzer.mesh_landmarker
         self.tracker = Tracker(max_missed=self.video.max_missed, smoothing=self.video.smoothing)
         self.cuts = SceneCutDetector(self.video.scene_cut)
@@ -162,7 +170,7 @@ class VideoFaceSwapper:
         out = rgb.copy() if selected else rgb  # one copy per frame; faces are blended into it in place
         n = 0
         for tr, face in selected:
-            src_rgb, src_face = self.sources[tr.source_index or 0]
+            src_rgb, src_face = self.sources[tr.source_index or 0] if self.sources else (None, None)
             try:
                 p = self.swapper.swap(src_rgb, src_face, out, face)
             except ValueError as exc:
@@ -277,8 +285,8 @@ def swap_video(
     provenance: OutputStamp | ProvenanceOptions | None = None,
 ) -> VideoReport:
     """Swap faces through a whole video file; raises :class:`NoFaceError` (and writes nothing) when no
-    frame had a face to swap. ``post`` runs on every output frame, ``finalize`` on the finished
-    temporary file before it is moved into place.
+    frame had a face to swap. ``sources`` is empty for swappers with a built-in identity. ``post`` runs
+    on every output frame, ``finalize`` on the finished temporary file before it is moved into place.
 
     ``provenance``: every output is watermarked frame by frame and carries a signed C2PA manifest (or a
     ``.c2pa`` sidecar for MKV/WebM) unless ``ProvenanceOptions(enabled=False)`` is passed, which records

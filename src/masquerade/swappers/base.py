@@ -14,8 +14,8 @@ from ..face import Face
 class SwapPatch:
     """A swapped face rendered over a region of the target image.
 
-    ``image`` covers target pixels ``[y0:y0+h, x0:x0+w]``; ``coverage`` (0/1) marks the pixels the
-    swapper produced; ``mesh`` is the swapped face's geometry in target-image pixels (used for masks).
+    ``image`` covers target pixels ``[y0:y0+h, x0:x0+w]``; ``coverage`` (float32 in 0..1) marks the pixels
+    the swapper produced; ``mesh`` is the swapped face's geometry in target-image pixels (used for masks).
     """
 
     image: np.ndarray
@@ -31,8 +31,12 @@ class SwapPatch:
 
 
 class Swapper(Protocol):
+    """``needs_source``: False for swappers whose identity is built in (a trained model): ``swap`` then
+    gets ``None`` for ``source_rgb`` and ``source`` and the pipeline looks for no source face."""
+
     name: str
+    needs_source: bool
 
     def swap(
-        self, source_rgb: np.ndarray, source: Face, target_rgb: np.ndarray, target: Face
+        self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch: ...

@@ -172,6 +172,7 @@ class Mesh3DSwapper:
     """Training-free 3-D-aware swapper over mediapipe meshes."""
 
     name = "mesh3d"
+    needs_source = True
 
     def __init__(self, options: Mesh3DOptions | None = None, canonical: CanonicalMesh | None = None) -> None:
         self.options = options or Mesh3DOptions()
@@ -195,7 +196,11 @@ class Mesh3DSwapper:
         )
         return fit_t.from_canonical(res_n)
 
-    def swap(self, source_rgb: np.ndarray, source: Face, target_rgb: np.ndarray, target: Face) -> SwapPatch:
+    def swap(
+        self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
+    ) -> SwapPatch:
+        if source_rgb is None or source is None:
+            raise ValueError("the mesh3d swapper needs a source face")
         res = self.result_mesh(source, target)
         assert source.mesh is not None
         h, w = target_rgb.shape[:2]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from rich.console import Console
 
+from .cli_faceset import add_extract_parser, cmd_extract
 from .errors import InputError, MasqueradeError, NoFaceError
 from .imageio import DEFAULT_MAX_PIXELS, check_output_path, load_image, save_image
 from .samples import SAMPLE_NAMES, sample_path
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_swap_options(lv)
 
     _add_evaluate(sub)
+    add_extract_parser(sub)
 
     d = sub.add_parser("demo", help="swap the bundled sample photos (Grace Hopper onto the astronaut)")
     d.add_argument("-o", "--output", type=Path, default=Path("masquerade-demo.png"))
@@ -734,6 +736,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "verify": cmd_verify,
     "models": cmd_models,
+    "extract": cmd_extract,
 }
 
 

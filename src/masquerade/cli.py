@@ -23,6 +23,7 @@ from .cli_faceset import add_extract_parser, cmd_extract
 from .errors import InputError, MasqueradeError, NoFaceError
 from .imageio import DEFAULT_MAX_PIXELS, check_output_path, load_image, save_image
 from .samples import SAMPLE_NAMES, sample_path
+from .training.cli import add_train_parser, cmd_train
 
 if TYPE_CHECKING:
     from .provenance.stamp import OutputStamp
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="CA certificates to trust (default $MASQUERADE_C2PA_TRUST_ANCHORS)",
     )  # fmt: skip
 
+    add_train_parser(sub)
 
     m = sub.add_parser("models", help="list the models used, their origin and licences")
     m.add_argument("--verify", action="store_true", help="check every file's sha256")
@@ -736,6 +738,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "verify": cmd_verify,
     "models": cmd_models,
+    "train": cmd_train,
     "extract": cmd_extract,
 }
 

@@ -418,3 +418,23 @@ def test_lfw_benchmark_pairs(lfw: Path, analyzer: FaceAnalyzer) -> None:
     spec.loader.exec_module(mod)
     text = mod.build(lfw, 0, 100, 50, "lfw_swap_v1")
     assert text == (resources.files("masquerade") / "data/benchmarks/lfw_swap_v1.tsv").read_text()
+
+
+def test_gallery_rows_add_distractor_identities(tmp_path: Path, analyzer: FaceAnalyzer) -> None:
+    """With only one swapped identity, retrieval is trivially right; gallery rows make it a test."""
+    shutil.copy(HOPPER, tmp_path / "hopper.jpg")
+    cv2.imwrite(str(tmp_path / "hopper_blur.png"), cv2.GaussianBlur(cv2.imread(str(HOPPER)), (0, 0), 1.0))
+    pair = f"swap\t{ASTRONAUT}\thopper.jpg\t-\tcollins\thopper\n"
+    (tmp_path / "plain.tsv").write_text(pair)
+    (tmp_path / "gallery.tsv").write_text(pair + "gallery\thopper_blur.png\t-\t-\thopper\n")
+    plain, with_gallery = load_pairs(tmp_path / "plain.tsv"), load_pairs(tmp_path / "gallery.tsv")
+    assert len(with_gallery.pairs) == 1 and with_gallery.gallery[0].identity == "hopper"
+    assert with_gallery.describe()["gallery_identities"] == 1
+    # the `none` baseline outputs the target (Hopper): alone in the gallery, Collins still ranks first
+    (r0,) = evaluate(["none"], plain, analyzer)
+    assert r0.aggregate["swap"]["gallery_identities"] == 1 and r0.aggregate["swap"]["top1"] == 1.0
+    (r1,) = evaluate(["none"], with_gallery, analyzer)
+    assert r1.aggregate["swap"]["gallery_identities"] == 2 and r1.aggregate["swap"]["top1"] == 0.0
+    (tmp_path / "bad.tsv").write_text(pair + "gallery\tmissing.png\t-\t-\tx\n")
+    with pytest.raises(InputError, match="missing"):
+        load_pairs(tmp_path / "bad.tsv")

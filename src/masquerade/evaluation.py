@@ -13,7 +13,10 @@ different person's face is put onto the target) or ``self`` (source and target s
 with source = target = one photo, the output can be compared with the target pixel by pixel).
 ``source_other`` is another photo of the source person (``-`` for none): the output shares pixels with
 the source photo, so distance to another photo of that person is the fairer identity test. Ids name
-people; without them each distinct source path is its own identity. Relative paths resolve against a
+people; without them each distinct source path is its own identity. A row ``gallery  photo  -  -  id``
+adds a photo of a further identity (or of a source's) to the retrieval galleries without swapping it:
+distractors, so that retrieval means something when few people are swapped (e.g. a trained
+autoencoder, which has one identity). Relative paths resolve against a
 root folder (``--root``; by default the pairs file's own folder). The shipped benchmark
 ``lfw_swap_v1`` (``data/benchmarks/lfw_swap_v1.tsv``, built by ``scripts/make_lfw_benchmark.py
 --seed 0``) has 100 swap pairs of 200 distinct LFW people, each source person with a second photo,
@@ -31,6 +34,7 @@ target face (IoU ≥ 0.3):
 * identity: cosine similarity and euclidean distance of the output embedding to the source, to the
   target and to the source's other photo; *closer to source* when d(out, src) < d(out, tgt);
 * retrieval: the output's rank among all distinct source identities of the benchmark's swap pairs
+  (plus the identities of its ``gallery`` rows)
   (an identity's distance is the minimum over its photos; ties rank in the output's favour only when
   exactly equal), top-1 and top-5; once with the source photos as gallery and once with the other
   photos of the source people;
@@ -97,6 +101,7 @@ log = logging.getLogger(__name__)
 
 PairKind = Literal["swap", "self"]
 PAIR_KINDS: tuple[str, ...] = ("swap", "self")
+GALLERY_KIND = "gallery"  # a benchmark row adding a photo to the retrieval galleries only
 BASELINES: dict[str, str] = {
     "none": "baseline: output = target unchanged",
     "source": "baseline: output = the source photo itself",
@@ -396,24 +401,38 @@ class PairSpec:
 
 
 @dataclass(frozen=True)
+class GalleryEntry:
+    """A ``gallery`` row: one photo of ``identity`` for the retrieval galleries (not swapped)."""
+
+    identity: str
+    path: Path
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Benchmark:
     name: str
     path: Path | None
     sha256: str | None
     root: Path | None
     pairs: list[PairSpec]
+    gallery: list[GalleryEntry] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {k: sum(p.kind == k for p in self.pairs) for k in PAIR_KINDS}
 
     def describe(self) -> dict[str, Any]:
-        return {
+        d = {
             "name": self.name,
             "file": None if self.path is None else str(self.path),
             "sha256": self.sha256,
             "root": None if self.root is None else str(self.root),
             "pairs": self.counts(),
         }
+        if self.gallery:
+            d["gallery_photos"] = len(self.gallery)
+            d["gallery_identities"] = len({g.identity for g in self.gallery})
+        return d
 
 
 def shipped_benchmarks() -> list[str]:
@@ -446,6 +465,7 @@ def load_pairs(
     if not base.is_dir():
         raise InputError(f"{base}: root folder does not exist")
     pairs: list[PairSpec] = []
+    gallery: list[GalleryEntry] = []
     for lineno, row in enumerate(csv.reader(io.StringIO(text), delimiter="\t"), 1):
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):
@@ -459,8 +479,13 @@ def load_pairs(
             )
         cells += [""] * (6 - len(cells))
         kind, src, tgt, other, sid, tid = cells
+        if kind == GALLERY_KIND:
+            if not src:
+                raise InputError(f"{p}:{lineno}: empty gallery photo path")
+            gallery.append(GalleryEntry(sid if sid not in ("", "-") else src, _resolve(src, base), lineno))
+            continue
         if kind not in PAIR_KINDS:
-            raise InputError(f"{p}:{lineno}: kind must be 'swap' or 'self', got {kind!r}")
+            raise InputError(f"{p}:{lineno}: kind must be 'swap', 'self' or 'gallery', got {kind!r}")
         if not src or not tgt:
             raise InputError(f"{p}:{lineno}: empty source or target path")
         sid = sid if sid not in ("", "-") else src
@@ -482,13 +507,16 @@ def load_pairs(
             for q in (pr.source, pr.target, pr.source_other)
             if q is not None and not q.is_file()
         }
+        | {str(g.path) for g in gallery if not g.path.is_file()}
     )
     if missing:
         raise InputError(
             f"{p}: {len(missing)} image file(s) missing under {base}, first: {missing[0]}"
             + (" (is --lfw/--root the right folder?)" if len(missing) > 1 else "")
         )
-    return Benchmark(name=name or p.stem, path=p, sha256=file_sha256(p), root=base, pairs=pairs)
+    return Benchmark(
+        name=name or p.stem, path=p, sha256=file_sha256(p), root=base, pairs=pairs, gallery=gallery
+    )
 
 
 def load_benchmark(
@@ -756,6 +784,25 @@ def _load(path: Path, pair: PairSpec | None = None) -> np.ndarray:
         raise InputError(f"{exc}{where}") from None
 
 
+def gallery_embeddings(
+    entries: Sequence[GalleryEntry], analyzer: FaceAnalyzer
+) -> dict[str, list[np.ndarray]]:
+    """Identity embeddings of the largest face in each gallery photo, by identity (photos without a
+    face are left out, with a log line)."""
+    out: dict[str, list[np.ndarray]] = {}
+    for g in entries:
+        try:
+            rgb = load_image(g.path).rgb
+        except InputError as exc:
+            raise InputError(f"{exc} (gallery row on line {g.line})") from None
+        face = _largest(analyzer, rgb)
+        if face is None or face.embedding is None:
+            log.info("no face found in the gallery photo %s", g.path)
+            continue
+        out.setdefault(g.identity, []).append(face.embedding)
+    return out
+
+
 def _analyse_inputs(
     pairs: Sequence[PairSpec], analyzer: FaceAnalyzer, fid: OnnxImageModel | None, tick: Callable[[], None]
 ) -> dict[Path, _Input]:
@@ -849,10 +896,14 @@ def _swap_one(
     return m
 
 
-def _retrieval(pairs: list[PairMetrics], specs: Sequence[PairSpec], inputs: dict[Path, _Input]) -> int:
-    """Fill rank/top-k (own and other-photo galleries) of swap pairs; returns the gallery size."""
-    gallery: dict[str, list[np.ndarray]] = {}
-    other: dict[str, list[np.ndarray]] = {}
+def _retrieval(
+    pairs: list[PairMetrics], specs: Sequence[PairSpec], inputs: dict[Path, _Input],
+    extra: Mapping[str, Sequence[np.ndarray]] | None = None,
+) -> int:  # fmt: skip
+    """Fill rank/top-k (own and other-photo galleries) of swap pairs; returns the gallery size.
+    ``extra``: embeddings of the benchmark's ``gallery`` rows, added to both galleries."""
+    gallery: dict[str, list[np.ndarray]] = {k: list(v) for k, v in (extra or {}).items()}
+    other: dict[str, list[np.ndarray]] = {k: list(v) for k, v in (extra or {}).items()}
     for s in specs:
         if s.kind != "swap":
             continue
@@ -891,10 +942,12 @@ def _rate(flags: Sequence[bool]) -> float | None:
 def aggregate(
     pairs: list[PairMetrics], specs: Sequence[PairSpec], inputs: dict[Path, _Input],
     fid: OnnxImageModel | None = None, lpips: OnnxImageModel | None = None,
+    gallery: Mapping[str, Sequence[np.ndarray]] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Per-kind aggregates (rates over every pair of the kind, failures included as misses;
-    continuous metrics over the pairs that produced a value, with their ``n``)."""
-    gallery_size = _retrieval(pairs, specs, inputs)
+    continuous metrics over the pairs that produced a value, with their ``n``). ``gallery``: extra
+    identities for retrieval (the benchmark's ``gallery`` rows, see :func:`gallery_embeddings`)."""
+    gallery_size = _retrieval(pairs, specs, inputs, gallery)
     agg: dict[str, Any] = {}
     for kind in PAIR_KINDS:
         sub = [m for m in pairs if m.kind == kind]
@@ -1021,6 +1074,7 @@ def evaluate(
                 probe(v.target)
                 _load(v.source)
         inputs = _analyse_inputs(plist, fa, fid_model, tick("analysing inputs"))
+        extra = gallery_embeddings(pairs.gallery, fa) if isinstance(pairs, Benchmark) else {}
         measured: dict[str, Any] = {"landmarks": "mediapipe face mesh"}
         if plist:
             backend = getattr(fa.identity, "backend", "dlib")
@@ -1034,7 +1088,7 @@ def evaluate(
                 rep.pairs.append(_swap_one(spec, fs, p, inputs, fa, fid_model, lpips_model))
                 step()
             if plist:
-                rep.aggregate = aggregate(rep.pairs, plist, inputs, fid_model, lpips_model)
+                rep.aggregate = aggregate(rep.pairs, plist, inputs, fid_model, lpips_model, extra)
             step = tick(f"{spec.title}: video")
             for v in videos:
                 rep.video.append(evaluate_video(spec, v, fa, video_seconds))
@@ -1164,7 +1218,7 @@ def _rows_swap(reports: list[SwapperReport]) -> list[tuple[str, list[str]]]:
     rows: list[tuple[str, list[str]]] = [
         ("pairs / failures", [f"{g(r).get('pairs', 0)} / {g(r).get('failures', 0)}" for r in reports]),
         ("output closer to source than to target ↑", [_pct(g(r).get("closer_to_source")) for r in reports]),
-        (f"identity retrieval top-1 / top-5 ↑ (gallery: {gal} source identities, source photos)",
+        (f"identity retrieval top-1 / top-5 ↑ (gallery: {gal} identities, source photos)",
          [f"{_pct(g(r).get('top1'))} / {_pct(g(r).get('top5'))}" for r in reports]),
         ("retrieval top-1 / top-5 ↑, gallery of the sources' *other* photos",
          [f"{_pct(g(r).get('top1_other'))} / {_pct(g(r).get('top5_other'))}" for r in reports]),
@@ -1306,7 +1360,8 @@ def markdown_report(
         "for a swapper (the `none` baseline shows what no swap scores, `source` the identity ceiling).",
         "Identity: dlib ResNet 128-d embeddings of the largest source/target face and of the output face "
         f"overlapping the target face (IoU ≥ {OUTPUT_IOU}). Retrieval ranks the output among the distinct "
-        "source identities of the swap pairs. Pose: mediapipe mesh fit to the canonical mesh. Expression "
+        "source identities of the swap pairs (and the benchmark's gallery rows). Pose: mediapipe mesh fit "
+        "to the canonical mesh. Expression "
         "(landmarks): brows, eyes and mouth of the pose-normalised meshes, each region centred, mean point "
         "distance in inter-ocular distances; (measures): mean |Δ| of the eight expression measures. SSIM: "
         "Wang et al. 2004 on luma (11×11 Gaussian, σ 1.5); face box = target face box + 10 %.",

@@ -323,7 +323,7 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
             bar.update(task, description=stage, completed=done, total=total)
 
         reports = evaluate(
-            specs, bench.pairs if bench else [], fa, progress, models.get("fid"), models.get("lpips"),
+            specs, bench if bench else [], fa, progress, models.get("fid"), models.get("lpips"),
             videos, args.video_seconds,
         )  # fmt: skip
     command = _evaluate_command(args)

@@ -1302,6 +1302,12 @@ def markdown_report(
         lines.append(
             f"Benchmark `{benchmark.name}`: {c['swap']} different-person swap pairs and "
             f"{c['self']} self pairs"
+            + (
+                f", plus {len(benchmark.gallery)} gallery photos of "
+                f"{len({g.identity for g in benchmark.gallery})} further identities for retrieval"
+                if benchmark.gallery
+                else ""
+            )
             + (f" (file sha256 `{benchmark.sha256[:16]}…`)" if benchmark.sha256 else "")
             + (f", images under `{benchmark.root}`" if benchmark.root else "")
             + "."

@@ -148,11 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_swap_options(s: argparse.ArgumentParser) -> None:
     s.add_argument(
-        "--swapper", choices=["mesh3d", "autoencoder"], default="mesh3d",
-        help="swapping method: mesh3d (default, training-free, needs --source) or autoencoder (a trained "
-        "model, --model DIR, with the identity built in)",
+        "--swapper", choices=["mesh3d", "autoencoder", "onnx"], default="mesh3d",
+        help="swapping method: mesh3d (default, training-free, needs --source), autoencoder (a trained "
+        "model, --model DIR, with the identity built in) or onnx (your own ONNX swapper described by a "
+        "model card, --model CARD.toml, needs --source)",
     )  # fmt: skip
-    s.add_argument("--model", type=Path, metavar="DIR", help="trained model folder for --swapper autoencoder")
+    s.add_argument(
+        "--model", type=Path, metavar="DIR|CARD",
+        help="trained model folder for --swapper autoencoder; model card (.toml) for --swapper onnx",
+    )  # fmt: skip
     s.add_argument(
         "--faces", choices=["largest", "all", "reference", "many"], default="largest",
         help="target faces to replace: the largest, all, those matching --reference, or 'many': several "
@@ -216,11 +220,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     e.add_argument(
         "--swapper", action="append", metavar="NAME",
-        help="swapper to evaluate (repeat): a registered one (mesh3d, autoencoder with --model) or a "
-        "baseline: none (target unchanged), source (the source photo itself); default: every registered "
-        "swapper that can run (autoencoder only with --model) and none",
+        help="swapper to evaluate (repeat): a registered one (mesh3d, autoencoder or onnx with --model) or "
+        "a baseline: none (target unchanged), source (the source photo itself); default: every registered "
+        "swapper that can run (autoencoder / onnx only with a --model folder / card) and none",
     )  # fmt: skip
-    e.add_argument("--model", type=Path, metavar="DIR", help="trained model folder for --swapper autoencoder")
+    e.add_argument(
+        "--model", type=Path, metavar="DIR|CARD",
+        help="trained model folder for --swapper autoencoder; model card (.toml) for --swapper onnx",
+    )  # fmt: skip
     e.add_argument(
         "--benchmark",
         help="shipped benchmark name or a pairs file (default lfw_swap_v1, unless only --video is given)",
@@ -270,7 +277,7 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
         swapper_spec,
         write_report,
     )
-    from .swappers import SWAPPERS, swapper_needs_model
+    from .swappers import SWAPPERS, swapper_needs_model, swapper_takes_model
 
     t0 = time.perf_counter()
     prepare_out_folder(args.out, args.force, create=False)
@@ -283,10 +290,12 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.root is not None and args.pairs is None:
         raise InputError("--root goes with --pairs (the shipped benchmark uses --lfw)")
     names = args.swapper or [
-        *(n for n in SWAPPERS if args.model is not None or not swapper_needs_model(n)), "none"
+        *(n for n in SWAPPERS if not swapper_needs_model(n) or (
+            args.model is not None and swapper_takes_model(n, args.model))), "none",
     ]  # fmt: skip
     if args.model is not None and not any(n in SWAPPERS and swapper_needs_model(n) for n in names):
-        raise InputError("--model goes with --swapper autoencoder")
+        users = " or ".join(f"--swapper {n}" for n in SWAPPERS if swapper_needs_model(n))
+        raise InputError(f"--model goes with {users}")
     model = str(args.model) if args.model is not None else None
     specs = [swapper_spec(n, model if n in SWAPPERS and swapper_needs_model(n) else None) for n in names]
     bench = None
@@ -457,14 +466,15 @@ def _prepare(args: argparse.Namespace, analyzer: object) -> _Prepared:
 
 def _check_swapper_args(args: argparse.Namespace) -> None:
     """--swapper, --model and --source go together: a source for mesh3d, a model (and no source) for
-    autoencoder. Checked before any work is done."""
-    from .swappers import swapper_needs_model, swapper_needs_source
+    autoencoder, a model card and a source for onnx. Checked before any work is done."""
+    from .swappers import SWAPPERS, swapper_model_help, swapper_needs_model, swapper_needs_source
 
     name = args.swapper
     if swapper_needs_model(name) and args.model is None:
-        raise InputError(f"--swapper {name} needs --model DIR (a trained model folder)")
+        raise InputError(f"--swapper {name} needs --model {swapper_model_help(name)}")
     if not swapper_needs_model(name) and args.model is not None:
-        raise InputError(f"--model goes with --swapper autoencoder, not --swapper {name}")
+        users = " or ".join(f"--swapper {n}" for n in SWAPPERS if swapper_needs_model(n))
+        raise InputError(f"--model goes with {users}, not --swapper {name}")
     if swapper_needs_source(name):
         if not args.source:
             raise InputError(f"--swapper {name} needs -s/--source PHOTO (the identity to put on the target)")

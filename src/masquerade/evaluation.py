@@ -587,10 +587,10 @@ class SwapperSpec:
                 if not isinstance(getattr(o, f.name), np.ndarray) and getattr(o, f.name) is not None
             }
             if o.model is not None:
-                from .swappers.autoencoder import read_model_info
+                from .swappers import read_swapper_model
 
                 try:
-                    d["model"] = read_model_info(o.model, verify=False).describe()
+                    d["model"] = read_swapper_model(self.name, o.model, verify=False).describe()
                 except ModelError as exc:  # gone since the run: say so rather than fail the report
                     d["model"] = {"name": Path(o.model).name, "path": str(o.model), "error": str(exc)}
         return d
@@ -609,9 +609,8 @@ class SwapperSpec:
 
 def swapper_spec(item: str | SwapOptions | SwapperSpec, model: str | None = None) -> SwapperSpec:
     """Normalise a swapper given by name, by :class:`SwapOptions` or as a :class:`SwapperSpec`;
-    ``model`` is the model folder of a swapper that needs one (checked now, sha256 included)."""
-    from .swappers import SWAPPERS, swapper_needs_model
-    from .swappers.autoencoder import read_model_info
+    ``model`` is the model (folder or card) of a swapper that needs one (checked now, sha256 included)."""
+    from .swappers import SWAPPERS, read_swapper_model, swapper_model_help, swapper_needs_model
 
     if isinstance(item, SwapperSpec):
         spec = item
@@ -627,8 +626,8 @@ def swapper_spec(item: str | SwapOptions | SwapperSpec, model: str | None = None
         assert spec.options is not None
         if swapper_needs_model(spec.name):
             if spec.options.model is None:
-                raise InputError(f"--swapper {spec.name} needs --model DIR (a trained model folder)")
-            read_model_info(spec.options.model)
+                raise InputError(f"--swapper {spec.name} needs --model {swapper_model_help(spec.name)}")
+            read_swapper_model(spec.name, spec.options.model)
         elif spec.options.model is not None:
             raise InputError(f"the {spec.name} swapper takes no model")
     elif model is not None:

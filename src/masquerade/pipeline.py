@@ -37,7 +37,7 @@ class SwapOptions:
     mask_blur: float = 0.06
     colour: ColourMode = "shading"
     blend: BlendMode = "feather"
-    model: str | None = None  # model folder, for swappers that need one (autoencoder)
+    model: str | None = None  # model folder or card, for swappers that need one (autoencoder, onnx)
 
 
 @dataclass

@@ -138,6 +138,8 @@ class AutoencoderSwapper:
     name = "autoencoder"
     needs_source = False  # the identity is in the model
     needs_model = True
+    model_help = "DIR (a trained model folder)"
+    read_model = staticmethod(read_model_info)
 
     # the model's mask is mapped to coverage with a ramp centred on 0.5 (0 below 0.25, 1 above 0.75):
     # "the face is where the mask says > 0.5", without a hard edge where the decoder is unsure

@@ -1,0 +1,749 @@
+"""External one-shot ONNX swappers, described by a model card (``--swapper onnx --model CARD.toml``).
+
+masquerade ships no third-party swapper weights: the user brings the ONNX file (for example an
+inswapper-style model: 128×128 aligned crop + 512-d identity embedding), its licence, and a small TOML
+model card that says how to feed it. Nothing is downloaded; every file the card names is checked
+against the sha256 written in the card. (A ``.yaml``/``.yml`` card with the same fields is read when
+PyYAML happens to be installed; TOML is the documented format.)
+
+The model card (paths are relative to the card's folder, or absolute)::
+
+    [model]
+    name = "my-swapper"              # free text (default: the card's file name)
+    onnx = "swapper.onnx"            # required
+    sha256 = "<64 hex digits>"       # required; `sha256sum swapper.onnx`
+    licence = "..."                  # free text, shown in reports
+    source = "..."                   # free text: where the weights came from
+
+    [input]                          # how the target face is fed
+    crop_size = 128                  # required; aligned square crop, checked against the ONNX input
+    template = "arcface_v2"          # masquerade.alignment.TEMPLATES: arcface | arcface_v2 | ffhq
+    colour = "rgb"                   # rgb | bgr
+    layout = "nchw"                  # nchw | nhwc
+    mean = [0.0, 0.0, 0.0]           # x = (pixel / 255 - mean) / std, per channel in the model's
+    std = [1.0, 1.0, 1.0]            #   colour order, on the 0..1 scale (a number is used for all 3)
+    target = "target"                # input tensor names (default: the rank-4 input / the other one)
+    identity = "source"
+
+    [identity]                       # how the source identity vector is made
+    kind = "onnx"                    # "dlib128": masquerade's own 128-d dlib embedding
+                                     # "onnx": your embedding model, fed like [input] with its keys:
+    onnx = "arcface.onnx"            #   required with kind = "onnx"
+    sha256 = "<64 hex digits>"       #   required with kind = "onnx"
+    crop_size = 112                  #   its aligned crop
+    template = "arcface"
+    colour = "rgb"
+    layout = "nchw"
+    mean = [0.5, 0.5, 0.5]
+    std = [0.5, 0.5, 0.5]
+    output = "embedding"             #   its output (default: the first)
+    dim = 512                        # the embedding's size (required; 128 for dlib128)
+    normalise = "l2"                 # l2 | none, applied to the embedding
+    emap = "emap.npy"                # optional dim×K projection (latent = embedding @ emap) ...
+    emap_sha256 = "<64 hex digits>"  #   ... with its sha256, or instead:
+    # emap_initializer = "last"      #   a (dim×K) initializer of the swapper ONNX, by name or "last"
+                                     #   (inswapper keeps its emap there)
+    emap_normalise = "l2"            # l2 | none after the projection (default: as `normalise`)
+
+    [output]
+    name = "output"                  # the swapped face (default: the only rank-4, 3-channel output)
+    colour = "rgb"                   # rgb | bgr
+    layout = "nchw"                  # nchw | nhwc
+    mean = [0.0, 0.0, 0.0]           # pixel = 255 · (y · std + mean), clipped to 0..255
+    std = [1.0, 1.0, 1.0]
+    mask = "mask"                    # optional 1-channel output in 0..1: where the model's face is
+    edge_feather = 0.06              # fade the crop's edges over this fraction of its size (0: none)
+
+Every key but those marked required has the default shown (``[input]``: arcface_v2, rgb, nchw, mean 0,
+std 1; ``[identity]``: kind dlib128, normalise l2, the ``[input]``-style keys default to arcface 112,
+rgb, nchw, mean 0.5, std 0.5; ``[output]``: rgb, nchw, mean 0, std 1, no mask, 0.06). Unknown keys are
+errors (they are usually typos). The identity input of the model must take ``dim`` values, or K with an
+emap; the image input must be ``crop_size`` square; the face output may be larger or smaller than the
+input crop (it covers the same aligned region).
+
+:meth:`ExternalOnnxSwapper.swap` aligns the target face with the card's template, computes the source
+identity once per source face, runs the model and warps its face back over the target
+(:func:`masquerade.alignment.warp_back`, coverage = the crop, feathered at its edges, × the mask output);
+the patch keeps the target's mesh, so the common mask / colour / blend and video paths composite it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..alignment import TEMPLATES, align_face, warp_back
+from ..errors import ModelError
+from ..face import Face
+from ..models import file_sha256
+from .autoencoder import default_providers
+from .base import SwapPatch
+
+log = logging.getLogger(__name__)
+
+CARD_SUFFIXES = (".toml", ".yaml", ".yml")
+IDENTITY_KINDS = ("dlib128", "onnx")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+_PRE_KEYS = ("crop_size", "template", "colour", "layout", "mean", "std")
+_KEYS: dict[str, tuple[str, ...]] = {
+    "model": ("name", "onnx", "sha256", "licence", "license", "source"),
+    "input": (*_PRE_KEYS, "target", "identity"),
+    "identity": (
+        "kind", "onnx", "sha256", *_PRE_KEYS, "output", "dim", "normalise", "normalize",
+        "emap", "emap_sha256", "emap_initializer", "emap_normalise", "emap_normalize",
+    ),
+    "output": ("name", "colour", "layout", "mean", "std", "mask", "edge_feather"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImageCodec:
+    """How an aligned RGB crop becomes a model tensor (and a model tensor a crop): square
+    ``crop_size`` with ``template``; ``colour`` rgb|bgr; ``layout`` nchw|nhwc; ``x = (pixel/255 - mean)
+    / std`` per channel in the model's colour order."""
+
+    crop_size: int
+    template: str
+    colour: str = "rgb"
+    layout: str = "nchw"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def align(self, rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
+        """The crop (S×S×3 uint8 RGB) of ``face`` and its 2×3 image→crop matrix."""
+        return align_face(rgb, face.landmarks_5, self.crop_size, self.template)
+
+    def encode(self, crops: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+        """N×S×S×3 (or one S×S×3) RGB crops in 0..255 → the model's input tensor."""
+        x = np.asarray(crops, np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        if self.colour == "bgr":
+            x = x[..., ::-1]
+        x = (x * np.float32(1 / 255) - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        if self.layout == "nchw":
+            x = x.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(x, dtype)
+
+    def decode(self, y: np.ndarray) -> np.ndarray:
+        """The model's N×3×S×S / N×S×S×3 output → N×S×S×3 float32 RGB in 0..255."""
+        y = np.asarray(y, np.float32)
+        if self.layout == "nchw":
+            y = y.transpose(0, 2, 3, 1)
+        y = (y * np.asarray(self.std, np.float32) + np.asarray(self.mean, np.float32)) * np.float32(255)
+        if self.colour == "bgr":
+            y = y[..., ::-1]
+        return np.ascontiguousarray(np.clip(y, 0.0, 255.0), np.float32)
+
+    def shape(self) -> tuple[int, int, int]:
+        s = self.crop_size
+        return (3, s, s) if self.layout == "nchw" else (s, s, 3)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "crop_size": self.crop_size, "template": self.template, "colour": self.colour,
+            "layout": self.layout, "mean": list(self.mean), "std": list(self.std),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """The ``[identity]`` table: how the source face becomes the model's identity vector."""
+
+    kind: str
+    dim: int
+    normalise: str = "l2"
+    onnx: Path | None = None
+    sha256: str | None = None
+    codec: ImageCodec | None = None
+    output: str | None = None
+    emap: Path | None = None
+    emap_sha256: str | None = None
+    emap_initializer: str | None = None
+    emap_normalise: str = "l2"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A checked model card (see the module docstring)."""
+
+    path: Path
+    name: str
+    onnx: Path
+    sha256: str
+    licence: str | None
+    source: str | None
+    input: ImageCodec
+    target_input: str | None
+    identity_input: str | None
+    identity: IdentitySpec
+    output: ImageCodec
+    output_name: str | None
+    mask_name: str | None
+    edge_feather: float
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def describe(self) -> dict[str, Any]:
+        """What a report should say about the model: name, card, file, sha256, licence, inputs."""
+        idn = self.identity
+        ident: dict[str, Any] = {"kind": idn.kind, "dim": idn.dim, "normalise": idn.normalise}
+        if idn.onnx is not None:
+            ident.update(onnx=str(idn.onnx), sha256=idn.sha256)
+        if idn.emap is not None or idn.emap_initializer is not None:
+            ident["emap"] = str(idn.emap) if idn.emap is not None else f"initializer {idn.emap_initializer}"
+        return {
+            "name": self.name, "path": str(self.path), "onnx": str(self.onnx), "sha256": self.sha256,
+            "licence": self.licence, "source": self.source, "input": self.input.describe(),
+            "identity": ident,
+        }  # fmt: skip
+
+    def summary(self) -> str:
+        return f"{self.name} (sha256 {self.sha256[:12]}…)"
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+def verify_sha256(path: Path, expected: str, what: str, card: Path) -> None:
+    """Check ``path`` against ``expected``: a one-line :class:`ModelError` when it differs or is missing."""
+    if not path.is_file():
+        raise ModelError(f"{card}: the {what} {path} is missing")
+    actual = file_sha256(path)
+    if actual != expected.lower():
+        raise ModelError(
+            f"{path}: sha256 {actual[:16]}… does not match the model card {card.name} "
+            f"({expected.lower()[:16]}…); the file is damaged, another version or another model"
+        )
+
+
+def _load_card(path: Path) -> dict[str, Any]:
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise ModelError(f"{path}: no such model card")
+    if path.is_dir():
+        raise ModelError(f"{path}: a folder; --swapper onnx --model takes a model card file (CARD.toml)")
+    if suffix not in CARD_SUFFIXES:
+        raise ModelError(f"{path}: a model card is a .toml file (or .yaml with PyYAML installed)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable ({exc})") from None
+    if suffix == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ModelError(f"{path}: not valid TOML ({_first_line(exc)})") from None
+    else:
+        try:
+            import yaml  # type: ignore[import-untyped]
+        except ImportError:
+            raise ModelError(
+                f"{path}: YAML model cards need PyYAML (pip install pyyaml); or use TOML"
+            ) from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ModelError(f"{path}: not valid YAML ({_first_line(exc)})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: a model card is a table of [model], [input], [identity], [output]")
+    return data
+
+
+class _Table:
+    """One table of the card, with typed, one-line-error getters."""
+
+    def __init__(self, card: Path, data: dict[str, Any], name: str, required: bool = True) -> None:
+        self.card, self.name = card, name
+        value = data.get(name)
+        if value is None:
+            if required:
+                raise ModelError(f"{card}: the [{name}] table is missing")
+            value = {}
+        if not isinstance(value, dict):
+            raise ModelError(f"{card}: [{name}] must be a table")
+        unknown = [k for k in value if k not in _KEYS[name]]
+        if unknown:
+            raise ModelError(
+                f"{card}: unknown key {unknown[0]!r} in [{name}] (known: {', '.join(_KEYS[name])})"
+            )
+        self.d = value
+
+    def where(self, key: str) -> str:
+        return f"{self.card}: [{self.name}] {key}"
+
+    def has(self, key: str) -> bool:
+        return key in self.d
+
+    def text(self, key: str, default: str | None = None, required: bool = False) -> str | None:
+        v = self.d.get(key, default)
+        if v is None:
+            if required:
+                raise ModelError(f"{self.where(key)} is required")
+            return None
+        if not isinstance(v, str) or not v:
+            raise ModelError(f"{self.where(key)} must be a non-empty string, got {v!r}")
+        return v
+
+    def choice(self, key: str, options: tuple[str, ...], default: str) -> str:
+        v = self.text(key, default)
+        assert v is not None
+        if v.lower() not in options:
+            raise ModelError(f"{self.where(key)} must be one of {', '.join(options)}, got {v!r}")
+        return v.lower()
+
+    def integer(self, key: str, lo: int, hi: int, default: int | None = None) -> int:
+        v = self.d.get(key, default)
+        if v is None:
+            raise ModelError(f"{self.where(key)} is required")
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ModelError(f"{self.where(key)} must be an integer from {lo} to {hi}, got {v!r}")
+        return v
+
+    def number(self, key: str, lo: float, hi: float, default: float) -> float:
+        v = self.d.get(key, default)
+        if not isinstance(v, int | float) or isinstance(v, bool) or not lo <= v <= hi:
+            raise ModelError(f"{self.where(key)} must be a number from {lo} to {hi}, got {v!r}")
+        return float(v)
+
+    def triple(self, key: str, default: float, positive: bool = False) -> tuple[float, float, float]:
+        v = self.d.get(key, default)
+        vals = [v] * 3 if isinstance(v, int | float) and not isinstance(v, bool) else v
+        ok = isinstance(vals, list) and len(vals) == 3
+        ok = ok and all(isinstance(x, int | float) and not isinstance(x, bool) for x in vals)
+        if not ok or (positive and min(vals) <= 0):
+            what = "positive numbers" if positive else "numbers"
+            raise ModelError(f"{self.where(key)} must be a number or a list of 3 {what}, got {v!r}")
+        return (float(vals[0]), float(vals[1]), float(vals[2]))
+
+    def sha(self, key: str, file_key: str) -> str:
+        v = self.text(key, required=True)
+        assert v is not None
+        if not _HEX64.match(v):
+            raise ModelError(f"{self.where(key)} must be the 64 hex digits of the {file_key} file")
+        return v.lower()
+
+    def path(self, key: str, required: bool = False) -> Path | None:
+        v = self.text(key, required=required)
+        if v is None:
+            return None
+        p = Path(v).expanduser()
+        return p if p.is_absolute() else self.card.parent / p
+
+    def codec(self, size: int | None, template: str, mean: float, std: float) -> ImageCodec:
+        tmpl = self.choice("template", tuple(TEMPLATES), template)
+        return ImageCodec(
+            crop_size=self.integer("crop_size", 8, 4096, size), template=tmpl,
+            colour=self.choice("colour", ("rgb", "bgr"), "rgb"),
+            layout=self.choice("layout", ("nchw", "nhwc"), "nchw"),
+            mean=self.triple("mean", mean), std=self.triple("std", std, positive=True),
+        )  # fmt: skip
+
+
+def read_model_card(path: str | os.PathLike[str], verify: bool = True) -> ModelCard:
+    """Read and check a model card (and, with ``verify``, the sha256 of every file it names); every
+    problem is a :class:`ModelError` with a one-line message."""
+    card = Path(path).expanduser()
+    data = _load_card(card)
+    unknown = [k for k in data if k not in _KEYS]
+    if unknown:
+        raise ModelError(f"{card}: unknown table [{unknown[0]}] (known: {', '.join(_KEYS)})")
+    m = _Table(card, data, "model")
+    inp = _Table(card, data, "input")
+    idt = _Table(card, data, "identity", required=False)
+    out = _Table(card, data, "output", required=False)
+
+    onnx = m.path("onnx", required=True)
+    assert onnx is not None
+    sha = m.sha("sha256", "model's ONNX")
+    licence = m.text("licence") or m.text("license")
+
+    kind = idt.choice("kind", IDENTITY_KINDS, "dlib128")
+    norm_key = "normalize" if idt.has("normalize") and not idt.has("normalise") else "normalise"
+    normalise = idt.choice(norm_key, ("l2", "none"), "l2")
+    emap_key = "emap_normalise"
+    if idt.has("emap_normalize") and not idt.has("emap_normalise"):
+        emap_key = "emap_normalize"
+    if kind == "dlib128":
+        for k in ("onnx", "sha256", *_PRE_KEYS, "output"):
+            if idt.has(k):
+                raise ModelError(f'{idt.where(k)} is for kind = "onnx" (dlib128 is masquerade\'s own)')
+        dim = idt.integer("dim", 1, 1 << 16, 128)
+        if dim != 128:
+            raise ModelError(f"{idt.where('dim')} is {dim}, but dlib128 embeddings have 128 values")
+        id_onnx, id_sha, id_codec, id_out = None, None, None, None
+    else:
+        id_onnx = idt.path("onnx", required=True)
+        id_sha = idt.sha("sha256", "embedding model's ONNX")
+        id_codec = idt.codec(112, "arcface", 0.5, 0.5)
+        id_out = idt.text("output")
+        dim = idt.integer("dim", 1, 1 << 16)
+    emap = idt.path("emap")
+    emap_init = idt.text("emap_initializer")
+    if emap is not None and emap_init is not None:
+        raise ModelError(f"{idt.where('emap')}: give emap or emap_initializer, not both")
+    emap_sha = idt.sha("emap_sha256", "emap .npy") if emap is not None else None
+    if emap is None and idt.has("emap_sha256"):
+        raise ModelError(f'{idt.where("emap_sha256")} goes with emap = "FILE.npy"')
+    identity = IdentitySpec(
+        kind=kind, dim=dim, normalise=normalise, onnx=id_onnx, sha256=id_sha, codec=id_codec,
+        output=id_out, emap=emap, emap_sha256=emap_sha, emap_initializer=emap_init,
+        emap_normalise=idt.choice(emap_key, ("l2", "none"), normalise),
+    )  # fmt: skip
+
+    info = ModelCard(
+        path=card, name=m.text("name", card.stem) or card.stem, onnx=onnx, sha256=sha, licence=licence,
+        source=m.text("source"), input=inp.codec(None, "arcface_v2", 0.0, 1.0),
+        target_input=inp.text("target"), identity_input=inp.text("identity"), identity=identity,
+        output=ImageCodec(  # (crop size and template unused: the output's size is the tensor's)
+            crop_size=1, template="arcface", colour=out.choice("colour", ("rgb", "bgr"), "rgb"),
+            layout=out.choice("layout", ("nchw", "nhwc"), "nchw"),
+            mean=out.triple("mean", 0.0), std=out.triple("std", 1.0, positive=True),
+        ),
+        output_name=out.text("name"), mask_name=out.text("mask"),
+        edge_feather=out.number("edge_feather", 0.0, 0.5, 0.06), meta=data,
+    )  # fmt: skip
+    if verify:
+        verify_sha256(onnx, sha, "model file", card)
+        if id_onnx is not None and id_sha is not None:
+            verify_sha256(id_onnx, id_sha, "embedding model file", card)
+        if emap is not None and emap_sha is not None:
+            verify_sha256(emap, emap_sha, "emap file", card)
+    elif not onnx.is_file():
+        raise ModelError(f"{card}: the model file {onnx} is missing")
+    return info
+
+
+def is_model_card(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names a model card (by its suffix): what ``--swapper onnx --model`` takes."""
+    return Path(path).suffix.lower() in CARD_SUFFIXES
+
+
+# ------------------------------------------------------------------------------------------- running
+
+
+def _session(path: Path, providers: list[str] | None, what: str) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), opts, providers=providers or default_providers())
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"{path}: onnxruntime cannot load the {what} ({_first_line(exc)})") from None
+
+
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+def _dtype(node: Any, where: Path) -> Any:
+    try:
+        return _DTYPES[node.type]
+    except KeyError:
+        raise ModelError(
+            f"{where}: {node.name!r} is {node.type}; expected float, float16 or double"
+        ) from None
+
+
+def _static(v: Any) -> int | None:
+    return v if isinstance(v, int) and v > 0 else None
+
+
+def _l2(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+def edge_taper(size: int, fraction: float) -> np.ndarray:
+    """S×S float32: 1 inside, falling linearly to 0 at the crop's border over ``fraction`` of S."""
+    if fraction <= 0:
+        return np.ones((size, size), np.float32)
+    ramp = (np.arange(size, dtype=np.float32) + 0.5) / max(fraction * size, 1e-6)
+    ramp = np.minimum(1.0, np.minimum(ramp, ramp[::-1]))
+    return np.minimum(ramp[:, None], ramp[None, :]).astype(np.float32)
+
+
+class ExternalOnnxSwapper:
+    """A user-supplied one-shot ONNX swapper described by a model card (see the module docstring)."""
+
+    name = "onnx"
+    needs_source = True  # the identity comes from the source photo
+    needs_model = True
+    model_help = "CARD.toml (a model card describing your ONNX swapper)"
+    cache_size = 8  # identities kept (one per source face)
+
+    def __init__(self, model: str | os.PathLike[str], providers: list[str] | None = None) -> None:
+        self.card = read_model_card(model)
+        self.providers = providers
+        self.session = _session(self.card.onnx, providers, "swapper model")
+        self._id_session: Any = None
+        self._encoder: Any = None  # masquerade's dlib identity encoder (kind dlib128), made on first use
+        self._cache: list[tuple[np.ndarray, Face, np.ndarray]] = []
+        if self.card.identity.kind == "onnx":
+            assert self.card.identity.onnx is not None
+            self._id_session = _session(self.card.identity.onnx, providers, "embedding model")
+        self.emap = self._load_emap()
+        self._bind()
+
+    # ---- setup
+    def _load_emap(self) -> np.ndarray | None:
+        idn, card = self.card.identity, self.card.path
+        if idn.emap is not None:
+            try:
+                arr = np.load(idn.emap, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"{idn.emap}: not a readable .npy array ({_first_line(exc)})") from None
+        elif idn.emap_initializer is not None:
+            arr = self._initializer(idn.emap_initializer)
+        else:
+            return None
+        arr = np.asarray(arr)
+        if arr.ndim != 2 or arr.shape[0] != idn.dim or not np.issubdtype(arr.dtype, np.floating):
+            raise ModelError(
+                f"{card}: the emap is {arr.dtype} {arr.shape}; expected a float {idn.dim}×K matrix "
+                f"([identity] dim = {idn.dim})"
+            )
+        return arr.astype(np.float32)
+
+    def _initializer(self, name: str) -> np.ndarray:
+        import onnx
+        from onnx import numpy_helper
+
+        try:
+            model = onnx.load(str(self.card.onnx), load_external_data=False)
+        except Exception as exc:  # protobuf / onnx errors
+            raise ModelError(f"{self.card.onnx}: cannot read its initializers ({_first_line(exc)})") from None
+        inits = list(model.graph.initializer)
+        if not inits:
+            raise ModelError(f"{self.card.path}: emap_initializer: {self.card.onnx.name} has no initializers")
+        if name == "last":
+            return numpy_helper.to_array(inits[-1])
+        for t in inits:
+            if t.name == name:
+                return numpy_helper.to_array(t)
+        raise ModelError(f"{self.card.path}: emap_initializer {name!r} is not in {self.card.onnx.name}")
+
+    def _bind(self) -> None:
+        """Find the image / identity inputs and the face / mask outputs; check shapes against the card."""
+        card, where = self.card, self.card.onnx
+        ins = {i.name: i for i in self.session.get_inputs()}
+        outs = {o.name: o for o in self.session.get_outputs()}
+        if len(ins) != 2:
+            raise ModelError(f"{where}: expected two inputs (target image, identity), found {list(ins)}")
+        for key, name in (("target", card.target_input), ("identity", card.identity_input)):
+            if name is not None and name not in ins:
+                raise ModelError(
+                    f"{card.path}: [input] {key} = {name!r} is not an input of {where.name} ({list(ins)})"
+                )
+        img = card.target_input
+        if img is None:
+            others = [n for n in ins if n != card.identity_input]
+            rank4 = [n for n in others if len(ins[n].shape) == 4]
+            if len(rank4) != 1:
+                raise ModelError(
+                    f"{where}: cannot tell the image input from the identity input; name them in [input]"
+                )
+            img = rank4[0]
+        idn = card.identity_input or next(n for n in ins if n != img)
+        if idn == img:
+            raise ModelError(f"{card.path}: [input] target and identity name the same input {img!r}")
+        shape = ins[img].shape
+        want = card.input.shape()
+        if len(shape) != 4 or any(_static(v) not in (None, w) for v, w in zip(shape[1:], want, strict=True)):
+            raise ModelError(
+                f"{where}: image input {img!r} has shape {shape}, but the card says crop_size "
+                f"{card.input.crop_size} {card.input.layout} (N×{'×'.join(map(str, want))})"
+            )
+        k = self.emap.shape[1] if self.emap is not None else card.identity.dim
+        ishape = ins[idn].shape
+        if len(ishape) != 2 or _static(ishape[1]) not in (None, k):
+            via = f" after the {card.identity.dim}×{k} emap" if self.emap is not None else ""
+            raise ModelError(
+                f"{where}: identity input {idn!r} has shape {ishape}, but the card's embedding has {k} "
+                f"values{via} ([identity] dim = {card.identity.dim})"
+            )
+        self.image_input, self.identity_input = img, idn
+        self._img_dtype, self._id_dtype = _dtype(ins[img], where), _dtype(ins[idn], where)
+
+        face_name = card.output_name
+        if face_name is None:
+            c_axis = 1 if card.output.layout == "nchw" else 3
+
+            def rgb_like(o: Any) -> bool:
+                return len(o.shape) == 4 and _static(o.shape[c_axis]) in (3, None)
+
+            cands = [n for n, o in outs.items() if n != card.mask_name and rgb_like(o)]
+            if len(cands) != 1:
+                raise ModelError(
+                    f"{where}: cannot tell which output is the face ({list(outs)}); name it in [output]"
+                )
+            face_name = cands[0]
+        for key, name in (("name", face_name), ("mask", card.mask_name)):
+            if name is not None and name not in outs:
+                raise ModelError(
+                    f"{card.path}: [output] {key} = {name!r} is not an output of {where.name} ({list(outs)})"
+                )
+        if len(outs[face_name].shape) != 4:
+            raise ModelError(
+                f"{where}: face output {face_name!r} has shape {outs[face_name].shape}; expected rank 4"
+            )
+        self.face_output, self.mask_output = face_name, card.mask_name
+
+        if self._id_session is not None:
+            assert card.identity.codec is not None and card.identity.onnx is not None
+            iw, codec = card.identity.onnx, card.identity.codec
+            iins, iouts = self._id_session.get_inputs(), self._id_session.get_outputs()
+            if len(iins) != 1:
+                raise ModelError(
+                    f"{iw}: an embedding model has one input (the aligned face), found {len(iins)}"
+                )
+            ishape, iwant = iins[0].shape, codec.shape()
+            if len(ishape) != 4 or any(
+                _static(v) not in (None, w) for v, w in zip(ishape[1:], iwant, strict=True)
+            ):
+                raise ModelError(
+                    f"{iw}: input {iins[0].name!r} has shape {ishape}, but [identity] says crop_size "
+                    f"{codec.crop_size} {codec.layout} (N×{'×'.join(map(str, iwant))})"
+                )
+            names = [o.name for o in iouts]
+            oname = card.identity.output or names[0]
+            if oname not in names:
+                raise ModelError(
+                    f"{card.path}: [identity] output = {oname!r} is not an output of {iw.name} ({names})"
+                )
+            oshape = iouts[names.index(oname)].shape
+            last = [_static(v) for v in oshape[1:]]
+            if None not in last and int(np.prod(last)) != card.identity.dim:
+                raise ModelError(
+                    f"{iw}: its output {oname!r} has shape {oshape}, but [identity] dim = {card.identity.dim}"
+                )
+            self._id_in, self._id_out = iins[0].name, oname
+            self._id_in_dtype = _dtype(iins[0], iw)
+
+    # ---- identity
+    def embedding(self, source_rgb: np.ndarray, source: Face) -> np.ndarray:
+        """The raw identity embedding of the source face (``dim`` values, before normalisation)."""
+        idn = self.card.identity
+        if idn.kind == "dlib128":
+            if self._encoder is None:
+                from ..identity import IdentityEncoder
+
+                self._encoder = IdentityEncoder()
+            vec = self._encoder.embed(source_rgb, source.landmarks_68)
+        else:
+            assert idn.codec is not None
+            crop, _ = idn.codec.align(source_rgb, source)
+            x = idn.codec.encode(crop, self._id_in_dtype)
+            vec = self._id_session.run([self._id_out], {self._id_in: x})[0]
+        vec = np.asarray(vec, np.float32).ravel()
+        if vec.size != idn.dim:
+            raise ModelError(
+                f"{self.card.path}: the embedding has {vec.size} values, [identity] dim = {idn.dim}"
+            )
+        return vec
+
+    def latent(self, source_rgb: np.ndarray, source: Face) -> np.ndarray:
+        """The model's identity input (1×K float32) for the source face; cached per source face."""
+        for rgb, face, vec in self._cache:
+            if rgb is source_rgb and face is source:
+                return vec
+        idn = self.card.identity
+        v = self.embedding(source_rgb, source)
+        if idn.normalise == "l2":
+            v = _l2(v)
+        if self.emap is not None:
+            v = v @ self.emap
+            if idn.emap_normalise == "l2":
+                v = _l2(v)
+        vec = np.ascontiguousarray(v.reshape(1, -1), np.float32)
+        self._cache = [(source_rgb, source, vec), *self._cache[: self.cache_size - 1]]
+        return vec
+
+    # ---- swapping
+    def align(self, rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
+        """The model's input crop of ``face`` (S×S RGB uint8) and the 2×3 image→crop matrix."""
+        return self.card.input.align(rgb, face)
+
+    def predict(self, crop: np.ndarray, latent: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Run the model on one aligned crop (S×S×3 uint8 RGB) and identity (1×K): the swapped face
+        (S'×S'×3 float32 RGB in 0..255) and the mask output (S'×S' float32 in 0..1, or None)."""
+        feeds = {
+            self.image_input: self.card.input.encode(crop, self._img_dtype),
+            self.identity_input: np.asarray(latent, self._id_dtype).reshape(1, -1),
+        }
+        names = [self.face_output] + ([self.mask_output] if self.mask_output else [])
+        res = self.session.run(names, feeds)
+        y = np.asarray(res[0])
+        c_axis = 1 if self.card.output.layout == "nchw" else 3
+        if y.ndim != 4 or y.shape[c_axis] != 3 or y.shape[1 + (c_axis == 1)] != y.shape[2 + (c_axis == 1)]:
+            raise ModelError(
+                f"{self.card.onnx}: face output {self.face_output!r} is {y.shape}; expected a square "
+                f"3-channel {self.card.output.layout} image"
+            )
+        face = self.card.output.decode(y)[0]
+        if not self.mask_output:
+            return face, None
+        raw = np.asarray(res[1], np.float32)
+        mk = np.squeeze(raw[0]) if raw.ndim >= 3 else raw
+        if mk.ndim != 2:
+            raise ModelError(
+                f"{self.card.onnx}: mask output {self.mask_output!r} is {raw.shape}; expected one channel"
+            )
+        if mk.shape != face.shape[:2]:
+            mk = cv2.resize(mk, face.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        return face, np.clip(mk, 0.0, 1.0).astype(np.float32)
+
+    def swap(
+        self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
+    ) -> SwapPatch:
+        """The model's face for (source identity, target face) over the target face's region."""
+        if source_rgb is None or source is None:
+            raise ValueError("the onnx swapper needs a source face")
+        if target.mesh is None:
+            raise ValueError("the onnx swapper needs the target's mediapipe mesh (478 points)")
+        crop, m = self.align(target_rgb, target)
+        face, mask = self.predict(crop, self.latent(source_rgb, source))
+        return self.patch(face, mask, m, target_rgb.shape, target)
+
+    def patch(
+        self, face: np.ndarray, mask: np.ndarray | None, matrix: np.ndarray, shape: tuple[int, ...],
+        target: Face,
+    ) -> SwapPatch:  # fmt: skip
+        """Warp one predicted face (S'×S'×3, 0..255) back over the target image as a patch; ``matrix``
+        maps the image to the input crop (an output of another size covers the same region)."""
+        assert target.mesh is not None
+        size = face.shape[0]
+        m = np.asarray(matrix, np.float64) * (size / self.card.input.crop_size)
+        cover = edge_taper(size, self.card.edge_feather)
+        if mask is not None:
+            cover = cover * mask
+        back = warp_back(face, m, shape, cover)
+        if back is None:
+            raise ValueError("the swapped face falls outside the target image")
+        warped, coverage, x0, y0 = back
+        if warped.shape[0] < 4 or warped.shape[1] < 4:
+            raise ValueError("the swapped face falls outside the target image")
+        image = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
+        return SwapPatch(image=image, coverage=coverage, x0=x0, y0=y0, mesh=target.mesh)
+
+    @staticmethod
+    def read_model(model: str | os.PathLike[str], verify: bool = True) -> ModelCard:
+        return read_model_card(model, verify=verify)
+
+    @staticmethod
+    def takes_model(model: str | os.PathLike[str]) -> bool:
+        return is_model_card(model)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

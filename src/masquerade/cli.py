@@ -148,14 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_swap_options(s: argparse.ArgumentParser) -> None:
     s.add_argument(
-        "--swapper", choices=["mesh3d", "autoencoder", "onnx"], default="mesh3d",
+        "--swapper", choices=["mesh3d", "autoencoder", "generator", "onnx"], default="mesh3d",
         help="swapping method: mesh3d (default, training-free, needs --source), autoencoder (a trained "
-        "model, --model DIR, with the identity built in) or onnx (your own ONNX swapper described by a "
+        "model, --model DIR, with the identity built in), generator (a trained one-shot model, --model "
+        "DIR, needs --source) or onnx (your own ONNX swapper described by a "
         "model card, --model CARD.toml, needs --source)",
     )  # fmt: skip
     s.add_argument(
         "--model", type=Path, metavar="DIR|CARD",
-        help="trained model folder for --swapper autoencoder; model card (.toml) for --swapper onnx",
+        help="trained model folder for --swapper autoencoder or generator; model card (.toml) for "
+        "--swapper onnx",
     )  # fmt: skip
     s.add_argument(
         "--faces", choices=["largest", "all", "reference", "many"], default="largest",
@@ -220,13 +222,15 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     e.add_argument(
         "--swapper", action="append", metavar="NAME",
-        help="swapper to evaluate (repeat): a registered one (mesh3d, autoencoder or onnx with --model) or "
+        help="swapper to evaluate (repeat): a registered one (mesh3d; autoencoder, generator or onnx with "
+        "--model) or "
         "a baseline: none (target unchanged), source (the source photo itself); default: every registered "
-        "swapper that can run (autoencoder / onnx only with a --model folder / card) and none",
+        "swapper that can run (autoencoder / generator / onnx only with a --model folder / card) and none",
     )  # fmt: skip
     e.add_argument(
         "--model", type=Path, metavar="DIR|CARD",
-        help="trained model folder for --swapper autoencoder; model card (.toml) for --swapper onnx",
+        help="trained model folder for --swapper autoencoder or generator; model card (.toml) for "
+        "--swapper onnx",
     )  # fmt: skip
     e.add_argument(
         "--benchmark",

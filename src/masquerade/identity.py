@@ -73,6 +73,21 @@ def jitter_chip(chip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out[:, ::-1].copy() if rng.random() > 0.5 else out
 
 
+def chip_details_matrix(details: object) -> np.ndarray:
+    """dlib's ``get_mapping_to_chip`` for a ``dlib.chip_details``: the rectangle rotated by ``angle``
+    about its centre, its top-left, top-right and bottom-right corners onto the chip's; a 2×3 matrix
+    from image pixels to chip pixels (pixel centres at integers, as in OpenCV)."""
+    r = details.rect  # type: ignore[attr-defined]
+    centre = np.array([(r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2])
+    c, s = np.cos(details.angle), np.sin(details.angle)  # type: ignore[attr-defined]
+    rot = np.array([[c, -s], [s, c]])
+    corners = np.array([[r.left(), r.top()], [r.right(), r.top()], [r.right(), r.bottom()]], np.float64)
+    src = (corners - centre) @ rot.T + centre
+    cols, rows = details.cols - 1, details.rows - 1  # type: ignore[attr-defined]
+    dst = np.array([[0.0, 0.0], [cols, 0.0], [cols, rows]])
+    return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
+
+
 def _as_uint8(img: np.ndarray) -> np.ndarray:
     img = np.asarray(img)
     if img.dtype != np.uint8:  # pixel values 0..255 in another dtype
@@ -137,6 +152,12 @@ class IdentityEncoder:
         """The 150×150 aligned chip dlib's network sees."""
         shape = self._shape(rgb, lm68)
         return np.asarray(self._dlib.get_face_chip(rgb, shape, size=size, padding=CHIP_PADDING))
+
+    def chip_matrix(self, rgb: np.ndarray, lm68: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
+        """The 2×3 matrix from image pixels to the pixels of :meth:`chip` (e.g. to take the chip from a
+        generated face differentiably, with a sampling grid)."""
+        details = self._dlib.get_face_chip_details(self._shape(rgb, lm68), size, CHIP_PADDING)
+        return chip_details_matrix(details)
 
     def _shape(self, rgb: np.ndarray, lm68: np.ndarray) -> object:
         x1, y1, x2, y2 = dlib_rect_from_landmarks(lm68)

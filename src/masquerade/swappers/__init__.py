@@ -1,4 +1,4 @@
-"""Swapper registry: name → factory. Later swappers (generator, diffusion) register here.
+"""Swapper registry: name → factory. Later swappers (diffusion) register here.
 
 A factory may declare ``needs_source = False`` (the identity is built in, e.g. a trained autoencoder:
 no source photo is needed) and ``needs_model = True`` (it takes ``model=``: a model folder, or for
@@ -19,10 +19,16 @@ from ..errors import InputError, ModelError
 from .autoencoder import AutoencoderSwapper
 from .base import SwapPatch, Swapper
 from .external import ExternalOnnxSwapper
+from .generator import GeneratorSwapper
 from .mesh3d import Mesh3DOptions, Mesh3DSwapper
 
 SWAPPERS: MappingProxyType[str, Callable[..., Swapper]] = MappingProxyType(
-    {"mesh3d": Mesh3DSwapper, "autoencoder": AutoencoderSwapper, "onnx": ExternalOnnxSwapper}
+    {
+        "mesh3d": Mesh3DSwapper,
+        "autoencoder": AutoencoderSwapper,
+        "generator": GeneratorSwapper,
+        "onnx": ExternalOnnxSwapper,
+    }
 )
 
 
@@ -87,6 +93,7 @@ __all__ = [
     "SWAPPERS",
     "AutoencoderSwapper",
     "ExternalOnnxSwapper",
+    "GeneratorSwapper",
     "Mesh3DOptions",
     "Mesh3DSwapper",
     "SwapPatch",

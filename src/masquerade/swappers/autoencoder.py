@@ -19,117 +19,42 @@ the target's geometry), so the common mask / colour / blend path composites it l
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..alignment import TEMPLATES, align_face, warp_back
+from ..alignment import align_face
 from ..errors import ModelError
 from ..face import Face
-from ..models import file_sha256
+from .aligned import (
+    MANIFEST,
+    MASK_HIGH,
+    MASK_LOW,
+    ModelInfo,
+    crop_patch,
+    default_providers,
+    folder_kind,
+    mask_coverage,
+    onnx_session,
+    read_model_folder,
+)
 from .base import SwapPatch
 
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "masquerade-autoencoder"
 MODEL_VERSION = 1
-MANIFEST = "model.json"
+
+AutoencoderModelInfo = ModelInfo  # (the name before the generator shared it)
 
 
-@dataclass(frozen=True)
-class AutoencoderModelInfo:
-    """The checked contents of a model folder's ``model.json``."""
-
-    folder: Path
-    onnx: Path
-    sha256: str
-    resolution: int
-    template: str
-    variant: str | None
-    steps: int | None
-    meta: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        return self.folder.name or str(self.folder)
-
-    def describe(self) -> dict[str, Any]:
-        """What a report should say about the model: name, folder, sha256 and training facts."""
-        return {
-            "name": self.name, "path": str(self.folder), "sha256": self.sha256, "variant": self.variant,
-            "resolution": self.resolution, "template": self.template, "steps": self.steps,
-        }  # fmt: skip
-
-    def summary(self) -> str:
-        return f"{self.name} (sha256 {self.sha256[:12]}…)"
-
-
-def read_model_info(folder: str | os.PathLike[str], verify: bool = True) -> AutoencoderModelInfo:
+def read_model_info(folder: str | os.PathLike[str], verify: bool = True) -> ModelInfo:
     """Read and check ``folder/model.json`` (and, with ``verify``, the ONNX file's sha256); every problem
     is a :class:`ModelError` with a one-line message."""
-    d = Path(folder)
-    if not d.exists():
-        raise ModelError(f"{d}: no such model folder")
-    if not d.is_dir():
-        raise ModelError(f"{d}: not a folder (--model takes the folder holding {MANIFEST})")
-    mf = d / MANIFEST
-    if not mf.is_file():
-        raise ModelError(f"{d}: no {MANIFEST}; not an autoencoder model folder")
-    try:
-        meta = json.loads(mf.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{mf}: unreadable ({exc})") from None
-    if not isinstance(meta, dict):
-        raise ModelError(f"{mf}: not a JSON object")
-    if meta.get("format") != MODEL_FORMAT:
-        raise ModelError(f"{mf}: format is {meta.get('format')!r}, expected {MODEL_FORMAT!r}")
-    if meta.get("version") != MODEL_VERSION:
-        raise ModelError(
-            f"{mf}: model version {meta.get('version')!r} is not supported (this masquerade reads "
-            f"version {MODEL_VERSION})"
-        )
-    res = meta.get("resolution")
-    if not isinstance(res, int) or isinstance(res, bool) or not 8 <= res <= 4096:
-        raise ModelError(f"{mf}: resolution must be an integer from 8 to 4096, got {res!r}")
-    tmpl = meta.get("template", "ffhq")
-    if tmpl not in TEMPLATES:
-        raise ModelError(f"{mf}: unknown template {tmpl!r}; expected one of {', '.join(TEMPLATES)}")
-    name = meta.get("onnx")
-    if not isinstance(name, str) or not name or Path(name).name != name:
-        raise ModelError(f"{mf}: 'onnx' must name a file in the model folder, got {name!r}")
-    sha = meta.get("sha256")
-    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha.lower()):
-        raise ModelError(f"{mf}: 'sha256' must be the 64 hex digits of {name}")
-    onnx = d / name
-    if not onnx.is_file():
-        raise ModelError(f"{d}: the model file {name} named in {MANIFEST} is missing")
-    if verify:
-        actual = file_sha256(onnx)
-        if actual != sha.lower():
-            raise ModelError(
-                f"{onnx}: sha256 {actual[:16]}… does not match {MANIFEST} ({sha.lower()[:16]}…); "
-                "the file is damaged or from another model"
-            )
-    steps = meta.get("steps")
-    variant = meta.get("variant")
-    return AutoencoderModelInfo(
-        folder=d, onnx=onnx, sha256=sha.lower(), resolution=res, template=tmpl,
-        variant=variant if isinstance(variant, str) else None,
-        steps=steps if isinstance(steps, int) and not isinstance(steps, bool) else None, meta=meta,
-    )  # fmt: skip
-
-
-def default_providers() -> list[str]:
-    """CUDA when onnxruntime has it, else (and always as the fallback) the CPU."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    return read_model_folder(folder, MODEL_FORMAT, "autoencoder", MODEL_VERSION, verify)
 
 
 class AutoencoderSwapper:
@@ -143,20 +68,11 @@ class AutoencoderSwapper:
 
     # the model's mask is mapped to coverage with a ramp centred on 0.5 (0 below 0.25, 1 above 0.75):
     # "the face is where the mask says > 0.5", without a hard edge where the decoder is unsure
-    mask_low, mask_high = 0.25, 0.75
+    mask_low, mask_high = MASK_LOW, MASK_HIGH
 
     def __init__(self, model: str | os.PathLike[str], providers: list[str] | None = None) -> None:
-        import onnxruntime as ort
-
         self.info = read_model_info(model)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(
-                str(self.info.onnx), opts, providers=providers or default_providers()
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"{self.info.onnx}: onnxruntime cannot load it ({_first_line(exc)})") from None
+        self.session = onnx_session(self.info.onnx, providers)
         self._bind()
 
     def _bind(self) -> None:
@@ -225,19 +141,21 @@ class AutoencoderSwapper:
         self, face: np.ndarray, mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...], target: Face
     ) -> SwapPatch:
         """Warp one predicted face (R×R×3, 0..255) and mask back over the target image as a patch."""
-        assert target.mesh is not None
-        lo, hi = self.mask_low, self.mask_high
-        cover = np.clip((mask - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-        back = warp_back(face, matrix, shape, cover)
-        if back is None:
-            raise ValueError("the swapped face falls outside the target image")
-        warped, coverage, x0, y0 = back
-        if warped.shape[0] < 4 or warped.shape[1] < 4:
-            raise ValueError("the swapped face falls outside the target image")
-        image = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
-        return SwapPatch(image=image, coverage=coverage, x0=x0, y0=y0, mesh=target.mesh)
+        return crop_patch(face, mask_coverage(mask, self.mask_low, self.mask_high), matrix, shape, target)
+
+    @staticmethod
+    def takes_model(model: str | os.PathLike[str]) -> bool:
+        """A folder that is not another kind of model folder (a broken one gets this swapper's errors)."""
+        p = Path(model)
+        return not p.is_file() and folder_kind(p) in (None, "autoencoder")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+__all__ = [
+    "MANIFEST",
+    "MODEL_FORMAT",
+    "MODEL_VERSION",
+    "AutoencoderModelInfo",
+    "AutoencoderSwapper",
+    "default_providers",
+    "read_model_info",
+]

@@ -9,7 +9,10 @@ Shared pieces, reusable by every trainer:
 - :mod:`.trainer` — the loop: device, optimisers, AMP, atomic resumable checkpoints, previews, loss log
   and plot, progress callbacks, Ctrl-C handling (a :class:`~.trainer.TrainTask` supplies the model);
 - :mod:`.autoencoder` / :mod:`.export` — the DeepFaceLab-style pair autoencoder (DF and LIAE) and its
-  ONNX export; :mod:`.cli` — ``masquerade train``.
+  ONNX export; :mod:`.cli` — ``masquerade train``;
+- :mod:`.identity_data` / :mod:`.generator` — identity-labelled face folders (LFW layout) aligned once
+  and cached, same/different-person pair batches, and the one-shot identity-conditioned generator with
+  its multi-scale discriminator and losses (exported by :mod:`.export` too).
 
 Nothing outside this subpackage imports it, so masquerade itself works without PyTorch.
 """

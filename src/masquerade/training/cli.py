@@ -26,6 +26,23 @@ DEFAULTS: dict[str, Any] = {
     "lr": 5e-5,
     "seed": 0,
 }
+# mirrors of masquerade.training.generator's PRESETS / TEMPLATES / LOSS_NAMES and defaults
+GENERATOR_PRESETS = ("tiny", "small", "medium")
+GENERATOR_TEMPLATES = ("ffhq", "arcface_v2")
+GENERATOR_LOSSES = (
+    "identity", "reconstruction", "feature_matching", "adversarial", "eyes", "mask", "attribute",
+)  # fmt: skip
+GENERATOR_DEFAULTS: dict[str, Any] = {
+    "resolution": 128,
+    "preset": "small",
+    "batch": 8,
+    "lr": 2e-4,
+    "lr_d": 2e-4,
+    "same_ratio": 0.2,
+    "template": "ffhq",
+    "holdout": "lfw_swap_v1",
+    "seed": 0,
+}
 
 
 def _positive(text: str) -> int:
@@ -54,6 +71,51 @@ def _lr(text: str) -> float:
     if not 0 < v < 1:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
     return v
+
+
+def _ratio(text: str) -> float:
+    v = float(text)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return v
+
+
+def _weight(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or name not in GENERATOR_LOSSES:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with NAME one of {', '.join(GENERATOR_LOSSES)}"
+        )
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError("weights must be 0 or more")
+    return name, v
+
+
+def _add_run_options(p: argparse.ArgumentParser, model_file: str) -> None:
+    """The options of how a run goes (device, threads, outputs), shared by every trainer."""
+    p.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)"
+    )
+    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument("--threads", type=_positive, help="CPU threads for PyTorch (default: all cores)")
+    p.add_argument(
+        "--workers", type=_non_negative, default=2, help="threads preparing batches ahead, 0 = none (2)"
+    )
+    p.add_argument("--preview-every", type=_non_negative, default=100, help="steps between previews (100)")
+    p.add_argument("--save-every", type=_non_negative, default=500, help="steps between checkpoints (500)")
+    p.add_argument(
+        "--keep-checkpoints", type=_non_negative, default=3, help="step checkpoints kept, 0 = all (3)"
+    )
+    p.add_argument("--no-export", action="store_true", help=f"do not export {model_file} at the end")
+    p.add_argument(
+        "--force", action="store_true",
+        help="start over in OUT even if it holds another run (its checkpoints are deleted) or other files",
+    )  # fmt: skip
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
@@ -85,27 +147,58 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     ae.add_argument("--lr", type=_lr, help="Adam learning rate (default 5e-5)")
     ae.add_argument("--seed", type=int, help="random seed (default 0)")
     ae.add_argument("--no-augment", action="store_true", help="no flips, affine, colour jitter or warp")
-    ae.add_argument(
-        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)"
-    )
-    ae.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
-    ae.add_argument("--threads", type=_positive, help="CPU threads for PyTorch (default: all cores)")
-    ae.add_argument(
-        "--workers", type=_non_negative, default=2, help="threads preparing batches ahead, 0 = none (2)"
-    )
-    ae.add_argument("--preview-every", type=_non_negative, default=100, help="steps between previews (100)")
-    ae.add_argument("--save-every", type=_non_negative, default=500, help="steps between checkpoints (500)")
-    ae.add_argument(
-        "--keep-checkpoints", type=_non_negative, default=3, help="step checkpoints kept, 0 = all (3)"
-    )
-    ae.add_argument("--no-export", action="store_true", help="do not export ONNX at the end")
-    ae.add_argument(
-        "--force", action="store_true",
-        help="start over in OUT even if it holds another run (its checkpoints are deleted) or other files",
+    _add_run_options(ae, "ONNX")
+
+    g = tsub.add_parser(
+        "generator",
+        help="one-shot identity-conditioned generator: swaps any source onto any target",
+        description="Train the one-shot generator (SimSwap/FaceShifter family): a U-Net-like network "
+        "takes an aligned target face and masquerade's 128-d dlib identity embedding of a source face "
+        "and predicts the swapped face and its mask; a multi-scale patch discriminator trains with it. "
+        "Data: a folder of people (LFW, or ROOT/<person>/*.jpg); faces are aligned once and cached. "
+        "Writes OUT/checkpoints/, OUT/previews/ (source | target | swap | mask | recon), OUT/loss.csv, "
+        "OUT/loss.png and, when done, OUT/generator.onnx + OUT/model.json for --swapper generator. "
+        "Options left out on a resumed run keep the run's values.",
     )  # fmt: skip
+    g.add_argument(
+        "--data", type=Path, metavar="DIR", help="folder of person folders (LFW or ROOT/<id>/*.jpg)"
+    )
+    g.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
+    g.add_argument(
+        "--people", "--lfw-people", dest="people", type=_positive, metavar="N",
+        help="train on N people with two or more photos, drawn with a fixed seed (default: everyone)",
+    )  # fmt: skip
+    g.add_argument("--max-photos", type=_positive, metavar="N", help="at most N photos per person")
+    g.add_argument(
+        "--holdout", metavar="BENCHMARK|PAIRS|none",
+        help="leave out the people of this benchmark or pairs file (default lfw_swap_v1, the evaluation "
+        "benchmark)",
+    )  # fmt: skip
+    g.add_argument("--template", choices=GENERATOR_TEMPLATES, help="face alignment (default ffhq)")
+    g.add_argument("--resolution", type=_resolution, help="face size in pixels, multiple of 16 (default 128)")
+    g.add_argument("--preset", choices=GENERATOR_PRESETS, help="model size (default small)")
+    g.add_argument("--steps", type=_non_negative, default=100000, help="total steps to reach (100000)")
+    g.add_argument("--batch", type=_positive, help="batch size (default 8)")
+    g.add_argument("--lr", type=_lr, help="generator Adam learning rate (default 2e-4)")
+    g.add_argument("--lr-d", type=_lr, help="discriminator learning rate (default 2e-4)")
+    g.add_argument(
+        "--same-ratio", type=_ratio, help="share of pairs whose source is the target's person (default 0.2)"
+    )
+    g.add_argument(
+        "--weight", type=_weight, action="append", metavar="NAME=VALUE",
+        help="a loss weight (repeat): identity (10), reconstruction (10), feature_matching (10), "
+        "adversarial (1), eyes (2), mask (5), attribute (0)",
+    )  # fmt: skip
+    g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--no-augment", action="store_true", help="no flips, affine or colour jitter of targets")
+    g.add_argument(
+        "--cache", type=Path, metavar="DIR",
+        help="where aligned faces are cached (default $MASQUERADE_CACHE or ~/.cache/masquerade)",
+    )  # fmt: skip
+    _add_run_options(g, "generator.onnx")
 
     ex = tsub.add_parser(
-        "export", help="export a run's latest checkpoint to OUT/autoencoder.onnx + model.json"
+        "export", help="export a run's latest checkpoint to OUT/<model>.onnx + model.json (any trainer)"
     )
     ex.add_argument("output", type=Path, metavar="OUT", help="run folder")
     ex.add_argument("--checkpoint", type=Path, help="another checkpoint than OUT/checkpoints/latest.pt")
@@ -161,18 +254,10 @@ def _autoencoder_config(args: argparse.Namespace, stored: dict[str, Any] | None)
     return cfg, int(seed)
 
 
-def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> int:
-    import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+def _run_options(args: argparse.Namespace, device: Any, seed: int) -> Any:
+    from .trainer import TrainOptions
 
-    from .autoencoder import AutoencoderTask, build_autoencoder, parameter_count
-    from .trainer import Trainer, TrainOptions, TrainProgress, read_run, resolve_device
-
-    device = resolve_device(args.device)
-    run = None if args.force else read_run(args.output)
-    cfg, seed = _autoencoder_config(args, run.get("config") if run else None)
-    task = AutoencoderTask(cfg, seed=seed)
-    opts = TrainOptions(
+    return TrainOptions(
         steps=args.steps,
         device=str(device),
         amp=args.amp,
@@ -184,18 +269,16 @@ def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> in
         prefetch=args.workers,
         force=args.force,
     )
-    trainer = Trainer(task, args.output, opts)
-    start = trainer.prepare()
-    m = cfg.model
-    with torch.device("meta"):
-        params = parameter_count(build_autoencoder(m))
-    out.print(
-        f"autoencoder {m.variant.upper()} {m.resolution} px, {params / 1e6:.1f} M parameters, batch "
-        f"{cfg.batch_size}, on {device}: A {len(task.faces_a)} faces, B {len(task.faces_b)} faces "
-        f"→ {args.output}" + (f"; resuming at step {start}" if start else ""),
-        highlight=False,
-        markup=False,
-    )
+
+
+def _train(
+    trainer: Any, start: int, args: argparse.Namespace, out: Console, err: Console, loss_text: Any
+) -> int:
+    """Run ``trainer`` with a progress bar (``loss_text(losses)`` → its loss column), then export."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .trainer import TrainProgress
+
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -206,14 +289,12 @@ def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> in
         job = bar.add_task("training", total=args.steps, completed=start, rate="", eta="-:--:--", loss="")
 
         def progress(p: TrainProgress) -> None:
-            la, lb = p.losses.get("loss_a", float("nan")), p.losses.get("loss_b", float("nan"))
-            loss = f"loss A {la:.4f} B {lb:.4f}"
             bar.update(
                 job,
                 completed=p.step,
                 rate=f"{p.steps_per_second:.2f} steps/s",
                 eta=_fmt_seconds(p.eta),
-                loss=loss,
+                loss=loss_text(p.losses),
             )
 
         trainer.progress = progress
@@ -238,10 +319,146 @@ def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> in
     return _export(args.output, None, out)
 
 
-def _export(output: Path, checkpoint: Path | None, out: Console) -> int:
-    from .export import export_autoencoder
+def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import torch
 
-    res = export_autoencoder(output, checkpoint)
+    from .autoencoder import AutoencoderTask, build_autoencoder, parameter_count
+    from .trainer import Trainer, read_run, resolve_device
+
+    device = resolve_device(args.device)
+    run = None if args.force else read_run(args.output)
+    cfg, seed = _autoencoder_config(args, run.get("config") if run else None)
+    task = AutoencoderTask(cfg, seed=seed)
+    trainer = Trainer(task, args.output, _run_options(args, device, seed))
+    start = trainer.prepare()
+    m = cfg.model
+    with torch.device("meta"):
+        params = parameter_count(build_autoencoder(m))
+    out.print(
+        f"autoencoder {m.variant.upper()} {m.resolution} px, {params / 1e6:.1f} M parameters, batch "
+        f"{cfg.batch_size}, on {device}: A {len(task.faces_a)} faces, B {len(task.faces_b)} faces "
+        f"→ {args.output}" + (f"; resuming at step {start}" if start else ""),
+        highlight=False,
+        markup=False,
+    )
+
+    def loss_text(losses: dict[str, float]) -> str:
+        la, lb = losses.get("loss_a", float("nan")), losses.get("loss_b", float("nan"))
+        return f"loss A {la:.4f} B {lb:.4f}"
+
+    return _train(trainer, start, args, out, err, loss_text)
+
+
+def _generator_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
+    """The generator run's config from the arguments; on a resumed run, arguments left out keep the
+    stored values."""
+    from dataclasses import replace
+
+    from .data import AugmentConfig
+    from .generator import (
+        GeneratorConfig,
+        GeneratorLossConfig,
+        GeneratorTrainConfig,
+        generator_augment,
+        preset_config,
+        resolve_data_path,
+    )
+
+    base = None
+    if stored is not None:
+        try:
+            base = GeneratorTrainConfig.from_dict(
+                {k: v for k, v in stored.items() if k not in ("trainer", "seed")}
+            )
+        except (KeyError, TypeError, ValueError):
+            base = None
+    if base is None and args.data is None:
+        raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
+
+    def pick(name: str, value: Any, old: Any) -> Any:
+        return value if value is not None else (old if base is not None else GENERATOR_DEFAULTS[name])
+
+    resolution = pick("resolution", args.resolution, base.model.resolution if base else None)
+    if args.preset is not None or base is None:
+        model = preset_config(args.preset or GENERATOR_DEFAULTS["preset"], resolution)
+    else:
+        model = GeneratorConfig(**{**vars(base.model), "resolution": resolution})
+    loss = base.loss if base is not None else GeneratorLossConfig()
+    if args.weight:
+        loss = replace(loss, **dict(args.weight))
+    if args.no_augment:
+        augment = AugmentConfig(enabled=False)
+    else:
+        augment = base.augment if base is not None else generator_augment()
+    cfg = GeneratorTrainConfig(
+        data=resolve_data_path(args.data) if args.data is not None else base.data,  # type: ignore[union-attr]
+        people=args.people if args.people is not None else (base.people if base else None),
+        max_photos=args.max_photos if args.max_photos is not None else (base.max_photos if base else None),
+        holdout=pick("holdout", args.holdout, base.holdout if base else None),
+        template=pick("template", args.template, base.template if base else None),
+        model=model,
+        batch_size=pick("batch", args.batch, base.batch_size if base else None),
+        lr=pick("lr", args.lr, base.lr if base else None),
+        lr_d=pick("lr_d", args.lr_d, base.lr_d if base else None),
+        same_ratio=pick("same_ratio", args.same_ratio, base.same_ratio if base else None),
+        augment=augment,
+        loss=loss,
+        **({"regions": base.regions, "preview_faces": base.preview_faces} if base is not None else {}),
+    )
+    seed = pick("seed", args.seed, stored.get("seed") if stored else None)
+    return cfg, int(seed)
+
+
+def _cmd_generator(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .generator import GeneratorTask, model_sizes
+    from .trainer import Trainer, read_run, resolve_device
+
+    device = resolve_device(args.device)
+    run = None if args.force else read_run(args.output)
+    cfg, seed = _generator_config(args, run.get("config") if run else None)
+    task = GeneratorTask(cfg, seed=seed, cache=args.cache)
+    trainer = Trainer(task, args.output, _run_options(args, device, seed))
+    start = trainer.prepare()  # (checks the folder and a resumed run's options before aligning faces)
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[kept]} faces"),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        job = bar.add_task("aligning new photos", total=None, kept=0)
+
+        def aligned(done: int, total: int, kept: int) -> None:
+            bar.update(job, completed=done, total=total, kept=kept)
+
+        data = task.load_data(aligned)
+    m = cfg.model
+    g_params, d_params = model_sizes(m)
+    out.print(
+        f"generator {m.resolution} px ({cfg.template}), {g_params / 1e6:.1f} M parameters "
+        f"(+ {d_params / 1e6:.1f} M discriminator), batch {cfg.batch_size}, on {device}: "
+        f"{len(data)} faces of {len(data.people)} people ({data.skipped} photos without a usable face) "
+        f"→ {args.output}" + (f"; resuming at step {start}" if start else ""),
+        highlight=False,
+        markup=False,
+    )
+
+    def loss_text(losses: dict[str, float]) -> str:
+        nan = float("nan")
+        return (
+            f"G {losses.get('total', nan):.3f} D {losses.get('discriminator', nan):.3f} "
+            f"id {1 - losses.get('identity', nan):.3f} recon {losses.get('reconstruction', nan):.3f}"
+        )
+
+    return _train(trainer, start, args, out, err, loss_text)
+
+
+def _export(output: Path, checkpoint: Path | None, out: Console) -> int:
+    from .export import export_run
+
+    res = export_run(output, checkpoint)
     out.print(
         f"exported step {res.steps}: {res.onnx} (onnxruntime = PyTorch within {res.max_abs_diff:.1e}), "
         f"{res.model_json}",
@@ -254,11 +471,13 @@ def _export(output: Path, checkpoint: Path | None, out: Console) -> int:
 def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     if getattr(args, "train_command", None) is None:
         raise InputError(
-            "choose what to train: masquerade train autoencoder … (or masquerade train export OUT)"
+            "choose what to train: masquerade train autoencoder|generator … (or masquerade train export OUT)"
         )
     require_torch()
     if args.train_command == "export":
         if not args.output.is_dir():
             raise InputError(f"{args.output}: run folder not found")
         return _export(args.output, args.checkpoint, out)
+    if args.train_command == "generator":
+        return _cmd_generator(args, out, err)
     return _cmd_autoencoder(args, out, err)

@@ -181,6 +181,20 @@ def region_weight_map(landmarks_68: np.ndarray, size: int, weights: RegionWeight
     return w
 
 
+def augment_geometry(
+    image: np.ndarray, mask: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The random flip/rotation/scale/shift of a sample (when ``cfg.enabled``): (image, mask, landmarks,
+    2×3 matrix old → new crop pixels; the identity when disabled)."""
+    size = image.shape[0]
+    if not cfg.enabled:
+        return image, mask, landmarks, np.eye(2, 3)
+    m = affine_params(size, rng, cfg)
+    image = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mask = cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    return image, mask, landmarks @ m[:, :2].T + m[:, 2], m
+
+
 def augment_sample(
     image: np.ndarray,
     mask: np.ndarray,
@@ -191,13 +205,7 @@ def augment_sample(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One training sample: (input, target, mask, weights), float32 H×W×C in [0, 1] (weights ≥ 1)."""
     size = image.shape[0]
-    if cfg.enabled:
-        m = affine_params(size, rng, cfg)
-        image = cv2.warpAffine(
-            image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
-        mask = cv2.warpAffine(mask, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-        landmarks = landmarks @ m[:, :2].T + m[:, 2]
+    image, mask, landmarks, _ = augment_geometry(image, mask, landmarks, rng, cfg)
     target = image.astype(np.float32) * np.float32(1 / 255)
     if cfg.enabled:
         target = colour_jitter(target, rng, cfg.colour)

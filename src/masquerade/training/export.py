@@ -10,7 +10,15 @@ The contract read by the autoencoder swapper:
   "template", "onnx", "sha256", "inputs", "outputs", "steps", "faceset_a", "faceset_b", "config",
   "parameters", "trained": {"device", "seconds", "torch"}}``.
 
-The export is checked with onnxruntime: its outputs must equal PyTorch's (max abs diff < 1e-4).
+The one-shot generator (:func:`export_generator`) writes ``OUT/generator.onnx``: inputs ``target``
+(float32 N×3×R×R RGB in [0, 1], aligned with the run's template) and ``identity`` (float32 N×128, the
+L2-normalised dlib embedding of the source face, :mod:`masquerade.identity`); outputs ``swapped``
+(N×3×R×R) and ``mask`` (N×1×R×R), dynamic batch; and ``OUT/model.json``: ``{"format":
+"masquerade-generator", "version": 1, "resolution", "template", "onnx", "sha256", "identity":
+"dlib128", "inputs", "outputs", "steps", "data", "config", "parameters", "trained"}``.
+:func:`export_run` exports whichever trainer a checkpoint comes from.
+
+Every export is checked with onnxruntime: its outputs must equal PyTorch's (max abs diff < 1e-4).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +39,7 @@ import torch
 from ..errors import InputError, ModelError
 from ..imageio import atomic_write_bytes
 from .autoencoder import AutoencoderTrainConfig, PairAutoencoder, SwapNet, build_autoencoder, parameter_count
+from .generator import IDENTITY_DIM, Generator, GeneratorNet, GeneratorTrainConfig, build_generator
 from .trainer import load_checkpoint
 
 MODEL_FORMAT = "masquerade-autoencoder"
@@ -49,21 +59,24 @@ class ExportResult:
     steps: int
 
 
-def swap_onnx_bytes(model: PairAutoencoder, opset: int = 17) -> bytes:
-    """The A→B swap network as an ONNX graph (TorchScript exporter, ``dynamo=False``), dynamic batch."""
-    net = SwapNet(model).eval()
-    r = model.config.resolution
-    dummy = torch.full((1, 3, r, r), 0.5)
+def onnx_bytes(
+    net: torch.nn.Module,
+    dummies: tuple[torch.Tensor, ...],
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    opset: int = 17,
+) -> bytes:
+    """``net`` (in eval mode) as an ONNX graph (TorchScript exporter, ``dynamo=False``), dynamic batch."""
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net,
-            (dummy,),
+            net.eval(),
+            dummies,
             buf,
-            input_names=list(INPUT_NAMES),
-            output_names=list(OUTPUT_NAMES),
-            dynamic_axes={name: {0: "batch"} for name in (*INPUT_NAMES, *OUTPUT_NAMES)},
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_axes={name: {0: "batch"} for name in (*input_names, *output_names)},
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,
@@ -71,17 +84,59 @@ def swap_onnx_bytes(model: PairAutoencoder, opset: int = 17) -> bytes:
     return buf.getvalue()
 
 
-def compare_onnx(model: PairAutoencoder, onnx_bytes: bytes, batch: int = 2, seed: int = 0) -> float:
-    """Max abs difference between onnxruntime's and PyTorch's outputs on a random batch."""
+def onnx_difference(
+    net: torch.nn.Module, data: bytes, inputs: dict[str, np.ndarray], output_names: Sequence[str]
+) -> float:
+    """Max abs difference between onnxruntime's and PyTorch's outputs on ``inputs`` (name → array, in
+    ``net``'s argument order)."""
     import onnxruntime as ort
 
+    with torch.no_grad():
+        ref = [t.numpy() for t in net.eval()(*(torch.from_numpy(x) for x in inputs.values()))]
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = sess.run(list(output_names), inputs)
+    return float(max(np.abs(g - e).max() for g, e in zip(got, ref, strict=True)))
+
+
+def swap_onnx_bytes(model: PairAutoencoder, opset: int = 17) -> bytes:
+    """The A→B swap network as an ONNX graph (TorchScript exporter, ``dynamo=False``), dynamic batch."""
+    r = model.config.resolution
+    return onnx_bytes(SwapNet(model), (torch.full((1, 3, r, r), 0.5),), INPUT_NAMES, OUTPUT_NAMES, opset)
+
+
+def compare_onnx(model: PairAutoencoder, onnx_bytes: bytes, batch: int = 2, seed: int = 0) -> float:
+    """Max abs difference between onnxruntime's and PyTorch's outputs on a random batch."""
     r = model.config.resolution
     x = np.random.default_rng(seed).random((batch, 3, r, r), dtype=np.float32)
-    with torch.no_grad():
-        ref = [t.numpy() for t in SwapNet(model).eval()(torch.from_numpy(x))]
-    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    got = sess.run(list(OUTPUT_NAMES), {INPUT_NAMES[0]: x})
-    return float(max(np.abs(g - e).max() for g, e in zip(got, ref, strict=True)))
+    return onnx_difference(SwapNet(model), onnx_bytes, {INPUT_NAMES[0]: x}, OUTPUT_NAMES)
+
+
+def _checkpoint_state(out: Path, checkpoint: str | os.PathLike[str] | None) -> dict[str, Any]:
+    ckpt = Path(checkpoint) if checkpoint is not None else out / "checkpoints" / "latest.pt"
+    if not ckpt.is_file():
+        raise InputError(f"{out}: no checkpoint to export ({ckpt} not found; train first)")
+    return load_checkpoint(ckpt, map_location="cpu")
+
+
+def _write_model(out: Path, data: bytes, diff: float, meta: dict[str, Any]) -> ExportResult:
+    """Check ``diff``, write the ONNX file ``meta["onnx"]`` and ``model.json`` (with the file's sha256)."""
+    if not diff < TOLERANCE:
+        raise ModelError(f"ONNX export differs from PyTorch by {diff:.2e} (limit {TOLERANCE:.0e})")
+    onnx_path = out / meta["onnx"]
+    atomic_write_bytes(onnx_path, data)
+    sha = hashlib.sha256(data).hexdigest()
+    meta = {**meta, "sha256": sha}
+    model_json = out / "model.json"
+    atomic_write_bytes(model_json, (json.dumps(meta, indent=2) + "\n").encode())
+    return ExportResult(model_json, onnx_path, sha, diff, int(meta["steps"]))
+
+
+def _trained(state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "device": str(state.get("device", "")),
+        "seconds": round(float(state.get("seconds", 0.0)), 1),
+        "torch": str(state.get("torch", torch.__version__)),
+    }
 
 
 def model_from_checkpoint(state: dict[str, Any]) -> tuple[PairAutoencoder, AutoencoderTrainConfig]:
@@ -100,18 +155,12 @@ def export_autoencoder(
     """Export ``checkpoint`` (default ``OUT/checkpoints/latest.pt``) to ``OUT/autoencoder.onnx`` and
     write ``OUT/model.json``; raises :class:`ModelError` if onnxruntime disagrees with PyTorch."""
     out = Path(out_dir)
-    ckpt = Path(checkpoint) if checkpoint is not None else out / "checkpoints" / "latest.pt"
-    if not ckpt.is_file():
-        raise InputError(f"{out}: no checkpoint to export ({ckpt} not found; train first)")
-    state = load_checkpoint(ckpt, map_location="cpu")
+    return _export_autoencoder_state(out, _checkpoint_state(out, checkpoint), opset)
+
+
+def _export_autoencoder_state(out: Path, state: dict[str, Any], opset: int = 17) -> ExportResult:
     model, cfg = model_from_checkpoint(state)
     data = swap_onnx_bytes(model, opset)
-    diff = compare_onnx(model, data)
-    if not diff < TOLERANCE:
-        raise ModelError(f"ONNX export differs from PyTorch by {diff:.2e} (limit {TOLERANCE:.0e})")
-    onnx_path = out / ONNX_NAME
-    atomic_write_bytes(onnx_path, data)
-    sha = hashlib.sha256(data).hexdigest()
     meta = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -119,7 +168,7 @@ def export_autoencoder(
         "resolution": cfg.model.resolution,
         "template": cfg.template,
         "onnx": ONNX_NAME,
-        "sha256": sha,
+        "sha256": "",
         "inputs": list(INPUT_NAMES),
         "outputs": list(OUTPUT_NAMES),
         "steps": int(state["step"]),
@@ -127,12 +176,93 @@ def export_autoencoder(
         "faceset_b": cfg.faceset_b,
         "config": cfg.to_dict(),
         "parameters": parameter_count(model),
-        "trained": {
-            "device": str(state.get("device", "")),
-            "seconds": round(float(state.get("seconds", 0.0)), 1),
-            "torch": str(state.get("torch", torch.__version__)),
-        },
+        "trained": _trained(state),
     }
-    model_json = out / "model.json"
-    atomic_write_bytes(model_json, (json.dumps(meta, indent=2) + "\n").encode())
-    return ExportResult(model_json, onnx_path, sha, diff, int(state["step"]))
+    return _write_model(out, data, compare_onnx(model, data), meta)
+
+
+# -- the one-shot generator -------------------------------------------------------------------------
+GENERATOR_FORMAT = "masquerade-generator"
+GENERATOR_VERSION = 1
+GENERATOR_ONNX = "generator.onnx"
+GENERATOR_INPUTS = ("target", "identity")
+GENERATOR_OUTPUTS = ("swapped", "mask")
+
+
+def generator_from_checkpoint(state: dict[str, Any]) -> tuple[Generator, GeneratorTrainConfig]:
+    if state.get("trainer") != "generator":
+        raise InputError(f"checkpoint is from the {state.get('trainer')!r} trainer, not the generator")
+    cfg = GeneratorTrainConfig.from_dict(
+        {k: v for k, v in state["config"].items() if k not in ("trainer", "seed")}
+    )
+    model = build_generator(cfg.model)
+    model.load_state_dict(state["modules"]["generator"])
+    return model.float().eval(), cfg
+
+
+def generator_onnx_bytes(model: Generator, opset: int = 17) -> bytes:
+    r = model.config.resolution
+    dummies = (torch.full((1, 3, r, r), 0.5), torch.full((1, IDENTITY_DIM), IDENTITY_DIM**-0.5))
+    return onnx_bytes(GeneratorNet(model), dummies, GENERATOR_INPUTS, GENERATOR_OUTPUTS, opset)
+
+
+def compare_generator_onnx(model: Generator, data: bytes, batch: int = 2, seed: int = 0) -> float:
+    """Max abs difference between onnxruntime's and PyTorch's outputs on a random batch."""
+    rng = np.random.default_rng(seed)
+    r = model.config.resolution
+    ident = rng.standard_normal((batch, IDENTITY_DIM)).astype(np.float32)
+    inputs = {
+        "target": rng.random((batch, 3, r, r), dtype=np.float32),
+        "identity": ident / np.linalg.norm(ident, axis=1, keepdims=True),
+    }
+    return onnx_difference(GeneratorNet(model), data, inputs, GENERATOR_OUTPUTS)
+
+
+def export_generator(
+    out_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None, opset: int = 17
+) -> ExportResult:
+    """Export a generator run's ``checkpoint`` (default ``OUT/checkpoints/latest.pt``) to
+    ``OUT/generator.onnx`` + ``OUT/model.json``; :class:`ModelError` if onnxruntime disagrees."""
+    out = Path(out_dir)
+    return _export_generator_state(out, _checkpoint_state(out, checkpoint), opset)
+
+
+def _export_generator_state(out: Path, state: dict[str, Any], opset: int = 17) -> ExportResult:
+    model, cfg = generator_from_checkpoint(state)
+    data = generator_onnx_bytes(model, opset)
+    meta = {
+        "format": GENERATOR_FORMAT,
+        "version": GENERATOR_VERSION,
+        "resolution": cfg.model.resolution,
+        "template": cfg.template,
+        "onnx": GENERATOR_ONNX,
+        "sha256": "",
+        "identity": "dlib128",
+        "inputs": list(GENERATOR_INPUTS),
+        "outputs": list(GENERATOR_OUTPUTS),
+        "steps": int(state["step"]),
+        "data": {
+            "folder": cfg.data,
+            "people": cfg.people,
+            "max_photos": cfg.max_photos,
+            "holdout": cfg.holdout,
+        },
+        "config": cfg.to_dict(),
+        "parameters": parameter_count(model),
+        "trained": _trained(state),
+    }
+    return _write_model(out, data, compare_generator_onnx(model, data), meta)
+
+
+def export_run(
+    out_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None, opset: int = 17
+) -> ExportResult:
+    """Export a run folder's checkpoint, whichever trainer wrote it (autoencoder or generator)."""
+    out = Path(out_dir)
+    state = _checkpoint_state(out, checkpoint)
+    trainer = state.get("trainer")
+    if trainer == "generator":
+        return _export_generator_state(out, state, opset)
+    if trainer == "autoencoder":
+        return _export_autoencoder_state(out, state, opset)
+    raise InputError(f"{out}: checkpoint from an unknown trainer {trainer!r}")

@@ -141,8 +141,9 @@ def default_providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
-def onnx_session(path: Path, providers: list[str] | None = None) -> Any:
-    """An onnxruntime session for ``path`` (one-line :class:`ModelError` when it cannot load it)."""
+def onnx_session(path: Path, providers: list[str] | None = None, what: str = "it") -> Any:
+    """An onnxruntime session for ``path`` (one-line :class:`ModelError` when it cannot load it;
+    ``what`` names the file in that message)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -150,7 +151,7 @@ def onnx_session(path: Path, providers: list[str] | None = None) -> Any:
     try:
         return ort.InferenceSession(str(path), opts, providers=providers or default_providers())
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"{path}: onnxruntime cannot load it ({first_line(exc)})") from None
+        raise ModelError(f"{path}: onnxruntime cannot load {what} ({first_line(exc)})") from None
 
 
 def first_line(exc: BaseException) -> str:

@@ -79,11 +79,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..alignment import TEMPLATES, align_face, warp_back
+from ..alignment import TEMPLATES, align_face
 from ..errors import ModelError
 from ..face import Face
 from ..models import file_sha256
-from .autoencoder import default_providers
+from .aligned import crop_patch, first_line, onnx_session
 from .base import SwapPatch
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ def _load_card(path: Path) -> dict[str, Any]:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ModelError(f"{path}: not valid TOML ({_first_line(exc)})") from None
+            raise ModelError(f"{path}: not valid TOML ({first_line(exc)})") from None
     else:
         try:
             import yaml  # type: ignore[import-untyped]
@@ -253,7 +253,7 @@ def _load_card(path: Path) -> dict[str, Any]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ModelError(f"{path}: not valid YAML ({_first_line(exc)})") from None
+            raise ModelError(f"{path}: not valid YAML ({first_line(exc)})") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: a model card is a table of [model], [input], [identity], [output]")
     return data
@@ -431,17 +431,6 @@ def is_model_card(path: str | os.PathLike[str]) -> bool:
 # ------------------------------------------------------------------------------------------- running
 
 
-def _session(path: Path, providers: list[str] | None, what: str) -> Any:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), opts, providers=providers or default_providers())
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"{path}: onnxruntime cannot load the {what} ({_first_line(exc)})") from None
-
-
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
@@ -484,13 +473,13 @@ class ExternalOnnxSwapper:
     def __init__(self, model: str | os.PathLike[str], providers: list[str] | None = None) -> None:
         self.card = read_model_card(model)
         self.providers = providers
-        self.session = _session(self.card.onnx, providers, "swapper model")
+        self.session = onnx_session(self.card.onnx, providers, "the swapper model")
         self._id_session: Any = None
         self._encoder: Any = None  # masquerade's dlib identity encoder (kind dlib128), made on first use
         self._cache: list[tuple[np.ndarray, Face, np.ndarray]] = []
         if self.card.identity.kind == "onnx":
             assert self.card.identity.onnx is not None
-            self._id_session = _session(self.card.identity.onnx, providers, "embedding model")
+            self._id_session = onnx_session(self.card.identity.onnx, providers, "the embedding model")
         self.emap = self._load_emap()
         self._bind()
 
@@ -501,7 +490,7 @@ class ExternalOnnxSwapper:
             try:
                 arr = np.load(idn.emap, allow_pickle=False)
             except (OSError, ValueError) as exc:
-                raise ModelError(f"{idn.emap}: not a readable .npy array ({_first_line(exc)})") from None
+                raise ModelError(f"{idn.emap}: not a readable .npy array ({first_line(exc)})") from None
         elif idn.emap_initializer is not None:
             arr = self._initializer(idn.emap_initializer)
         else:
@@ -521,7 +510,7 @@ class ExternalOnnxSwapper:
         try:
             model = onnx.load(str(self.card.onnx), load_external_data=False)
         except Exception as exc:  # protobuf / onnx errors
-            raise ModelError(f"{self.card.onnx}: cannot read its initializers ({_first_line(exc)})") from None
+            raise ModelError(f"{self.card.onnx}: cannot read its initializers ({first_line(exc)})") from None
         inits = list(model.graph.initializer)
         if not inits:
             raise ModelError(f"{self.card.path}: emap_initializer: {self.card.onnx.name} has no initializers")
@@ -726,14 +715,7 @@ class ExternalOnnxSwapper:
         cover = edge_taper(size, self.card.edge_feather)
         if mask is not None:
             cover = cover * mask
-        back = warp_back(face, m, shape, cover)
-        if back is None:
-            raise ValueError("the swapped face falls outside the target image")
-        warped, coverage, x0, y0 = back
-        if warped.shape[0] < 4 or warped.shape[1] < 4:
-            raise ValueError("the swapped face falls outside the target image")
-        image = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
-        return SwapPatch(image=image, coverage=coverage, x0=x0, y0=y0, mesh=target.mesh)
+        return crop_patch(face, cover, m, shape, target)
 
     @staticmethod
     def read_model(model: str | os.PathLike[str], verify: bool = True) -> ModelCard:
@@ -742,8 +724,3 @@ class ExternalOnnxSwapper:
     @staticmethod
     def takes_model(model: str | os.PathLike[str]) -> bool:
         return is_model_card(model)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

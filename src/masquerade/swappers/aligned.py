@@ -159,6 +159,34 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def face_and_mask_outputs(outs: list[Any], where: Path) -> tuple[Any, Any]:
+    """An aligned-face model's two outputs as (face, mask): the one named ``mask``, else the only
+    one with 1 channel, is the mask (one-line :class:`ModelError` when that cannot be told)."""
+    names = [o.name for o in outs]
+    if "mask" in names:
+        mask = outs[names.index("mask")]
+    else:
+        ones = [o for o in outs if len(o.shape) == 4 and isinstance(o.shape[1], int) and o.shape[1] == 1]
+        if len(ones) != 1:
+            raise ModelError(f"{where}: cannot tell the face output from the mask output ({names})")
+        mask = ones[0]
+    return next(o for o in outs if o is not mask), mask
+
+
+def check_nchw(where: Path, what: str, node: Any, channels: int, size: int) -> None:
+    """A one-line :class:`ModelError` unless ``node``'s shape is N×channels×size×size (dynamic axes
+    pass)."""
+    shape = node.shape
+    want = (channels, size, size)
+    ok = len(shape) == 4 and all(
+        not isinstance(v, int) or v == w for v, w in zip(shape[1:], want, strict=True)
+    )
+    if not ok:
+        raise ModelError(
+            f"{where}: {what} {node.name!r} has shape {shape}, expected N×{channels}×{size}×{size}"
+        )
+
+
 def mask_coverage(mask: np.ndarray, low: float = MASK_LOW, high: float = MASK_HIGH) -> np.ndarray:
     """A predicted mask (0..1) as coverage: 0 below ``low``, 1 above ``high``, linear between."""
     return np.clip((mask - low) / (high - low), 0.0, 1.0).astype(np.float32)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -34,8 +33,10 @@ from .aligned import (
     MASK_HIGH,
     MASK_LOW,
     ModelInfo,
+    check_nchw,
     crop_patch,
     default_providers,
+    face_and_mask_outputs,
     folder_kind,
     mask_coverage,
     onnx_session,
@@ -85,26 +86,9 @@ class AutoencoderSwapper:
         if len(outs) != 2:
             raise ModelError(f"{where}: expected two outputs (face, mask), found {len(outs)}")
 
-        def channels(o: Any) -> int | None:
-            shape = o.shape
-            return shape[1] if len(shape) == 4 and isinstance(shape[1], int) else None
-
-        names = [o.name for o in outs]
-        if "mask" in names:
-            k = names.index("mask")
-        else:
-            ones = [i for i, o in enumerate(outs) if channels(o) == 1]
-            if len(ones) != 1:
-                raise ModelError(f"{where}: cannot tell the face output from the mask output ({names})")
-            k = ones[0]
-        mask, face = outs[k], outs[1 - k]
+        face, mask = face_and_mask_outputs(outs, where)
         for what, node, c in (("input", ins[0], 3), ("face output", face, 3), ("mask output", mask, 1)):
-            shape = node.shape
-            ok = len(shape) == 4 and all(
-                not isinstance(v, int) or v == want for v, want in zip(shape[1:], (c, r, r), strict=True)
-            )
-            if not ok:
-                raise ModelError(f"{where}: {what} {node.name!r} has shape {shape}, expected N×{c}×{r}×{r}")
+            check_nchw(where, what, node, c, r)
         self.input_name, self.face_name, self.mask_name = ins[0].name, face.name, mask.name
 
     @property

@@ -35,7 +35,9 @@ from .aligned import (
     MASK_LOW,
     ModelInfo,
     SourceIdentities,
+    check_nchw,
     crop_patch,
+    face_and_mask_outputs,
     folder_kind,
     mask_coverage,
     onnx_session,
@@ -95,33 +97,14 @@ class GeneratorSwapper:
 
         target, ident = pick(ins, "target", 4, "target input from the identity input")
 
-        def channels(o: Any) -> int | None:
-            return o.shape[1] if len(o.shape) == 4 and isinstance(o.shape[1], int) else None
-
-        names = [o.name for o in outs]
-        if "mask" in names:
-            mask = outs[names.index("mask")]
-        else:
-            ones = [o for o in outs if channels(o) == 1]
-            if len(ones) != 1:
-                raise ModelError(f"{where}: cannot tell the face output from the mask output ({names})")
-            mask = ones[0]
-        face = next(o for o in outs if o is not mask)
+        face, mask = face_and_mask_outputs(outs, where)
         dim = IDENTITY_KINDS[self.info.meta.get("identity", "dlib128")]
-        checks = (
-            ("target input", target, (3, r, r)),
-            ("face output", face, (3, r, r)),
-            ("mask output", mask, (1, r, r)),
-        )
-        for what, node, want in checks:
-            shape = node.shape
-            ok = len(shape) == 4 and all(
-                not isinstance(v, int) or v == w for v, w in zip(shape[1:], want, strict=True)
-            )
-            if not ok:
-                raise ModelError(
-                    f"{where}: {what} {node.name!r} has shape {shape}, expected N×{want[0]}×{r}×{r}"
-                )
+        for what, node, c in (
+            ("target input", target, 3),
+            ("face output", face, 3),
+            ("mask output", mask, 1),
+        ):
+            check_nchw(where, what, node, c, r)
         if len(ident.shape) != 2 or (ident.shape[1] not in (dim, None) and isinstance(ident.shape[1], int)):
             raise ModelError(
                 f"{where}: identity input {ident.name!r} has shape {ident.shape}, expected N×{dim}"

@@ -427,6 +427,7 @@ class _Prepared:
     options: object
     sources: list
     references: list | None
+    swapper: object  # the FaceSwapper built once (its model loaded once) for the whole command
 
 
 def _prepare(args: argparse.Namespace, analyzer: object) -> _Prepared:
@@ -458,14 +459,15 @@ def _prepare(args: argparse.Namespace, analyzer: object) -> _Prepared:
         mask=args.mask, mask_erode=args.mask_erode, mask_blur=args.mask_blur,
         colour=args.colour, blend=args.blend, model=str(args.model) if args.model is not None else None,
     )  # fmt: skip
+    fs = FaceSwapper(opts, analyzer=analyzer)  # type: ignore[arg-type]
     sources = []
     if not srcs:  # a swapper with a built-in identity (checked above): no source face to find
-        return _Prepared(options=opts, sources=sources, references=None)
-    fs = FaceSwapper(opts, analyzer=analyzer)  # type: ignore[arg-type]
+        return _Prepared(options=opts, sources=sources, references=None, swapper=fs)
     for p in srcs:
         rgb = load_image(p, max_pixels=max_px).rgb
         sources.append((rgb, fs.source_face(rgb)))
-    return _Prepared(options=opts, sources=sources, references=ref_embs if args.faces == "many" else None)
+    refs_many = ref_embs if args.faces == "many" else None
+    return _Prepared(options=opts, sources=sources, references=refs_many, swapper=fs)
 
 
 def _check_swapper_args(args: argparse.Namespace) -> None:
@@ -514,7 +516,6 @@ def _stamp(args: argparse.Namespace, dest: Path, inputs: list[Path]) -> OutputSt
 
 def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .analysis import FaceAnalyzer
-    from .pipeline import FaceSwapper
     from .videoio import VIDEO_EXTENSIONS, is_video_path
 
     _check_swapper_args(args)
@@ -531,7 +532,7 @@ def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
     tgt_img = load_image(tgt_p, max_pixels=args.max_pixels)
     with FaceAnalyzer(identity=False) as analyzer:
         prep = _prepare(args, analyzer)
-        fs = FaceSwapper(prep.options, analyzer=analyzer)  # type: ignore[arg-type]
+        fs = prep.swapper
         if args.faces == "many":
             result, report = fs.swap_many(prep.sources, tgt_img.rgb, prep.references)
         elif not prep.sources:  # built-in identity
@@ -594,6 +595,7 @@ def _swap_video(
             report = swap_video(
                 prep.sources, tgt_p, dest, prep.options, vopts, analyzer,  # type: ignore[arg-type]
                 references=prep.references, progress=progress, provenance=stamp,
+                swapper=prep.swapper.swapper,  # type: ignore[attr-defined]
             )  # fmt: skip
     tc = report.transcode
     secs = time.perf_counter() - t0
@@ -633,6 +635,7 @@ def cmd_live(args: argparse.Namespace, out: Console, err: Console) -> int:
         vs = VideoFaceSwapper(
             prep.sources, prep.options, analyzer=analyzer, references=prep.references,  # type: ignore[arg-type]
             post=stamp.frame_post() if stamp is not None else None,
+            swapper=prep.swapper.swapper,  # type: ignore[attr-defined]
         )  # fmt: skip
         writer = None
         if dest is not None and stamp is not None:

@@ -283,6 +283,7 @@ def swap_video(
     post: Callable[[np.ndarray], np.ndarray] | None = None,
     finalize: Callable[[Path], None] | None = None,
     provenance: OutputStamp | ProvenanceOptions | None = None,
+    swapper: Swapper | None = None,
 ) -> VideoReport:
     """Swap faces through a whole video file; raises :class:`NoFaceError` (and writes nothing) when no
     frame had a face to swap. ``sources`` is empty for swappers with a built-in identity. ``post`` runs
@@ -291,9 +292,8 @@ def swap_video(
     ``provenance``: every output is watermarked frame by frame and carries a signed C2PA manifest (or a
     ``.c2pa`` sidecar for MKV/WebM) unless ``ProvenanceOptions(enabled=False)`` is passed, which records
     in the container's comment that it was turned off. An :class:`OutputStamp` gives control of the
-    content id and reports what was done (``report.provenance``)."""
-    from .provenance.stamp import OutputStamp, ProvenanceOptions
-
+    content id and reports what was done (``report.provenance``). ``swapper`` reuses a swapper already
+    made for ``options`` (its model is not loaded again)."""
     sopts = options or SwapOptions()
     stamp = (
         provenance
@@ -307,7 +307,7 @@ def swap_video(
     finalize = stamp.video_finalizer(output, finalize)
     own = analyzer is None
     fa = analyzer or FaceAnalyzer(identity=False)
-    vs = VideoFaceSwapper(sources, sopts, vopts, fa, references, post=post)
+    vs = VideoFaceSwapper(sources, sopts, vopts, fa, references, post=post, swapper=swapper)
     vs.report.provenance = stamp.record
 
     def check() -> None:

@@ -154,7 +154,7 @@ def test_swapped_video_is_marked_in_every_frame_and_signed(tmp_path, analyzer, s
 
 def test_video_watermark_survives_crf28_reencode_and_unmarked_clip_does_not_score(tmp_path, analyzer, source):
     clip = tmp_path / "in.mp4"
-    make_clip(clip, frames=20, size=(320, 240), audio=False)
+    make_clip(clip, frames=20, size=(640, 480), audio=False)
     out = tmp_path / "out.mp4"
     swap_video(source, clip, out, analyzer=analyzer)
     again = tmp_path / "crf28.mp4"

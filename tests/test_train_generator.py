@@ -399,3 +399,66 @@ def test_cli_bad_inputs_are_one_line(tmp_path, people, cache, capsys) -> None:
     assert train_cli._weight("feature-matching=3") == ("feature_matching", 3.0)
     with pytest.raises(Exception, match="NAME=VALUE"):
         train_cli._weight("nonsense=1")
+
+
+# -- identity packs and time limits ---------------------------------------------------------------
+
+
+def test_identity_pack_round_trip_and_training(tmp_path, people, cache, faces, capsys) -> None:
+    from masquerade.training.identity_data import load_identity_pack
+
+    pack = tmp_path / "faces.npz"
+    argv = ["train", "pack", "--data", str(people), "-o", str(pack), "--resolution", str(RES),
+            "--cache", str(cache), "--holdout", "none", "--quality", "95"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    assert f"{2 * COPIES} faces of 2 people" in capsys.readouterr().out
+    got = load_identity_pack(pack)
+    assert got.faces.ids == faces.faces.ids and got.people == faces.people
+    assert got.template == "ffhq" and got.resolution == RES
+    np.testing.assert_array_equal(got.embeddings, faces.embeddings)
+    np.testing.assert_array_equal(got.chips, faces.chips)
+    np.testing.assert_array_equal(got.faces.landmarks, faces.faces.landmarks)
+    np.testing.assert_array_equal(got.faces.masks, faces.faces.masks)  # PNG: lossless
+    for mine, theirs in zip(got.faces.images, faces.faces.images, strict=True):  # JPEG at --quality 95
+        _, buf = cv2.imencode(".jpg", theirs[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+        np.testing.assert_array_equal(mine, cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    np.testing.assert_array_equal(got.person, faces.person)
+    # the same choice of people as for a folder
+    assert len(load_identity_pack(pack, max_photos=2)) == 4
+    assert load_identity_pack(pack, people=1 + 1).people == faces.people
+    with pytest.raises(InputError, match="at least 2 people"):
+        load_identity_pack(pack, holdout={"astronaut"})
+    # an existing pack is kept unless --force; the name must be .npz
+    before = pack.read_bytes()
+    _one_line_error(capsys, 2, main(argv), "exists")
+    assert pack.read_bytes() == before
+    bad = [*argv[:5], str(tmp_path / "faces.zip"), *argv[6:]]
+    _one_line_error(capsys, 2, main(bad), ".npz")
+    assert not (tmp_path / "faces.zip").exists()
+    # train from the pack (a machine without the photos): the pack's resolution is required
+    out = tmp_path / "run"
+    base = ["train", "generator", "-o", str(out), "--device", "cpu", "--data", str(pack), "--holdout", "none",
+            "--preset", "tiny", "--batch", "2", "--preview-every", "0", "--no-export"]  # fmt: skip
+    _one_line_error(capsys, 2, main([*base, "--steps", "1", "--resolution", "64"]), "--resolution 32")
+    rc = main([*base, "--resolution", str(RES), "--steps", "1000", "--time-limit", "0.01s"])
+    assert rc == 0, capsys.readouterr().err
+    got_io = capsys.readouterr()
+    assert "time limit reached at step 1 of 1000" in got_io.err
+    assert f"{2 * COPIES} faces of 2 people" in got_io.out
+    assert (out / "checkpoints" / "latest.pt").is_file() and len(_rows(out)) == 1
+    # a file that is not a pack
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    rc = main([*base[:7], str(junk), *base[8:], "--resolution", str(RES), "--steps", "1", "--force"])
+    _one_line_error(capsys, 2, rc, "not an identity pack")
+
+
+def test_durations() -> None:
+    assert train_cli._duration("600") == 600.0
+    assert train_cli._duration("90s") == 90.0
+    assert train_cli._duration("45m") == 2700.0
+    assert train_cli._duration("1h30m") == 5400.0
+    assert train_cli._duration("0.5h") == 1800.0
+    for bad in ("", "m", "-3", "0", "1x", "2 hours"):
+        with pytest.raises(Exception, match=r"duration|more than 0"):
+            train_cli._duration(bad)

@@ -7,6 +7,8 @@ without it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,28 @@ def _ratio(text: str) -> float:
     return v
 
 
+def _duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``45m``, ``2h`` or ``1h30m``."""
+    import re
+
+    t = text.strip().lower()
+    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", t)
+    if not t or m is None or not any(m.groups()):
+        raise argparse.ArgumentTypeError("expected a duration such as 600, 90s, 45m, 2h or 1h30m")
+    h, mins, secs = (float(g) if g else 0.0 for g in m.groups())
+    v = 3600 * h + 60 * mins + secs
+    if v <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return v
+
+
+def _quality(text: str) -> int:
+    v = int(text)
+    if not 1 <= v <= 100:
+        raise argparse.ArgumentTypeError("must be 1 to 100")
+    return v
+
+
 def _weight(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     name = name.strip().replace("-", "_")
@@ -102,6 +126,11 @@ def _add_run_options(p: argparse.ArgumentParser, model_file: str) -> None:
         "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)"
     )
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument(
+        "--time-limit", type=_duration, metavar="DURATION",
+        help="stop after this much training in this session (e.g. 45m, 2h), save and export as if done; "
+        "the same command continues later",
+    )  # fmt: skip
     p.add_argument("--threads", type=_positive, help="CPU threads for PyTorch (default: all cores)")
     p.add_argument(
         "--workers", type=_non_negative, default=2, help="threads preparing batches ahead, 0 = none (2)"
@@ -161,8 +190,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "Options left out on a resumed run keep the run's values.",
     )  # fmt: skip
     g.add_argument(
-        "--data", type=Path, metavar="DIR", help="folder of person folders (LFW or ROOT/<id>/*.jpg)"
-    )
+        "--data", type=Path, metavar="DIR|PACK",
+        help="folder of person folders (LFW or ROOT/<id>/*.jpg), or an identity pack (masquerade train pack)",
+    )  # fmt: skip
     g.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
     g.add_argument(
         "--people", "--lfw-people", dest="people", type=_positive, metavar="N",
@@ -196,6 +226,40 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="where aligned faces are cached (default $MASQUERADE_CACHE or ~/.cache/masquerade)",
     )  # fmt: skip
     _add_run_options(g, "generator.onnx")
+
+    pk = tsub.add_parser(
+        "pack",
+        help="align a folder of people once into one portable file for 'train generator --data'",
+        description="Align the faces of a folder of people (as 'train generator' does, through the same "
+        "cache) and write them to one identity pack: an .npz file of JPEG faces, masks, landmarks and "
+        "identity embeddings. 'masquerade train generator --data PACK.npz' trains from it on a machine "
+        "that has neither the photos nor the face-analysis models (a rented GPU, say). Needs no PyTorch.",
+    )  # fmt: skip
+    pk.add_argument(
+        "--data", type=Path, required=True, metavar="DIR",
+        help="folder of person folders (LFW or ROOT/<id>/*.jpg)",
+    )  # fmt: skip
+    pk.add_argument("-o", "--output", type=Path, required=True, metavar="PACK.npz", help="the pack to write")
+    pk.add_argument(
+        "--people", type=_positive, metavar="N",
+        help="N people with two or more photos, drawn with a fixed seed (default: everyone)",
+    )  # fmt: skip
+    pk.add_argument("--max-photos", type=_positive, metavar="N", help="at most N photos per person")
+    pk.add_argument(
+        "--holdout", metavar="BENCHMARK|PAIRS|none", default=GENERATOR_DEFAULTS["holdout"],
+        help="leave out the people of this benchmark or pairs file (default lfw_swap_v1)",
+    )  # fmt: skip
+    pk.add_argument(
+        "--template", choices=GENERATOR_TEMPLATES, default=GENERATOR_DEFAULTS["template"],
+        help="face alignment (default ffhq)",
+    )  # fmt: skip
+    pk.add_argument(
+        "--resolution", type=_resolution, default=GENERATOR_DEFAULTS["resolution"],
+        help="face size in pixels, multiple of 16 (default 128)",
+    )  # fmt: skip
+    pk.add_argument("--quality", type=_quality, default=90, help="JPEG quality of the faces (default 90)")
+    pk.add_argument("--cache", type=Path, metavar="DIR", help="the aligned-face cache (as train generator's)")
+    pk.add_argument("--force", action="store_true", help="replace PACK.npz if it exists")
 
     ex = tsub.add_parser(
         "export", help="export a run's latest checkpoint to OUT/<model>.onnx + model.json (any trainer)"
@@ -268,6 +332,7 @@ def _run_options(args: argparse.Namespace, device: Any, seed: int) -> Any:
         threads=args.threads,
         prefetch=args.workers,
         force=args.force,
+        time_limit=args.time_limit,
     )
 
 
@@ -306,6 +371,12 @@ def _train(
         highlight=False,
         markup=False,
     )
+    if result.out_of_time:
+        err.print(
+            f"time limit reached at step {result.step} of {args.steps}; run the same command to continue",
+            highlight=False,
+            markup=False,
+        )
     if result.interrupted:
         err.print(
             f"interrupted at step {result.step}; run the same command to continue, or "
@@ -409,18 +480,11 @@ def _generator_config(args: argparse.Namespace, stored: dict[str, Any] | None) -
     return cfg, int(seed)
 
 
-def _cmd_generator(args: argparse.Namespace, out: Console, err: Console) -> int:
+@contextlib.contextmanager
+def _alignment_bar(err: Console) -> Iterator[Callable[[int, int, int], None]]:
+    """A transient progress bar for aligning new photos; yields the ``progress(done, total, kept)``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .generator import GeneratorTask, model_sizes
-    from .trainer import Trainer, read_run, resolve_device
-
-    device = resolve_device(args.device)
-    run = None if args.force else read_run(args.output)
-    cfg, seed = _generator_config(args, run.get("config") if run else None)
-    task = GeneratorTask(cfg, seed=seed, cache=args.cache)
-    trainer = Trainer(task, args.output, _run_options(args, device, seed))
-    start = trainer.prepare()  # (checks the folder and a resumed run's options before aligning faces)
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -433,6 +497,20 @@ def _cmd_generator(args: argparse.Namespace, out: Console, err: Console) -> int:
         def aligned(done: int, total: int, kept: int) -> None:
             bar.update(job, completed=done, total=total, kept=kept)
 
+        yield aligned
+
+
+def _cmd_generator(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .generator import GeneratorTask, model_sizes
+    from .trainer import Trainer, read_run, resolve_device
+
+    device = resolve_device(args.device)
+    run = None if args.force else read_run(args.output)
+    cfg, seed = _generator_config(args, run.get("config") if run else None)
+    task = GeneratorTask(cfg, seed=seed, cache=args.cache)
+    trainer = Trainer(task, args.output, _run_options(args, device, seed))
+    start = trainer.prepare()  # (checks the folder and a resumed run's options before aligning faces)
+    with _alignment_bar(err) as aligned:
         data = task.load_data(aligned)
     m = cfg.model
     g_params, d_params = model_sizes(m)
@@ -455,6 +533,30 @@ def _cmd_generator(args: argparse.Namespace, out: Console, err: Console) -> int:
     return _train(trainer, start, args, out, err, loss_text)
 
 
+def _cmd_pack(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from .identity_data import holdout_people, load_identity_faces, scan_identity_folder, write_identity_pack
+
+    dest = args.output.expanduser()
+    if dest.suffix.lower() != ".npz":
+        raise InputError(f"{dest}: an identity pack is an .npz file (e.g. {dest.with_suffix('.npz').name})")
+    if dest.exists() and not args.force:
+        raise InputError(f"{dest} exists (use --force to replace it)")
+    if dest.is_dir():
+        raise InputError(f"{dest} is a folder")
+    folder = scan_identity_folder(args.data, args.people, args.max_photos, holdout_people(args.holdout))
+    with _alignment_bar(err) as aligned:
+        data = load_identity_faces(folder, args.resolution, args.template, cache=args.cache, progress=aligned)
+    info = write_identity_pack(data, dest, args.quality, holdout=str(args.holdout), force=args.force)
+    out.print(
+        f"{info.faces} faces of {info.people} people ({args.resolution} px, {args.template}; "
+        f"{data.skipped} photos without a usable face, {folder.held_out} people held out), "
+        f"{info.bytes / 2**20:.1f} MiB → {info.path}",
+        highlight=False,
+        markup=False,
+    )
+    return 0
+
+
 def _export(output: Path, checkpoint: Path | None, out: Console) -> int:
     from .export import export_run
 
@@ -471,8 +573,11 @@ def _export(output: Path, checkpoint: Path | None, out: Console) -> int:
 def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
     if getattr(args, "train_command", None) is None:
         raise InputError(
-            "choose what to train: masquerade train autoencoder|generator … (or masquerade train export OUT)"
+            "choose what to train: masquerade train autoencoder|generator … (or masquerade train "
+            "pack|export …)"
         )
+    if args.train_command == "pack":
+        return _cmd_pack(args, out, err)
     require_torch()
     if args.train_command == "export":
         if not args.output.is_dir():

@@ -66,7 +66,9 @@ from .identity_data import (
     ProgressFn,
     clean_pair_batch,
     holdout_people,
+    is_identity_pack,
     load_identity_faces,
+    load_identity_pack,
     make_pair_batch,
     preview_pairs,
     scan_identity_folder,
@@ -349,7 +351,7 @@ def generator_augment() -> AugmentConfig:
 class GeneratorTrainConfig:
     """Everything that defines a generator run (stored in checkpoints; must match to resume)."""
 
-    data: str  # folder of person folders (LFW or ROOT/<id>/*.jpg)
+    data: str  # folder of person folders (LFW or ROOT/<id>/*.jpg), or an identity pack file
     people: int | None = None  # use this many people (with ≥ 2 photos), drawn with a fixed seed
     max_photos: int | None = None  # per person
     holdout: str = DEFAULT_HOLDOUT  # benchmark (or pairs file) whose people are left out; "none"
@@ -389,7 +391,16 @@ class GeneratorTrainConfig:
 def load_training_faces(
     cfg: GeneratorTrainConfig, cache: str | Path | None = None, progress: ProgressFn | None = None
 ) -> IdentityFaces:
-    """The run's faces: scan ``cfg.data`` (people, photos, hold-out), align and cache."""
+    """The run's faces: scan ``cfg.data`` (people, photos, hold-out), align and cache; or, when
+    ``cfg.data`` is a file, read that identity pack."""
+    if is_identity_pack(cfg.data):
+        data = load_identity_pack(cfg.data, cfg.people, cfg.max_photos, holdout_people(cfg.holdout))
+        if data.resolution != cfg.model.resolution or data.template != cfg.template:
+            raise InputError(
+                f"{cfg.data}: the pack holds {data.resolution} px faces aligned with {data.template!r}; "
+                f"train with --resolution {data.resolution} --template {data.template}"
+            )
+        return data
     folder = scan_identity_folder(cfg.data, cfg.people, cfg.max_photos, holdout_people(cfg.holdout))
     return load_identity_faces(folder, cfg.model.resolution, cfg.template, cache=cache, progress=progress)
 

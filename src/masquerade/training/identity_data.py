@@ -25,6 +25,11 @@ holding up to 512 newly analysed photos and written atomically: a stopped build 
 adding people analyses only the new photos. Photos are keyed by relative path, size and mtime;
 photos without a usable face are remembered as such.
 
+**Identity packs** (:func:`write_identity_pack`, ``masquerade train pack``): the aligned faces of a
+folder in one portable ``.npz`` file (JPEG faces, PNG masks, landmarks, embeddings, chip matrices,
+people), so a GPU machine without the photos or the face-analysis models can train from it
+(``--data PACK.npz``; :func:`load_identity_pack` applies the same choice of people).
+
 **Batches** (:class:`PairSampler`, :func:`make_pair_batch`): each sample pairs a *target* face (the
 attributes: pose, expression, lighting, background) with a *source* identity. Targets go through the
 faces in shuffled passes (:class:`~masquerade.training.data.EpochSampler`); with probability
@@ -171,21 +176,28 @@ def scan_identity_folder(
             left_out += 1
             continue
         found.append(Person(d.name, tuple(files[:max_photos] if max_photos else files)))
+    found = select_people(found, people, root, left_out)
+    return IdentityFolder(root=root, people=tuple(found), held_out=left_out)
+
+
+def select_people(found: list[Person], people: int | None, where: object, left_out: int = 0) -> list[Person]:
+    """``people`` of ``found`` with two or more photos, drawn with the fixed seed (all with ``None``);
+    fails with a one-line error when fewer than two people remain."""
     if people is not None:
         several = [p for p in found if len(p.files) >= 2]
         if len(several) < people:
             raise InputError(
-                f"{root}: {people} people asked for, but only {len(several)} have two or more photos"
+                f"{where}: {people} people asked for, but only {len(several)} have two or more photos"
                 + (f" ({left_out} held out)" if left_out else "")
             )
         pick = np.random.default_rng(SELECT_SEED).choice(len(several), people, replace=False)
         found = [several[i] for i in sorted(pick)]
     if len(found) < 2:
         raise InputError(
-            f"{root}: training needs at least 2 people (folders of photos), found {len(found)}"
+            f"{where}: training needs at least 2 people (folders of photos), found {len(found)}"
             + (f" ({left_out} held out)" if left_out else "")
         )
-    return IdentityFolder(root=root, people=tuple(found), held_out=left_out)
+    return found
 
 
 # ------------------------------------------------------------------------------------ the faces
@@ -415,6 +427,167 @@ def load_identity_faces(
         template=template,
         root=str(root),
         skipped=len(wanted) - n + unreadable,
+    )
+
+
+# ------------------------------------------------------------------------------------ packs
+PACK_FORMAT = "masquerade-identity-pack"
+PACK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    path: Path
+    faces: int
+    people: int
+    bytes: int
+
+
+def _encode_rows(rows: np.ndarray, ext: str, params: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Every row encoded (``cv2.imencode``) into one uint8 buffer, with N+1 offsets."""
+    import cv2
+
+    blobs = []
+    for x in rows:
+        ok, buf = cv2.imencode(ext, x, params)
+        if not ok:
+            raise InputError(f"could not encode a face as {ext}")
+        blobs.append(buf.reshape(-1))
+    offsets = np.zeros(len(blobs) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(b) for b in blobs])
+    data = np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)
+    return data.astype(np.uint8, copy=False), offsets
+
+
+def write_identity_pack(
+    data: IdentityFaces,
+    dest: str | os.PathLike[str],
+    quality: int = 90,
+    holdout: str = "",
+    force: bool = False,
+) -> PackInfo:
+    """Write ``data`` as one self-contained file (an *identity pack*: JPEG faces at ``quality``, PNG
+    masks, landmarks, embeddings, chip matrices, people) that ``masquerade train generator --data``
+    reads on a machine without the photos or the face models. Written atomically; an existing file is
+    replaced only with ``force``."""
+    import cv2
+
+    from ..imageio import atomic_write_bytes
+
+    p = Path(dest).expanduser()
+    if p.suffix.lower() != ".npz":
+        raise InputError(f"{p}: an identity pack is an .npz file (name it e.g. {p.with_suffix('.npz').name})")
+    if p.exists() and not force:
+        raise InputError(f"{p} exists (use --force to replace it)")
+    if not 1 <= int(quality) <= 100:
+        raise InputError(f"JPEG quality {quality}: give 1 to 100")
+    bgr = data.faces.images[..., ::-1]
+    jpeg, jpeg_offsets = _encode_rows(bgr, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    png, png_offsets = _encode_rows(data.faces.masks, ".png", [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    meta = {
+        "format": PACK_FORMAT,
+        "version": PACK_VERSION,
+        "template": data.template,
+        "resolution": data.resolution,
+        "quality": int(quality),
+        "source": data.root,
+        "holdout": holdout,
+        "skipped": int(data.skipped),
+    }
+    buf = io.BytesIO()
+    np.savez_compressed(  # (the arrays and names shrink; the JPEG bytes do not)
+        buf,
+        meta=np.array(json.dumps(meta)),
+        people=np.array(data.people, dtype=str).reshape(-1),
+        person=data.person.astype(np.int32),
+        ids=np.array(data.faces.ids, dtype=str).reshape(-1),
+        jpeg=jpeg,
+        jpeg_offsets=jpeg_offsets,
+        png=png,
+        png_offsets=png_offsets,
+        landmarks=data.faces.landmarks.astype(np.float32),
+        embeddings=data.embeddings.astype(np.float32),
+        chips=data.chips.astype(np.float64),
+    )
+    blob = buf.getvalue()
+    atomic_write_bytes(p, blob)
+    return PackInfo(path=p, faces=len(data), people=len(data.people), bytes=len(blob))
+
+
+def is_identity_pack(path: str | os.PathLike[str]) -> bool:
+    """A file (not a folder of people): ``--data`` then names an identity pack."""
+    return Path(path).expanduser().is_file()
+
+
+def load_identity_pack(
+    path: str | os.PathLike[str],
+    people: int | None = None,
+    max_photos: int | None = None,
+    holdout: Iterable[str] = (),
+) -> IdentityFaces:
+    """The faces of an identity pack (:func:`write_identity_pack`), with the same choice of people as
+    for a folder: held-out people left out, at most ``max_photos`` each, ``people`` drawn."""
+    import cv2
+
+    p = Path(path).expanduser()
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays["meta"]))
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{p}: not an identity pack ({why})") from None
+    if not isinstance(meta, dict) or meta.get("format") != PACK_FORMAT:
+        raise InputError(f"{p}: not an identity pack (make one with: masquerade train pack)")
+    if int(meta.get("version", 0)) > PACK_VERSION:
+        raise InputError(f"{p}: identity pack version {meta.get('version')} is newer than this masquerade")
+    names = [str(n) for n in arrays["people"].tolist()]
+    person = arrays["person"].astype(np.int64)
+    ids = [str(i) for i in arrays["ids"].tolist()]
+    n = len(ids)
+    if not (len(person) == n and len(arrays["jpeg_offsets"]) == n + 1 and len(arrays["embeddings"]) == n):
+        raise InputError(f"{p}: damaged identity pack (array lengths disagree)")
+    held = frozenset(holdout)
+    rows_of: dict[int, list[int]] = {}
+    for i, q in enumerate(person.tolist()):
+        rows_of.setdefault(q, []).append(i)
+    found: list[Person] = []
+    left_out = 0
+    for q in sorted(rows_of, key=lambda k: names[k]):
+        if names[q] in held:
+            left_out += 1
+            continue
+        rows = rows_of[q][:max_photos] if max_photos else rows_of[q]
+        found.append(Person(names[q], tuple(str(r) for r in rows)))
+    chosen = select_people(found, people, p, left_out)
+    rows = np.array([int(r) for pp in chosen for r in pp.files], np.int64)
+    new_person = np.array([k for k, pp in enumerate(chosen) for _ in pp.files], np.int64)
+    r = int(meta["resolution"])
+    images = np.empty((len(rows), r, r, 3), np.uint8)
+    masks = np.empty((len(rows), r, r), np.uint8)
+    jpeg, jo = arrays["jpeg"], arrays["jpeg_offsets"]
+    png, po = arrays["png"], arrays["png_offsets"]
+    for j, i in enumerate(rows.tolist()):
+        img = cv2.imdecode(jpeg[jo[i] : jo[i + 1]], cv2.IMREAD_COLOR)
+        mask = cv2.imdecode(png[po[i] : po[i + 1]], cv2.IMREAD_GRAYSCALE)
+        if img is None or mask is None or img.shape[:2] != (r, r) or mask.shape != (r, r):
+            raise InputError(f"{p}: damaged identity pack (face {ids[i]} does not decode)")
+        images[j] = img[..., ::-1]
+        masks[j] = mask
+    return IdentityFaces(
+        faces=FaceArrays(
+            images=images,
+            masks=masks,
+            landmarks=arrays["landmarks"][rows].astype(np.float32),
+            ids=tuple(ids[i] for i in rows.tolist()),
+        ),
+        embeddings=arrays["embeddings"][rows].astype(np.float32),
+        chips=arrays["chips"][rows].astype(np.float64),
+        person=new_person,
+        people=tuple(pp.name for pp in chosen),
+        template=str(meta["template"]),
+        root=str(p),
+        skipped=int(meta.get("skipped", 0)),
     )
 
 

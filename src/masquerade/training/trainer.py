@@ -72,6 +72,7 @@ class TrainOptions:
     threads: int | None = None  # torch CPU threads (None: torch's default)
     prefetch: int = 2  # batches prepared ahead by as many worker threads (0: inline)
     force: bool = False  # start over in a folder that holds another run or other files
+    time_limit: float | None = None  # seconds of training in this session, then stop as if done
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class TrainResult:
     losses: dict[str, float]
     checkpoint: Path | None
     device: str
+    out_of_time: bool = False  # stopped by TrainOptions.time_limit before reaching the steps
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -575,7 +577,7 @@ class Trainer:
         loss_log = _LossLog(self.out / "loss.csv")
         loss_log.truncate(self.step)
         self._session_start = time.perf_counter()
-        interrupted = False
+        interrupted = out_of_time = False
         last_saved = self.step if start_step else -1
         for m in self.task.modules().values():
             m.train()
@@ -595,6 +597,10 @@ class Trainer:
         try:
             with stop.installed():
                 while self.step < opts.steps and not stop.requested:
+                    elapsed = time.perf_counter() - self._session_start
+                    if opts.time_limit is not None and self.step > start_step and elapsed >= opts.time_limit:
+                        out_of_time = True
+                        break
                     batch = fetch(self.step + 1)
                     losses = self.task.train_step(batch, self._ctx)
                     self.step += 1
@@ -630,4 +636,5 @@ class Trainer:
             losses=dict(self._last_losses),
             checkpoint=checkpoint if checkpoint.is_file() else None,
             device=str(self.device),
+            out_of_time=out_of_time,
         )

@@ -27,6 +27,7 @@ from .training.cli import add_train_parser, cmd_train
 
 if TYPE_CHECKING:
     from .provenance.stamp import OutputStamp
+    from .swappers import DiffusionOptions
 
 INTENDED_USE = (
     "Intended for consented media, research and film work; do not use it to deceive, "
@@ -148,17 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_swap_options(s: argparse.ArgumentParser) -> None:
     s.add_argument(
-        "--swapper", choices=["mesh3d", "autoencoder", "generator", "onnx"], default="mesh3d",
+        "--swapper", choices=["mesh3d", "autoencoder", "generator", "diffusion", "onnx"], default="mesh3d",
         help="swapping method: mesh3d (default, training-free, needs --source), autoencoder (a trained "
         "model, --model DIR, with the identity built in), generator (a trained one-shot model, --model "
-        "DIR, needs --source) or onnx (your own ONNX swapper described by a "
-        "model card, --model CARD.toml, needs --source)",
+        "DIR, needs --source), diffusion (a trained diffusion model, --model DIR, needs --source) or onnx "
+        "(your own ONNX swapper described by a model card, --model CARD.toml, needs --source)",
     )  # fmt: skip
     s.add_argument(
         "--model", type=Path, metavar="DIR|CARD",
-        help="trained model folder for --swapper autoencoder or generator; model card (.toml) for "
-        "--swapper onnx",
+        help="trained model folder for --swapper autoencoder, generator or diffusion; model card (.toml) "
+        "for --swapper onnx",
     )  # fmt: skip
+    dg = s.add_argument_group("diffusion sampling (--swapper diffusion)")
+    dg.add_argument(
+        "--steps", type=int, metavar="N", help="DDIM sampling steps, 1–1000 (default: the model's, e.g. 25)"
+    )
+    dg.add_argument(
+        "--guidance", type=float, metavar="G",
+        help="classifier-free guidance on identity, 0–50; 1 = none (default: the model's)",
+    )  # fmt: skip
+    dg.add_argument(
+        "--seed", type=int, metavar="S", help="seed of the start noise (default 0; same seed, same output)"
+    )
     s.add_argument(
         "--faces", choices=["largest", "all", "reference", "many"], default="largest",
         help="target faces to replace: the largest, all, those matching --reference, or 'many': several "
@@ -458,6 +470,7 @@ def _prepare(args: argparse.Namespace, analyzer: object) -> _Prepared:
         source_reference=_reference_embedding(analyzer, sref, max_px) if sref else None,
         mask=args.mask, mask_erode=args.mask_erode, mask_blur=args.mask_blur,
         colour=args.colour, blend=args.blend, model=str(args.model) if args.model is not None else None,
+        sampling=_sampling(args),
     )  # fmt: skip
     fs = FaceSwapper(opts, analyzer=analyzer)  # type: ignore[arg-type]
     sources = []
@@ -470,11 +483,26 @@ def _prepare(args: argparse.Namespace, analyzer: object) -> _Prepared:
     return _Prepared(options=opts, sources=sources, references=refs_many, swapper=fs)
 
 
+def _sampling(args: argparse.Namespace) -> DiffusionOptions | None:
+    """--steps/--guidance/--seed as the diffusion swapper's options (None when none is given)."""
+    from .swappers import DiffusionOptions
+
+    given = {k: getattr(args, k, None) for k in ("steps", "guidance", "seed")}
+    if all(v is None for v in given.values()):
+        return None
+    if args.swapper != "diffusion":
+        flags = [f"--{k}" for k, v in given.items() if v is not None]
+        verb = "goes" if len(flags) == 1 else "go"
+        raise InputError(f"{'/'.join(flags)} {verb} with --swapper diffusion, not --swapper {args.swapper}")
+    return DiffusionOptions(steps=given["steps"], guidance=given["guidance"], seed=given["seed"] or 0)
+
+
 def _check_swapper_args(args: argparse.Namespace) -> None:
     """--swapper, --model and --source go together: a source for mesh3d, a model (and no source) for
     autoencoder, a model card and a source for onnx. Checked before any work is done."""
     from .swappers import SWAPPERS, swapper_model_help, swapper_needs_model, swapper_needs_source
 
+    _sampling(args)  # --steps/--guidance/--seed: their values and their swapper
     name = args.swapper
     if swapper_needs_model(name) and args.model is None:
         raise InputError(f"--swapper {name} needs --model {swapper_model_help(name)}")

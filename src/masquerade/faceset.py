@@ -469,7 +469,7 @@ def _crop_space(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     return points[:, :2] @ m[:, :2].T + m[:, 2]
 
 
-def _face_mask(face: Face, m: np.ndarray, size: int) -> np.ndarray:
+def crop_face_mask(face: Face, m: np.ndarray, size: int) -> np.ndarray:
     """uint8 face mask in crop space: the mesh outline (or the 68-point hull without a mesh)."""
     if face.mesh is not None:
         mesh = face.mesh.astype(np.float64).copy()
@@ -581,7 +581,7 @@ def _process_frame(
         if options.max_faces is not None and len(state.records) >= options.max_faces:
             return
         crop, m = align_face(rgb, face.landmarks_5, options.size, TEMPLATE)
-        mask = _face_mask(face, m, options.size)
+        mask = crop_face_mask(face, m, options.size)
         blur = face_sharpness(rgb, face, crop, mask)
         if blur < options.blur_threshold:
             state.rejected["blurry"] += 1

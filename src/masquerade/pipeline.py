@@ -11,12 +11,12 @@ import numpy as np
 from .analysis import FaceAnalyzer
 from .blending import BlendMode, blend
 from .colour import ColourMode, correct_colour
-from .errors import NoFaceError
+from .errors import InputError, NoFaceError
 from .face import Face
 from .identity import SAME_PERSON_DISTANCE, euclidean_distance
 from .masks import MaskKind, MouthKeep, face_size, region_mask
 from .selection import SelectMode, select_faces
-from .swappers import Swapper, create_swapper
+from .swappers import SWAPPERS, DiffusionOptions, Swapper, create_swapper
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class SwapOptions:
     colour: ColourMode = "shading"
     blend: BlendMode = "feather"
     model: str | None = None  # model folder or card, for swappers that need one (autoencoder, onnx)
+    sampling: DiffusionOptions | None = None  # the diffusion swapper's steps, guidance, seed
 
 
 @dataclass
@@ -89,7 +90,13 @@ def composite(
 
 
 def make_swapper(options: SwapOptions) -> Swapper:
-    """The swapper ``options`` name, with its model folder when it needs one."""
+    """The swapper ``options`` name, with its model folder when it needs one (and, for the diffusion
+    swapper, its sampling options)."""
+    takes_options = getattr(SWAPPERS.get(options.swapper), "options_type", None) is not None
+    if options.sampling is not None and not takes_options:
+        raise InputError(f"sampling options (steps, guidance, seed) do not apply to {options.swapper}")
+    if takes_options:
+        return create_swapper(options.swapper, model=options.model, options=options.sampling)
     return create_swapper(options.swapper, model=options.model)
 
 

@@ -1,10 +1,11 @@
-"""Swapper registry: name → factory. Later swappers (diffusion) register here.
+"""Swapper registry: name → factory.
 
 A factory may declare ``needs_source = False`` (the identity is built in, e.g. a trained autoencoder:
 no source photo is needed) and ``needs_model = True`` (it takes ``model=``: a model folder, or for
 ``onnx`` a model card file). Such a factory may also give ``model_help`` (what ``--model`` takes, for
 messages), ``read_model(model, verify)`` (the checked model description, with ``describe()``) and
-``takes_model(model)`` (whether a path is its kind of model; default: not a file, i.e. a folder).
+``takes_model(model)`` (whether a path is its kind of model; default: not a file, i.e. a folder), and
+``options_type`` (a dataclass of its own options, given as ``options=``: the diffusion sampler's).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from ..errors import InputError, ModelError
 from .autoencoder import AutoencoderSwapper
 from .base import SwapPatch, Swapper
+from .diffusion import DiffusionOptions, DiffusionSwapper
 from .external import ExternalOnnxSwapper
 from .generator import GeneratorSwapper
 from .mesh3d import Mesh3DOptions, Mesh3DSwapper
@@ -27,6 +29,7 @@ SWAPPERS: MappingProxyType[str, Callable[..., Swapper]] = MappingProxyType(
         "mesh3d": Mesh3DSwapper,
         "autoencoder": AutoencoderSwapper,
         "generator": GeneratorSwapper,
+        "diffusion": DiffusionSwapper,
         "onnx": ExternalOnnxSwapper,
     }
 )
@@ -92,6 +95,8 @@ def create_swapper(name: str, model: str | os.PathLike[str] | None = None, **kwa
 __all__ = [
     "SWAPPERS",
     "AutoencoderSwapper",
+    "DiffusionOptions",
+    "DiffusionSwapper",
     "ExternalOnnxSwapper",
     "GeneratorSwapper",
     "Mesh3DOptions",

@@ -34,6 +34,22 @@ GENERATOR_TEMPLATES = ("ffhq", "arcface_v2")
 GENERATOR_LOSSES = (
     "identity", "reconstruction", "feature_matching", "adversarial", "eyes", "mask", "attribute",
 )  # fmt: skip
+# mirrors of masquerade.training.diffusion's PRESETS / LOSS_NAMES and defaults
+DIFFUSION_PRESETS = ("tiny", "small", "medium")
+DIFFUSION_LOSSES = ("denoise", "identity", "reconstruction")
+DIFFUSION_DEFAULTS: dict[str, Any] = {
+    "resolution": 64,
+    "preset": "small",
+    "batch": 8,
+    "lr": 1e-4,
+    "same_ratio": 0.8,
+    "schedule": "cosine",
+    "timesteps": 1000,
+    "cond_drop": 0.1,
+    "sampling_steps": 25,
+    "guidance": 2.0,
+    "ema": 0.999,
+}
 GENERATOR_DEFAULTS: dict[str, Any] = {
     "resolution": 128,
     "preset": "small",
@@ -104,20 +120,27 @@ def _quality(text: str) -> int:
     return v
 
 
-def _weight(text: str) -> tuple[str, float]:
-    name, sep, value = text.partition("=")
-    name = name.strip().replace("-", "_")
-    if not sep or name not in GENERATOR_LOSSES:
-        raise argparse.ArgumentTypeError(
-            f"expected NAME=VALUE with NAME one of {', '.join(GENERATOR_LOSSES)}"
-        )
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError("weights must be 0 or more")
-    return name, v
+def _weights_of(names: tuple[str, ...]) -> Any:
+    """An argparse type for ``NAME=VALUE`` loss weights with NAME one of ``names``."""
+
+    def parse(text: str) -> tuple[str, float]:
+        name, sep, value = text.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in names:
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {', '.join(names)}")
+        try:
+            v = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if not v >= 0:
+            raise argparse.ArgumentTypeError("weights must be 0 or more")
+        return name, v
+
+    return parse
+
+
+_weight = _weights_of(GENERATOR_LOSSES)
+_diffusion_weight = _weights_of(DIFFUSION_LOSSES)
 
 
 def _add_run_options(p: argparse.ArgumentParser, model_file: str) -> None:
@@ -144,6 +167,30 @@ def _add_run_options(p: argparse.ArgumentParser, model_file: str) -> None:
     p.add_argument(
         "--force", action="store_true",
         help="start over in OUT even if it holds another run (its checkpoints are deleted) or other files",
+    )  # fmt: skip
+
+
+def _add_identity_data_options(p: argparse.ArgumentParser) -> None:
+    """The data options of the trainers on identity-labelled faces (generator, diffusion)."""
+    p.add_argument(
+        "--data", type=Path, metavar="DIR|PACK",
+        help="folder of person folders (LFW or ROOT/<id>/*.jpg), or an identity pack (masquerade train pack)",
+    )  # fmt: skip
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
+    p.add_argument(
+        "--people", "--lfw-people", dest="people", type=_positive, metavar="N",
+        help="train on N people with two or more photos, drawn with a fixed seed (default: everyone)",
+    )  # fmt: skip
+    p.add_argument("--max-photos", type=_positive, metavar="N", help="at most N photos per person")
+    p.add_argument(
+        "--holdout", metavar="BENCHMARK|PAIRS|none",
+        help="leave out the people of this benchmark or pairs file (default lfw_swap_v1, the evaluation "
+        "benchmark)",
+    )  # fmt: skip
+    p.add_argument("--template", choices=GENERATOR_TEMPLATES, help="face alignment (default ffhq)")
+    p.add_argument(
+        "--cache", type=Path, metavar="DIR",
+        help="where aligned faces are cached (default $MASQUERADE_CACHE or ~/.cache/masquerade)",
     )  # fmt: skip
 
 
@@ -189,22 +236,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "OUT/loss.png and, when done, OUT/generator.onnx + OUT/model.json for --swapper generator. "
         "Options left out on a resumed run keep the run's values.",
     )  # fmt: skip
-    g.add_argument(
-        "--data", type=Path, metavar="DIR|PACK",
-        help="folder of person folders (LFW or ROOT/<id>/*.jpg), or an identity pack (masquerade train pack)",
-    )  # fmt: skip
-    g.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
-    g.add_argument(
-        "--people", "--lfw-people", dest="people", type=_positive, metavar="N",
-        help="train on N people with two or more photos, drawn with a fixed seed (default: everyone)",
-    )  # fmt: skip
-    g.add_argument("--max-photos", type=_positive, metavar="N", help="at most N photos per person")
-    g.add_argument(
-        "--holdout", metavar="BENCHMARK|PAIRS|none",
-        help="leave out the people of this benchmark or pairs file (default lfw_swap_v1, the evaluation "
-        "benchmark)",
-    )  # fmt: skip
-    g.add_argument("--template", choices=GENERATOR_TEMPLATES, help="face alignment (default ffhq)")
+    _add_identity_data_options(g)
     g.add_argument("--resolution", type=_resolution, help="face size in pixels, multiple of 16 (default 128)")
     g.add_argument("--preset", choices=GENERATOR_PRESETS, help="model size (default small)")
     g.add_argument("--steps", type=_non_negative, default=100000, help="total steps to reach (100000)")
@@ -221,11 +253,48 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     g.add_argument("--seed", type=int, help="random seed (default 0)")
     g.add_argument("--no-augment", action="store_true", help="no flips, affine or colour jitter of targets")
-    g.add_argument(
-        "--cache", type=Path, metavar="DIR",
-        help="where aligned faces are cached (default $MASQUERADE_CACHE or ~/.cache/masquerade)",
-    )  # fmt: skip
     _add_run_options(g, "generator.onnx")
+
+    df = tsub.add_parser(
+        "diffusion",
+        help="diffusion swapper: a denoiser conditioned on identity and the target's attributes",
+        description="Train the diffusion swapper (DDPM, sampled with DDIM): a U-Net predicts the noise of a "
+        "noised target face, conditioned on the source's 128-d dlib identity embedding (FiLM; dropped at "
+        "--cond-drop for classifier-free guidance) and on the target with its face blanked out, its face "
+        "mask and landmarks (channels). Losses: denoising, identity of the predicted clean face, "
+        "reconstruction. Same data as train generator. Writes OUT/checkpoints/, OUT/previews/ (source | "
+        "target | condition | swap | self), OUT/loss.csv, OUT/loss.png and, when done, "
+        "OUT/denoiser.onnx + OUT/model.json for --swapper diffusion. Options left out on a resumed run keep "
+        "the run's values.",
+    )  # fmt: skip
+    _add_identity_data_options(df)
+    df.add_argument("--resolution", type=_resolution, help="face size in pixels, multiple of 16 (default 64)")
+    df.add_argument("--preset", choices=DIFFUSION_PRESETS, help="model size (default small)")
+    df.add_argument(
+        "--steps", type=_non_negative, default=100000, help="total training steps to reach (100000)"
+    )
+    df.add_argument("--batch", type=_positive, help="batch size (default 8)")
+    df.add_argument("--lr", type=_lr, help="Adam learning rate (default 1e-4)")
+    df.add_argument(
+        "--ema", type=_ratio, help="decay of the weights' moving average, exported (default 0.999)"
+    )
+    df.add_argument(
+        "--same-ratio", type=_ratio, help="share of pairs whose source is the target's person (default 0.8)"
+    )
+    df.add_argument("--schedule", choices=("cosine", "linear"), help="noise schedule (default cosine)")
+    df.add_argument("--timesteps", type=_positive, help="diffusion timesteps T (default 1000)")
+    df.add_argument("--cond-drop", type=_ratio, help="identity dropout for guidance (default 0.1)")
+    df.add_argument(
+        "--sampling-steps", type=_positive, help="DDIM steps for previews and the model's default (25)"
+    )
+    df.add_argument("--guidance", type=float, help="guidance for previews and the model's default (2.0)")
+    df.add_argument(
+        "--weight", type=_diffusion_weight, action="append", metavar="NAME=VALUE",
+        help="a loss weight (repeat): denoise (1), identity (0.5), reconstruction (0.5); 0 skips the term",
+    )  # fmt: skip
+    df.add_argument("--seed", type=int, help="random seed (default 0)")
+    df.add_argument("--no-augment", action="store_true", help="no flips, affine or colour jitter of targets")
+    _add_run_options(df, "denoiser.onnx")
 
     pk = tsub.add_parser(
         "pack",
@@ -420,35 +489,62 @@ def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> in
     return _train(trainer, start, args, out, err, loss_text)
 
 
+def _stored(cls: Any, stored: dict[str, Any] | None) -> Any:
+    """The stored config of a resumed run as ``cls`` (None when there is none or it does not parse)."""
+    if stored is None:
+        return None
+    try:
+        return cls.from_dict({k: v for k, v in stored.items() if k not in ("trainer", "seed")})
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _identity_run_fields(
+    args: argparse.Namespace, base: Any, defaults: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """(``pick(name, value, old)``, the data fields) shared by the generator and diffusion configs: an
+    argument given wins, else the resumed run's value, else ``defaults[name]``."""
+    from .generator import resolve_data_path
+
+    if base is None and args.data is None:
+        raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
+
+    def pick(name: str, value: Any, old: Any) -> Any:
+        return value if value is not None else (old if base is not None else defaults[name])
+
+    fields = {
+        "data": resolve_data_path(args.data) if args.data is not None else base.data,
+        "people": args.people if args.people is not None else (base.people if base else None),
+        "max_photos": args.max_photos if args.max_photos is not None else (base.max_photos if base else None),
+        "holdout": pick("holdout", args.holdout, base.holdout if base else None),
+        "template": pick("template", args.template, base.template if base else None),
+    }
+    return pick, fields
+
+
+def _augment(args: argparse.Namespace, base: Any, default: Any) -> Any:
+    from .data import AugmentConfig
+
+    if args.no_augment:
+        return AugmentConfig(enabled=False)
+    return base.augment if base is not None else default
+
+
 def _generator_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
     """The generator run's config from the arguments; on a resumed run, arguments left out keep the
     stored values."""
     from dataclasses import replace
 
-    from .data import AugmentConfig
     from .generator import (
         GeneratorConfig,
         GeneratorLossConfig,
         GeneratorTrainConfig,
         generator_augment,
         preset_config,
-        resolve_data_path,
     )
 
-    base = None
-    if stored is not None:
-        try:
-            base = GeneratorTrainConfig.from_dict(
-                {k: v for k, v in stored.items() if k not in ("trainer", "seed")}
-            )
-        except (KeyError, TypeError, ValueError):
-            base = None
-    if base is None and args.data is None:
-        raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
-
-    def pick(name: str, value: Any, old: Any) -> Any:
-        return value if value is not None else (old if base is not None else GENERATOR_DEFAULTS[name])
-
+    base = _stored(GeneratorTrainConfig, stored)
+    pick, fields = _identity_run_fields(args, base, GENERATOR_DEFAULTS)
     resolution = pick("resolution", args.resolution, base.model.resolution if base else None)
     if args.preset is not None or base is None:
         model = preset_config(args.preset or GENERATOR_DEFAULTS["preset"], resolution)
@@ -457,25 +553,64 @@ def _generator_config(args: argparse.Namespace, stored: dict[str, Any] | None) -
     loss = base.loss if base is not None else GeneratorLossConfig()
     if args.weight:
         loss = replace(loss, **dict(args.weight))
-    if args.no_augment:
-        augment = AugmentConfig(enabled=False)
-    else:
-        augment = base.augment if base is not None else generator_augment()
     cfg = GeneratorTrainConfig(
-        data=resolve_data_path(args.data) if args.data is not None else base.data,  # type: ignore[union-attr]
-        people=args.people if args.people is not None else (base.people if base else None),
-        max_photos=args.max_photos if args.max_photos is not None else (base.max_photos if base else None),
-        holdout=pick("holdout", args.holdout, base.holdout if base else None),
-        template=pick("template", args.template, base.template if base else None),
+        **fields,
         model=model,
         batch_size=pick("batch", args.batch, base.batch_size if base else None),
         lr=pick("lr", args.lr, base.lr if base else None),
         lr_d=pick("lr_d", args.lr_d, base.lr_d if base else None),
         same_ratio=pick("same_ratio", args.same_ratio, base.same_ratio if base else None),
-        augment=augment,
+        augment=_augment(args, base, generator_augment()),
         loss=loss,
         **({"regions": base.regions, "preview_faces": base.preview_faces} if base is not None else {}),
     )
+    seed = pick("seed", args.seed, stored.get("seed") if stored else None)
+    return cfg, int(seed)
+
+
+def _diffusion_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
+    """The diffusion run's config from the arguments (resumed runs as for the generator)."""
+    from dataclasses import replace
+
+    from .diffusion import DiffusionConfig, DiffusionLossConfig, DiffusionTrainConfig, preset_config
+    from .generator import generator_augment
+
+    base = _stored(DiffusionTrainConfig, stored)
+    defaults = {**GENERATOR_DEFAULTS, **DIFFUSION_DEFAULTS}
+    pick, fields = _identity_run_fields(args, base, defaults)
+    resolution = pick("resolution", args.resolution, base.model.resolution if base else None)
+    if args.preset is not None or base is None:
+        model = preset_config(args.preset or DIFFUSION_DEFAULTS["preset"], resolution)
+    else:
+        model = DiffusionConfig(**{**vars(base.model), "resolution": resolution})
+    loss = base.loss if base is not None else DiffusionLossConfig()
+    if args.weight:
+        loss = replace(loss, **dict(args.weight))
+    own = {
+        name: pick(name, getattr(args, name), getattr(base, name) if base else None)
+        for name in (
+            "schedule",
+            "timesteps",
+            "cond_drop",
+            "sampling_steps",
+            "guidance",
+            "ema",
+            "same_ratio",
+            "lr",
+        )
+    }
+    try:
+        cfg = DiffusionTrainConfig(
+            **fields,
+            **own,
+            model=model,
+            batch_size=pick("batch", args.batch, base.batch_size if base else None),
+            augment=_augment(args, base, generator_augment()),
+            loss=loss,
+            **({"regions": base.regions, "preview_faces": base.preview_faces} if base is not None else {}),
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     seed = pick("seed", args.seed, stored.get("seed") if stored else None)
     return cfg, int(seed)
 
@@ -500,34 +635,52 @@ def _alignment_bar(err: Console) -> Iterator[Callable[[int, int, int], None]]:
         yield aligned
 
 
-def _cmd_generator(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from .generator import GeneratorTask, model_sizes
+def _cmd_identity_trainer(args: argparse.Namespace, out: Console, err: Console, kind: str) -> int:
+    """``train generator`` / ``train diffusion``: config, faces, a summary line, then :func:`_train`."""
     from .trainer import Trainer, read_run, resolve_device
 
     device = resolve_device(args.device)
     run = None if args.force else read_run(args.output)
-    cfg, seed = _generator_config(args, run.get("config") if run else None)
-    task = GeneratorTask(cfg, seed=seed, cache=args.cache)
+    stored = run.get("config") if run else None
+    if kind == "generator":
+        from .generator import GeneratorTask, model_sizes
+
+        cfg, seed = _generator_config(args, stored)
+        task: Any = GeneratorTask(cfg, seed=seed, cache=args.cache)
+        g_params, d_params = model_sizes(cfg.model)
+        what = (
+            f"generator {cfg.model.resolution} px ({cfg.template}), {g_params / 1e6:.1f} M parameters "
+            f"(+ {d_params / 1e6:.1f} M discriminator)"
+        )
+    else:
+        from .diffusion import DiffusionTask, model_size
+
+        cfg, seed = _diffusion_config(args, stored)
+        task = DiffusionTask(cfg, seed=seed, cache=args.cache)
+        what = (
+            f"diffusion {cfg.model.resolution} px ({cfg.template}), {model_size(cfg.model) / 1e6:.1f} M "
+            f"parameters, {cfg.schedule} schedule T={cfg.timesteps}"
+        )
     trainer = Trainer(task, args.output, _run_options(args, device, seed))
     start = trainer.prepare()  # (checks the folder and a resumed run's options before aligning faces)
     with _alignment_bar(err) as aligned:
         data = task.load_data(aligned)
-    m = cfg.model
-    g_params, d_params = model_sizes(m)
     out.print(
-        f"generator {m.resolution} px ({cfg.template}), {g_params / 1e6:.1f} M parameters "
-        f"(+ {d_params / 1e6:.1f} M discriminator), batch {cfg.batch_size}, on {device}: "
-        f"{len(data)} faces of {len(data.people)} people ({data.skipped} photos without a usable face) "
-        f"→ {args.output}" + (f"; resuming at step {start}" if start else ""),
+        f"{what}, batch {cfg.batch_size}, on {device}: {len(data)} faces of {len(data.people)} people "
+        f"({data.skipped} photos without a usable face) → {args.output}"
+        + (f"; resuming at step {start}" if start else ""),
         highlight=False,
         markup=False,
     )
 
     def loss_text(losses: dict[str, float]) -> str:
         nan = float("nan")
+        if kind == "generator":
+            head = f"G {losses.get('total', nan):.3f} D {losses.get('discriminator', nan):.3f}"
+        else:
+            head = f"loss {losses.get('total', nan):.3f} denoise {losses.get('denoise', nan):.3f}"
         return (
-            f"G {losses.get('total', nan):.3f} D {losses.get('discriminator', nan):.3f} "
-            f"id {1 - losses.get('identity', nan):.3f} recon {losses.get('reconstruction', nan):.3f}"
+            f"{head} id {1 - losses.get('identity', nan):.3f} recon {losses.get('reconstruction', nan):.3f}"
         )
 
     return _train(trainer, start, args, out, err, loss_text)
@@ -583,6 +736,6 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
         if not args.output.is_dir():
             raise InputError(f"{args.output}: run folder not found")
         return _export(args.output, args.checkpoint, out)
-    if args.train_command == "generator":
-        return _cmd_generator(args, out, err)
+    if args.train_command in ("generator", "diffusion"):
+        return _cmd_identity_trainer(args, out, err, args.train_command)
     return _cmd_autoencoder(args, out, err)

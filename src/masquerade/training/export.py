@@ -16,6 +16,9 @@ L2-normalised dlib embedding of the source face, :mod:`masquerade.identity`); ou
 (N×3×R×R) and ``mask`` (N×1×R×R), dynamic batch; and ``OUT/model.json``: ``{"format":
 "masquerade-generator", "version": 1, "resolution", "template", "onnx", "sha256", "identity":
 "dlib128", "inputs", "outputs", "steps", "data", "config", "parameters", "trained"}``.
+:func:`export_diffusion` writes ``OUT/denoiser.onnx`` (the EMA weights; inputs ``x``, ``t``, ``condition``,
+``identity``, output ``eps``: :mod:`masquerade.swappers.diffusion`) and ``OUT/model.json`` (format
+``masquerade-diffusion`` with the noise schedule, default sampling steps and guidance).
 :func:`export_run` exports whichever trainer a checkpoint comes from.
 
 Every export is checked with onnxruntime: its outputs must equal PyTorch's (max abs diff < 1e-4).
@@ -92,7 +95,8 @@ def onnx_difference(
     import onnxruntime as ort
 
     with torch.no_grad():
-        ref = [t.numpy() for t in net.eval()(*(torch.from_numpy(x) for x in inputs.values()))]
+        res = net.eval()(*(torch.from_numpy(x) for x in inputs.values()))
+        ref = [t.numpy() for t in ((res,) if isinstance(res, torch.Tensor) else res)]
     sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = sess.run(list(output_names), inputs)
     return float(max(np.abs(g - e).max() for g, e in zip(got, ref, strict=True)))
@@ -183,6 +187,42 @@ def _export_autoencoder_state(out: Path, state: dict[str, Any], opset: int = 17)
 
 # -- the one-shot generator -------------------------------------------------------------------------
 GENERATOR_FORMAT = "masquerade-generator"
+
+
+def _identity_model_meta(
+    state: dict[str, Any],
+    cfg: Any,
+    model: torch.nn.Module,
+    fmt: str,
+    version: int,
+    onnx_name: str,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+) -> dict[str, Any]:
+    """``model.json`` fields shared by the models trained on identity data (generator, diffusion)."""
+    return {
+        "format": fmt,
+        "version": version,
+        "resolution": cfg.model.resolution,
+        "template": cfg.template,
+        "onnx": onnx_name,
+        "sha256": "",
+        "identity": "dlib128",
+        "inputs": list(inputs),
+        "outputs": list(outputs),
+        "steps": int(state["step"]),
+        "data": {
+            "folder": cfg.data,
+            "people": cfg.people,
+            "max_photos": cfg.max_photos,
+            "holdout": cfg.holdout,
+        },
+        "config": cfg.to_dict(),
+        "parameters": parameter_count(model),
+        "trained": _trained(state),
+    }
+
+
 GENERATOR_VERSION = 1
 GENERATOR_ONNX = "generator.onnx"
 GENERATOR_INPUTS = ("target", "identity")
@@ -230,39 +270,104 @@ def export_generator(
 def _export_generator_state(out: Path, state: dict[str, Any], opset: int = 17) -> ExportResult:
     model, cfg = generator_from_checkpoint(state)
     data = generator_onnx_bytes(model, opset)
-    meta = {
-        "format": GENERATOR_FORMAT,
-        "version": GENERATOR_VERSION,
-        "resolution": cfg.model.resolution,
-        "template": cfg.template,
-        "onnx": GENERATOR_ONNX,
-        "sha256": "",
-        "identity": "dlib128",
-        "inputs": list(GENERATOR_INPUTS),
-        "outputs": list(GENERATOR_OUTPUTS),
-        "steps": int(state["step"]),
-        "data": {
-            "folder": cfg.data,
-            "people": cfg.people,
-            "max_photos": cfg.max_photos,
-            "holdout": cfg.holdout,
-        },
-        "config": cfg.to_dict(),
-        "parameters": parameter_count(model),
-        "trained": _trained(state),
-    }
+    meta = _identity_model_meta(
+        state,
+        cfg,
+        model,
+        GENERATOR_FORMAT,
+        GENERATOR_VERSION,
+        GENERATOR_ONNX,
+        GENERATOR_INPUTS,
+        GENERATOR_OUTPUTS,
+    )
     return _write_model(out, data, compare_generator_onnx(model, data), meta)
+
+
+DIFFUSION_ONNX = "denoiser.onnx"
+
+
+def diffusion_from_checkpoint(state: dict[str, Any]) -> tuple[Any, Any]:
+    """(the EMA denoiser in eval mode, the run's config) of a diffusion checkpoint."""
+    from .diffusion import DiffusionTrainConfig, build_unet
+
+    if state.get("trainer") != "diffusion":
+        raise InputError(f"checkpoint is from the {state.get('trainer')!r} trainer, not the diffusion model")
+    stored = {k: v for k, v in state["config"].items() if k not in ("trainer", "seed")}
+    cfg = DiffusionTrainConfig.from_dict(stored)
+    model = build_unet(cfg.model)
+    model.load_state_dict(state["modules"]["ema"])
+    return model.float().eval(), cfg
+
+
+def diffusion_onnx_bytes(model: Any, opset: int = 17) -> bytes:
+    from ..swappers.diffusion import CONDITION_CHANNELS, INPUT_NAMES, OUTPUT_NAMES
+    from .diffusion import DenoiserNet
+
+    r = model.config.resolution
+    dummies = (
+        torch.zeros((1, 3, r, r)),
+        torch.full((1,), 500.0),
+        torch.zeros((1, CONDITION_CHANNELS, r, r)),
+        torch.full((1, IDENTITY_DIM), IDENTITY_DIM**-0.5),
+    )
+    return onnx_bytes(DenoiserNet(model), dummies, INPUT_NAMES, OUTPUT_NAMES, opset)
+
+
+def compare_diffusion_onnx(model: Any, data: bytes, batch: int = 2, seed: int = 0) -> float:
+    """Max abs difference between onnxruntime's and PyTorch's noise predictions on a random batch."""
+    from ..swappers.diffusion import CONDITION_CHANNELS, OUTPUT_NAMES
+    from .diffusion import DenoiserNet
+
+    rng = np.random.default_rng(seed)
+    r = model.config.resolution
+    ident = rng.standard_normal((batch, IDENTITY_DIM)).astype(np.float32)
+    inputs = {
+        "x": rng.standard_normal((batch, 3, r, r)).astype(np.float32),
+        "t": rng.integers(0, 1000, batch).astype(np.float32),
+        "condition": rng.random((batch, CONDITION_CHANNELS, r, r), dtype=np.float32),
+        "identity": ident / np.linalg.norm(ident, axis=1, keepdims=True),
+    }
+    return onnx_difference(DenoiserNet(model), data, inputs, OUTPUT_NAMES)
+
+
+def export_diffusion(
+    out_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None, opset: int = 17
+) -> ExportResult:
+    """Export a diffusion run's ``checkpoint`` (default ``OUT/checkpoints/latest.pt``) to
+    ``OUT/denoiser.onnx`` + ``OUT/model.json``; :class:`ModelError` if onnxruntime disagrees."""
+    out = Path(out_dir)
+    return _export_diffusion_state(out, _checkpoint_state(out, checkpoint), opset)
+
+
+def _export_diffusion_state(out: Path, state: dict[str, Any], opset: int = 17) -> ExportResult:
+    from ..swappers.diffusion import CONDITION, INPUT_NAMES, MODEL_FORMAT, MODEL_VERSION, OUTPUT_NAMES
+
+    model, cfg = diffusion_from_checkpoint(state)
+    data = diffusion_onnx_bytes(model, opset)
+    meta = _identity_model_meta(
+        state, cfg, model, MODEL_FORMAT, MODEL_VERSION, DIFFUSION_ONNX, INPUT_NAMES, OUTPUT_NAMES
+    )
+    meta.update(
+        condition=CONDITION,
+        schedule=cfg.schedule,
+        timesteps=cfg.timesteps,
+        sampling_steps=cfg.sampling_steps,
+        guidance=cfg.guidance,
+    )
+    return _write_model(out, data, compare_diffusion_onnx(model, data), meta)
 
 
 def export_run(
     out_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None, opset: int = 17
 ) -> ExportResult:
-    """Export a run folder's checkpoint, whichever trainer wrote it (autoencoder or generator)."""
+    """Export a run folder's checkpoint, whichever trainer wrote it (autoencoder, generator, diffusion)."""
     out = Path(out_dir)
     state = _checkpoint_state(out, checkpoint)
     trainer = state.get("trainer")
     if trainer == "generator":
         return _export_generator_state(out, state, opset)
+    if trainer == "diffusion":
+        return _export_diffusion_state(out, state, opset)
     if trainer == "autoencoder":
         return _export_autoencoder_state(out, state, opset)
     raise InputError(f"{out}: checkpoint from an unknown trainer {trainer!r}")

@@ -389,7 +389,7 @@ class GeneratorTrainConfig:
 
 
 def load_training_faces(
-    cfg: GeneratorTrainConfig, cache: str | Path | None = None, progress: ProgressFn | None = None
+    cfg: Any, cache: str | Path | None = None, progress: ProgressFn | None = None
 ) -> IdentityFaces:
     """The run's faces: scan ``cfg.data`` (people, photos, hold-out), align and cache; or, when
     ``cfg.data`` is a file, read that identity pack."""
@@ -442,17 +442,17 @@ def _set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-class GeneratorTask(TrainTask):
-    """:class:`~masquerade.training.trainer.TrainTask` for the one-shot generator (optimisers ``G`` and
-    ``D``; one discriminator step, then one generator step, per training step)."""
+class IdentityPairTask(TrainTask):
+    """What the trainers on identity-labelled faces share (the generator, the diffusion model): the
+    run's faces (:func:`load_training_faces`), the pair sampler and :meth:`pair_batch`. ``config``
+    needs the fields of :class:`GeneratorTrainConfig` that name the data, ``model.resolution``,
+    ``same_ratio``, ``batch_size``, ``augment``, ``regions`` and ``to_dict()``."""
 
-    name: ClassVar[str] = "generator"
-    artifacts: ClassVar[tuple[str, ...]] = ("model.json", "generator.onnx")
     changeable: ClassVar[tuple[str, ...]] = ("data",)  # a moved data folder
 
     def __init__(
         self,
-        config: GeneratorTrainConfig,
+        config: Any,
         seed: int = 0,
         data: IdentityFaces | None = None,
         cache: str | Path | None = None,
@@ -467,11 +467,6 @@ class GeneratorTask(TrainTask):
         if data is not None:
             self._use(data)
         self._lock = threading.Lock()
-        self.generator: Generator | None = None
-        self.discriminator: MultiScaleDiscriminator | None = None
-        self.identity: IdentityLoss | None = None
-        self.opt_g: torch.optim.Optimizer | None = None
-        self.opt_d: torch.optim.Optimizer | None = None
 
     def _use(self, data: IdentityFaces) -> None:
         c = self.cfg
@@ -496,6 +491,39 @@ class GeneratorTask(TrainTask):
     def config(self) -> dict[str, Any]:
         return self.cfg.to_dict()
 
+    def pair_batch(self, step: int) -> tuple[PairBatch, np.random.Generator]:
+        """The step's pairs, augmented, and the step's random generator (for any further draws)."""
+        assert self.sampler is not None, "load_data() or build() first"
+        rng = self.sampler.rng(step)
+        with self._lock:  # the target sampler's permutation cache
+            src, tgt, same = self.sampler.pairs(step, self.cfg.batch_size, rng)
+        return make_pair_batch(self.data, src, tgt, same, rng, self.cfg.augment, self.cfg.regions), rng
+
+    def batch(self, step: int) -> Any:
+        return self.pair_batch(step)[0]
+
+
+class GeneratorTask(IdentityPairTask):
+    """:class:`~masquerade.training.trainer.TrainTask` for the one-shot generator (optimisers ``G`` and
+    ``D``; one discriminator step, then one generator step, per training step)."""
+
+    name: ClassVar[str] = "generator"
+    artifacts: ClassVar[tuple[str, ...]] = ("model.json", "generator.onnx")
+
+    def __init__(
+        self,
+        config: GeneratorTrainConfig,
+        seed: int = 0,
+        data: IdentityFaces | None = None,
+        cache: str | Path | None = None,
+    ) -> None:
+        super().__init__(config, seed, data, cache)
+        self.generator: Generator | None = None
+        self.discriminator: MultiScaleDiscriminator | None = None
+        self.identity: IdentityLoss | None = None
+        self.opt_g: torch.optim.Optimizer | None = None
+        self.opt_d: torch.optim.Optimizer | None = None
+
     def build(self, device: torch.device) -> None:
         c = self.cfg
         self.load_data()
@@ -512,13 +540,6 @@ class GeneratorTask(TrainTask):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         assert self.opt_g is not None and self.opt_d is not None
         return {"G": self.opt_g, "D": self.opt_d}
-
-    def batch(self, step: int) -> PairBatch:
-        assert self.sampler is not None, "load_data() or build() first"
-        rng = self.sampler.rng(step)
-        with self._lock:  # the target sampler's permutation cache
-            src, tgt, same = self.sampler.pairs(step, self.cfg.batch_size, rng)
-        return make_pair_batch(self.data, src, tgt, same, rng, self.cfg.augment, self.cfg.regions)
 
     # -- losses -----------------------------------------------------------------------------------
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -314,7 +314,7 @@ def _save_part(folder: Path, records: list[dict[str, Any]], failed: list[str]) -
 
 def analyse_photo(analyzer: Any, rgb: np.ndarray, size: int, template: str) -> dict[str, Any] | None:
     """Crop, mask, landmarks, embedding and chip matrix of the photo's face, or None without one."""
-    from ..faceset import _face_mask, face_px
+    from ..faceset import crop_face_mask, face_px
 
     faces = analyzer.get(rgb, identity=False, small_faces=False)
     if not faces:
@@ -330,7 +330,7 @@ def analyse_photo(analyzer: Any, rgb: np.ndarray, size: int, template: str) -> d
     from_crop = np.linalg.inv(np.vstack([m, [0, 0, 1]]))
     return {
         "image": crop,
-        "mask": _face_mask(face, m, size),
+        "mask": crop_face_mask(face, m, size),
         "landmarks": face.landmarks_68 @ m[:, :2].T + m[:, 2],
         "embedding": enc.embed(rgb, face.landmarks_68),
         "chip": (to_chip @ from_crop)[:2],
@@ -611,6 +611,7 @@ class PairBatch:
     weights: np.ndarray  # N×1×R×R, region weights (≥ 1: eyes, mouth)
     eyes: np.ndarray  # N×1×R×R, the eye regions in [0, 1]
     theta: np.ndarray  # N×2×3, target crop → identity chip (see chip_theta)
+    landmarks: np.ndarray  # N×68×2 float32, the augmented targets' landmarks (crop pixels)
     identity: np.ndarray  # N×128, L2-normalised source embeddings (the generator's input)
     id_target: np.ndarray  # N×128, the source embeddings centred (see IdentityFaces.centred)
     same: np.ndarray  # N, 1.0 where source and target are one person
@@ -660,7 +661,7 @@ def make_pair_batch(
     """Augment the targets (geometry and colour; no random warp) and gather the source identities."""
     r = data.resolution
     f = data.faces
-    imgs, masks, weights, eyes, thetas = [], [], [], [], []
+    imgs, masks, weights, eyes, thetas, marks = [], [], [], [], [], []
     for t in target:
         img, mask, lm, m = augment_geometry(f.images[t], f.masks[t], f.landmarks[t], rng, augment)
         x = img.astype(np.float32) * np.float32(1 / 255)
@@ -670,6 +671,7 @@ def make_pair_batch(
         masks.append(mask.astype(np.float32)[..., None] * np.float32(1 / 255))
         weights.append(region_weight_map(lm, r, regions)[..., None])
         eyes.append(region_weight_map(lm, r, EYES_ONLY)[..., None] - 1.0)
+        marks.append(lm)
         undo = np.linalg.inv(np.vstack([m, [0, 0, 1]]))
         thetas.append(chip_theta((np.vstack([data.chips[t], [0, 0, 1]]) @ undo)[:2], r))
 
@@ -682,6 +684,7 @@ def make_pair_batch(
         weights=nchw(weights),
         eyes=nchw(eyes),
         theta=np.stack(thetas).astype(np.float32),
+        landmarks=np.stack(marks).astype(np.float32),
         identity=data.unit_embeddings[source],
         id_target=data.centred(source),
         same=same.astype(np.float32),

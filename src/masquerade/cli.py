@@ -20,6 +20,7 @@ import numpy as np
 from rich.console import Console
 
 from .cli_faceset import add_extract_parser, cmd_extract
+from .cli_serve import add_serve_parser, cmd_serve
 from .errors import InputError, MasqueradeError, NoFaceError
 from .imageio import DEFAULT_MAX_PIXELS, check_output_path, load_image, save_image
 from .samples import SAMPLE_NAMES, sample_path
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     add_train_parser(sub)
+    add_serve_parser(sub)
 
     m = sub.add_parser("models", help="list the models used, their origin and licences")
     m.add_argument("--verify", action="store_true", help="check every file's sha256")
@@ -785,6 +787,7 @@ COMMANDS = {
     "models": cmd_models,
     "train": cmd_train,
     "extract": cmd_extract,
+    "serve": cmd_serve,
 }
 
 

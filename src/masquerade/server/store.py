@@ -1,0 +1,253 @@
+"""Persistent uploads and jobs of ``masquerade serve``: one SQLite file and one folder per item.
+
+Layout of the data folder::
+
+    DATA/masquerade.sqlite3        the tables ``uploads`` and ``jobs``
+    DATA/uploads/<id>/input.<ext>  an uploaded file (the name the client gave is only metadata)
+    DATA/uploads/<id>/face-<k>.jpg face thumbnails, faces.npy their identity embeddings
+    DATA/jobs/<id>/result.<ext>    a finished job's output
+
+Ids are 128-bit random hex strings: a result is reachable only by whoever holds its job id. Every
+path is built from an id checked against :data:`ID_PATTERN`, never from a client's file name.
+
+Job states: ``queued`` → ``running`` → ``done`` | ``failed`` | ``cancelled``; ``interrupted`` marks
+jobs that were queued or running when the server stopped (set when it starts again,
+:meth:`JobStore.recover`). Several processes use the file at once (the server and its job
+processes): WAL mode, a short busy timeout, one connection per operation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+STATES = ("queued", "running", *FINAL_STATES)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+    ext TEXT NOT NULL, meta TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, status TEXT NOT NULL, progress REAL NOT NULL,
+    message TEXT NOT NULL, spec TEXT NOT NULL, result TEXT, error TEXT, started REAL, finished REAL,
+    cancel INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created);
+"""
+
+
+def new_id() -> str:
+    return secrets.token_hex(16)
+
+
+def valid_id(text: str) -> bool:
+    return bool(ID_PATTERN.match(text))
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    created: float
+    kind: str  # image | video
+    name: str  # the client's file name (metadata only)
+    ext: str  # ".jpg", ".mp4", … (from the content, not the name)
+    meta: dict[str, Any]  # width, height, duration, faces: [{index, box, score}]
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "name": self.name, **self.meta}
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    created: float
+    status: str
+    progress: float  # 0 … 1
+    message: str
+    spec: dict[str, Any]
+    result: str | None  # file name in the job's folder
+    error: str | None
+    started: float | None
+    finished: float | None
+    cancel: bool
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATES
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "progress": round(self.progress, 4),
+            "message": self.message,
+            "created": self.created,
+            "started": self.started,
+            "finished": self.finished,
+            "kind": self.spec.get("kind"),
+            "options": self.spec.get("public", {}),
+        }
+        if self.error:
+            d["error"] = self.error
+        if self.status == "done" and self.result:
+            d["result_url"] = f"/api/jobs/{self.id}/result"
+        return d
+
+
+class JobStore:
+    """The SQLite file and the item folders under ``root``."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.db = self.root / "masquerade.sqlite3"
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "uploads").mkdir(exist_ok=True)
+        (self.root / "jobs").mkdir(exist_ok=True)
+        with self._conn() as c:
+            c.executescript(_SCHEMA)
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        c = sqlite3.connect(self.db, timeout=30.0, isolation_level=None)
+        try:
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA busy_timeout=30000")
+            yield c
+        finally:
+            c.close()
+
+    # -- folders ----------------------------------------------------------------------------------
+    def upload_dir(self, upload_id: str) -> Path:
+        if not valid_id(upload_id):
+            raise KeyError(upload_id)
+        return self.root / "uploads" / upload_id
+
+    def job_dir(self, job_id: str) -> Path:
+        if not valid_id(job_id):
+            raise KeyError(job_id)
+        return self.root / "jobs" / job_id
+
+    # -- uploads ----------------------------------------------------------------------------------
+    def add_upload(self, upload: Upload) -> None:
+        with self._conn() as c:
+            c.execute(
+                "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?)",
+                (upload.id, upload.created, upload.kind, upload.name, upload.ext, json.dumps(upload.meta)),
+            )
+
+    def upload(self, upload_id: str) -> Upload | None:
+        if not valid_id(upload_id):
+            return None
+        with self._conn() as c:
+            row = c.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        if row is None:
+            return None
+        return Upload(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))
+
+    def upload_path(self, upload: Upload) -> Path:
+        return self.upload_dir(upload.id) / f"input{upload.ext}"
+
+    # -- jobs -------------------------------------------------------------------------------------
+    def add_job(self, spec: dict[str, Any]) -> Job:
+        job_id = new_id()
+        now = time.time()
+        with self._conn() as c:
+            c.execute(
+                "INSERT INTO jobs (id, created, status, progress, message, spec) VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, now, "queued", 0.0, "queued", json.dumps(spec)),
+            )
+        self.job_dir(job_id).mkdir(parents=True, exist_ok=True)
+        job = self.job(job_id)
+        assert job is not None
+        return job
+
+    def job(self, job_id: str) -> Job | None:
+        if not valid_id(job_id):
+            return None
+        with self._conn() as c:
+            row = c.execute(
+                "SELECT id, created, status, progress, message, spec, result, error, started, finished, "
+                "cancel FROM jobs WHERE id = ?",
+                (job_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return Job(*row[:5], json.loads(row[5]), row[6], row[7], row[8], row[9], bool(row[10]))  # type: ignore[arg-type]
+
+    def queued(self) -> list[str]:
+        """Ids of the queued jobs, oldest first."""
+        with self._conn() as c:
+            rows = c.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created").fetchall()
+        return [r[0] for r in rows]
+
+    def count(self, *states: str) -> int:
+        marks = ", ".join("?" for _ in states)
+        with self._conn() as c:
+            return int(
+                c.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", states).fetchone()[0]
+            )
+
+    def start(self, job_id: str) -> bool:
+        """queued → running; False when the job is no longer queued (e.g. cancelled meanwhile)."""
+        with self._conn() as c:
+            cur = c.execute(
+                "UPDATE jobs SET status = 'running', started = ?, message = 'starting' "
+                "WHERE id = ? AND status = 'queued'",
+                (time.time(), job_id),
+            )
+            return cur.rowcount == 1
+
+    def progress(self, job_id: str, fraction: float, message: str) -> None:
+        with self._conn() as c:
+            c.execute(
+                "UPDATE jobs SET progress = ?, message = ? WHERE id = ? AND status = 'running'",
+                (max(0.0, min(1.0, float(fraction))), message, job_id),
+            )
+
+    def finish(
+        self, job_id: str, status: str, *, result: str | None = None, error: str | None = None
+    ) -> None:
+        """Move a queued or running job to a final state (a final job is left as it is)."""
+        assert status in FINAL_STATES
+        message = {"done": "done", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
+        with self._conn() as c:
+            c.execute(
+                "UPDATE jobs SET status = ?, result = ?, error = ?, finished = ?, message = ?, "
+                "progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END "
+                "WHERE id = ? AND status IN ('queued', 'running')",
+                (status, result, error, time.time(), message[status], status, job_id),
+            )
+
+    def request_cancel(self, job_id: str) -> Job | None:
+        """Cancel: a queued job at once, a running one by the scheduler (which stops its process)."""
+        with self._conn() as c:
+            c.execute(
+                "UPDATE jobs SET cancel = 1 WHERE id = ? AND status IN ('queued', 'running')", (job_id,)
+            )
+        job = self.job(job_id)
+        if job is not None and job.status == "queued":
+            self.finish(job_id, "cancelled", error="cancelled before it started")
+            job = self.job(job_id)
+        return job
+
+    def recover(self) -> int:
+        """Mark the jobs left queued or running by a stopped server as ``interrupted``; their count."""
+        with self._conn() as c:
+            cur = c.execute(
+                "UPDATE jobs SET status = 'interrupted', finished = ?, message = 'interrupted', "
+                "error = 'the server stopped before this job finished; submit it again' "
+                "WHERE status IN ('queued', 'running')",
+                (time.time(),),
+            )
+            return cur.rowcount

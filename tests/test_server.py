@@ -1,0 +1,243 @@
+"""``masquerade serve``'s REST API on real photos (FastAPI's test client, real job processes): uploads
+and their checks, jobs from queue to result, cancelling, the per-job time limit, the bounded queue,
+persistence across a restart, and the errors of bad requests."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+
+from masquerade import FaceAnalyzer, load_image, sample_path
+from masquerade.cli import main
+from masquerade.identity import euclidean_distance
+from masquerade.provenance.watermark import detect_file
+from masquerade.server.app import ServerConfig, create_app
+from masquerade.server.store import JobStore
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _upload(c: TestClient, path: Path | str, name: str = "photo.jpg", data: bytes | None = None):
+    body = data if data is not None else Path(path).read_bytes()
+    return c.post("/api/uploads", files={"file": (name, body)})
+
+
+def _wait(c: TestClient, job_id: str, timeout: float = 120.0) -> dict:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        job = c.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed", "cancelled", "interrupted"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("serve")
+    with TestClient(create_app(ServerConfig(data=data, queue_size=4))) as c:
+        yield c, data
+
+
+@pytest.fixture(scope="module")
+def uploads(server):
+    c, _ = server
+    src = _upload(c, sample_path("grace_hopper"), "hopper.jpg")
+    tgt = _upload(c, sample_path("astronaut"), "astronaut.png")
+    assert src.status_code == 201 and tgt.status_code == 201, (src.text, tgt.text)
+    return src.json(), tgt.json()
+
+
+def test_upload_describes_the_file_and_its_faces(server, uploads) -> None:
+    c, data = server
+    src, tgt = uploads
+    assert (
+        src["kind"] == "image" and (src["width"], src["height"]) == (512, 600) and src["name"] == "hopper.jpg"
+    )
+    assert len(src["faces"]) == 1 and len(tgt["faces"]) == 1
+    thumb = c.get(src["faces"][0]["thumbnail"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(thumb.content)).size[0] <= 128
+    # stored under the upload's id with an extension from the content, not the client's name
+    assert (data / "uploads" / tgt["id"] / "input.jpg").is_file()  # a JPEG sent as "astronaut.png"
+    assert c.get(f"/api/uploads/{src['id']}").json()["faces"] == src["faces"]
+
+
+def test_job_swaps_and_returns_a_marked_result(server, uploads, tmp_path) -> None:
+    c, _ = server
+    src, tgt = uploads
+    r = c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]})
+    assert r.status_code == 202 and r.json()["status"] in ("queued", "running")
+    job = _wait(c, r.json()["id"])
+    assert job["status"] == "done" and job["progress"] == 1.0, job
+    res = c.get(job["result_url"])
+    assert res.status_code == 200 and res.headers["content-type"] == "image/png"
+    assert "attachment" in res.headers["content-disposition"]
+    out = tmp_path / "result.png"
+    out.write_bytes(res.content)
+    # the target's face now carries the source's identity; the file carries the provenance watermark
+    hopper, astro = load_image(sample_path("grace_hopper")).rgb, load_image(sample_path("astronaut")).rgb
+    swapped = load_image(out).rgb
+    assert swapped.shape == astro.shape
+    with FaceAnalyzer() as fa:
+        e_src, e_tgt, e_out = (fa.get(x)[0].embedding for x in (hopper, astro, swapped))
+    assert euclidean_distance(e_out, e_src) < euclidean_distance(e_out, e_tgt)
+    assert detect_file(out).present
+
+
+def test_bad_uploads_are_refused_in_one_line(server, tmp_path) -> None:
+    c, data = server
+    before = sorted((data / "uploads").iterdir())
+    cases = [
+        (b"", 400, "empty"),
+        (b"GIF89a not really", 400, "not an image or a video"),
+        (Path(sample_path("astronaut")).read_bytes()[:2000], 400, ""),  # truncated PNG
+        (_png(np.full((64, 64, 3), 128, np.uint8)), 422, "no face"),
+    ]
+    for body, status, needle in cases:
+        r = _upload(c, "", "x.png", body)
+        assert r.status_code == status, (r.status_code, r.text)
+        detail = r.json()["detail"]
+        assert isinstance(detail, str) and "\n" not in detail and needle in detail
+    assert sorted((data / "uploads").iterdir()) == before  # nothing kept of a refused upload
+
+
+def test_limits(tmp_path) -> None:
+    photo = Path(sample_path("grace_hopper"))
+    with TestClient(create_app(ServerConfig(data=tmp_path / "a", max_upload_mb=0.01))) as c:
+        r = _upload(c, photo)
+        assert r.status_code == 413 and "larger than" in r.json()["detail"]
+    with TestClient(create_app(ServerConfig(data=tmp_path / "b", max_pixels=100_000))) as c:
+        r = _upload(c, photo)
+        assert r.status_code == 413 and "pixels" in r.json()["detail"]
+
+
+def test_job_errors(server, uploads) -> None:
+    c, _ = server
+    src, tgt = uploads
+    unknown = "0" * 32
+    for body, status, needle in (
+        ({"source": unknown, "target": tgt["id"]}, 404, "no upload"),
+        ({"source": src["id"], "target": "../../etc/passwd"}, 404, "no upload"),
+        ({"source": src["id"], "target": tgt["id"], "swapper": "magic"}, 422, "unknown swapper"),
+        ({"source": src["id"], "target": tgt["id"], "target_faces": "one"}, 422, "target_face"),
+        ({"source": src["id"], "target": tgt["id"], "source_face": 3}, 422, "has 1 face"),
+        ({"source": src["id"], "target": tgt["id"], "mask": "everything"}, 422, ""),
+    ):
+        r = c.post("/api/jobs", json=body)
+        assert r.status_code == status and needle in str(r.json()["detail"]), (body, r.text)
+    for path in (
+        f"/api/jobs/{unknown}",
+        "/api/jobs/nope",
+        f"/api/jobs/{unknown}/result",
+        "/api/uploads/x%2F..%2F",
+    ):
+        assert c.get(path).status_code == 404, path
+    assert c.post(f"/api/jobs/{unknown}/cancel").status_code == 404
+
+
+def test_cancel_and_result_of_an_unfinished_job(server, uploads) -> None:
+    c, _ = server
+    src, tgt = uploads
+    job = c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()
+    r = c.get(f"/api/jobs/{job['id']}/result")
+    assert r.status_code == 409 and "no result" in r.json()["detail"]
+    assert c.post(f"/api/jobs/{job['id']}/cancel").status_code == 200
+    done = _wait(c, job["id"])
+    assert done["status"] == "cancelled" and "result_url" not in done
+
+
+def test_queue_is_bounded_and_time_limit_stops_a_job(tmp_path) -> None:
+    cfg = ServerConfig(data=tmp_path / "q", queue_size=1, job_time_limit=0.5)
+    with TestClient(create_app(cfg)) as c:
+        src = _upload(c, sample_path("grace_hopper")).json()
+        tgt = _upload(c, sample_path("astronaut")).json()
+        codes = [c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}) for _ in range(4)]
+        assert 429 in [r.status_code for r in codes]
+        full = next(r for r in codes if r.status_code == 429)
+        assert "queue is full" in full.json()["detail"]
+        accepted = [r.json()["id"] for r in codes if r.status_code == 202]
+        for job_id in accepted:  # a job process cannot even load its models in 0.5 s
+            job = _wait(c, job_id)
+            assert job["status"] == "failed" and "time limit" in job["error"], job
+
+
+def test_jobs_persist_across_a_restart(tmp_path) -> None:
+    data = tmp_path / "p"
+    with TestClient(create_app(ServerConfig(data=data))) as c:
+        src = _upload(c, sample_path("grace_hopper")).json()
+        tgt = _upload(c, sample_path("astronaut")).json()
+        done = _wait(c, c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()["id"])
+        assert done["status"] == "done"
+        result = c.get(done["result_url"]).content
+    # a job left running by a server that died
+    store = JobStore(data)
+    lost = store.add_job(
+        {"kind": "image", "source": src["id"], "target": tgt["id"], "options": {}, "public": {}}
+    )
+    assert store.start(lost.id)
+    with TestClient(create_app(ServerConfig(data=data))) as c:
+        again = c.get(f"/api/jobs/{done['id']}").json()
+        assert again["status"] == "done" and c.get(again["result_url"]).content == result
+        gone = c.get(f"/api/jobs/{lost.id}").json()
+        assert gone["status"] == "interrupted" and "submit it again" in gone["error"]
+
+
+def test_video_job(tmp_path) -> None:
+    """A short clip of the astronaut (the photo, slightly moving) as target: an MP4 result with the
+    same number of frames."""
+    import av
+
+    astro = load_image(sample_path("astronaut")).rgb[:, :, :]
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as out:
+        s = out.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 512, 512, "yuv420p"
+        for k in range(8):
+            frame = np.roll(astro[:512, :512], k, axis=1)
+            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    with TestClient(create_app(ServerConfig(data=tmp_path / "v"))) as c:
+        src = _upload(c, sample_path("grace_hopper")).json()
+        tgt = _upload(c, clip, "clip.mp4")
+        assert tgt.status_code == 201, tgt.text
+        tgt = tgt.json()
+        assert tgt["kind"] == "video" and tgt["frames"] == 8 and len(tgt["faces"]) == 1
+        job = _wait(c, c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()["id"])
+        assert job["status"] == "done", job
+        res = c.get(job["result_url"])
+        assert res.headers["content-type"] == "video/mp4"
+        got = tmp_path / "got.mp4"
+        got.write_bytes(res.content)
+        with av.open(str(got)) as f:
+            assert sum(1 for _ in f.decode(video=0)) == 8
+
+
+def test_serve_command_checks_its_options(tmp_path, capsys) -> None:
+    for argv, needle in (
+        (["--jobs", "0"], "--jobs"),
+        (["--max-upload-mb", "-1"], "--max-upload-mb"),
+        (["--model", f"x={tmp_path}"], "not a trained model folder"),
+        (["--port", "70000"], "--port"),
+    ):
+        rc = main(["serve", "--data", str(tmp_path / "d"), *argv])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err.startswith("error: ") and needle in err and "\n" not in err, (argv, err)

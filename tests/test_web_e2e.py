@@ -1,0 +1,153 @@
+"""End to end in a real browser: Debian's Chromium, driven by Selenium, against ``masquerade serve``
+started as a user starts it. Uploads the two sample photos, picks the faces, runs a swap, checks that
+the result image appears, downloads it and compares it with the API's result.
+
+Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (Debian's chromium and chromium-driver;
+``scripts/install_browser.sh`` installs them, as the README's test command does)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from masquerade import load_image, sample_path
+
+CHROMIUM = os.environ.get("MASQUERADE_CHROMIUM", "/usr/bin/chromium")
+DRIVER = os.environ.get("MASQUERADE_CHROMEDRIVER", "/usr/bin/chromedriver")
+
+pytest.importorskip("fastapi")
+webdriver = pytest.importorskip("selenium.webdriver")
+if not (Path(CHROMIUM).is_file() and Path(DRIVER).is_file()):
+    pytest.skip(
+        f"no browser: {CHROMIUM} or {DRIVER} missing (run scripts/install_browser.sh)",
+        allow_module_level=True,
+    )
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("web-data")
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "masquerade", "serve", "--port", str(port), "--data", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/api/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out = proc.stdout.read() if proc.stdout else ""
+            proc.kill()
+            raise AssertionError(f"masquerade serve did not start: {out[-2000:]}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    downloads = tmp_path_factory.mktemp("downloads")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+        f"--user-data-dir={tmp_path_factory.mktemp('chrome-profile')}", "--window-size=1400,1000",
+    ):  # fmt: skip
+        opts.add_argument(flag)
+    opts.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver, downloads
+    driver.quit()
+
+
+def test_swap_in_the_browser(server, browser, tmp_path) -> None:
+    driver, downloads = browser
+    driver.get(server + "/")
+    assert "masquerade" in driver.title
+    wait = WebDriverWait(driver, 60)
+    # the swapper list comes from the API
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#swapper option"))
+    # upload the source and the target as a user does, through the file inputs
+    driver.find_element(By.ID, "source-file").send_keys(str(Path(sample_path("grace_hopper")).resolve()))
+    driver.find_element(By.ID, "target-file").send_keys(str(Path(sample_path("astronaut")).resolve()))
+    for which in ("source", "target"):
+        thumb = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"#{which}-faces img.face")))
+        wait.until(lambda d, t=thumb: d.execute_script("return arguments[0].naturalWidth", t) > 0)
+    assert "1 face found" in driver.find_element(By.ID, "target-note").text
+    driver.find_element(By.CSS_SELECTOR, "#target-faces img.face").click()  # pick the target's face
+    assert driver.find_element(By.ID, "target-faces-mode").get_attribute("value") == "one"
+    start = wait.until(EC.element_to_be_clickable((By.ID, "start")))
+    start.click()
+    # progress, then the result image appears
+    img = WebDriverWait(driver, 180).until(EC.presence_of_element_located((By.ID, "result-media")))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return arguments[0].naturalWidth", img) > 0)
+    assert driver.execute_script("return arguments[0].naturalWidth", img) == 512
+    assert driver.find_element(By.ID, "status").text.startswith("done")
+    link = driver.find_element(By.ID, "download")
+    href = link.get_attribute("href")
+    assert link.is_displayed() and "/api/jobs/" in href
+    # the gallery remembers the job
+    assert driver.find_elements(By.CSS_SELECTOR, "#gallery-list li a img")
+    # download it through the link, as a user does, and compare with the API's file
+    link.click()
+    deadline = time.monotonic() + 30
+    got: list[Path] = []
+    while time.monotonic() < deadline:
+        got = [p for p in downloads.iterdir() if p.suffix == ".png"]
+        if got and not list(downloads.glob("*.crdownload")):
+            break
+        time.sleep(0.3)
+    assert got, f"nothing downloaded into {downloads}: {list(downloads.iterdir())}"
+    with urllib.request.urlopen(href) as r:
+        api_bytes = r.read()
+    assert got[0].read_bytes() == api_bytes
+    shutil.copy(got[0], tmp_path / "result.png")
+    out = load_image(tmp_path / "result.png").rgb
+    src = load_image(sample_path("astronaut")).rgb
+    assert out.shape == src.shape and (out != src).any()
+
+
+def test_bad_file_shows_an_error(server, browser, tmp_path) -> None:
+    driver, _ = browser
+    driver.get(server + "/")
+    bad = tmp_path / "not-a-photo.jpg"
+    bad.write_bytes(b"this is text, not a JPEG")
+    driver.find_element(By.ID, "source-file").send_keys(str(bad))
+    err = WebDriverWait(driver, 30).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "#source-note .error"))
+    )
+    assert "not an image or a video" in err.text
+    assert not driver.find_element(By.ID, "start").is_enabled()

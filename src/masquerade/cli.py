@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -103,6 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--end", type=float, help="end time in seconds")
     v.add_argument("--detect-every", type=int, default=10, help="frames between detector runs (default 10)")
     v.add_argument("--no-smooth", action="store_true", help="turn temporal smoothing off")
+    v.add_argument(
+        "--backend", choices=["local", "ray"], default="local",
+        help="local (default: this process) or ray: cut the video at keyframes into segments swapped on "
+        "Ray workers, then joined with the original timing and audio",
+    )  # fmt: skip
+    v.add_argument("--address", help="with --backend ray: an existing Ray cluster (default: a local one)")
+    v.add_argument("--workers", type=int, default=2, help="with --backend ray: Ray workers (default 2)")
+    v.add_argument(
+        "--segment-seconds", type=float, default=10.0, help="with --backend ray: segment length (default 10)"
+    )
+    v.add_argument(
+        "--work-dir", type=Path,
+        help="with --backend ray: folder for the swapped segments (default: a temporary folder beside the "
+        "output; on a cluster, one every node can reach)",
+    )  # fmt: skip
 
     lv = sub.add_parser("live", help="swap faces in a camera or stream at its own pace")
     lv.add_argument(
@@ -599,6 +614,13 @@ def _swap_video(
         raise InputError("--end must be after --start")
     if args.detect_every < 1:
         raise InputError("--detect-every must be at least 1")
+    if getattr(args, "backend", "local") == "ray":
+        if args.start is not None or args.end is not None:
+            raise InputError("--start/--end are not supported with --backend ray yet")
+        if args.workers < 1:
+            raise InputError("--workers must be at least 1")
+        if not args.segment_seconds > 0:
+            raise InputError("--segment-seconds must be positive")
     span = (args.end or info.duration) - (args.start or 0.0)
     total = int(round(span * info.fps)) if span > 0 else None
     smoothing = OneEuroParams(min_cutoff=1e6, beta=0.0) if args.no_smooth else OneEuroParams()
@@ -622,11 +644,14 @@ def _swap_video(
             def progress(n: int, _t: float) -> None:
                 bar.update(task, completed=n, fps=n / max(time.perf_counter() - start, 1e-6))
 
-            report = swap_video(
-                prep.sources, tgt_p, dest, prep.options, vopts, analyzer,  # type: ignore[arg-type]
-                references=prep.references, progress=progress, provenance=stamp,
-                swapper=prep.swapper.swapper,  # type: ignore[attr-defined]
-            )  # fmt: skip
+            if args.backend == "ray":
+                report = _swap_video_ray(args, prep, tgt_p, dest, vopts, stamp)
+            else:
+                report = swap_video(
+                    prep.sources, tgt_p, dest, prep.options, vopts, analyzer,  # type: ignore[arg-type]
+                    references=prep.references, progress=progress, provenance=stamp,
+                    swapper=prep.swapper.swapper,  # type: ignore[attr-defined]
+                )  # fmt: skip
     tc = report.transcode
     secs = time.perf_counter() - t0
     audio = {"copy": "audio copied", "aac": "audio re-encoded to AAC", "none": "no audio"}[tc.audio_mode]
@@ -641,6 +666,28 @@ def _swap_video(
             f"warning: the input is damaged; decoding stopped after {tc.frames_out} frames", highlight=False
         )
     return 0
+
+
+def _swap_video_ray(
+    args: argparse.Namespace, prep: Any, tgt_p: Path, dest: Path, vopts: Any, stamp: OutputStamp
+) -> Any:
+    """The video swapped in segments on Ray workers (:mod:`masquerade.ray_backend`), then joined."""
+    import tempfile
+
+    from .ray_backend import ray_runner
+    from .segments import swap_video_segmented
+
+    parent = args.work_dir or (dest.parent if str(dest.parent) else Path("."))
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".masquerade-segments-", dir=parent) as work:
+        run = ray_runner(
+            prep.sources, tgt_p, work, prep.options, vopts, workers=args.workers, address=args.address,
+            references=prep.references,
+        )  # fmt: skip
+        return swap_video_segmented(
+            prep.sources, tgt_p, dest, work, prep.options, vopts, stamp,
+            segment_seconds=args.segment_seconds, runner=run,
+        )  # fmt: skip
 
 
 def cmd_live(args: argparse.Namespace, out: Console, err: Console) -> int:

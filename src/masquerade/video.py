@@ -271,6 +271,20 @@ class VideoFaceSwapper:
         return -1
 
 
+def stamped_options(
+    options: SwapOptions, video: VideoOptions | None, provenance: OutputStamp | ProvenanceOptions | None
+) -> tuple[OutputStamp, VideoOptions]:
+    """The output's provenance stamp and the video options with its container metadata added."""
+    stamp = (
+        provenance
+        if isinstance(provenance, OutputStamp)
+        else OutputStamp(options.swapper, provenance or ProvenanceOptions())
+    )
+    vopts = video or VideoOptions()
+    encode = dataclasses.replace(vopts.encode, metadata=(*vopts.encode.metadata, *stamp.video_metadata()))
+    return stamp, dataclasses.replace(vopts, encode=encode)
+
+
 def swap_video(
     sources: list[tuple[np.ndarray, Face]],
     target: str | os.PathLike[str],
@@ -295,14 +309,7 @@ def swap_video(
     content id and reports what was done (``report.provenance``). ``swapper`` reuses a swapper already
     made for ``options`` (its model is not loaded again)."""
     sopts = options or SwapOptions()
-    stamp = (
-        provenance
-        if isinstance(provenance, OutputStamp)
-        else OutputStamp(sopts.swapper, provenance or ProvenanceOptions())
-    )
-    vopts = video or VideoOptions()
-    encode = dataclasses.replace(vopts.encode, metadata=(*vopts.encode.metadata, *stamp.video_metadata()))
-    vopts = dataclasses.replace(vopts, encode=encode)
+    stamp, vopts = stamped_options(sopts, video, provenance)
     post = stamp.frame_post(post)
     finalize = stamp.video_finalizer(output, finalize)
     own = analyzer is None

@@ -1,0 +1,155 @@
+"""Segmented video swapping (:mod:`masquerade.segments`) and its Ray backend: the joined output has the
+single-process output's frame count, timestamps and audio, and frames close to it; on a local Ray with
+2 workers the result is the same, also when a worker dies mid-segment (its segment is retried).
+
+The clip is made here: the astronaut sample, moving slightly, 4 s at 10 fps with a keyframe every
+second and an AAC tone, so that it cuts into 4 segments."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from masquerade import FaceAnalyzer, load_image, sample_path
+from masquerade.cli import main
+from masquerade.pipeline import FaceSwapper, SwapOptions
+from masquerade.provenance.stamp import ProvenanceOptions
+from masquerade.segments import keyframe_times, plan_segments, swap_video_segmented
+from masquerade.video import swap_video
+
+av = pytest.importorskip("av")
+
+FPS = 10
+FRAMES = 40
+
+
+def make_clip(path: Path) -> Path:
+    astro = load_image(sample_path("astronaut")).rgb[:512, :512]
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=FPS)
+        v.width, v.height, v.pix_fmt = 512, 512, "yuv420p"
+        v.options = {"g": str(FPS), "keyint_min": str(FPS), "sc_threshold": "0"}
+        a = out.add_stream("aac", rate=16000)
+        a.layout = "mono"
+        for k in range(FRAMES):
+            frame = np.roll(astro, (k % 7) - 3, axis=1)
+            for p in v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                out.mux(p)
+        t = np.arange(16000 * FRAMES // FPS) / 16000
+        tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for i in range(0, len(tone), 1024):
+            af = av.AudioFrame.from_ndarray(tone[None, i : i + 1024], format="fltp", layout="mono")
+            af.sample_rate, af.pts, af.time_base = 16000, i, Fraction(1, 16000)
+            for p in a.encode(af):
+                out.mux(p)
+        for s in (v, a):
+            for p in s.encode():
+                out.mux(p)
+    return path
+
+
+def _streams(path: Path) -> tuple[list[int], list[np.ndarray], list[tuple[int | None, bytes]]]:
+    with av.open(str(path)) as c:
+        video = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        audio = [(p.pts, bytes(p)) for p in c.demux(audio=0) if p.size]
+    return [p for p, _ in video], [f for _, f in video], audio
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
+
+
+@pytest.fixture(scope="module")
+def source():
+    rgb = load_image(sample_path("grace_hopper")).rgb
+    with FaceAnalyzer(identity=False) as fa:
+        return rgb, FaceSwapper(SwapOptions(), analyzer=fa).source_face(rgb)
+
+
+@pytest.fixture(scope="module")
+def single(clip, source, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("single") / "single.mp4"
+    swap_video([source], clip, out, provenance=ProvenanceOptions(enabled=False))
+    return out
+
+
+@pytest.fixture(scope="module")
+def segmented(clip, source, tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("segmented")
+    out = d / "segmented.mp4"
+    report = swap_video_segmented(
+        [source], clip, out, d / "work", provenance=ProvenanceOptions(enabled=False), segment_seconds=1.0
+    )
+    assert report.frames == FRAMES and report.frames_swapped == FRAMES
+    return out
+
+
+def test_plan_cuts_at_keyframes(clip) -> None:
+    assert keyframe_times(clip) == pytest.approx([0.0, 1.0, 2.0, 3.0])
+    segs = plan_segments(clip, 1.0)
+    assert [(s.start, s.end) for s in segs] == [(-np.inf, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, None)]
+    assert len(plan_segments(clip, 2.5)) == 2 and len(plan_segments(clip, 10)) == 1
+
+
+def test_segmented_output_matches_the_single_process_one(single, segmented) -> None:
+    pts_a, frames_a, audio_a = _streams(single)
+    pts_b, frames_b, audio_b = _streams(segmented)
+    assert len(frames_a) == len(frames_b) == FRAMES
+    assert pts_a == pts_b  # timing
+    assert audio_a == audio_b and len(audio_a) > 10  # the audio packets, copied unchanged
+    diff = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(frames_a, frames_b, strict=True)]
+    # the seams: each segment starts its tracking from a warm-up second before its cut; measured
+    # mean 0.56 / max 1.25 grey levels on a real talking-head clip, here:
+    assert np.mean(diff) < 1.5 and np.max(diff) < 4.0, (np.mean(diff), np.max(diff))
+
+
+def test_ray_two_workers_with_a_killed_worker(clip, source, segmented, tmp_path, monkeypatch) -> None:
+    pytest.importorskip("ray")
+    from masquerade.ray_backend import CRASH_ENV, ray_runner
+
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv(CRASH_ENV, f"2:{marker}")  # the worker that takes segment 2 dies, once
+    work = tmp_path / "work"
+    out = tmp_path / "ray.mp4"
+    run = ray_runner([source], clip, work, workers=2)
+    report = swap_video_segmented(
+        [source],
+        clip,
+        out,
+        work,
+        provenance=ProvenanceOptions(enabled=False),
+        segment_seconds=1.0,
+        runner=run,
+    )
+    assert marker.is_file()  # the crash happened, and the segment was run again
+    assert report.frames == FRAMES and report.frames_swapped == FRAMES
+    pts_a, frames_a, audio_a = _streams(segmented)
+    pts_b, frames_b, audio_b = _streams(out)
+    assert pts_a == pts_b and audio_a == audio_b
+    assert all(np.array_equal(a, b) for a, b in zip(frames_a, frames_b, strict=True))  # deterministic
+
+
+def test_cli_backend_options(clip, tmp_path, capsys) -> None:
+    base = [
+        "swap",
+        "-s",
+        "sample:grace_hopper",
+        "-t",
+        str(clip),
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--backend",
+        "ray",
+    ]
+    for extra, needle in ((["--start", "1"], "--start/--end"), (["--workers", "0"], "--workers")):
+        rc = main([*base, *extra])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err.startswith("error: ") and needle in err, err
+    assert not (tmp_path / "o.mp4").exists()
+    assert not os.environ.get("MASQUERADE_RAY_CRASH_ONCE")

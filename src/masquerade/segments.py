@@ -234,9 +234,13 @@ def swap_video_segmented(
     segments = plan_segments(target, segment_seconds, warmup)
     if runner is None:
         from .analysis import FaceAnalyzer
+        from .pipeline import make_swapper
 
+        swapper = make_swapper(options or SwapOptions())  # loaded once for all the segments
         with FaceAnalyzer(identity=False) as fa:
-            results = [swap_segment(sources, target, s, work_dir, options, video, fa) for s in segments]
+            results = [
+                swap_segment(sources, target, s, work_dir, options, video, fa, swapper) for s in segments
+            ]
     else:
         results = runner(segments)
     log.info("%d segment(s) swapped; joining", len(results))

@@ -188,6 +188,17 @@ def check_nchw(where: Path, what: str, node: Any, channels: int, size: int) -> N
         )
 
 
+def check_swap_inputs(
+    name: str, source_rgb: np.ndarray | None, source: Face | None, target: Face, needs_source: bool = True
+) -> None:
+    """What every aligned-crop swapper needs to swap: a source face (when it takes its identity from
+    one) and the target's mediapipe mesh (the patch keeps it)."""
+    if needs_source and (source_rgb is None or source is None):
+        raise ValueError(f"the {name} swapper needs a source face")
+    if target.mesh is None:
+        raise ValueError(f"the {name} swapper needs the target's mediapipe mesh (478 points)")
+
+
 def mask_coverage(mask: np.ndarray, low: float = MASK_LOW, high: float = MASK_HIGH) -> np.ndarray:
     """A predicted mask (0..1) as coverage: 0 below ``low``, 1 above ``high``, linear between."""
     return np.clip((mask - low) / (high - low), 0.0, 1.0).astype(np.float32)

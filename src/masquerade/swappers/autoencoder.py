@@ -34,6 +34,7 @@ from .aligned import (
     MASK_LOW,
     ModelInfo,
     check_nchw,
+    check_swap_inputs,
     crop_patch,
     default_providers,
     face_and_mask_outputs,
@@ -115,8 +116,7 @@ class AutoencoderSwapper:
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch:
         """The model's face over the target face's region; ``source_rgb``/``source`` are not used."""
-        if target.mesh is None:
-            raise ValueError("the autoencoder swapper needs the target's mediapipe mesh (478 points)")
+        check_swap_inputs(self.name, source_rgb, source, target, needs_source=False)
         crop, m = self.align(target_rgb, target)
         faces, masks = self.predict(crop)
         return self.patch(faces[0], masks[0], m, target_rgb.shape, target)

@@ -47,6 +47,7 @@ from .aligned import (
     ModelInfo,
     SourceIdentities,
     check_nchw,
+    check_swap_inputs,
     crop_patch,
     folder_kind,
     mask_coverage,
@@ -301,10 +302,7 @@ class DiffusionSwapper:
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch:
         """The generated face for (source identity, target attributes) over the target face's region."""
-        if source_rgb is None or source is None:
-            raise ValueError("the diffusion swapper needs a source face")
-        if target.mesh is None:
-            raise ValueError("the diffusion swapper needs the target's mediapipe mesh (478 points)")
+        check_swap_inputs(self.name, source_rgb, source, target)
         cond, mask, m = self.condition(target_rgb, target)
         face = self.generate(cond[None], self.identities(source_rgb, source)[None])[0]
         coverage = mask_coverage(mask, self.mask_low, self.mask_high)

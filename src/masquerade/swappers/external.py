@@ -83,7 +83,7 @@ from ..alignment import TEMPLATES, align_face
 from ..errors import ModelError
 from ..face import Face
 from ..models import file_sha256
-from .aligned import crop_patch, first_line, onnx_session
+from .aligned import check_swap_inputs, crop_patch, first_line, onnx_session
 from .base import SwapPatch
 
 log = logging.getLogger(__name__)
@@ -695,10 +695,7 @@ class ExternalOnnxSwapper:
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch:
         """The model's face for (source identity, target face) over the target face's region."""
-        if source_rgb is None or source is None:
-            raise ValueError("the onnx swapper needs a source face")
-        if target.mesh is None:
-            raise ValueError("the onnx swapper needs the target's mediapipe mesh (478 points)")
+        check_swap_inputs(self.name, source_rgb, source, target)
         crop, m = self.align(target_rgb, target)
         face, mask = self.predict(crop, self.latent(source_rgb, source))
         return self.patch(face, mask, m, target_rgb.shape, target)

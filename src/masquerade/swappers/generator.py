@@ -36,6 +36,7 @@ from .aligned import (
     ModelInfo,
     SourceIdentities,
     check_nchw,
+    check_swap_inputs,
     crop_patch,
     face_and_mask_outputs,
     folder_kind,
@@ -139,10 +140,7 @@ class GeneratorSwapper:
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch:
         """The model's face for (source identity, target face) over the target face's region."""
-        if source_rgb is None or source is None:
-            raise ValueError("the generator swapper needs a source face")
-        if target.mesh is None:
-            raise ValueError("the generator swapper needs the target's mediapipe mesh (478 points)")
+        check_swap_inputs(self.name, source_rgb, source, target)
         crop, m = self.align(target_rgb, target)
         faces, masks = self.predict(crop, self.identities(source_rgb, source))
         return self.patch(faces[0], masks[0], m, target_rgb.shape, target)

@@ -357,9 +357,12 @@ class DiffusionTask(IdentityPairTask):
             has_identity=(rng.random(n) >= self.cfg.cond_drop).astype(np.float32),
         )
 
-    def losses(self, batch: DiffusionBatch, device: torch.device) -> dict[str, torch.Tensor]:
-        """Every loss term (unweighted) and ``total`` of ``batch`` through :attr:`unet`."""
+    def losses(
+        self, batch: DiffusionBatch, device: torch.device, net: DiffusionUNet | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Every loss term (unweighted) and ``total`` of ``batch`` through ``net`` (default :attr:`unet`)."""
         assert self.unet is not None and self.identity is not None
+        net = net or self.unet
         b = TensorPairs.from_numpy(batch.pairs, device)
         w = self.cfg.loss
 
@@ -370,7 +373,7 @@ class DiffusionTask(IdentityPairTask):
         ab = self._abar_t[t][:, None, None, None]
         x0 = b.target * 2 - 1
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        eps = self.unet(xt, t.float(), tensor(batch.condition), b.identity * keep[:, None]).float()
+        eps = net(xt, t.float(), tensor(batch.condition), b.identity * keep[:, None]).float()
         zero = torch.zeros((), device=device)
         same = b.same
         per = ((eps - noise) ** 2).mean(dim=(1, 2, 3))
@@ -412,15 +415,12 @@ class DiffusionTask(IdentityPairTask):
         """The loss terms of batch ``step`` (fixed pairs, augmentation, timesteps and noise) through the
         current network (or its EMA), without training."""
         assert self.unet is not None and self.ema is not None
-        net = self.unet
+        net = self.ema if use_ema else self.unet
         was = net.training
-        if use_ema:
-            self.unet = self.ema
+        net.eval()
         try:
-            self.unet.eval()
-            terms = self.losses(self.batch(step), device)
+            terms = self.losses(self.batch(step), device, net)
         finally:
-            self.unet = net
             net.train(was)
         return {k: float(v) for k, v in terms.items()}
 

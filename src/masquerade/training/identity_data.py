@@ -42,13 +42,11 @@ source photo. Everything depends only on (seed, step), so a resumed run continue
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -301,15 +299,9 @@ def _save_part(folder: Path, records: list[dict[str, Any]], failed: list[str]) -
         embeddings=stack("embedding", (128,), np.float32),
         chips=stack("chip", (2, 3), np.float64),
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from ..imageio import atomic_write_bytes
+
+    atomic_write_bytes(dest, buf.getvalue())
 
 
 def analyse_photo(analyzer: Any, rgb: np.ndarray, size: int, template: str) -> dict[str, Any] | None:

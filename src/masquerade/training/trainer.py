@@ -30,7 +30,6 @@ import logging
 import os
 import random
 import signal
-import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -267,18 +266,9 @@ def read_run(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from ..imageio import atomic_write
+
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -34,6 +34,13 @@ def hopper() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def source(hopper: np.ndarray) -> tuple[np.ndarray, object]:
+    """Grace Hopper as a video/batch source: (rgb, her face)."""
+    with FaceAnalyzer(identity=False) as fa:
+        return hopper, FaceSwapper(analyzer=fa).source_face(hopper)
+
+
+@pytest.fixture(scope="session")
 def analyzer() -> FaceAnalyzer:
     fa = FaceAnalyzer().prepare()
     yield fa

@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from masquerade import FaceAnalyzer, load_image, sample_path
+from masquerade import load_image, sample_path
 from masquerade.cli import main
-from masquerade.pipeline import FaceSwapper, SwapOptions
 from masquerade.provenance.stamp import ProvenanceOptions
 from masquerade.segments import keyframe_times, plan_segments, swap_video_segmented
 from masquerade.video import swap_video
@@ -66,13 +65,6 @@ def clip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def source():
-    rgb = load_image(sample_path("grace_hopper")).rgb
-    with FaceAnalyzer(identity=False) as fa:
-        return rgb, FaceSwapper(SwapOptions(), analyzer=fa).source_face(rgb)
-
-
-@pytest.fixture(scope="module")
 def single(clip, source, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("single") / "single.mp4"
     swap_video([source], clip, out, provenance=ProvenanceOptions(enabled=False))
@@ -95,6 +87,8 @@ def test_plan_cuts_at_keyframes(clip) -> None:
     segs = plan_segments(clip, 1.0)
     assert [(s.start, s.end) for s in segs] == [(-np.inf, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, None)]
     assert len(plan_segments(clip, 2.5)) == 2 and len(plan_segments(clip, 10)) == 1
+    trimmed = plan_segments(clip, 1.0, start=0.5, end=2.5)  # as --start/--end: only that part
+    assert [(s.start, s.end) for s in trimmed] == [(0.5, 2.0), (2.0, 2.5)]  # no cut 0.5 s after the start
 
 
 def test_segmented_output_matches_the_single_process_one(single, segmented) -> None:
@@ -147,9 +141,33 @@ def test_cli_backend_options(clip, tmp_path, capsys) -> None:
         "--backend",
         "ray",
     ]
-    for extra, needle in ((["--start", "1"], "--start/--end"), (["--workers", "0"], "--workers")):
+    for extra, needle in (
+        (["--workers", "0"], "--workers"),
+        (["--segment-seconds", "0"], "--segment-seconds"),
+        (["--start", "3", "--end", "2"], "--end must be after --start"),
+    ):
         rc = main([*base, *extra])
         err = capsys.readouterr().err.strip()
         assert rc == 2 and err.startswith("error: ") and needle in err, err
     assert not (tmp_path / "o.mp4").exists()
     assert not os.environ.get("MASQUERADE_RAY_CRASH_ONCE")
+
+
+def test_cli_ray_trimmed_matches_the_local_trim(clip, tmp_path, capsys) -> None:
+    """--start/--end with --backend ray: the same frames, timestamps and audio as the local trim."""
+    pytest.importorskip("ray")
+    args = ["swap", "-s", "sample:grace_hopper", "-t", str(clip), "--start", "0.5", "--end", "3.5"]
+    args += ["--no-provenance"]
+    assert main([*args, "-o", str(tmp_path / "local.mp4")]) == 0
+    ray_args = ["--backend", "ray", "--workers", "2", "--segment-seconds", "1"]
+    assert main([*args, "-o", str(tmp_path / "ray.mp4"), *ray_args]) == 0
+    err = capsys.readouterr().err
+    assert "swapped faces in 30 of 30 frames" in err, err
+    pts_a, frames_a, audio_a = _streams(tmp_path / "local.mp4")
+    pts_b, frames_b, audio_b = _streams(tmp_path / "ray.mp4")
+    assert len(frames_a) == len(frames_b) == 30 and pts_a == pts_b
+    assert audio_a == audio_b and len(audio_a) > 10
+    diff = [np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(frames_a, frames_b, strict=True)]
+    # the first segment warms up on the 0.5 s before --start, which the local run never sees
+    assert np.mean(diff) < 1.5 and np.max(diff) < 4.0, (np.mean(diff), np.max(diff))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # segment folder removed

@@ -27,7 +27,7 @@ from .samples import SAMPLE_NAMES, sample_path
 from .training.cli import add_train_parser, cmd_train
 
 if TYPE_CHECKING:
-    from .provenance.stamp import OutputStamp
+    from .provenance.stamp import OutputStamp, ProvenanceOptions
     from .swappers import DiffusionOptions
 
 INTENDED_USE = (
@@ -82,10 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="photo whose identity is used (or sample:NAME); repeat with --faces many; not used by "
         "--swapper autoencoder (the identity is in the model)",
     )  # fmt: skip
-    s.add_argument("-t", "--target", required=True, help="photo or video whose faces are replaced")
+    s.add_argument(
+        "-t", "--target", required=True,
+        help="photo or video whose faces are replaced, or a folder of them (a batch)",
+    )  # fmt: skip
     s.add_argument(
         "-o", "--output", required=True, type=Path,
-        help="output image (.png .jpg .webp .bmp .tif) or video (.mp4 .mov .mkv .m4v)",
+        help="output image (.png .jpg .webp .bmp .tif) or video (.mp4 .mov .mkv .m4v); with a folder as "
+        "--target, the output folder",
     )  # fmt: skip
     _add_swap_options(s)
     s.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality (default 95)")
@@ -103,20 +107,31 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--end", type=float, help="end time in seconds")
     v.add_argument("--detect-every", type=int, default=10, help="frames between detector runs (default 10)")
     v.add_argument("--no-smooth", action="store_true", help="turn temporal smoothing off")
-    v.add_argument(
-        "--backend", choices=["local", "ray"], default="local",
-        help="local (default: this process) or ray: cut the video at keyframes into segments swapped on "
-        "Ray workers, then joined with the original timing and audio",
-    )  # fmt: skip
-    v.add_argument("--address", help="with --backend ray: an existing Ray cluster (default: a local one)")
-    v.add_argument("--workers", type=int, default=2, help="with --backend ray: Ray workers (default 2)")
-    v.add_argument(
-        "--segment-seconds", type=float, default=10.0, help="with --backend ray: segment length (default 10)"
+    b = s.add_argument_group("batch (a folder as -t/--target: its photos and videos, into the folder -o)")
+    b.add_argument(
+        "--recursive", action="store_true", help="also the photos and videos in subfolders (mirrored in -o)"
     )
-    v.add_argument(
+    b.add_argument(
+        "--report", type=Path, metavar="JSON",
+        help="where to write the per-file report (default OUTPUT/batch-report.json)",
+    )  # fmt: skip
+    r = s.add_argument_group("scale-out")
+    r.add_argument(
+        "--backend", choices=["local", "ray"], default="local",
+        help="local (default: this process) or ray: a video is cut at keyframes into segments swapped on "
+        "Ray workers, then joined with the original timing and audio; a folder's files are shared out "
+        "among the workers",
+    )  # fmt: skip
+    r.add_argument("--address", help="with --backend ray: an existing Ray cluster (default: a local one)")
+    r.add_argument("--workers", type=int, default=2, help="with --backend ray: Ray workers (default 2)")
+    r.add_argument(
+        "--segment-seconds", type=float, default=10.0,
+        help="with --backend ray and a video: segment length (default 10)",
+    )  # fmt: skip
+    r.add_argument(
         "--work-dir", type=Path,
-        help="with --backend ray: folder for the swapped segments (default: a temporary folder beside the "
-        "output; on a cluster, one every node can reach)",
+        help="with --backend ray and a video: folder for the swapped segments (default: a temporary folder "
+        "beside the output; on a cluster, one every node can reach)",
     )  # fmt: skip
 
     lv = sub.add_parser("live", help="swap faces in a camera or stream at its own pace")
@@ -540,8 +555,19 @@ def _check_swapper_args(args: argparse.Namespace) -> None:
 
 def _stamp(args: argparse.Namespace, dest: Path, inputs: list[Path]) -> OutputStamp:
     """The provenance for this output; the sidecar it may need is checked like the output itself."""
+    from .provenance.stamp import OutputStamp
+
+    stamp = OutputStamp(args.swapper, _provenance(args))
+    side = stamp.sidecar_for(dest)
+    if side is not None:
+        check_output_path(side, inputs, args.force, {side.suffix.lower(): "c2pa"})
+    return stamp
+
+
+def _provenance(args: argparse.Namespace) -> ProvenanceOptions:
+    """--no-provenance / --c2pa-cert / --c2pa-key as provenance options (checked)."""
     from .provenance.c2pa import SigningConfig
-    from .provenance.stamp import OutputStamp, ProvenanceOptions
+    from .provenance.stamp import ProvenanceOptions
 
     cert, key = getattr(args, "c2pa_cert", None), getattr(args, "c2pa_key", None)
     if (cert is None) != (key is None):
@@ -552,19 +578,21 @@ def _stamp(args: argparse.Namespace, dest: Path, inputs: list[Path]) -> OutputSt
         if pem is not None and not pem.is_file():
             raise InputError(f"{pem}: no such file")
     signing = SigningConfig(cert, key) if cert is not None and key is not None else None
-    stamp = OutputStamp(args.swapper, ProvenanceOptions(enabled=not args.no_provenance, signing=signing))
-    side = stamp.sidecar_for(dest)
-    if side is not None:
-        check_output_path(side, inputs, args.force, {side.suffix.lower(): "c2pa"})
-    return stamp
+    return ProvenanceOptions(enabled=not args.no_provenance, signing=signing)
 
 
 def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
     from .analysis import FaceAnalyzer
+    from .batch import swap_loaded
     from .videoio import VIDEO_EXTENSIONS, is_video_path
 
     _check_swapper_args(args)
     tgt_p = _resolve(args.target)
+    if tgt_p.is_dir():
+        return _swap_batch(args, tgt_p, err)
+    for flag in ("recursive", "report"):
+        if getattr(args, flag, None):
+            raise InputError(f"--{flag} goes with a folder as -t/--target (a batch)")
     video = is_video_path(tgt_p)
     inputs = [tgt_p, *[_resolve(x) for x in args.source or []], *[_resolve(x) for x in args.reference or []]]
     if args.source_reference:
@@ -577,14 +605,7 @@ def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
     tgt_img = load_image(tgt_p, max_pixels=args.max_pixels)
     with FaceAnalyzer(identity=False) as analyzer:
         prep = _prepare(args, analyzer)
-        fs = prep.swapper
-        if args.faces == "many":
-            result, report = fs.swap_many(prep.sources, tgt_img.rgb, prep.references)
-        elif not prep.sources:  # built-in identity
-            result, report = fs.swap(None, tgt_img.rgb)
-        else:
-            src_rgb, src_face = prep.sources[0]
-            result, report = fs.swap(src_rgb, tgt_img.rgb, source=src_face)
+        result, report = swap_loaded(prep.swapper, prep.sources, tgt_img.rgb, prep.references)
     stamp.write_image(dest, result, alpha=tgt_img.alpha, quality=args.quality)
     n = len(report.targets)
     err.print(
@@ -595,49 +616,62 @@ def cmd_swap(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def _video_options(args: argparse.Namespace) -> Any:
+    """The video flags as VideoOptions (checked; --start/--end against a video are checked by the caller)."""
+    from .smoothing import OneEuroParams
+    from .video import VideoOptions
+    from .videoio import EncodeOptions
+
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise InputError("--end must be after --start")
+    if args.detect_every < 1:
+        raise InputError("--detect-every must be at least 1")
+    if args.backend == "ray":
+        if args.workers < 1:
+            raise InputError("--workers must be at least 1")
+        if not args.segment_seconds > 0:
+            raise InputError("--segment-seconds must be positive")
+    elif args.address is not None or args.work_dir is not None:
+        raise InputError("--address/--work-dir go with --backend ray")
+    smoothing = OneEuroParams(min_cutoff=1e6, beta=0.0) if args.no_smooth else OneEuroParams()
+    enc = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset, start=args.start, end=args.end)
+    return VideoOptions(
+        detect_every=args.detect_every,
+        smoothing=smoothing,
+        colour_tau=1e-6 if args.no_smooth else 0.3,
+        encode=enc,
+    )
+
+
+def _progress_bar(err: Console, *fields: str) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    extra = [TextColumn(f) for f in fields]
+    columns = (
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), *extra,
+        TimeRemainingColumn(),
+    )  # fmt: skip
+    return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
+
+
 def _swap_video(
     args: argparse.Namespace, tgt_p: Path, dest: Path, err: Console, t0: float, stamp: OutputStamp
 ) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from .analysis import FaceAnalyzer
-    from .smoothing import OneEuroParams
-    from .video import VideoOptions, swap_video
-    from .videoio import EncodeOptions, probe
+    from .video import swap_video
+    from .videoio import probe
 
     info = probe(tgt_p)
     for name in ("start", "end"):
         value = getattr(args, name)
         if value is not None and (value < 0 or (info.duration and value > info.duration)):
             raise InputError(f"--{name} {value} is outside the video (0 to {info.duration:.2f} s)")
-    if args.start is not None and args.end is not None and args.end <= args.start:
-        raise InputError("--end must be after --start")
-    if args.detect_every < 1:
-        raise InputError("--detect-every must be at least 1")
-    if getattr(args, "backend", "local") == "ray":
-        if args.start is not None or args.end is not None:
-            raise InputError("--start/--end are not supported with --backend ray yet")
-        if args.workers < 1:
-            raise InputError("--workers must be at least 1")
-        if not args.segment_seconds > 0:
-            raise InputError("--segment-seconds must be positive")
+    vopts = _video_options(args)
     span = (args.end or info.duration) - (args.start or 0.0)
     total = int(round(span * info.fps)) if span > 0 else None
-    smoothing = OneEuroParams(min_cutoff=1e6, beta=0.0) if args.no_smooth else OneEuroParams()
-    enc = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset, start=args.start, end=args.end)
-    vopts = VideoOptions(
-        detect_every=args.detect_every,
-        smoothing=smoothing,
-        colour_tau=1e-6 if args.no_smooth else 0.3,
-        encode=enc,
-    )
     with FaceAnalyzer(identity=False) as analyzer:
         prep = _prepare(args, analyzer)
-        columns = (
-            TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[fps]:.1f} fps"), TimeRemainingColumn(),
-        )  # fmt: skip
-        with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        with _progress_bar(err, "{task.fields[fps]:.1f} fps") as bar:
             task = bar.add_task("swapping", total=total, fps=0.0)
             start = time.perf_counter()
 
@@ -645,7 +679,7 @@ def _swap_video(
                 bar.update(task, completed=n, fps=n / max(time.perf_counter() - start, 1e-6))
 
             if args.backend == "ray":
-                report = _swap_video_ray(args, prep, tgt_p, dest, vopts, stamp)
+                report = _swap_video_ray(args, prep, tgt_p, dest, vopts, stamp, bar, task)
             else:
                 report = swap_video(
                     prep.sources, tgt_p, dest, prep.options, vopts, analyzer,  # type: ignore[arg-type]
@@ -655,9 +689,11 @@ def _swap_video(
     tc = report.transcode
     secs = time.perf_counter() - t0
     audio = {"copy": "audio copied", "aac": "audio re-encoded to AAC", "none": "no audio"}[tc.audio_mode]
+    # a segmented run's tracks and cuts are per segment: their sums would count the seams, so not given
+    how = f"{report.tracks} tracks, {report.scene_cuts} scene cuts, " if args.backend == "local" else ""
     err.print(
-        f"swapped faces in {report.frames_swapped} of {report.frames} frames ({report.tracks} tracks, "
-        f"{report.scene_cuts} scene cuts, {audio}) in {secs:.1f} s ({report.frames / secs:.1f} fps) → {dest}",
+        f"swapped faces in {report.frames_swapped} of {report.frames} frames ({how}{audio}) in {secs:.1f} s "
+        f"({report.frames / secs:.1f} fps) → {dest}",
         highlight=False,
     )
     err.print(stamp.record.summary(), highlight=False, markup=False)
@@ -669,25 +705,102 @@ def _swap_video(
 
 
 def _swap_video_ray(
-    args: argparse.Namespace, prep: Any, tgt_p: Path, dest: Path, vopts: Any, stamp: OutputStamp
-) -> Any:
-    """The video swapped in segments on Ray workers (:mod:`masquerade.ray_backend`), then joined."""
+    args: argparse.Namespace, prep: Any, tgt_p: Path, dest: Path, vopts: Any, stamp: OutputStamp,
+    bar: Any, task: Any,
+) -> Any:  # fmt: skip
+    """The video swapped in segments on Ray workers (:mod:`masquerade.ray_backend`), then joined; the bar
+    advances by whole segments while they are swapped, then frame by frame through the join."""
     import tempfile
 
     from .ray_backend import ray_runner
     from .segments import swap_video_segmented
 
+    start = time.perf_counter()
+    swapped = {"frames": 0, "segments": 0}
+
+    def on_segment(result: Any) -> None:
+        swapped["frames"] += result.count
+        swapped["segments"] += 1
+        fps = swapped["frames"] / max(time.perf_counter() - start, 1e-6)
+        what = f"swapping ({swapped['segments']} segments done)"
+        bar.update(task, completed=swapped["frames"], fps=fps, description=what)
+
+    def progress(stage: str, n: int) -> None:
+        if stage != "join":  # the runner reports the segments (on_segment)
+            return
+        if n == 1:
+            start_join[0] = time.perf_counter()
+            bar.reset(task, description="joining", fps=0.0)
+        bar.update(task, completed=n, fps=n / max(time.perf_counter() - start_join[0], 1e-6))
+
+    start_join = [start]
     parent = args.work_dir or (dest.parent if str(dest.parent) else Path("."))
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".masquerade-segments-", dir=parent) as work:
         run = ray_runner(
             prep.sources, tgt_p, work, prep.options, vopts, workers=args.workers, address=args.address,
-            references=prep.references,
+            references=prep.references, on_segment=on_segment,
         )  # fmt: skip
         return swap_video_segmented(
             prep.sources, tgt_p, dest, work, prep.options, vopts, stamp,
-            segment_seconds=args.segment_seconds, runner=run,
+            segment_seconds=args.segment_seconds, runner=run, progress=progress,
+            references=prep.references,
         )  # fmt: skip
+
+
+def _swap_batch(args: argparse.Namespace, tgt_p: Path, err: Console) -> int:
+    """A folder as --target: every photo and video in it, into the folder -o, with a report."""
+    from .analysis import FaceAnalyzer
+    from .batch import BatchSettings, check_batch_folders, plan_batch, swap_batch
+    from .provenance.stamp import OutputStamp
+
+    if args.start is not None or args.end is not None:
+        raise InputError("--start/--end trim one video; they do not apply to a folder as --target")
+    if args.work_dir is not None:
+        raise InputError("--work-dir is for one video on --backend ray; a folder's files are swapped whole")
+    check_batch_folders(tgt_p, args.output, args.recursive)
+    vopts = _video_options(args)
+    prov = _provenance(args)
+    protect = [_resolve(x) for x in [*(args.source or []), *(args.reference or [])]]
+    stamp = OutputStamp(args.swapper, prov)
+    items, skipped, _ = plan_batch(tgt_p, args.output, args.recursive, args.force, protect, stamp.sidecar_for)
+    if args.report is not None:
+        check_output_path(args.report, [*protect, *(i.input for i in items)], True, {".json": "json"})
+    with FaceAnalyzer(identity=False) as analyzer:
+        prep = _prepare(args, analyzer)
+        settings = BatchSettings(prep.options, vopts, prov, args.quality, args.max_pixels)  # type: ignore[arg-type]
+        if args.backend == "ray":
+            from .ray_backend import ray_batch_runner
+
+            runner = ray_batch_runner(
+                prep.sources, settings, prep.references, workers=args.workers, address=args.address
+            )
+        else:
+            from .batch import local_batch_runner
+
+            runner = local_batch_runner(prep.sources, settings, prep.references, prep.swapper)
+        with _progress_bar(err, "{task.fields[failed]} failed") as bar:
+            task = bar.add_task("swapping files", total=len(items) + len(skipped), failed=0)
+            failed = [0]
+
+            def progress(r: Any) -> None:
+                failed[0] += r.status == "failed"
+                bar.update(task, advance=1, failed=failed[0])
+                if r.status == "failed":
+                    why = r.error if r.error.startswith(r.input) else f"{r.input}: {r.error}"
+                    bar.console.print(f"failed: {why}", highlight=False, markup=False)
+
+            report = swap_batch(
+                prep.sources, tgt_p, args.output, settings, prep.references, args.recursive, args.force,
+                runner=runner, progress=progress, report_path=args.report, protect=protect,
+            )  # fmt: skip
+    err.print(report.summary() + f" → {args.output}", highlight=False, markup=False)
+    err.print(f"report: {report.report_path}", highlight=False, markup=False)
+    if report.failed:
+        n = len(report.failed)
+        err.print(f"error: {n} file{'s' if n != 1 else ''} failed (reasons above and in the report)")
+        return 1
+    return 0
 
 
 def cmd_live(args: argparse.Namespace, out: Console, err: Console) -> int:

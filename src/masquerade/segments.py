@@ -74,19 +74,44 @@ def keyframe_times(path: str | os.PathLike[str]) -> list[float]:
     return sorted({t - start if start < 0 else t for t in out})
 
 
-def plan_segments(path: str | os.PathLike[str], seconds: float, warmup: float = 1.0) -> list[Segment]:
-    """Segments of about ``seconds`` each, cut at keyframes (one segment when the video has too few)."""
+def trim_bounds(
+    path: str | os.PathLike[str], start: float | None, end: float | None
+) -> tuple[float | None, float | None]:
+    """``start``/``end`` as the transcoder applies them: rounded down to the video stream's time base
+    (a frame is kept when ``start <= t < end``)."""
+    if not start and not end:
+        return None, None
+    p = Path(path)
+    with _open_input(p) as c:
+        tb = _video_stream_in(c, p).time_base
+
+    def q(x: float | None) -> float | None:
+        return float(int(x / tb) * tb) if x and tb else x or None
+
+    return q(start), q(end)
+
+
+def plan_segments(
+    path: str | os.PathLike[str],
+    seconds: float,
+    warmup: float = 1.0,
+    start: float | None = None,
+    end: float | None = None,
+) -> list[Segment]:
+    """Segments of about ``seconds`` each, cut at keyframes (one segment when the video has too few);
+    ``start``/``end`` (seconds) keep only that part, as ``EncodeOptions.start``/``end`` do."""
     if not seconds > 0:
         raise InputError("segment length must be positive")
-    keys = keyframe_times(path)
+    lo, hi = trim_bounds(path, start, end)
+    keys = [t for t in keyframe_times(path) if (lo is None or t > lo) and (hi is None or t < hi)]
     cuts: list[float] = []
-    last = keys[0] if keys else 0.0
-    for t in keys[1:]:
+    last = lo if lo is not None else (keys[0] if keys else 0.0)
+    for t in keys if lo is not None else keys[1:]:
         if t - last >= seconds:
             cuts.append(t)
             last = t
-    starts = [-math.inf, *cuts]
-    ends: list[float | None] = [*cuts, None]
+    starts = [lo if lo is not None else -math.inf, *cuts]
+    ends: list[float | None] = [*cuts, hi]
     return [Segment(i, s, e, warmup) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
 
 
@@ -191,6 +216,8 @@ def join_segments(
 ) -> VideoReport:
     """One output from the swapped segments, with the original's timing, rotation and audio."""
     stamp, vopts = stamped_options(options or SwapOptions(), video, provenance)
+    # the transcoder counts time from the trim start; the segments keep the video's own times
+    offset = trim_bounds(target, vopts.encode.start, None)[0] or 0.0
     post = stamp.frame_post(None)
     finalize = stamp.video_finalizer(output, None)
     frames = _SegmentFrames(results)
@@ -202,7 +229,7 @@ def join_segments(
     )
 
     def fn(_rgb: np.ndarray, t: float) -> np.ndarray:
-        frame = frames.next(t, tolerance=1e-3)
+        frame = frames.next(t + offset, tolerance=1e-3)
         return post(frame) if post is not None else frame
 
     def check() -> None:
@@ -229,19 +256,30 @@ def swap_video_segmented(
     segment_seconds: float = 10.0,
     warmup: float = 1.0,
     runner: SegmentRunner | None = None,
+    progress: Callable[[str, int], None] | None = None,
+    references: list[np.ndarray] | None = None,
 ) -> VideoReport:
-    """Plan, swap every segment (``runner``; default: in this process, one after the other), join."""
-    segments = plan_segments(target, segment_seconds, warmup)
+    """Plan, swap every segment (``runner``; default: in this process, one after the other), join.
+    The trim (``video.encode.start``/``end``) applies as in :func:`~masquerade.video.swap_video`.
+    ``progress(stage, frames)``: ``("swap", n)`` as segments finish with the frames swapped so far
+    (only with the default runner: a runner reports its own), then ``("join", n)`` frame by frame."""
+    enc = (video or VideoOptions()).encode
+    segments = plan_segments(target, segment_seconds, warmup, enc.start, enc.end)
     if runner is None:
         from .analysis import FaceAnalyzer
         from .pipeline import make_swapper
 
         swapper = make_swapper(options or SwapOptions())  # loaded once for all the segments
+        results = []
         with FaceAnalyzer(identity=False) as fa:
-            results = [
-                swap_segment(sources, target, s, work_dir, options, video, fa, swapper) for s in segments
-            ]
+            for s in segments:
+                results.append(
+                    swap_segment(sources, target, s, work_dir, options, video, fa, swapper, references)
+                )
+                if progress is not None:
+                    progress("swap", sum(r.count for r in results))
     else:
         results = runner(segments)
     log.info("%d segment(s) swapped; joining", len(results))
-    return join_segments(target, results, output, options, video, provenance)
+    join_progress = (lambda n, _t: progress("join", n)) if progress is not None else None
+    return join_segments(target, results, output, options, video, provenance, join_progress)

@@ -78,7 +78,7 @@ def test_plan_names_outputs_and_refuses_bad_folders(folder, tmp_path) -> None:
         plan_batch(folder, folder)
     with pytest.raises(OutputError, match="inside the input folder"):
         plan_batch(folder, folder / "sub" / "out", recursive=True)
-    with pytest.raises(OutputError, match="is a folder"):
+    with pytest.raises(OutputError, match="must be a folder, not the file"):
         plan_batch(folder, tmp_path / "out.png")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no photo or video"):

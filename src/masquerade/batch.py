@@ -135,7 +135,9 @@ def check_batch_folders(target: Path, output: Path, recursive: bool) -> None:
     if not target.is_dir():
         raise InputError(f"{target}: no such folder")
     if output.suffix.lower() in IMAGE_EXTENSIONS or output.suffix.lower() in VIDEO_EXTENSIONS:
-        raise OutputError(f"{output}: with a folder as --target, -o/--output is a folder (not a file)")
+        raise OutputError(
+            f"{target} is a directory (a batch), so -o/--output must be a folder, not the file {output}"
+        )
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output}: is a file; with a folder as --target, -o/--output is a folder")
     t, o = target.resolve(), output.resolve()

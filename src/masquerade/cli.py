@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --backend ray and a video: segment length (default 10)",
     )  # fmt: skip
     r.add_argument(
+        "--join", choices=["copy", "decode"], default="copy",
+        help="with --backend ray and a video: copy (default: each segment is encoded on its worker and "
+        "the parts are joined by stream copy) or decode (lossless segments re-encoded here as one stream)",
+    )  # fmt: skip
+    r.add_argument(
         "--work-dir", type=Path,
         help="with --backend ray and a video: folder for the swapped segments (default: a temporary folder "
         "beside the output; on a cluster, one every node can reach)",
@@ -744,7 +749,7 @@ def _swap_video_ray(
         return swap_video_segmented(
             prep.sources, tgt_p, dest, work, prep.options, vopts, stamp,
             segment_seconds=args.segment_seconds, runner=run, progress=progress,
-            references=prep.references,
+            references=prep.references, join=args.join,
         )  # fmt: skip
 
 

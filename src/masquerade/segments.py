@@ -23,7 +23,8 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +33,36 @@ from .errors import InputError, NoFaceError, OutputError
 from .face import Face
 from .pipeline import SwapOptions
 from .provenance.stamp import OutputStamp, ProvenanceOptions
+from .provenance.watermark import WatermarkPayload
 from .video import VideoFaceSwapper, VideoOptions, VideoReport, stamped_options
-from .videoio import _open_input, _upright, _video_stream_in, transcode
+from .videoio import (
+    EncodeOptions,
+    _open_input,
+    _stored,
+    _upright,
+    _video_stream_in,
+    concat_parts,
+    encode_part,
+    probe,
+    transcode,
+)
 
 log = logging.getLogger(__name__)
 
 SEGMENT_CODEC = "ffv1"
+
+
+@dataclass(frozen=True)
+class PartEncoding:
+    """A segment written in the output's final codec and container (with the output's watermark), so
+    that the join is a stream copy (:func:`join_encoded`) instead of a decode and re-encode."""
+
+    encode: EncodeOptions  # codec, quality, trim
+    width: int  # stored frame size of the output
+    height: int
+    swapper: str  # for the provenance stamp
+    provenance: ProvenanceOptions
+    payload: WatermarkPayload | None  # the output's content id (None when provenance is off)
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,7 @@ class Segment:
     start: float  # seconds: a keyframe's time (the first segment starts at the video's start)
     end: float | None  # the next segment's start; None: to the end of the video
     warmup: float = 1.0  # seconds swapped before ``start`` (not written) to carry the temporal state
+    part: PartEncoding | None = None  # None: lossless FFV1 for a join that re-encodes
 
     def covers(self, t: float) -> bool:
         return t >= self.start - 1e-6 and (self.end is None or t < self.end - 1e-6)
@@ -54,11 +80,14 @@ class Segment:
 @dataclass(frozen=True)
 class SegmentResult:
     segment: Segment
-    frames: Path  # FFV1/Matroska of the swapped frames
+    frames: Path  # FFV1/Matroska of the swapped frames, or the encoded part (``segment.part``)
     times: Path  # .npy of their timestamps (seconds)
     count: int
     swapped: int  # frames in which a face was swapped
     faces: int
+    rotation: int = 0  # the frames' display rotation (degrees)
+    marked: int = 0  # encoded parts: frames watermarked / too small to be
+    unmarked: int = 0
 
 
 def keyframe_times(path: str | os.PathLike[str]) -> list[float]:
@@ -126,55 +155,101 @@ def swap_segment(
     swapper: object | None = None,
     references: list[np.ndarray] | None = None,
 ) -> SegmentResult:
-    """Swap the frames of ``segment`` (see the module docstring); no provenance here (the join adds it)."""
-    import av
+    """Swap the frames of ``segment`` (see the module docstring). Without ``segment.part`` the frames
+    are stored losslessly and the join adds the provenance; with it they are watermarked and encoded
+    here as the output will hold them."""
 
     p = Path(target)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    frames_path = out / f"segment-{segment.index:05d}.mkv"
+    part = segment.part
+    suffix = ".packets" if part is not None else ".mkv"
+    frames_path = out / f"segment-{segment.index:05d}{suffix}"
     times_path = out / f"segment-{segment.index:05d}.npy"
     vs = VideoFaceSwapper(sources, options or SwapOptions(), video, analyzer, references, swapper=swapper)  # type: ignore[arg-type]
+    stamp = (
+        OutputStamp(part.swapper, part.provenance, payload=part.payload) if part and part.payload else None
+    )
+    post = stamp.frame_post(None) if stamp is not None else None
     times: list[float] = []
-    swapped = faces = 0
+    swapped = faces = rotation = 0
     begin = segment.start - segment.warmup
     try:
-        with _open_input(p) as c, av.open(str(frames_path), "w", format="matroska") as o:
+        with _open_input(p) as c:
             v = _video_stream_in(c, p)
             v.thread_type = "AUTO"
-            if math.isfinite(begin) and begin > 0:
-                c.seek(int(begin / v.time_base), stream=v, backward=True, any_frame=False)
-            stream = None
-            for frame in c.decode(v):
-                if frame.pts is None:
-                    continue
-                t = float(frame.pts * v.time_base)
-                if segment.end is not None and t >= segment.end - 1e-6:
-                    break
-                if math.isfinite(begin) and t < begin - 1e-6:
-                    continue
-                rgb = _upright(frame.to_ndarray(format="rgb24"), int(round(frame.rotation or 0)) % 360)
-                before = (vs.report.frames_swapped, vs.report.faces_swapped)
-                rendered = vs(rgb, t)
-                if not segment.covers(t):
-                    continue  # warm-up: the state advances, nothing is written
-                swapped += vs.report.frames_swapped - before[0]
-                faces += vs.report.faces_swapped - before[1]
-                if stream is None:
-                    stream = o.add_stream(SEGMENT_CODEC, rate=25)
-                    stream.width, stream.height, stream.pix_fmt = rendered.shape[1], rendered.shape[0], "bgr0"
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(rendered), format="rgb24")
-                vf.pts = len(times)
-                for packet in stream.encode(vf):
-                    o.mux(packet)
-                times.append(t)
-            if stream is not None:
-                for packet in stream.encode():
-                    o.mux(packet)
+            tb = v.time_base or Fraction(1, 90000)
+            if part is not None:
+                rate = v.average_rate or v.guessed_rate or Fraction(25)
+                w, h = part.width, part.height
+                write = encode_part(frames_path, part.encode, w, h, rate, tb)
+                t0_pts = int(part.encode.start / tb) if part.encode.start else 0
+            else:
+                write = _lossless_writer(frames_path)
+                t0_pts = 0
+            try:
+                if math.isfinite(begin) and begin > 0:
+                    c.seek(int(begin / tb), stream=v, backward=True, any_frame=False)
+                for frame in c.decode(v):
+                    if frame.pts is None:
+                        continue
+                    t = float(frame.pts * tb)
+                    if segment.end is not None and t >= segment.end - 1e-6:
+                        break
+                    if math.isfinite(begin) and t < begin - 1e-6:
+                        continue
+                    rotation = int(round(frame.rotation or 0)) % 360
+                    rgb = _upright(frame.to_ndarray(format="rgb24"), rotation)
+                    before = (vs.report.frames_swapped, vs.report.faces_swapped)
+                    rendered = vs(rgb, t)
+                    if not segment.covers(t):
+                        continue  # warm-up: the state advances, nothing is written
+                    swapped += vs.report.frames_swapped - before[0]
+                    faces += vs.report.faces_swapped - before[1]
+                    if part is not None:
+                        marked = post(rendered) if post is not None else rendered
+                        write(_stored(marked, rotation), frame.pts - t0_pts)
+                    else:
+                        write(rendered, len(times))
+                    times.append(t)
+            finally:
+                write(None, 0)
     finally:
         vs.close()
     np.save(times_path, np.asarray(times, np.float64))
-    return SegmentResult(segment, frames_path, times_path, len(times), swapped, faces)
+    rec = stamp.record if stamp is not None else None
+    return SegmentResult(
+        segment, frames_path, times_path, len(times), swapped, faces, rotation,
+        rec.frames_marked if rec else 0, rec.frames_unmarked if rec else 0,
+    )  # fmt: skip
+
+
+def _lossless_writer(path: Path) -> Callable[[np.ndarray | None, int], None]:
+    """Frames (upright RGB) into FFV1/Matroska, numbered from 0 (the times go to the .npy beside)."""
+    import av
+
+    o = av.open(str(path), "w", format="matroska")
+    stream = None
+
+    def put(rgb: np.ndarray | None, index: int) -> None:
+        nonlocal stream
+        if rgb is None:
+            try:
+                if stream is not None:
+                    for packet in stream.encode():
+                        o.mux(packet)
+            finally:
+                o.close()
+            return
+        if stream is None:
+            stream = o.add_stream(SEGMENT_CODEC, rate=25)
+            stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "bgr0"
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        vf.pts = index
+        for packet in stream.encode(vf):
+            o.mux(packet)
+
+    return put
 
 
 class _SegmentFrames:
@@ -242,6 +317,47 @@ def join_segments(
     return report
 
 
+def join_encoded(
+    target: str | os.PathLike[str],
+    results: Sequence[SegmentResult],
+    output: str | os.PathLike[str],
+    stamp: OutputStamp,
+    encode: EncodeOptions,
+    progress: Callable[[int, float], None] | None = None,
+) -> VideoReport:
+    """One output from segments encoded by the workers (``segment.part``): their packets joined by
+    stream copy, the original's audio (trimmed as ``encode`` says), then signed as ``swap_video``
+    signs; ``stamp`` must be the one whose content id the parts' watermark carries."""
+    ordered = sorted(results, key=lambda r: r.segment.index)
+    report = VideoReport(
+        frames=sum(r.count for r in ordered),
+        frames_swapped=sum(r.swapped for r in ordered),
+        faces_swapped=sum(r.faces for r in ordered),
+        provenance=stamp.record,
+    )
+    rec = stamp.record
+    rec.frames_marked = sum(r.marked for r in ordered)
+    rec.frames_unmarked = sum(r.unmarked for r in ordered)
+    rec.watermarked = rec.frames_marked > 0
+    if rec.frames_unmarked and rec.watermark_note is None:
+        rec.watermark_note = "the frames are below the watermark's minimum size"
+
+    def check() -> None:
+        if report.frames and not report.frames_swapped:
+            raise NoFaceError(f"no face to swap in any of the {report.frames} frames of {Path(target).name}")
+
+    rotation = next((r.rotation for r in ordered if r.count), 0)
+    part = ordered[0].segment.part if ordered else None
+    if part is None:
+        raise ValueError("join_encoded needs segments swapped with a PartEncoding")
+    width, height = part.width, part.height
+    report.transcode = concat_parts(
+        target, [r.frames for r in ordered], output, width, height, encode, progress, before_commit=check,
+        finalize=stamp.video_finalizer(output, None), rotation=rotation, expect_frames=report.frames,
+    )  # fmt: skip
+    return report
+
+
 SegmentRunner = Callable[[list[Segment]], list[SegmentResult]]
 
 
@@ -258,13 +374,28 @@ def swap_video_segmented(
     runner: SegmentRunner | None = None,
     progress: Callable[[str, int], None] | None = None,
     references: list[np.ndarray] | None = None,
+    join: str = "copy",
 ) -> VideoReport:
     """Plan, swap every segment (``runner``; default: in this process, one after the other), join.
     The trim (``video.encode.start``/``end``) applies as in :func:`~masquerade.video.swap_video`.
     ``progress(stage, frames)``: ``("swap", n)`` as segments finish with the frames swapped so far
-    (only with the default runner: a runner reports its own), then ``("join", n)`` frame by frame."""
-    enc = (video or VideoOptions()).encode
+    (only with the default runner: a runner reports its own), then ``("join", n)`` frame by frame.
+
+    ``join="copy"`` (default): each segment is encoded in the output's codec (and watermarked) where it
+    is swapped, and the join only copies the packets and the audio into the output, so that the
+    calling machine's share is small; ``"decode"``: segments are stored losslessly and the join
+    re-encodes the whole video (one encoder for the whole output, at the cost of a serial pass)."""
+    sopts = options or SwapOptions()
+    stamp, vopts = stamped_options(sopts, video, provenance)
+    enc = vopts.encode
     segments = plan_segments(target, segment_seconds, warmup, enc.start, enc.end)
+    if join == "copy":
+        info = probe(target)
+        payload = stamp.payload if stamp.options.enabled else None
+        part = PartEncoding(enc, info.width, info.height, sopts.swapper, stamp.options, payload)
+        segments = [replace(s, part=part) for s in segments]
+    elif join != "decode":
+        raise ValueError(f"join must be 'copy' or 'decode', not {join!r}")
     if runner is None:
         from .analysis import FaceAnalyzer
         from .pipeline import make_swapper
@@ -282,4 +413,6 @@ def swap_video_segmented(
         results = runner(segments)
     log.info("%d segment(s) swapped; joining", len(results))
     join_progress = (lambda n, _t: progress("join", n)) if progress is not None else None
-    return join_segments(target, results, output, options, video, provenance, join_progress)
+    if join == "copy":
+        return join_encoded(target, results, output, stamp, enc, join_progress)
+    return join_segments(target, results, output, options, video, stamp, join_progress)

@@ -17,9 +17,10 @@ import contextlib
 import logging
 import os
 import queue
+import struct
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
@@ -160,15 +161,9 @@ def transcode(
 
     opts = options or EncodeOptions()
     srcp, dstp = Path(src), Path(dst)
-    fmt = VIDEO_EXTENSIONS.get(dstp.suffix.lower())
-    if fmt is None:
-        raise OutputError(f"{dstp}: unsupported video extension (use {', '.join(sorted(VIDEO_EXTENSIONS))})")
     stats = TranscodeStats()
-    parent = dstp.parent if str(dstp.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dstp.name}.", suffix=".part" + dstp.suffix, dir=parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    tmp, fmt = _temp_output(dstp)
+    with _discard_on_error(tmp, srcp, dstp):
         with _open_input(srcp) as inp:
             vin = _video_stream_in(inp, srcp)
             vin.thread_type = "AUTO"
@@ -346,14 +341,7 @@ def transcode(
                         log.debug("%s: decoding failed (%s)", srcp, stats.decode_error)
                     trim = " in the trim range" if opts.start or opts.end else ""
                     raise InputError(f"{srcp}: no video frame could be decoded{trim}")
-        if before_commit is not None:
-            before_commit()
-        if finalize is not None:
-            finalize(tmp)
-        os.replace(tmp, dstp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(dstp, 0o666 & ~umask)
+        _commit(tmp, dstp, before_commit, finalize)
         # warnings only for a file that is kept: a refusal stays a single error line
         if stats.decode_error:
             log.warning(
@@ -369,8 +357,184 @@ def transcode(
                 "%s: %d frames had non-increasing timestamps and %d a different size (retimed, scaled)",
                 srcp, stats.frames_retimed, stats.frames_resized,
             )  # fmt: skip
+    return stats
+
+
+PART_MAGIC = b"MQPART1\n"
+_PART_RECORD = struct.Struct("<qqBI")  # pts, dts, keyframe, size; then the packet's bytes
+
+
+def encode_part(
+    path: str | os.PathLike[str], options: EncodeOptions, width: int, height: int, rate: Fraction,
+    tb: Fraction,
+) -> Callable[[np.ndarray | None, int], None]:  # fmt: skip
+    """An encoder for one part of a video that :func:`concat_parts` will join by stream copy: frames
+    (stored orientation, RGB) are scaled to ``width``×``height`` and encoded with the settings
+    ``transcode`` uses, with the given pts (in ``tb``, counted from the output's start; made
+    increasing). The packets go to ``path`` as they are (no container: none keeps every time base and
+    negative decode timestamps exactly); each keyframe carries its own parameter sets. Call with
+    ``None`` to finish."""
+    import av
+
+    cc = av.CodecContext.create(options.codec, "w")
+    cc.width, cc.height = width, height
+    cc.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
+    cc.time_base, cc.framerate = tb, rate
+    if options.codec in ("libx264", "libx265"):
+        cc.options = {"crf": str(options.crf), "preset": options.preset}
+    fh = open(path, "wb")  # noqa: SIM115 - closed by the final call
+    fh.write(PART_MAGIC)
+    last = [-(1 << 62)]
+
+    def save(packets: list) -> None:  # type: ignore[type-arg]
+        for p in packets:
+            data = bytes(p)
+            dts = p.dts if p.dts is not None else p.pts
+            fh.write(_PART_RECORD.pack(p.pts, dts, 1 if p.is_keyframe else 0, len(data)))
+            fh.write(data)
+
+    def put(rgb: np.ndarray | None, pts: int) -> None:
+        if rgb is None:
+            try:
+                if cc.is_open:
+                    save(cc.encode(None))
+            finally:
+                fh.close()
+            return
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts, frame.time_base = max(pts, last[0] + 1), tb
+        last[0] = frame.pts
+        save(cc.encode(frame.reformat(format=cc.pix_fmt, width=width, height=height)))
+
+    return put
+
+
+def _part_packets(path: Path, tb: Fraction) -> Iterator:  # type: ignore[type-arg]
+    import av
+
+    with open(path, "rb") as fh:
+        if fh.read(len(PART_MAGIC)) != PART_MAGIC:
+            raise OutputError(f"{path}: not a masquerade video part")
+        while head := fh.read(_PART_RECORD.size):
+            pts, dts, key, size = _PART_RECORD.unpack(head)
+            packet = av.Packet(fh.read(size))
+            packet.pts, packet.dts, packet.time_base = pts, dts, tb
+            packet.is_keyframe = bool(key)
+            yield packet
+
+
+def concat_parts(
+    src: str | os.PathLike[str],
+    parts: Sequence[str | os.PathLike[str]],
+    dst: str | os.PathLike[str],
+    width: int,
+    height: int,
+    options: EncodeOptions | None = None,
+    progress: Callable[[int, float], None] | None = None,
+    before_commit: Callable[[], None] | None = None,
+    finalize: Callable[[Path], None] | None = None,
+    rotation: int = 0,
+    expect_frames: int | None = None,
+) -> TranscodeStats:
+    """``dst`` from the encoded video ``parts`` (made by :func:`encode_part`, in order), joined by stream
+    copy, and ``src``'s audio, trimmed and copied (or re-encoded) exactly as :func:`transcode` does,
+    with the display ``rotation`` (the input's, as the parts hold stored frames) and
+    ``options.metadata``; with ``expect_frames`` a different number of frames is an error (nothing is
+    written). Nothing is decoded or encoded but audio that the container cannot take as it is.
+    Atomic, like :func:`transcode`."""
+    import av
+
+    opts = options or EncodeOptions()
+    srcp, dstp = Path(src), Path(dst)
+    stats = TranscodeStats()
+    tmp, fmt = _temp_output(dstp)
+    with _discard_on_error(tmp, srcp, dstp):
+        with _open_input(srcp) as inp, av.open(str(tmp), mode="w", format=fmt) as out:
+            ain = next((a for a in inp.streams.audio if a.codec_context is not None), None)
+            for key, value in opts.metadata:
+                out.metadata[key] = value
+            vin = _video_stream_in(inp, srcp)
+            tb = vin.time_base or Fraction(1, 90000)
+            rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+            # the same stream transcode makes (its encoder opened only for the codec parameters);
+            # the parts' packets go in unchanged
+            vout = _video_stream(out, opts, width, height, rate, tb, rotation)
+            aout, resampler = _audio_stream(out, ain, fmt, stats)
+
+            def video():  # type: ignore[no-untyped-def]
+                for part in parts:
+                    for packet in _part_packets(Path(part), tb):
+                        yield float(packet.dts * tb), packet
+
+            def audio():  # type: ignore[no-untyped-def]
+                if aout is None:
+                    return
+                for packet in inp.demux(ain):
+                    if packet.pts is None:
+                        continue
+                    t = float(packet.pts * packet.time_base)
+                    if (opts.start and t < opts.start) or (opts.end and t >= opts.end):
+                        continue
+                    t_out = t - (opts.start or 0.0)
+                    if resampler is None:
+                        shift = int(round((opts.start or 0.0) / packet.time_base))
+                        packet.pts -= shift
+                        if packet.dts is not None:
+                            packet.dts -= shift
+                        yield t_out, packet
+                    else:
+                        for af in packet.decode():
+                            for rf in resampler.resample(af):
+                                rf.pts = None
+                                yield t_out, rf
+
+            vit, ait = video(), audio()
+            nv, na = next(vit, None), next(ait, None)
+            while nv is not None or na is not None:
+                if na is None or (nv is not None and nv[0] <= na[0]):
+                    packet = nv[1]
+                    packet.stream = vout
+                    out.mux(packet)
+                    if packet.size:
+                        stats.frames_out += 1
+                        if progress is not None:
+                            progress(stats.frames_out, nv[0])
+                    nv = next(vit, None)
+                else:
+                    _mux_audio(out, aout, na[1], resampler is None, stats)
+                    na = next(ait, None)
+            stats.frames_in = stats.frames_out
+            if aout is not None and resampler is not None:
+                for p in aout.encode(None):
+                    out.mux(p)
+        if expect_frames is not None and stats.frames_out != expect_frames:
+            raise OutputError(f"the joined parts hold {stats.frames_out} frames, not {expect_frames}")
+        _commit(tmp, dstp, before_commit, finalize)
+        if stats.audio_dropped:
+            log.warning("%s: dropped %d damaged audio packets", srcp, stats.audio_dropped)
+    return stats
+
+
+def _temp_output(dstp: Path) -> tuple[Path, str]:
+    """A temporary file beside the video ``dstp`` (moved into place by :func:`_commit`) and its format."""
+    fmt = VIDEO_EXTENSIONS.get(dstp.suffix.lower())
+    if fmt is None:
+        raise OutputError(f"{dstp}: unsupported video extension (use {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    parent = dstp.parent if str(dstp.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dstp.name}.", suffix=".part" + dstp.suffix, dir=parent)
+    os.close(fd)
+    return Path(tmp_name), fmt
+
+
+@contextlib.contextmanager
+def _discard_on_error(tmp: Path, srcp: Path, dstp: Path) -> Iterator[None]:
+    """Removes ``tmp`` on any error; the muxer or encoder refusing what the input's streams hold
+    (invalid codec parameters …) becomes a one-line error."""
+    import av
+
+    try:
+        yield
     except (av.error.InvalidDataError, av.error.ArgumentError) as exc:
-        # the muxer or encoder refused what the input's streams hold (invalid codec parameters …)
         with contextlib.suppress(OSError):
             tmp.unlink()
         why = _ffmpeg_reason(exc)
@@ -379,7 +543,20 @@ def transcode(
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    return stats
+
+
+def _commit(
+    tmp: Path, dstp: Path, before_commit: Callable[[], None] | None, finalize: Callable[[Path], None] | None
+) -> None:
+    """``before_commit()`` (may raise to discard), ``finalize(tmp)``, then ``tmp`` moved to ``dstp``."""
+    if before_commit is not None:
+        before_commit()
+    if finalize is not None:
+        finalize(tmp)
+    os.replace(tmp, dstp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(dstp, 0o666 & ~umask)
 
 
 def _ffmpeg_reason(exc: Exception) -> str:

@@ -198,6 +198,10 @@ def test_ray_cluster_by_address(folder, tmp_path) -> None:
     pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
+    # nothing listening at the address: a one-line error at once, and no output folder
+    assert _ray_batch(folder, tmp_path / "none", ["--address", "127.0.0.1:1"]) == 2
+    assert not (tmp_path / "none").exists()
+
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
         cluster.add_node(num_cpus=1)

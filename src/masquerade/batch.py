@@ -349,8 +349,7 @@ def swap_batch(
     t0 = time.perf_counter()
     stamp = OutputStamp(st.options.swapper, st.provenance)
     items, skipped, ignored = plan_batch(target, output, recursive, force, protect, stamp.sidecar_for)
-    odir = Path(output)
-    odir.mkdir(parents=True, exist_ok=True)
+    odir = Path(output)  # made by the first output (or the report): nothing if the runner cannot start
     rpath = Path(report_path) if report_path is not None else odir / "batch-report.json"
     report = BatchReport(str(target), str(odir), ignored=ignored)
     for r in skipped:

@@ -106,6 +106,22 @@ def _import_ray() -> Any:
     return ray
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A one-line error at once for a cluster address nothing answers at (Ray itself would wait for
+    minutes). ``auto`` and other forms without a port are left to Ray."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise InputError(f"cannot reach the Ray cluster at {address} ({why})") from None
+
+
 @contextlib.contextmanager
 def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
     """Ray, initialised for the duration: a local instance with ``workers`` CPUs (stopped after), or
@@ -123,6 +139,7 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
         if address is None:
             kwargs["num_cpus"] = workers
         else:
+            _check_reachable(address)
             kwargs["address"] = address
         env = {CRASH_ENV: os.environ[CRASH_ENV]} if os.environ.get(CRASH_ENV) else {}
         try:

@@ -2,15 +2,19 @@
 any order, on any machine) and joined into one output with the original's frames, timing and audio.
 
 * :func:`plan_segments` cuts at keyframes about ``seconds`` apart (a segment can start decoding at
-  its own first frame).
+  its own first frame), inside the trim when there is one.
 * :func:`swap_segment` swaps one segment's frames with the usual stateful video swapper (tracking,
-  smoothing, colour averaging) and writes them losslessly (FFV1 in Matroska) with their timestamps
-  (a ``.npy`` beside). To carry the temporal state across the cut, it first runs the swapper over the
-  ``warmup`` seconds before its start (from the preceding keyframe) without writing them, so the
-  tracks and smoothed landmarks at the seam are those the single-process run would have, closely.
-* :func:`join_segments` re-reads the original once through the same transcoder as ``swap_video`` and
-  replaces every frame by the swapped one of the same timestamp, so frame count, timestamps, rotation,
-  metadata and audio are the original's by construction; the provenance watermark and C2PA manifest
+  smoothing, colour averaging). To carry the temporal state across the cut, it first runs the
+  swapper over the ``warmup`` seconds before its start (from the preceding keyframe) without writing
+  them, so the tracks and smoothed landmarks at the seam are those the single-process run would have,
+  closely. With ``segment.part`` (the default of :func:`swap_video_segmented`) it watermarks the
+  frames and encodes them as the output will hold them (``videoio.encode_part``); without, it stores
+  them losslessly (FFV1 in Matroska). Their timestamps go to a ``.npy`` beside.
+* :func:`join_encoded` copies the encoded parts' packets and the original's audio into the output
+  (``videoio.concat_parts``: no frame is decoded or encoded) and signs it; :func:`join_segments`
+  instead re-reads the original once through the same transcoder as ``swap_video`` and replaces
+  every frame by the swapped one of the same timestamp. Either way frame count, timestamps,
+  rotation, metadata and audio are the original's, and the provenance watermark and C2PA manifest
   are put on as ``swap_video`` does.
 
 :func:`swap_video_segmented` plans, runs the segments through a ``runner`` (default: one after the

@@ -40,6 +40,42 @@ def source(hopper: np.ndarray) -> tuple[np.ndarray, object]:
         return hopper, FaceSwapper(analyzer=fa).source_face(hopper)
 
 
+# ---- the identity-data trainers' tests (generator, diffusion): a tiny folder of people (its faces at
+# identity_fixtures.RES)
+
+
+@pytest.fixture(scope="session")
+def people(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from identity_fixtures import make_people
+
+    return make_people(tmp_path_factory.mktemp("people") / "data")
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("face-cache")
+
+
+@pytest.fixture(scope="session")
+def faces(people: Path, cache: Path):
+    from identity_fixtures import RES
+
+    from masquerade.training.identity_data import load_identity_faces, scan_identity_folder
+
+    return load_identity_faces(scan_identity_folder(people), RES, "ffhq", cache=cache)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny models gain nothing from more threads on a shared CPU."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def analyzer() -> FaceAnalyzer:
     fa = FaceAnalyzer().prepare()

@@ -11,6 +11,7 @@ from masquerade import load_image, sample_path
 
 PEOPLE = ("astronaut", "grace_hopper")
 COPIES = 4
+RES = 32  # the crop size of the ``faces`` fixture (conftest.py)
 
 
 def make_people(root: Path, copies: int = COPIES) -> Path:

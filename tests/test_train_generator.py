@@ -19,7 +19,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from identity_fixtures import COPIES, PEOPLE, make_people  # noqa: E402
+from identity_fixtures import COPIES, PEOPLE, RES  # noqa: E402
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path  # noqa: E402
 from masquerade.alignment import align_face  # noqa: E402
@@ -50,30 +50,7 @@ from masquerade.training.identity_data import (  # noqa: E402
 )
 from masquerade.training.trainer import Trainer, TrainOptions  # noqa: E402
 
-RES = 32
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models gain nothing from more threads on a shared CPU
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def people(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_people(tmp_path_factory.mktemp("people") / "data")
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("face-cache")
-
-
-@pytest.fixture(scope="module")
-def faces(people: Path, cache: Path):
-    return load_identity_faces(scan_identity_folder(people), RES, "ffhq", cache=cache)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # people, cache, faces: conftest.py
 
 
 def _config(people: Path, **kw) -> GeneratorTrainConfig:

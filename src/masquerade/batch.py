@@ -147,6 +147,9 @@ def check_batch_folders(target: Path, output: Path, recursive: bool) -> None:
         raise OutputError(f"{output}: with --recursive the output folder cannot be inside the input folder")
 
 
+Plan = tuple[list[BatchItem], list[BatchResult], list[str]]
+
+
 def plan_batch(
     target: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -154,7 +157,7 @@ def plan_batch(
     force: bool = False,
     protect: Sequence[Path] = (),
     sidecar_for: Callable[[Path], Path | None] | None = None,
-) -> tuple[list[BatchItem], list[BatchResult], list[str]]:
+) -> Plan:
     """(items to swap, skipped results, ignored files). ``protect``: inputs never to be written over
     (the source photos); ``sidecar_for(output)``: the C2PA sidecar an output would get, checked too."""
     tdir, odir = Path(target), Path(output)
@@ -338,17 +341,21 @@ def swap_batch(
     progress: Progress | None = None,
     report_path: str | os.PathLike[str] | None = None,
     protect: Sequence[Path] = (),
+    plan: Plan | None = None,
 ) -> BatchReport:
     """Swap every photo and video in the folder ``target`` into the folder ``output`` (created).
 
     ``sources`` are (rgb, face) pairs as for :func:`~masquerade.video.swap_video` (empty for a swapper
     with a built-in identity). Returns the report, also written as JSON to ``report_path`` (default
     ``output/batch-report.json``); failed files are in it, with their reasons, and do not stop the
-    batch. ``progress(result)`` is called as each file finishes (skipped ones first)."""
+    batch. ``progress(result)`` is called as each file finishes (skipped ones first). ``plan``: what
+    :func:`plan_batch` returned for these folders and options, when the caller has it already."""
     st = with_signing(settings or BatchSettings())
     t0 = time.perf_counter()
-    stamp = OutputStamp(st.options.swapper, st.provenance)
-    items, skipped, ignored = plan_batch(target, output, recursive, force, protect, stamp.sidecar_for)
+    if plan is None:
+        stamp = OutputStamp(st.options.swapper, st.provenance)
+        plan = plan_batch(target, output, recursive, force, protect, stamp.sidecar_for)
+    items, skipped, ignored = plan
     odir = Path(output)  # made by the first output (or the report): nothing if the runner cannot start
     rpath = Path(report_path) if report_path is not None else odir / "batch-report.json"
     report = BatchReport(str(target), str(odir), ignored=ignored)

@@ -756,19 +756,19 @@ def _swap_video_ray(
 def _swap_batch(args: argparse.Namespace, tgt_p: Path, err: Console) -> int:
     """A folder as --target: every photo and video in it, into the folder -o, with a report."""
     from .analysis import FaceAnalyzer
-    from .batch import BatchSettings, check_batch_folders, plan_batch, swap_batch
+    from .batch import BatchSettings, plan_batch, swap_batch
     from .provenance.stamp import OutputStamp
 
     if args.start is not None or args.end is not None:
         raise InputError("--start/--end trim one video; they do not apply to a folder as --target")
     if args.work_dir is not None:
         raise InputError("--work-dir is for one video on --backend ray; a folder's files are swapped whole")
-    check_batch_folders(tgt_p, args.output, args.recursive)
     vopts = _video_options(args)
     prov = _provenance(args)
     protect = [_resolve(x) for x in [*(args.source or []), *(args.reference or [])]]
     stamp = OutputStamp(args.swapper, prov)
-    items, skipped, _ = plan_batch(tgt_p, args.output, args.recursive, args.force, protect, stamp.sidecar_for)
+    plan = plan_batch(tgt_p, args.output, args.recursive, args.force, protect, stamp.sidecar_for)
+    items, skipped, _ = plan
     if args.report is not None:
         check_output_path(args.report, [*protect, *(i.input for i in items)], True, {".json": "json"})
     with FaceAnalyzer(identity=False) as analyzer:
@@ -797,7 +797,7 @@ def _swap_batch(args: argparse.Namespace, tgt_p: Path, err: Console) -> int:
 
             report = swap_batch(
                 prep.sources, tgt_p, args.output, settings, prep.references, args.recursive, args.force,
-                runner=runner, progress=progress, report_path=args.report, protect=protect,
+                runner=runner, progress=progress, report_path=args.report, protect=protect, plan=plan,
             )  # fmt: skip
     err.print(report.summary() + f" → {args.output}", highlight=False, markup=False)
     err.print(f"report: {report.report_path}", highlight=False, markup=False)

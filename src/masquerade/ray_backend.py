@@ -106,6 +106,13 @@ def _import_ray() -> Any:
     return ray
 
 
+def _check_runner(workers: int) -> None:
+    """Ray importable and a worker count that makes sense, checked when a runner is made."""
+    _import_ray()
+    if workers < 1:
+        raise InputError("--workers must be at least 1")
+
+
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """A one-line error at once for a cluster address nothing answers at (Ray itself would wait for
     minutes). ``auto`` and other forms without a port are left to Ray."""
@@ -127,8 +134,6 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
     """Ray, initialised for the duration: a local instance with ``workers`` CPUs (stopped after), or
     the cluster at ``address`` (left running); an already initialised Ray is used as it is."""
     ray = _import_ray()
-    if workers < 1:
-        raise InputError("--workers must be at least 1")
     started_here = not ray.is_initialized()
     if started_here:
         kwargs: dict[str, Any] = {
@@ -219,9 +224,7 @@ def ray_runner(
 ) -> SegmentRunner:
     """A :data:`~masquerade.segments.SegmentRunner` that swaps the segments on ``workers`` Ray actors;
     ``on_segment(result)`` is called as each segment is done (in the order they finish)."""
-    _import_ray()
-    if workers < 1:
-        raise InputError("--workers must be at least 1")
+    _check_runner(workers)
     opts = options or SwapOptions()
     vopts = video or VideoOptions()
 
@@ -250,9 +253,7 @@ def ray_batch_runner(
 ) -> BatchRunner:
     """A :data:`~masquerade.batch.BatchRunner` that swaps the files on ``workers`` Ray actors (a video
     as one unit on one worker); a file whose worker keeps dying is reported failed, the rest go on."""
-    _import_ray()
-    if workers < 1:
-        raise InputError("--workers must be at least 1")
+    _check_runner(workers)
 
     from .batch import with_signing
 

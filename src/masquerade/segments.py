@@ -28,7 +28,6 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,7 @@ from .videoio import (
     concat_parts,
     encode_part,
     probe,
+    stream_timing,
     transcode,
 )
 
@@ -182,9 +182,8 @@ def swap_segment(
         with _open_input(p) as c:
             v = _video_stream_in(c, p)
             v.thread_type = "AUTO"
-            tb = v.time_base or Fraction(1, 90000)
+            tb, rate = stream_timing(v)
             if part is not None:
-                rate = v.average_rate or v.guessed_rate or Fraction(25)
                 w, h = part.width, part.height
                 write = encode_part(frames_path, part.encode, w, h, rate, tb)
                 t0_pts = int(part.encode.start / tb) if part.encode.start else 0

@@ -168,8 +168,7 @@ def transcode(
             vin = _video_stream_in(inp, srcp)
             vin.thread_type = "AUTO"
             ain = next((a for a in inp.streams.audio if a.codec_context is not None), None)
-            tb = vin.time_base or Fraction(1, 90000)
-            rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+            tb, rate = stream_timing(vin)
             start_pts = int(opts.start / tb) if opts.start else None
             end_pts = int(opts.end / tb) if opts.end else None
             with av.open(str(tmp), mode="w", format=fmt) as out:
@@ -200,19 +199,8 @@ def transcode(
                                 t = float(packet.pts * packet.time_base)
                                 if video_done and opts.end and t >= opts.end:
                                     return  # both streams are past the trim end
-                                if (opts.start and t < opts.start) or (opts.end and t >= opts.end):
-                                    continue
-                                if resampler is None:
-                                    shift = int(round((opts.start or 0.0) / packet.time_base))
-                                    packet.pts -= shift
-                                    if packet.dts is not None:
-                                        packet.dts -= shift
-                                    _put(to_fn, ("a", packet), stop)
-                                else:
-                                    for af in packet.decode():
-                                        for rf in resampler.resample(af):
-                                            rf.pts = None
-                                            _put(to_fn, ("a", rf), stop)
+                                for item in _audio_out(packet, t, opts, resampler):
+                                    _put(to_fn, ("a", item), stop)
                                 continue
                             if video_done:
                                 if aout is None:
@@ -377,11 +365,8 @@ def encode_part(
     import av
 
     cc = av.CodecContext.create(options.codec, "w")
-    cc.width, cc.height = width, height
-    cc.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
-    cc.time_base, cc.framerate = tb, rate
-    if options.codec in ("libx264", "libx265"):
-        cc.options = {"crf": str(options.crf), "preset": options.preset}
+    cc.framerate = rate
+    _configure_encoder(cc, options, width, height, tb)
     fh = open(path, "wb")  # noqa: SIM115 - closed by the final call
     fh.write(PART_MAGIC)
     last = [-(1 << 62)]
@@ -454,8 +439,7 @@ def concat_parts(
             for key, value in opts.metadata:
                 out.metadata[key] = value
             vin = _video_stream_in(inp, srcp)
-            tb = vin.time_base or Fraction(1, 90000)
-            rate = vin.average_rate or vin.guessed_rate or Fraction(25)
+            tb, rate = stream_timing(vin)
             # the same stream transcode makes (its encoder opened only for the codec parameters);
             # the parts' packets go in unchanged
             vout = _video_stream(out, opts, width, height, rate, tb, rotation)
@@ -473,20 +457,8 @@ def concat_parts(
                     if packet.pts is None:
                         continue
                     t = float(packet.pts * packet.time_base)
-                    if (opts.start and t < opts.start) or (opts.end and t >= opts.end):
-                        continue
-                    t_out = t - (opts.start or 0.0)
-                    if resampler is None:
-                        shift = int(round((opts.start or 0.0) / packet.time_base))
-                        packet.pts -= shift
-                        if packet.dts is not None:
-                            packet.dts -= shift
-                        yield t_out, packet
-                    else:
-                        for af in packet.decode():
-                            for rf in resampler.resample(af):
-                                rf.pts = None
-                                yield t_out, rf
+                    for item in _audio_out(packet, t, opts, resampler):
+                        yield t - (opts.start or 0.0), item
 
             vit, ait = video(), audio()
             nv, na = next(vit, None), next(ait, None)
@@ -619,18 +591,46 @@ def _mux_audio(out, aout, item, copy: bool, stats: TranscodeStats) -> None:
     stats.audio_packets += 1
 
 
+def stream_timing(stream) -> tuple[Fraction, Fraction]:  # type: ignore[no-untyped-def]
+    """(time base, frame rate) of an input video stream as the encoders use them, with fallbacks."""
+    return stream.time_base or Fraction(1, 90000), stream.average_rate or stream.guessed_rate or Fraction(25)
+
+
+def _configure_encoder(cc, opts: EncodeOptions, width: int, height: int, tb: Fraction) -> None:  # type: ignore[no-untyped-def]
+    """The output encoder's settings, the same for a whole output and for an encoded part of one."""
+    cc.width, cc.height = width, height
+    # 4:2:0 needs even dimensions; odd-sized video keeps its size in 4:4:4
+    cc.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
+    cc.time_base = tb
+    if opts.codec in ("libx264", "libx265"):
+        cc.options = {"crf": str(opts.crf), "preset": opts.preset}
+
+
+def _audio_out(packet, t: float, opts: EncodeOptions, resampler) -> list:  # type: ignore[no-untyped-def,type-arg]
+    """What a demuxed audio packet (at ``t`` seconds) becomes in the output: nothing outside the trim;
+    else the packet shifted by the trim start (copied audio) or its resampled frames (re-encoded)."""
+    if (opts.start and t < opts.start) or (opts.end and t >= opts.end):
+        return []
+    if resampler is None:
+        shift = int(round((opts.start or 0.0) / packet.time_base))
+        packet.pts -= shift
+        if packet.dts is not None:
+            packet.dts -= shift
+        return [packet]
+    out = []
+    for af in packet.decode():
+        for rf in resampler.resample(af):
+            rf.pts = None
+            out.append(rf)
+    return out
+
+
 def _video_stream(
     out, opts: EncodeOptions, width: int, height: int, rate: Fraction, tb: Fraction, rotation: int
 ):
-    odd = width % 2 or height % 2
     stream = out.add_stream(opts.codec, rate=rate)
-    stream.width, stream.height = width, height
-    # 4:2:0 needs even dimensions; odd-sized video keeps its size in 4:4:4
-    stream.pix_fmt = "yuv444p" if odd else "yuv420p"
     stream.time_base = tb
-    stream.codec_context.time_base = tb
-    if opts.codec in ("libx264", "libx265"):
-        stream.options = {"crf": str(opts.crf), "preset": opts.preset}
+    _configure_encoder(stream.codec_context, opts, width, height, tb)
     if rotation:
         stream.set_display_rotation(rotation)
     return stream

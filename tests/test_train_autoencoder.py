@@ -6,7 +6,6 @@ under a minute on 2 CPU cores.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import shutil
@@ -20,6 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from faceset_fixtures import make_faceset  # noqa: E402
+from train_helpers import loss_rows, one_line_error, train_opts  # noqa: E402
 
 from masquerade import FaceAnalyzer, load_image, sample_path  # noqa: E402
 from masquerade.cli import main  # noqa: E402
@@ -43,7 +43,7 @@ from masquerade.training.data import (  # noqa: E402
 )
 from masquerade.training.export import export_autoencoder  # noqa: E402
 from masquerade.training.losses import dssim, ssim_map  # noqa: E402
-from masquerade.training.trainer import ConfigMismatchError, Trainer, TrainOptions  # noqa: E402
+from masquerade.training.trainer import ConfigMismatchError, Trainer  # noqa: E402
 
 RES = 32
 MICRO = {"resolution": RES, "enc_dims": 8, "ae_dims": 32, "dec_dims": 8, "mask_dims": 4}
@@ -86,22 +86,11 @@ def _task(facesets, arrays, variant: str = "df", seed: int = 0, **kw) -> Autoenc
     return AutoencoderTask(_config(facesets, variant, **kw), seed=seed, faces_a=arrays[0], faces_b=arrays[1])
 
 
-def _opts(steps: int, **kw) -> TrainOptions:
-    kw.setdefault("save_every", 0)
-    kw.setdefault("preview_every", 0)
-    return TrainOptions(steps=steps, device="cpu", **kw)
-
-
-def _rows(out: Path) -> list[dict[str, str]]:
-    with (out / "loss.csv").open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 @pytest.fixture(scope="module")
 def trained_df(tmp_path_factory, facesets, arrays) -> Path:
     """40 steps of a micro DF model, previews every 20, checkpoints every 20."""
     out = tmp_path_factory.mktemp("run") / "df"
-    Trainer(_task(facesets, arrays), out, _opts(40, save_every=20, preview_every=20)).run()
+    Trainer(_task(facesets, arrays), out, train_opts(40, save_every=20, preview_every=20)).run()
     return out
 
 
@@ -200,7 +189,7 @@ def test_presets_build_both_variants():
 
 
 def test_loss_decreases_and_outputs_are_written(trained_df):
-    rows = _rows(trained_df)
+    rows = loss_rows(trained_df)
     assert [int(r["step"]) for r in rows] == list(range(1, 41))
     total = np.array([float(r["total"]) for r in rows])
     assert total[-5:].mean() < 0.8 * total[0], total
@@ -217,13 +206,13 @@ def test_loss_decreases_and_outputs_are_written(trained_df):
 def test_resume_continues_exactly(tmp_path, facesets, arrays):
     """LIAE: 2 steps, stop, resume to 5 == 5 steps uninterrupted (losses and weights)."""
     whole, split = tmp_path / "whole", tmp_path / "split"
-    Trainer(_task(facesets, arrays, "liae"), whole, _opts(5)).run()
-    first = Trainer(_task(facesets, arrays, "liae"), split, _opts(2)).run()
+    Trainer(_task(facesets, arrays, "liae"), whole, train_opts(5)).run()
+    first = Trainer(_task(facesets, arrays, "liae"), split, train_opts(2)).run()
     assert first.step == 2 and not first.interrupted
     task = _task(facesets, arrays, "liae")
-    res = Trainer(task, split, _opts(5)).run()
+    res = Trainer(task, split, train_opts(5)).run()
     assert res.start_step == 2 and res.step == 5
-    a, b = _rows(whole), _rows(split)
+    a, b = loss_rows(whole), loss_rows(split)
     assert [r["step"] for r in b] == ["1", "2", "3", "4", "5"]
     for ra, rb in zip(a, b, strict=True):
         assert ra["total"] == rb["total"] and ra["loss_a"] == rb["loss_a"]
@@ -238,7 +227,7 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path, facesets, array
             signal.raise_signal(signal.SIGINT)
 
     before = signal.getsignal(signal.SIGINT)
-    res = Trainer(_task(facesets, arrays), tmp_path / "run", _opts(50), progress=progress).run()
+    res = Trainer(_task(facesets, arrays), tmp_path / "run", train_opts(50), progress=progress).run()
     assert res.interrupted and res.step == 3
     state = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=True)
     assert state["step"] == 3
@@ -247,13 +236,13 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path, facesets, array
 
 def test_config_mismatch_is_refused_unless_forced(tmp_path, facesets, arrays):
     out = tmp_path / "run"
-    Trainer(_task(facesets, arrays), out, _opts(1)).run()
+    Trainer(_task(facesets, arrays), out, train_opts(1)).run()
     with pytest.raises(ConfigMismatchError) as exc:
-        Trainer(_task(facesets, arrays, lr=2e-3), out, _opts(2)).run()
+        Trainer(_task(facesets, arrays, lr=2e-3), out, train_opts(2)).run()
     msg = str(exc.value)
     assert "\n" not in msg and "lr: 0.001 → 0.002" in msg and "--force" in msg
-    res = Trainer(_task(facesets, arrays, lr=2e-3), out, _opts(1, force=True)).run()
-    assert res.start_step == 0 and [r["step"] for r in _rows(out)] == ["1"]
+    res = Trainer(_task(facesets, arrays, lr=2e-3), out, train_opts(1, force=True)).run()
+    assert res.start_step == 0 and [r["step"] for r in loss_rows(out)] == ["1"]
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -288,12 +277,6 @@ def test_export_matches_pytorch(trained_df, arrays):
 # -- command line ---------------------------------------------------------------------------------
 
 
-def _one_line_error(capsys, code: int, rc: int) -> str:
-    err = capsys.readouterr().err.strip()
-    assert rc == code and err.startswith("error: ") and "\n" not in err, (rc, err)
-    return err
-
-
 def test_cli_trains_resumes_and_exports(tmp_path, facesets, capsys):
     a, b = facesets
     out = tmp_path / "model"
@@ -319,7 +302,7 @@ def test_cli_trains_resumes_and_exports(tmp_path, facesets, capsys):
     rc = main(
         ["train", "autoencoder", "-o", str(out), "--steps", "4", "--resolution", "48", "--device", "cpu"]
     )
-    assert "model.resolution: 32 → 48" in _one_line_error(capsys, 2, rc)
+    assert "model.resolution: 32 → 48" in one_line_error(capsys, 2, rc)
     (out / "model.json").unlink()
     assert main(["train", "export", str(out)]) == 0
     assert json.loads((out / "model.json").read_text())["steps"] == 3
@@ -329,13 +312,11 @@ def test_cli_bad_inputs_are_one_line(tmp_path, facesets, capsys):
     a, b = facesets
     out = str(tmp_path / "o")
     base = ["train", "autoencoder", "-o", out, "--device", "cpu", "--steps", "1"]
-    assert "faceset" in _one_line_error(
-        capsys, 2, main([*base, "--a", str(tmp_path / "nope"), "--b", str(b)])
-    )
+    assert "faceset" in one_line_error(capsys, 2, main([*base, "--a", str(tmp_path / "nope"), "--b", str(b)]))
     notfs = tmp_path / "notfs"
     notfs.mkdir()
     (notfs / "faceset.json").write_text('{"format": "something-else"}')
-    assert "not a masquerade faceset" in _one_line_error(
+    assert "not a masquerade faceset" in one_line_error(
         capsys, 2, main([*base, "--a", str(notfs), "--b", str(b)])
     )
     few = tmp_path / "few"
@@ -343,20 +324,20 @@ def test_cli_bad_inputs_are_one_line(tmp_path, facesets, capsys):
     doc = json.loads((few / "faceset.json").read_text())
     doc["faces"] = doc["faces"][:2]
     (few / "faceset.json").write_text(json.dumps(doc))
-    assert "at least 4" in _one_line_error(capsys, 2, main([*base, "--a", str(few), "--b", str(b)]))
-    assert "--a and --b" in _one_line_error(capsys, 2, main(base))
-    assert "export" in _one_line_error(capsys, 2, main(["train", "export", str(tmp_path)]))
+    assert "at least 4" in one_line_error(capsys, 2, main([*base, "--a", str(few), "--b", str(b)]))
+    assert "--a and --b" in one_line_error(capsys, 2, main(base))
+    assert "export" in one_line_error(capsys, 2, main(["train", "export", str(tmp_path)]))
     full = tmp_path / "full"
     full.mkdir()
     (full / "notes.txt").write_text("mine")
     rc = main(["train", "autoencoder", "-o", str(full), "--a", str(a), "--b", str(b), "--device", "cpu"])
-    assert "not empty" in _one_line_error(capsys, 2, rc)
+    assert "not empty" in one_line_error(capsys, 2, rc)
     if not torch.cuda.is_available():
         rc = main([*base, "--a", str(a), "--b", str(b), "--device", "cuda"])
-        assert "CUDA" in _one_line_error(capsys, 2, rc)
+        assert "CUDA" in one_line_error(capsys, 2, rc)
 
 
 def test_cli_without_torch_says_what_to_install(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch → ImportError
     rc = main(["train", "autoencoder", "--a", "x", "--b", "y", "-o", str(tmp_path / "o")])
-    assert "pip install torch==2.13.0" in _one_line_error(capsys, 2, rc)
+    assert "pip install torch==2.13.0" in one_line_error(capsys, 2, rc)

@@ -6,7 +6,6 @@ Data: the tiny two-person folder of :mod:`identity_fixtures`; models are the tin
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from identity_fixtures import COPIES, RES  # noqa: E402
+from train_helpers import loss_rows, one_line_error, train_opts  # noqa: E402
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path  # noqa: E402
 from masquerade.alignment import align_face  # noqa: E402
@@ -39,7 +39,7 @@ from masquerade.training.diffusion import (  # noqa: E402
     preset_config,
 )
 from masquerade.training.export import export_run  # noqa: E402
-from masquerade.training.trainer import Trainer, TrainOptions  # noqa: E402
+from masquerade.training.trainer import Trainer  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")  # people, cache, faces: conftest.py
 
@@ -51,17 +51,6 @@ def _config(people: Path, **kw) -> DiffusionTrainConfig:
     return DiffusionTrainConfig(str(people), model=preset_config("tiny", RES), holdout="none", **kw)
 
 
-def _opts(steps: int, **kw) -> TrainOptions:
-    kw.setdefault("save_every", 0)
-    kw.setdefault("preview_every", 0)
-    return TrainOptions(steps=steps, device="cpu", **kw)
-
-
-def _rows(out: Path) -> list[dict[str, str]]:
-    with (out / "loss.csv").open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 FIXED = 10_000  # a batch (pairs, timesteps, noise) never trained on: the losses before / after
 
 
@@ -71,10 +60,10 @@ def trained(tmp_path_factory, people, faces):
     before and after."""
     out = tmp_path_factory.mktemp("run") / "diffusion"
     task = DiffusionTask(_config(people), data=faces)
-    Trainer(task, out, _opts(0)).run()
+    Trainer(task, out, train_opts(0)).run()
     cpu = torch.device("cpu")
     before = task.evaluate(FIXED, cpu)
-    Trainer(task, out, _opts(40, save_every=20, preview_every=20)).run()
+    Trainer(task, out, train_opts(40, save_every=20, preview_every=20)).run()
     return out, before, task.evaluate(FIXED, cpu), task
 
 
@@ -158,7 +147,7 @@ def test_training_reduces_the_losses(trained) -> None:
     assert before["denoise"] == pytest.approx(1.0, abs=0.1)  # zero-initialised output: ε̂ = 0
     assert after["denoise"] < 0.8 * before["denoise"], (before, after)
     assert after["total"] < before["total"]
-    rows = _rows(out)
+    rows = loss_rows(out)
     assert len(rows) == 40 and {"denoise", "identity", "reconstruction", "total"} <= set(rows[0])
     assert (out / "checkpoints" / "step_0000040.pt").is_file() and (out / "preview.png").is_file()
     assert load_image(out / "preview.png").rgb.shape[1] > 5 * RES  # five columns
@@ -167,10 +156,10 @@ def test_training_reduces_the_losses(trained) -> None:
 def test_resume_continues_exactly(tmp_path, people, faces) -> None:
     cfg = _config(people, loss=_config(people).loss.__class__(identity=0.0))
     straight, split = tmp_path / "a", tmp_path / "b"
-    Trainer(DiffusionTask(cfg, data=faces), straight, _opts(4)).run()
-    Trainer(DiffusionTask(cfg, data=faces), split, _opts(2, save_every=2)).run()
-    Trainer(DiffusionTask(cfg, data=faces), split, _opts(4)).run()
-    a, b = _rows(straight), _rows(split)
+    Trainer(DiffusionTask(cfg, data=faces), straight, train_opts(4)).run()
+    Trainer(DiffusionTask(cfg, data=faces), split, train_opts(2, save_every=2)).run()
+    Trainer(DiffusionTask(cfg, data=faces), split, train_opts(4)).run()
+    a, b = loss_rows(straight), loss_rows(split)
     assert [r["total"] for r in a] == [r["total"] for r in b]
 
 
@@ -233,13 +222,6 @@ def test_swap_deterministic_and_steps_honoured(model_dir: Path, tmp_path: Path, 
     assert np.array_equal(load_image(out).rgb, a)
 
 
-def _one_line_error(capsys, code: int, rc: int, needle: str = "") -> str:
-    err = capsys.readouterr().err.strip()
-    assert rc == code and err.startswith("error: ") and "\n" not in err, (rc, err)
-    assert needle.lower() in err.lower(), err
-    return err
-
-
 def test_registry_and_bad_inputs(model_dir: Path, tmp_path: Path, capsys) -> None:
     assert swapper_needs_source("diffusion")
     assert swapper_takes_model("diffusion", model_dir) and not swapper_takes_model("generator", model_dir)
@@ -263,7 +245,7 @@ def test_registry_and_bad_inputs(model_dir: Path, tmp_path: Path, capsys) -> Non
         (["--swapper", "diffusion", "--model", str(model_dir)], "--source"),
         (["--swapper", "generator", "--model", str(model_dir), "-s", "sample:grace_hopper"], "format"),
     ):  # fmt: skip
-        _one_line_error(capsys, 2, main([*base, *argv]), needle)
+        one_line_error(capsys, 2, main([*base, *argv]), needle)
     assert not (tmp_path / "o.png").exists()
 
 
@@ -282,10 +264,10 @@ def test_cli_trains_resumes_and_exports(tmp_path, people, cache, capsys) -> None
     assert main([*base, "--steps", "2"]) == 0
     assert "resuming at step 1" in capsys.readouterr().out
     rc = main([*base, "--steps", "3", "--cond-drop", "0.5"])
-    assert "cond_drop: 0.1 → 0.5" in _one_line_error(capsys, 2, rc)
+    assert "cond_drop: 0.1 → 0.5" in one_line_error(capsys, 2, rc)
     rc = main(["train", "diffusion", "-o", str(tmp_path / "x"), "--data", str(people), "--steps", "1",
                "--sampling-steps", "2000", "--device", "cpu", "--cache", str(cache)])  # fmt: skip
-    _one_line_error(capsys, 2, rc, "sampling_steps")
+    one_line_error(capsys, 2, rc, "sampling_steps")
     assert train_cli._diffusion_weight("reconstruction=2") == ("reconstruction", 2.0)
     with pytest.raises(Exception, match="NAME=VALUE"):
         train_cli._diffusion_weight("adversarial=1")

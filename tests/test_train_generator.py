@@ -7,7 +7,6 @@ of each as separate "photos" of two people); models are the tiny preset at 32 px
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import shutil
@@ -20,6 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from identity_fixtures import COPIES, PEOPLE, RES  # noqa: E402
+from train_helpers import loss_rows, one_line_error, train_opts  # noqa: E402
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path  # noqa: E402
 from masquerade.alignment import align_face  # noqa: E402
@@ -48,7 +48,7 @@ from masquerade.training.identity_data import (  # noqa: E402
     load_identity_faces,
     scan_identity_folder,
 )
-from masquerade.training.trainer import Trainer, TrainOptions  # noqa: E402
+from masquerade.training.trainer import Trainer  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")  # people, cache, faces: conftest.py
 
@@ -61,17 +61,6 @@ def _config(people: Path, **kw) -> GeneratorTrainConfig:
     return GeneratorTrainConfig(str(people), model=preset_config("tiny", RES), **kw)
 
 
-def _opts(steps: int, **kw) -> TrainOptions:
-    kw.setdefault("save_every", 0)
-    kw.setdefault("preview_every", 0)
-    return TrainOptions(steps=steps, device="cpu", **kw)
-
-
-def _rows(out: Path) -> list[dict[str, str]]:
-    with (out / "loss.csv").open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 CROSS = (np.array([0, 4, 1, 5]), np.array([4, 0, 5, 1]))  # (sources, targets): other person
 SAME = (np.array([0, 4, 1, 5]), np.array([2, 6, 3, 7]))  # another photo of the same person
 
@@ -82,10 +71,10 @@ def trained(tmp_path_factory, people, faces):
     before and after."""
     out = tmp_path_factory.mktemp("run") / "gen"
     task = GeneratorTask(_config(people), data=faces)
-    Trainer(task, out, _opts(0)).run()  # step 0: the initial weights
+    Trainer(task, out, train_opts(0)).run()  # step 0: the initial weights
     cpu = torch.device("cpu")
     before = task.evaluate(*CROSS, cpu), task.evaluate(*SAME, cpu)
-    Trainer(task, out, _opts(30, save_every=15, preview_every=15)).run()
+    Trainer(task, out, train_opts(30, save_every=15, preview_every=15)).run()
     after = task.evaluate(*CROSS, cpu), task.evaluate(*SAME, cpu)
     return out, before, after
 
@@ -187,7 +176,7 @@ def test_training_reduces_the_losses(trained) -> None:
     assert cross1["identity"] < cross0["identity"] - 0.1, (cross0, cross1)
     assert same1["reconstruction"] < same0["reconstruction"], (same0, same1)
     assert same1["mask"] < 0.5 * same0["mask"], (same0, same1)
-    rows = _rows(out)
+    rows = loss_rows(out)
     assert [int(r["step"]) for r in rows] == list(range(1, 31))
     assert {"total", "identity", "reconstruction", "feature_matching", "discriminator", "eyes"} <= set(
         rows[0]
@@ -202,12 +191,12 @@ def test_training_reduces_the_losses(trained) -> None:
 def test_resume_continues_exactly(tmp_path, people, faces) -> None:
     """2 steps, stop, resume to 3 == 3 steps uninterrupted (losses, generator and discriminator)."""
     whole, split = tmp_path / "whole", tmp_path / "split"
-    Trainer(GeneratorTask(_config(people), data=faces), whole, _opts(3)).run()
-    Trainer(GeneratorTask(_config(people), data=faces), split, _opts(2)).run()
+    Trainer(GeneratorTask(_config(people), data=faces), whole, train_opts(3)).run()
+    Trainer(GeneratorTask(_config(people), data=faces), split, train_opts(2)).run()
     task = GeneratorTask(_config(people), data=faces)
-    res = Trainer(task, split, _opts(3)).run()
+    res = Trainer(task, split, train_opts(3)).run()
     assert res.start_step == 2 and res.step == 3
-    a, b = _rows(whole), _rows(split)
+    a, b = loss_rows(whole), loss_rows(split)
     assert [r["step"] for r in b] == ["1", "2", "3"]
     for ra, rb in zip(a, b, strict=True):
         assert ra["total"] == rb["total"] and ra["discriminator"] == rb["discriminator"]
@@ -304,17 +293,10 @@ def test_swapper_registry_and_bad_models(model_dir: Path, tmp_path: Path, capsys
         (["--swapper", "autoencoder", "--model", str(model_dir)], "format"),
     ):
         rc = main(["swap", "-t", "sample:astronaut", "-o", str(tmp_path / "o.png"), *argv])
-        _one_line_error(capsys, 2, rc, needle)
+        one_line_error(capsys, 2, rc, needle)
 
 
 # -- command line ---------------------------------------------------------------------------------
-
-
-def _one_line_error(capsys, code: int, rc: int, needle: str = "") -> str:
-    err = capsys.readouterr().err.strip()
-    assert rc == code and err.startswith("error: ") and "\n" not in err, (rc, err)
-    assert needle.lower() in err.lower(), err
-    return err
 
 
 def test_cli_trains_resumes_and_exports(tmp_path, people, cache, capsys) -> None:
@@ -335,7 +317,7 @@ def test_cli_trains_resumes_and_exports(tmp_path, people, cache, capsys) -> None
     assert json.loads((out / "model.json").read_text())["steps"] == 2
     # a different option is refused, in one line, before any work
     rc = main([*base, "--steps", "3", "--same-ratio", "0.7"])
-    assert "same_ratio: 0.2 → 0.7" in _one_line_error(capsys, 2, rc)
+    assert "same_ratio: 0.2 → 0.7" in one_line_error(capsys, 2, rc)
     (out / "model.json").unlink()
     assert main(["train", "export", str(out)]) == 0
     assert json.loads((out / "model.json").read_text())["steps"] == 2
@@ -344,15 +326,15 @@ def test_cli_trains_resumes_and_exports(tmp_path, people, cache, capsys) -> None
 def test_cli_bad_inputs_are_one_line(tmp_path, people, cache, capsys) -> None:
     out = str(tmp_path / "o")
     base = ["train", "generator", "-o", out, "--device", "cpu", "--steps", "1", "--cache", str(cache)]
-    _one_line_error(capsys, 2, main(base), "--data")
-    _one_line_error(capsys, 2, main([*base, "--data", str(tmp_path / "nope")]), "no such data folder")
+    one_line_error(capsys, 2, main(base), "--data")
+    one_line_error(capsys, 2, main([*base, "--data", str(tmp_path / "nope")]), "no such data folder")
     one = tmp_path / "one"
     shutil.copytree(people / "astronaut", one / "astronaut")
-    _one_line_error(capsys, 2, main([*base, "--data", str(one)]), "at least 2 people")
-    _one_line_error(capsys, 2, main([*base, "--data", str(people), "--people", "5"]), "5 people asked for")
+    one_line_error(capsys, 2, main([*base, "--data", str(one)]), "at least 2 people")
+    one_line_error(capsys, 2, main([*base, "--data", str(people), "--people", "5"]), "5 people asked for")
     if not torch.cuda.is_available():
         rc = main([*base, "--data", str(people), "--device", "cuda"])
-        _one_line_error(capsys, 2, rc, "CUDA")
+        one_line_error(capsys, 2, rc, "CUDA")
     assert train_cli._weight("feature-matching=3") == ("feature_matching", 3.0)
     with pytest.raises(Exception, match="NAME=VALUE"):
         train_cli._weight("nonsense=1")
@@ -387,27 +369,27 @@ def test_identity_pack_round_trip_and_training(tmp_path, people, cache, faces, c
         load_identity_pack(pack, holdout={"astronaut"})
     # an existing pack is kept unless --force; the name must be .npz
     before = pack.read_bytes()
-    _one_line_error(capsys, 2, main(argv), "exists")
+    one_line_error(capsys, 2, main(argv), "exists")
     assert pack.read_bytes() == before
     bad = [*argv[:5], str(tmp_path / "faces.zip"), *argv[6:]]
-    _one_line_error(capsys, 2, main(bad), ".npz")
+    one_line_error(capsys, 2, main(bad), ".npz")
     assert not (tmp_path / "faces.zip").exists()
     # train from the pack (a machine without the photos): the pack's resolution is required
     out = tmp_path / "run"
     base = ["train", "generator", "-o", str(out), "--device", "cpu", "--data", str(pack), "--holdout", "none",
             "--preset", "tiny", "--batch", "2", "--preview-every", "0", "--no-export"]  # fmt: skip
-    _one_line_error(capsys, 2, main([*base, "--steps", "1", "--resolution", "64"]), "--resolution 32")
+    one_line_error(capsys, 2, main([*base, "--steps", "1", "--resolution", "64"]), "--resolution 32")
     rc = main([*base, "--resolution", str(RES), "--steps", "1000", "--time-limit", "0.01s"])
     assert rc == 0, capsys.readouterr().err
     got_io = capsys.readouterr()
     assert "time limit reached at step 1 of 1000" in got_io.err
     assert f"{2 * COPIES} faces of 2 people" in got_io.out
-    assert (out / "checkpoints" / "latest.pt").is_file() and len(_rows(out)) == 1
+    assert (out / "checkpoints" / "latest.pt").is_file() and len(loss_rows(out)) == 1
     # a file that is not a pack
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip")
     rc = main([*base[:7], str(junk), *base[8:], "--resolution", str(RES), "--steps", "1", "--force"])
-    _one_line_error(capsys, 2, rc, "not an identity pack")
+    one_line_error(capsys, 2, rc, "not an identity pack")
 
 
 def test_durations() -> None:

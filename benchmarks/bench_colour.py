@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from masquerade import FaceAnalyzer, FaceSwapper, MasqueradeError, SwapOptions, load_image
-from masquerade.masks import face_size
+from masquerade.compose.masks import face_size
 
 MODES = ("none", "reinhard", "shading")
 

@@ -43,8 +43,8 @@ import numpy as np
 from envinfo import environment
 
 from masquerade import Face, FaceAnalyzer, dlibnet, load_image
-from masquerade.identity import IdentityEncoder, cosine_similarity
-from masquerade.identity_onnx import OnnxFaceEncoder, build_model
+from masquerade.identity.encoder import IdentityEncoder, cosine_similarity
+from masquerade.identity.onnx_net import OnnxFaceEncoder, build_model
 from masquerade.models import file_sha256, get_model
 
 SPEED_TARGET = 5.0

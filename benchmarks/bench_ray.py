@@ -106,12 +106,12 @@ def bench_batch(photos: Path, count: int, tmp: Path) -> list[dict]:
 
 def bench_costs(clip: Path, seconds: float, tmp: Path) -> dict:
     """Per-frame cost, in this process, of the segments (swap + lossless or encoded write) and the join."""
-    from masquerade.analysis import FaceAnalyzer
+    from masquerade.analysis.analyzer import FaceAnalyzer
     from masquerade.pipeline import SwapOptions, make_swapper
     from masquerade.provenance.stamp import OutputStamp
-    from masquerade.segments import join_encoded, join_segments, plan_segments, swap_segment
-    from masquerade.video import VideoOptions, stamped_options
-    from masquerade.videoio import probe
+    from masquerade.video.segments import join_encoded, join_segments, plan_segments, swap_segment
+    from masquerade.video.swap import VideoOptions, stamped_options
+    from masquerade.video.videoio import probe
 
     src = load_image(sample_path("grace_hopper")).rgb
     with FaceSwapper() as fs:
@@ -124,7 +124,7 @@ def bench_costs(clip: Path, seconds: float, tmp: Path) -> dict:
         if join == "copy":
             from dataclasses import replace
 
-            from masquerade.segments import PartEncoding
+            from masquerade.video.segments import PartEncoding
 
             part = PartEncoding(vopts.encode, info.width, info.height, "mesh3d", stamp.options, stamp.payload)
             segments = [replace(s, part=part) for s in segments]

@@ -21,7 +21,7 @@ Speed (``music_720p.mp4``, 1280×720, 30 fps, first ``--max-frames`` frames, 289
 
 Targets (issue): swap ≥ 25 fps and swap ≥ 0.5 × transcode-only fps (wall-clock figures).
 
-Stability: :func:`masquerade.temporal.compare` on ``talking_512_d6.mp4`` (480², 30 fps; swap trimmed
+Stability: :func:`masquerade.video.temporal.compare` on ``talking_512_d6.mp4`` (480², 30 fps; swap trimmed
 with ``EncodeOptions(end=max_frames / fps)``, i.e. 10 s for 300 frames), on ``music_720p.mp4`` (reusing
 the speed run's swap when both cover the same frames) and on ``talking_512_d0.mp4`` (78 frames of an
 almost motionless speaker: the input's own jitter and flicker are tiny, so ratios are harsh). Jitter =
@@ -62,9 +62,9 @@ import masquerade
 from masquerade import FaceAnalyzer, load_image, sample_path
 from masquerade.face import Face
 from masquerade.provenance.stamp import ProvenanceOptions
-from masquerade.temporal import compare
-from masquerade.video import VideoOptions, swap_video
-from masquerade.videoio import EncodeOptions, probe, transcode
+from masquerade.video.swap import VideoOptions, swap_video
+from masquerade.video.temporal import compare
+from masquerade.video.videoio import EncodeOptions, probe, transcode
 
 SPEED_CLIP = "music_720p.mp4"
 TALKING_CLIP = "talking_512_d6.mp4"

@@ -54,7 +54,7 @@ from masquerade.provenance.watermark import (
     detect_file,
     psnr,
 )
-from masquerade.videoio import EncodeOptions, VideoWriter, iter_frames, transcode
+from masquerade.video.videoio import EncodeOptions, VideoWriter, iter_frames, transcode
 
 
 def jpeg(rgb: np.ndarray, quality: int = 50) -> np.ndarray:

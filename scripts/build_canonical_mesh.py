@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import Delaunay, cKDTree
 
-from masquerade.alignment import umeyama
-from masquerade.detection import FaceDetector
+from masquerade.analysis.alignment import umeyama
+from masquerade.analysis.detection import FaceDetector
+from masquerade.analysis.landmarks import MeshLandmarker
 from masquerade.imageio import load_image
-from masquerade.landmarks import MeshLandmarker
 
 LIPS = {0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
         267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415}  # fmt: skip

@@ -2,7 +2,7 @@
 
 Each face is one analysis of the photo plus a few jittered copies (a known similarity transform and a
 brightness/contrast change of the whole photo, landmarks and mesh moved along), aligned with the
-``ffhq`` template like ``masquerade.faceset`` does. Fast: the photo is analysed once.
+``ffhq`` template like ``masquerade.faceset.extract`` does. Fast: the photo is analysed once.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from masquerade.alignment import align_face
+from masquerade.analysis.alignment import align_face
+from masquerade.compose.masks import region_mask
 from masquerade.face import Face
-from masquerade.masks import region_mask
 
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from masquerade.alignment import TEMPLATES, align_face, paste_back, similarity_matrix, template, umeyama
+from masquerade.analysis.alignment import (
+    TEMPLATES,
+    align_face,
+    paste_back,
+    similarity_matrix,
+    template,
+    umeyama,
+)
 
 
 def test_umeyama_recovers_a_known_similarity():

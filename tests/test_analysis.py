@@ -8,9 +8,9 @@ import pytest
 from conftest import lfw_image, lfw_pairs, rotate
 
 from masquerade import FaceAnalyzer, euclidean_distance
-from masquerade.geometry import CanonicalMesh, euler_from_rotation
-from masquerade.identity import SAME_PERSON_DISTANCE
-from masquerade.landmarks import DlibLandmarker
+from masquerade.analysis.geometry import CanonicalMesh, euler_from_rotation
+from masquerade.analysis.landmarks import DlibLandmarker
+from masquerade.identity.encoder import SAME_PERSON_DISTANCE
 
 
 def _one(analyzer: FaceAnalyzer, rgb: np.ndarray):

@@ -17,11 +17,11 @@ from onnx import TensorProto, helper
 from test_video import make_clip
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path
-from masquerade.alignment import align_face, paste_back, warp_back
-from masquerade.cli import main
+from masquerade.analysis.alignment import align_face, paste_back, warp_back
+from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.swappers import AutoencoderSwapper, create_swapper
-from masquerade.videoio import iter_frames
+from masquerade.video.videoio import iter_frames
 
 R = 64  # model resolution
 

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from masquerade import sample_path
-from masquerade.cli import main
+from masquerade.cli.main import main
 
 ASTRONAUT = sample_path("astronaut")
 HOPPER = sample_path("grace_hopper")

@@ -1,4 +1,4 @@
-"""Batch swapping (:mod:`masquerade.batch`, ``masquerade swap -t FOLDER -o FOLDER``): every photo and
+"""Batch swapping (:mod:`masquerade.run.batch`, ``masquerade swap -t FOLDER -o FOLDER``): every photo and
 video of a folder gets the source's identity; a bad file is reported and does not stop the batch; a
 second run skips what is done; on Ray (2 local workers, and a 2-node cluster by address) the outputs
 are the local ones, and a file whose worker keeps dying is reported failed while the rest go on.
@@ -19,12 +19,12 @@ import pytest
 from test_segments import make_clip
 
 from masquerade import FaceAnalyzer, load_image, sample_path
-from masquerade.batch import BatchSettings, plan_batch, swap_batch
-from masquerade.cli import main
+from masquerade.cli.main import main
 from masquerade.errors import InputError, OutputError
-from masquerade.identity import euclidean_distance
+from masquerade.identity.encoder import euclidean_distance
 from masquerade.pipeline import FaceSwapper, SwapOptions
 from masquerade.provenance.stamp import ProvenanceOptions
+from masquerade.run.batch import BatchSettings, plan_batch, swap_batch
 
 NO_PROV = ProvenanceOptions(enabled=False)
 
@@ -160,7 +160,7 @@ def _ray_batch(folder, out, extra):
 
 def test_ray_batch_two_workers_same_outputs_and_a_dying_file(local, folder, tmp_path, monkeypatch) -> None:
     pytest.importorskip("ray")
-    from masquerade.ray_backend import CRASH_ENV
+    from masquerade.run.ray_backend import CRASH_ENV
 
     monkeypatch.setenv(CRASH_ENV, "0:always")  # the worker that takes the photo dies, every time
     out = tmp_path / "ray"

@@ -19,8 +19,8 @@ import pytest
 from scipy import ndimage
 
 from masquerade import FaceAnalyzer, InputError, OutputError, sample_path
-from masquerade.cli import main
-from masquerade.evaluation import (
+from masquerade.cli.main import main
+from masquerade.evaluation.suite import (
     Benchmark,
     OnnxImageModel,
     SwapperReport,
@@ -378,7 +378,7 @@ def test_onnx_models_are_labelled_by_file_and_hash(
 
 
 def test_video_jitter_and_flicker(tmp_path: Path, analyzer: FaceAnalyzer, astronaut: np.ndarray) -> None:
-    from masquerade.videoio import VideoWriter
+    from masquerade.video.videoio import VideoWriter
 
     clip = tmp_path / "clip.mp4"
     w = VideoWriter(clip, 10.0)

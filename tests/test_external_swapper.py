@@ -17,12 +17,12 @@ from onnx import TensorProto, helper, numpy_helper
 from test_video import make_clip
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path
-from masquerade.alignment import align_face
-from masquerade.cli import main
+from masquerade.analysis.alignment import align_face
+from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.swappers import ExternalOnnxSwapper, create_swapper, swapper_takes_model
 from masquerade.swappers.external import read_model_card
-from masquerade.videoio import iter_frames
+from masquerade.video.videoio import iter_frames
 
 RNG = np.random.default_rng(7)
 W128 = (RNG.standard_normal((128, 3)) * 0.6).astype(np.float32)  # identity → per-channel offset

@@ -12,9 +12,9 @@ import pytest
 from conftest import SHARED
 
 from masquerade import InputError, NoFaceError, OutputError, load_image, sample_path, save_image
-from masquerade.alignment import template
-from masquerade.cli import main
-from masquerade.faceset import (
+from masquerade.analysis.alignment import template
+from masquerade.cli.main import main
+from masquerade.faceset.extract import (
     FORMAT,
     REJECT_REASONS,
     VERSION,

@@ -12,8 +12,8 @@ import pytest
 from conftest import lfw_image, lfw_pairs
 
 from masquerade import dlibnet
-from masquerade.identity import IdentityEncoder, cosine_similarity
-from masquerade.identity_onnx import OnnxFaceEncoder
+from masquerade.identity.encoder import IdentityEncoder, cosine_similarity
+from masquerade.identity.onnx_net import OnnxFaceEncoder
 from masquerade.models import file_sha256
 
 MIN_COSINE = 0.9999
@@ -117,7 +117,7 @@ def test_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert oa.attrs == ob.attrs and oa.arrays.keys() == ob.arrays.keys()
         for k in oa.arrays:
             np.testing.assert_array_equal(oa.arrays[k], ob.arrays[k])
-    from masquerade.identity_onnx import onnx_path
+    from masquerade.identity.onnx_net import onnx_path
 
     p = onnx_path()
     assert isinstance(p, Path) and p.is_file() and p.parent == files[0].parent
@@ -198,7 +198,7 @@ def test_core_runs_without_torch_or_onnx(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None\n"
         "import numpy as np, masquerade\n"
-        "from masquerade.identity_onnx import OnnxFaceEncoder\n"
+        "from masquerade.identity.onnx_net import OnnxFaceEncoder\n"
         "print(OnnxFaceEncoder().embed_chips(np.zeros((2, 150, 150, 3), np.uint8)).shape)\n"
     )
     OnnxFaceEncoder()  # make sure the model is built and cached (this process has onnx)
@@ -214,7 +214,7 @@ def test_core_runs_without_torch_or_onnx(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def torch_net(net: dlibnet.DlibNet):
     pytest.importorskip("torch")
-    from masquerade.nn import DlibResNet
+    from masquerade.identity.torch_net import DlibResNet
 
     return DlibResNet(net).eval()
 
@@ -222,7 +222,7 @@ def torch_net(net: dlibnet.DlibNet):
 def test_torch_equals_onnx(torch_net, sample_chips: np.ndarray, onnx_id: IdentityEncoder) -> None:
     import torch
 
-    from masquerade.nn import DlibResNet
+    from masquerade.identity.torch_net import DlibResNet
 
     ref = onnx_id.embed_chips(sample_chips)
     assert_same(torch_net.embed_chips(sample_chips), ref)
@@ -233,7 +233,7 @@ def test_torch_equals_onnx(torch_net, sample_chips: np.ndarray, onnx_id: Identit
 
 
 def test_gradient_reaches_pixels(torch_net, sample_chips: np.ndarray) -> None:
-    from masquerade.nn import DlibResNet
+    from masquerade.identity.torch_net import DlibResNet
 
     x = DlibResNet.to_tensor(sample_chips[:2]).requires_grad_(True)
     emb = torch_net(x)
@@ -248,7 +248,7 @@ def test_gradient_reaches_pixels(torch_net, sample_chips: np.ndarray) -> None:
 def test_export_onnx(torch_net, sample_chips: np.ndarray, tmp_path: Path, onnx_id) -> None:
     import onnxruntime as ort
 
-    from masquerade.nn import DlibResNet, export_onnx
+    from masquerade.identity.torch_net import DlibResNet, export_onnx
 
     path = export_onnx(torch_net, tmp_path / "dlib_resnet.onnx")
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

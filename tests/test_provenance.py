@@ -12,12 +12,12 @@ from PIL import Image
 from test_video import make_clip
 
 from masquerade import FaceSwapper, load_image, sample_path
-from masquerade.cli import main
+from masquerade.cli.main import main
 from masquerade.provenance.c2pa import verify_file
 from masquerade.provenance.stamp import OutputStamp, ProvenanceOptions, read_note
 from masquerade.provenance.watermark import Watermarker, detect_file
-from masquerade.video import swap_video
-from masquerade.videoio import EncodeOptions, iter_frames, transcode
+from masquerade.video.swap import swap_video
+from masquerade.video.videoio import EncodeOptions, iter_frames, transcode
 
 
 def swap(out: Path, *extra: str, target: str = "sample:astronaut") -> int:

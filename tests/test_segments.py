@@ -1,4 +1,4 @@
-"""Segmented video swapping (:mod:`masquerade.segments`) and its Ray backend: the joined output has the
+"""Segmented video swapping (:mod:`masquerade.video.segments`) and its Ray backend: the joined output has the
 single-process output's frame count, timestamps and audio, and frames close to it; on a local Ray with
 2 workers the result is the same, also when a worker dies mid-segment (its segment is retried).
 
@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from masquerade import load_image, sample_path
-from masquerade.cli import main
+from masquerade.cli.main import main
 from masquerade.provenance.stamp import ProvenanceOptions
-from masquerade.segments import keyframe_times, plan_segments, swap_video_segmented
-from masquerade.video import swap_video
+from masquerade.video.segments import keyframe_times, plan_segments, swap_video_segmented
+from masquerade.video.swap import swap_video
 
 av = pytest.importorskip("av")
 
@@ -106,7 +106,7 @@ def test_segmented_output_matches_the_single_process_one(single, segmented) -> N
 
 def test_ray_two_workers_with_a_killed_worker(clip, source, segmented, tmp_path, monkeypatch) -> None:
     pytest.importorskip("ray")
-    from masquerade.ray_backend import CRASH_ENV, ray_runner
+    from masquerade.run.ray_backend import CRASH_ENV, ray_runner
 
     marker = tmp_path / "crashed"
     monkeypatch.setenv(CRASH_ENV, f"2:{marker}")  # the worker that takes segment 2 dies, once
@@ -227,8 +227,8 @@ def test_encoded_join_keeps_timing_rotation_size_and_audio(
 ) -> None:
     """The default join (segments encoded where they are swapped, joined by stream copy) against the
     single-process swap of the same input: same frames, timestamps, rotation, size and audio."""
-    from masquerade.cli import main as cli
-    from masquerade.videoio import probe
+    from masquerade.cli.main import main as cli
+    from masquerade.video.videoio import probe
 
     src = tmp_path / name
     _odd_clip(src, size, rotation, audio)

@@ -18,8 +18,8 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient
 
 from masquerade import FaceAnalyzer, load_image, sample_path
-from masquerade.cli import main
-from masquerade.identity import euclidean_distance
+from masquerade.cli.main import main
+from masquerade.identity.encoder import euclidean_distance
 from masquerade.provenance.watermark import detect_file
 from masquerade.server.app import ServerConfig, create_app
 from masquerade.server.store import JobStore

@@ -7,7 +7,7 @@ import pytest
 from conftest import lfw_image, lfw_pairs
 
 from masquerade import FaceAnalyzer, FaceSwapper, NoFaceError, SwapOptions, euclidean_distance, swap_image
-from masquerade.cli import main
+from masquerade.cli.main import main
 
 
 def _emb(analyzer: FaceAnalyzer, rgb: np.ndarray) -> np.ndarray:
@@ -172,8 +172,8 @@ def test_mask_stays_inside_the_face_outline(analyzer, astronaut, scale):
     past the face oval onto hair or background."""
     import cv2
 
-    from masquerade.masks import region_mask
-    from masquerade.regions import FACE_OVAL, idx
+    from masquerade.analysis.regions import FACE_OVAL, idx
+    from masquerade.compose.masks import region_mask
 
     rgb = cv2.resize(astronaut, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     (face,) = analyzer.get(rgb, identity=False)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from masquerade import FaceAnalyzer
-from masquerade.temporal import (
+from masquerade.video.temporal import (
     FrameSeries,
     compare,
     cut_steps,
@@ -21,7 +21,7 @@ from masquerade.temporal import (
     jitter_from_series,
     measure,
 )
-from masquerade.videoio import iter_frames
+from masquerade.video.videoio import iter_frames
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 CLIP = VIDEOS / "talking_512_d0.mp4"

@@ -18,8 +18,8 @@ from identity_fixtures import COPIES, RES  # noqa: E402
 from train_helpers import loss_rows, one_line_error, train_opts  # noqa: E402
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path  # noqa: E402
-from masquerade.alignment import align_face  # noqa: E402
-from masquerade.cli import main  # noqa: E402
+from masquerade.analysis.alignment import align_face  # noqa: E402
+from masquerade.cli.main import main  # noqa: E402
 from masquerade.errors import InputError, ModelError  # noqa: E402
 from masquerade.swappers import create_swapper, swapper_needs_source, swapper_takes_model  # noqa: E402
 from masquerade.swappers.diffusion import (  # noqa: E402

@@ -20,10 +20,10 @@ from masquerade import (
     load_image,
     sample_path,
 )
-from masquerade.cli import main
-from masquerade.live import run_live
-from masquerade.video import VideoOptions, swap_video
-from masquerade.videoio import EncodeOptions, VideoWriter, iter_frames, probe
+from masquerade.cli.main import main
+from masquerade.video.live import run_live
+from masquerade.video.swap import VideoOptions, swap_video
+from masquerade.video.videoio import EncodeOptions, VideoWriter, iter_frames, probe
 
 VIDEOS = SHARED / "videos"
 
@@ -179,7 +179,7 @@ def test_cli_video_swap_and_collisions(tmp_path, capsys):
 def test_live_mode_paces_and_writes(tmp_path, analyzer, source):
     src = tmp_path / "in.mp4"
     make_clip(src, frames=20, audio=False)
-    from masquerade.video import VideoFaceSwapper
+    from masquerade.video.swap import VideoFaceSwapper
 
     vs = VideoFaceSwapper(source, SwapOptions(), analyzer=analyzer)
     out = tmp_path / "live.mp4"
@@ -199,7 +199,7 @@ def clips() -> Path:
 
 
 def test_talking_head_is_stable_and_smooth(tmp_path, clips, analyzer, source):
-    from masquerade.temporal import compare
+    from masquerade.video.temporal import compare
 
     src = clips / "talking_512_d0.mp4"
     out = tmp_path / "talk.mp4"

@@ -20,7 +20,7 @@ from masquerade.provenance.watermark import (
     detect_file,
     psnr,
 )
-from masquerade.videoio import EncodeOptions, VideoWriter
+from masquerade.video.videoio import EncodeOptions, VideoWriter
 
 PAYLOAD = WatermarkPayload(0x5EC0_DE12_3456)
 

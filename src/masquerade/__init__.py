@@ -15,11 +15,11 @@ import os
 
 import numpy as np
 
-from .analysis import AnalyzerOptions, FaceAnalyzer
+from .analysis.analyzer import AnalyzerOptions, FaceAnalyzer
 from .errors import InputError, MasqueradeError, ModelError, NoFaceError, OutputError
-from .evaluation import evaluate, load_benchmark, write_report
+from .evaluation.suite import evaluate, load_benchmark, write_report
 from .face import Face, Pose
-from .identity import cosine_similarity, euclidean_distance
+from .identity.encoder import cosine_similarity, euclidean_distance
 from .imageio import LoadedImage, load_image, save_image
 from .pipeline import FaceSwapper, SwapOptions, SwapReport, swap_image
 from .provenance.stamp import OutputStamp, ProvenanceOptions, ProvenanceRecord

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .analysis import FaceAnalyzer
-from .blending import BlendMode, blend
-from .colour import ColourMode, correct_colour
+from .analysis.analyzer import FaceAnalyzer
+from .analysis.selection import SelectMode, select_faces
+from .compose.blending import BlendMode, blend
+from .compose.colour import ColourMode, correct_colour
+from .compose.masks import MaskKind, MouthKeep, face_size, region_mask
 from .errors import InputError, NoFaceError
 from .face import Face
-from .identity import SAME_PERSON_DISTANCE, euclidean_distance
-from .masks import MaskKind, MouthKeep, face_size, region_mask
-from .selection import SelectMode, select_faces
+from .identity.encoder import SAME_PERSON_DISTANCE, euclidean_distance
 from .swappers import SWAPPERS, DiffusionOptions, Swapper, create_swapper
 
 log = logging.getLogger(__name__)

@@ -217,7 +217,7 @@ class OutputStamp:
 
 def read_note(path: str | os.PathLike[str]) -> str | None:
     """The masquerade note in a file's metadata (image comment or video container comment), if any."""
-    from .. import videoio
+    from ..video import videoio
 
     p = Path(path)
     texts: list[str] = []

@@ -577,8 +577,8 @@ class Watermarker:
     def detect_file(self, path: str | os.PathLike[str], max_frames: int = 32) -> WatermarkResult:
         """An image (via :func:`masquerade.imageio.load_image`) or a video: up to ``max_frames`` frames
         spread evenly over it (every frame is decoded; the sampled ones are tested)."""
-        from .. import videoio
         from ..imageio import load_image
+        from ..video import videoio
 
         p = Path(path)
         if not videoio.is_video_path(p):

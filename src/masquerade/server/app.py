@@ -81,7 +81,7 @@ class _Analyzer:
     def faces(self, rgb: np.ndarray) -> list[Any]:
         with self._lock:
             if self._fa is None:
-                from ..analysis import FaceAnalyzer
+                from ..analysis.analyzer import FaceAnalyzer
 
                 self._fa = FaceAnalyzer(identity=True)
             return self._fa.get(rgb)
@@ -141,7 +141,7 @@ def _sniff(path: Path, cfg: ServerConfig) -> tuple[str, str, np.ndarray, dict[st
         raise
     except Exception:
         raise _error(400, "not an image or a video masquerade can read") from None
-    from ..videoio import iter_frames, probe
+    from ..video.videoio import iter_frames, probe
 
     try:
         info = probe(path)

@@ -96,7 +96,7 @@ def _swap(store: JobStore, job_id: str, spec: dict[str, Any]) -> None:
             store.progress(job_id, 0.9, "writing")
             save_swapped(out, img, swapper=opts.swapper)
         else:
-            from ..video import swap_video
+            from ..video.swap import swap_video
 
             total = max(1, int(target.meta.get("frames") or 0))
             last = [0.0]

@@ -4,8 +4,8 @@
   resolution, template, ONNX file name and its sha256) and its onnxruntime session
   (:func:`onnx_session`, CUDA when onnxruntime has it);
 * the way back: the model's face, predicted on the target face's aligned crop, is warped back over the
-  target image with :func:`masquerade.alignment.warp_back` as a :class:`~.base.SwapPatch` that keeps the
-  target's mesh (:func:`crop_patch`), the model's mask mapped to coverage by :func:`mask_coverage`;
+  target image with :func:`masquerade.analysis.alignment.warp_back` as a :class:`~.base.SwapPatch` that
+  keeps the target's mesh (:func:`crop_patch`), the model's mask mapped to coverage by :func:`mask_coverage`;
 * the source identity for one-shot models: masquerade's 128-d dlib embedding of the source face,
   computed once per source face (:class:`SourceIdentities`).
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..alignment import TEMPLATES, warp_back
+from ..analysis.alignment import TEMPLATES, warp_back
 from ..errors import ModelError
 from ..face import Face
 from ..models import file_sha256
@@ -221,8 +221,9 @@ def crop_patch(
 
 
 class SourceIdentities:
-    """The L2-normalised 128-d dlib embedding (:mod:`masquerade.identity`) of source faces, computed once
-    per (source image, source face) and kept for the last ``size`` of them (video: every frame)."""
+    """The L2-normalised 128-d dlib embedding (:mod:`masquerade.identity.encoder`) of source faces,
+    computed once per (source image, source face) and kept for the last ``size`` of them (video: every
+    frame)."""
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
@@ -237,7 +238,7 @@ class SourceIdentities:
             raw = np.asarray(source.embedding, np.float32)
         else:
             if self._encoder is None:
-                from ..identity import IdentityEncoder
+                from ..identity.encoder import IdentityEncoder
 
                 self._encoder = IdentityEncoder()
             raw = self._encoder.embed(source_rgb, source.landmarks_68)

@@ -7,14 +7,16 @@ model folder holds ``model.json``::
      "template": "ffhq", "onnx": "autoencoder.onnx", "sha256": "<hex of the ONNX file>", "steps": N, ...}
 
 and the ONNX file: one input (``face``), float32 N×3×R×R RGB in [0, 1] (the target face aligned with
-:func:`masquerade.alignment.align_face` on its 5 landmarks, ``R``, ``template``); two outputs, the swapped
-face (N×3×R×R in [0, 1], same alignment; ``swapped`` as masquerade's trainer names it — ONNX forbids an
-output with the input's name) and the face region the decoder predicts (N×1×R×R in [0, 1]; ``mask``).
+:func:`masquerade.analysis.alignment.align_face` on its 5 landmarks, ``R``, ``template``); two outputs,
+the swapped face (N×3×R×R in [0, 1], same alignment; ``swapped`` as masquerade's trainer names it — ONNX
+forbids an output with the input's name) and the face region the decoder predicts
+(N×1×R×R in [0, 1]; ``mask``).
 Outputs named otherwise are told apart by their channel count.
 
-:meth:`AutoencoderSwapper.swap` aligns the target face, runs the model and warps its face back over the
-target (:func:`masquerade.alignment.warp_back`); the patch keeps the target's mesh (an autoencoder keeps
-the target's geometry), so the common mask / colour / blend path composites it like any other swapper's.
+:meth:`AutoencoderSwapper.swap` aligns the target face, runs the model and warps its face back over
+the target (:func:`masquerade.analysis.alignment.warp_back`); the patch keeps the target's mesh (an
+autoencoder keeps the target's geometry), so the common mask / colour / blend path composites it like
+any other swapper's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..alignment import align_face
+from ..analysis.alignment import align_face
 from ..errors import ModelError
 from ..face import Face
 from .aligned import (

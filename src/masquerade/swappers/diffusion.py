@@ -38,7 +38,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..alignment import align_face
+from ..analysis.alignment import align_face
 from ..errors import InputError, ModelError
 from ..face import Face
 from .aligned import (
@@ -283,7 +283,7 @@ class DiffusionSwapper:
 
     def condition(self, rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(5×R×R condition, R×R face mask in [0, 1], 2×3 image → crop matrix) of a target face."""
-        from ..faceset import crop_face_mask
+        from ..faceset.extract import crop_face_mask
 
         r = self.resolution
         crop, m = align_face(rgb, face.landmarks_5, r, self.info.model.template)

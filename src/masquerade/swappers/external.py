@@ -17,7 +17,7 @@ The model card (paths are relative to the card's folder, or absolute)::
 
     [input]                          # how the target face is fed
     crop_size = 128                  # required; aligned square crop, checked against the ONNX input
-    template = "arcface_v2"          # masquerade.alignment.TEMPLATES: arcface | arcface_v2 | ffhq
+    template = "arcface_v2"          # masquerade.analysis.alignment.TEMPLATES: arcface | arcface_v2 | ffhq
     colour = "rgb"                   # rgb | bgr
     layout = "nchw"                  # nchw | nhwc
     mean = [0.0, 0.0, 0.0]           # x = (pixel / 255 - mean) / std, per channel in the model's
@@ -63,7 +63,8 @@ input crop (it covers the same aligned region).
 
 :meth:`ExternalOnnxSwapper.swap` aligns the target face with the card's template, computes the source
 identity once per source face, runs the model and warps its face back over the target
-(:func:`masquerade.alignment.warp_back`, coverage = the crop, feathered at its edges, × the mask output);
+(:func:`masquerade.analysis.alignment.warp_back`, coverage = the crop, feathered at its edges, × the mask
+output);
 the patch keeps the target's mesh, so the common mask / colour / blend and video paths composite it.
 """
 
@@ -79,7 +80,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..alignment import TEMPLATES, align_face
+from ..analysis.alignment import TEMPLATES, align_face
 from ..errors import ModelError
 from ..face import Face
 from ..models import file_sha256
@@ -624,7 +625,7 @@ class ExternalOnnxSwapper:
         idn = self.card.identity
         if idn.kind == "dlib128":
             if self._encoder is None:
-                from ..identity import IdentityEncoder
+                from ..identity.encoder import IdentityEncoder
 
                 self._encoder = IdentityEncoder()
             vec = self._encoder.embed(source_rgb, source.landmarks_68)

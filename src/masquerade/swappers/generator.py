@@ -1,14 +1,14 @@
 """The one-shot identity-conditioned generator (``masquerade train generator``) exported to ONNX.
 
 One model swaps any pair: the identity comes from the source photo, as masquerade's 128-d dlib
-embedding (:mod:`masquerade.identity`), so ``--swapper generator --model DIR`` needs ``--source``. The
+embedding (:mod:`masquerade.identity.encoder`), so ``--swapper generator --model DIR`` needs ``--source``. The
 model folder holds ``model.json``::
 
     {"format": "masquerade-generator", "version": 1, "resolution": R, "template": "ffhq",
      "onnx": "generator.onnx", "sha256": "<hex of the ONNX file>", "identity": "dlib128", "steps": N, ...}
 
 and the ONNX file: inputs ``target`` (float32 N×3×R×R RGB in [0, 1], the target face aligned with
-:func:`masquerade.alignment.align_face` on its 5 landmarks, ``R``, ``template``) and ``identity``
+:func:`masquerade.analysis.alignment.align_face` on its 5 landmarks, ``R``, ``template``) and ``identity``
 (float32 N×128, the source face's dlib embedding, L2-normalised); outputs ``swapped`` (N×3×R×R RGB in
 [0, 1], same alignment) and ``mask`` (N×1×R×R in [0, 1], where the face is). Inputs and outputs named
 otherwise are told apart by their shapes.
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..alignment import align_face
+from ..analysis.alignment import align_face
 from ..errors import ModelError
 from ..face import Face
 from .aligned import (

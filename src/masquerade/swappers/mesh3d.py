@@ -19,10 +19,9 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from ..alignment import umeyama
-from ..face import Face
-from ..geometry import CanonicalMesh
-from ..regions import (
+from ..analysis.alignment import umeyama
+from ..analysis.geometry import CanonicalMesh
+from ..analysis.regions import (
     BROW_IMAGE_LEFT,
     BROW_IMAGE_RIGHT,
     EYE_IMAGE_LEFT,
@@ -34,6 +33,7 @@ from ..regions import (
     LIPS,
     idx,
 )
+from ..face import Face
 from .base import SwapPatch
 
 

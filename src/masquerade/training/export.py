@@ -12,7 +12,7 @@ The contract read by the autoencoder swapper:
 
 The one-shot generator (:func:`export_generator`) writes ``OUT/generator.onnx``: inputs ``target``
 (float32 N×3×R×R RGB in [0, 1], aligned with the run's template) and ``identity`` (float32 N×128, the
-L2-normalised dlib embedding of the source face, :mod:`masquerade.identity`); outputs ``swapped``
+L2-normalised dlib embedding of the source face, :mod:`masquerade.identity.encoder`); outputs ``swapped``
 (N×3×R×R) and ``mask`` (N×1×R×R), dynamic batch; and ``OUT/model.json``: ``{"format":
 "masquerade-generator", "version": 1, "resolution", "template", "onnx", "sha256", "identity":
 "dlib128", "inputs", "outputs", "steps", "data", "config", "parameters", "trained"}``.

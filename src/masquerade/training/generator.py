@@ -23,7 +23,8 @@ leaky ReLU; hinge loss. Their intermediate features give the feature-matching lo
 **Losses** (:class:`GeneratorLossConfig`, weights configurable, defaults in brackets):
 
 * ``identity`` [10]: 1 − cosine between the source embedding and the dlib embedding of the generated
-  face, computed by :class:`masquerade.nn.DlibResNet` (frozen, differentiable to the pixels) on the
+  face, computed by :class:`masquerade.identity.torch_net.DlibResNet` (frozen, differentiable to the
+  pixels) on the
   150-px dlib chip cut out of the generated crop with a sampling grid (the per-face crop → chip
   matrix from the data, see :func:`~masquerade.training.identity_data.chip_theta`); both embeddings
   are centred on the data's mean embedding first (raw dlib descriptors of two different people are
@@ -294,7 +295,7 @@ class IdentityLoss(nn.Module):
 
     def __init__(self, centre: np.ndarray | None = None) -> None:
         super().__init__()
-        from ..nn import DlibResNet
+        from ..identity.torch_net import DlibResNet
 
         self.net = DlibResNet(input_range=1.0).eval()
         for p in self.net.parameters():

@@ -8,16 +8,16 @@ people it was trained on), keeps at most ``max_photos`` photos per person and, w
 ``N`` people drawn (with a fixed seed, the same for every run) from those with two or more photos.
 
 **Alignment, once, cached**: :func:`load_identity_faces` analyses every photo with masquerade's
-:class:`~masquerade.analysis.FaceAnalyzer` (the largest faces; of those, the one nearest the photo's
-centre, as LFW centres its person), aligns it with :func:`masquerade.alignment.align_face` (``template``,
-``size``: the swapper aligns target faces the same way) and stores the crop with
+:class:`~masquerade.analysis.analyzer.FaceAnalyzer` (the largest faces; of those, the one nearest the photo's
+centre, as LFW centres its person), aligns it with :func:`masquerade.analysis.alignment.align_face`
+(``template``, ``size``: the swapper aligns target faces the same way) and stores the crop with
 
 * its face mask (the mesh outline, as in facesets), the 68 landmarks in crop pixels,
-* the 128-d dlib embedding of the face in the photo (:class:`masquerade.identity.IdentityEncoder`:
+* the 128-d dlib embedding of the face in the photo (:class:`masquerade.identity.encoder.IdentityEncoder`:
   exactly what the swapper computes from a source photo), and
 * the 2×3 matrix from crop pixels to dlib's 150-px identity chip
-  (:meth:`~masquerade.identity.IdentityEncoder.chip_matrix`), so the identity loss can cut the chip out
-  of a generated face differentiably (:func:`chip_theta`).
+  (:meth:`~masquerade.identity.encoder.IdentityEncoder.chip_matrix`), so the identity loss can cut the
+  chip out of a generated face differentiably (:func:`chip_theta`).
 
 The cache is a folder ``$MASQUERADE_CACHE/identity-faces/<key>/`` (default ``~/.cache/masquerade``;
 ``key`` hashes the folder, template, size and format version) of ``part-<random>.npz`` files, each
@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from ..alignment import align_face
+from ..analysis.alignment import align_face
 from ..errors import InputError
 from ..imageio import IMAGE_EXTENSIONS, load_image
 from .data import (
@@ -248,7 +248,7 @@ def normalise(x: np.ndarray) -> np.ndarray:
 
 def _cache_folder(cache: Path | None, root: Path, template: str, size: int) -> Path:
     if cache is None:
-        from ..dlibnet import cache_dir
+        from ..identity.dlibnet import cache_dir
 
         cache = cache_dir() / "identity-faces"
     key = json.dumps([CACHE_FORMAT, CACHE_VERSION, str(root.resolve()), template, int(size), MIN_FACE])
@@ -306,7 +306,7 @@ def _save_part(folder: Path, records: list[dict[str, Any]], failed: list[str]) -
 
 def analyse_photo(analyzer: Any, rgb: np.ndarray, size: int, template: str) -> dict[str, Any] | None:
     """Crop, mask, landmarks, embedding and chip matrix of the photo's face, or None without one."""
-    from ..faceset import crop_face_mask, face_px
+    from ..faceset.extract import crop_face_mask, face_px
 
     faces = analyzer.get(rgb, identity=False, small_faces=False)
     if not faces:
@@ -339,7 +339,7 @@ def load_identity_faces(
 ) -> IdentityFaces:
     """The aligned faces of ``folder``'s photos at ``resolution`` (analysing the photos the cache does
     not hold yet; see the module docstring). ``cache``: the cache root (default under
-    :func:`masquerade.dlibnet.cache_dir`)."""
+    :func:`masquerade.identity.dlibnet.cache_dir`)."""
     root = folder.root
     where = _cache_folder(Path(cache) if cache is not None else None, root, template, resolution)
     index, parts, failed = _load_parts(where)
@@ -355,7 +355,7 @@ def load_identity_faces(
     if todo:
         own = analyzer is None
         if own:
-            from ..analysis import FaceAnalyzer
+            from ..analysis.analyzer import FaceAnalyzer
 
             analyzer = FaceAnalyzer(identity=False)
         records: list[dict[str, Any]] = []

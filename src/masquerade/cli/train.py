@@ -1,0 +1,751 @@
+"""``masquerade train``: train learned swappers (needs PyTorch) and export them to ONNX.
+
+Importing this module does not import torch, so the command line works (and says what to install)
+without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..errors import InputError
+from ..training import TORCH_HINT, require_torch
+
+# mirrors of masquerade.training.autoencoder's VARIANTS / PRESETS (that module imports torch)
+VARIANT_CHOICES = ("df", "liae")
+PRESET_CHOICES = ("tiny", "small", "medium")
+DEFAULTS: dict[str, Any] = {
+    "variant": "df",
+    "resolution": 64,
+    "preset": "small",
+    "batch": 8,
+    "lr": 5e-5,
+    "seed": 0,
+}
+# mirrors of masquerade.training.generator's PRESETS / TEMPLATES / LOSS_NAMES and defaults
+GENERATOR_PRESETS = ("tiny", "small", "medium")
+GENERATOR_TEMPLATES = ("ffhq", "arcface_v2")
+GENERATOR_LOSSES = (
+    "identity", "reconstruction", "feature_matching", "adversarial", "eyes", "mask", "attribute",
+)  # fmt: skip
+# mirrors of masquerade.training.diffusion's PRESETS / LOSS_NAMES and defaults
+DIFFUSION_PRESETS = ("tiny", "small", "medium")
+DIFFUSION_LOSSES = ("denoise", "identity", "reconstruction")
+DIFFUSION_DEFAULTS: dict[str, Any] = {
+    "resolution": 64,
+    "preset": "small",
+    "batch": 8,
+    "lr": 1e-4,
+    "same_ratio": 0.8,
+    "schedule": "cosine",
+    "timesteps": 1000,
+    "cond_drop": 0.1,
+    "sampling_steps": 25,
+    "guidance": 2.0,
+    "ema": 0.999,
+}
+GENERATOR_DEFAULTS: dict[str, Any] = {
+    "resolution": 128,
+    "preset": "small",
+    "batch": 8,
+    "lr": 2e-4,
+    "lr_d": 2e-4,
+    "same_ratio": 0.2,
+    "template": "ffhq",
+    "holdout": "lfw_swap_v1",
+    "seed": 0,
+}
+
+
+def _positive(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return v
+
+
+def _non_negative(text: str) -> int:
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return v
+
+
+def _resolution(text: str) -> int:
+    v = int(text)
+    if v < 32 or v % 16:
+        raise argparse.ArgumentTypeError("must be a multiple of 16, at least 32")
+    return v
+
+
+def _lr(text: str) -> float:
+    v = float(text)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return v
+
+
+def _ratio(text: str) -> float:
+    v = float(text)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return v
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``45m``, ``2h`` or ``1h30m``."""
+    import re
+
+    t = text.strip().lower()
+    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", t)
+    if not t or m is None or not any(m.groups()):
+        raise argparse.ArgumentTypeError("expected a duration such as 600, 90s, 45m, 2h or 1h30m")
+    h, mins, secs = (float(g) if g else 0.0 for g in m.groups())
+    v = 3600 * h + 60 * mins + secs
+    if v <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return v
+
+
+def _quality(text: str) -> int:
+    v = int(text)
+    if not 1 <= v <= 100:
+        raise argparse.ArgumentTypeError("must be 1 to 100")
+    return v
+
+
+def _weights_of(names: tuple[str, ...]) -> Any:
+    """An argparse type for ``NAME=VALUE`` loss weights with NAME one of ``names``."""
+
+    def parse(text: str) -> tuple[str, float]:
+        name, sep, value = text.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in names:
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {', '.join(names)}")
+        try:
+            v = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if not v >= 0:
+            raise argparse.ArgumentTypeError("weights must be 0 or more")
+        return name, v
+
+    return parse
+
+
+_weight = _weights_of(GENERATOR_LOSSES)
+_diffusion_weight = _weights_of(DIFFUSION_LOSSES)
+
+
+def _add_run_options(p: argparse.ArgumentParser, model_file: str) -> None:
+    """The options of how a run goes (device, threads, outputs), shared by every trainer."""
+    p.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)"
+    )
+    p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
+    p.add_argument(
+        "--time-limit", type=_duration, metavar="DURATION",
+        help="stop after this much training in this session (e.g. 45m, 2h), save and export as if done; "
+        "the same command continues later",
+    )  # fmt: skip
+    p.add_argument("--threads", type=_positive, help="CPU threads for PyTorch (default: all cores)")
+    p.add_argument(
+        "--workers", type=_non_negative, default=2, help="threads preparing batches ahead, 0 = none (2)"
+    )
+    p.add_argument("--preview-every", type=_non_negative, default=100, help="steps between previews (100)")
+    p.add_argument("--save-every", type=_non_negative, default=500, help="steps between checkpoints (500)")
+    p.add_argument(
+        "--keep-checkpoints", type=_non_negative, default=3, help="step checkpoints kept, 0 = all (3)"
+    )
+    p.add_argument("--no-export", action="store_true", help=f"do not export {model_file} at the end")
+    p.add_argument(
+        "--force", action="store_true",
+        help="start over in OUT even if it holds another run (its checkpoints are deleted) or other files",
+    )  # fmt: skip
+
+
+def _add_identity_data_options(p: argparse.ArgumentParser) -> None:
+    """The data options of the trainers on identity-labelled faces (generator, diffusion)."""
+    p.add_argument(
+        "--data", type=Path, metavar="DIR|PACK",
+        help="folder of person folders (LFW or ROOT/<id>/*.jpg), or an identity pack (masquerade train pack)",
+    )  # fmt: skip
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
+    p.add_argument(
+        "--people", "--lfw-people", dest="people", type=_positive, metavar="N",
+        help="train on N people with two or more photos, drawn with a fixed seed (default: everyone)",
+    )  # fmt: skip
+    p.add_argument("--max-photos", type=_positive, metavar="N", help="at most N photos per person")
+    p.add_argument(
+        "--holdout", metavar="BENCHMARK|PAIRS|none",
+        help="leave out the people of this benchmark or pairs file (default lfw_swap_v1, the evaluation "
+        "benchmark)",
+    )  # fmt: skip
+    p.add_argument("--template", choices=GENERATOR_TEMPLATES, help="face alignment (default ffhq)")
+    p.add_argument(
+        "--cache", type=Path, metavar="DIR",
+        help="where aligned faces are cached (default $MASQUERADE_CACHE or ~/.cache/masquerade)",
+    )  # fmt: skip
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser(
+        "train",
+        help=f"train a learned swapper on facesets (needs PyTorch: {TORCH_HINT})",
+        description="Train learned swappers. Runs on the CPU (slowly, at small resolutions) or on a CUDA "
+        "GPU with the same command. Checkpoints, previews and loss curves are written while training; "
+        "running the same command again resumes.",
+    )  # fmt: skip
+    tsub = t.add_subparsers(dest="train_command", metavar="MODEL")
+    ae = tsub.add_parser(
+        "autoencoder",
+        help="DeepFaceLab-style pair autoencoder (DF or LIAE) for one person A → one identity B",
+        description="Train a pair autoencoder: a shared encoder with per-identity decoders (DF) or a "
+        "shared decoder with separate inter layers (LIAE). A is the person whose face gets replaced, B "
+        "the identity put on. Writes OUT/checkpoints/, OUT/previews/, OUT/loss.csv, OUT/loss.png and, "
+        "when done, OUT/autoencoder.onnx + OUT/model.json. Options left out on a resumed run keep the "
+        "run's values.",
+    )  # fmt: skip
+    ae.add_argument("--a", type=Path, metavar="FACESET_A", help="faceset of the person to replace (target)")
+    ae.add_argument("--b", type=Path, metavar="FACESET_B", help="faceset of the identity to put on")
+    ae.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
+    ae.add_argument("--variant", choices=VARIANT_CHOICES, help="architecture (default df)")
+    ae.add_argument("--resolution", type=_resolution, help="face size in pixels, multiple of 16 (default 64)")
+    ae.add_argument("--preset", choices=PRESET_CHOICES, help="model size (default small)")
+    ae.add_argument("--steps", type=_non_negative, default=10000, help="total steps to reach (10000)")
+    ae.add_argument("--batch", type=_positive, help="batch size per identity (default 8)")
+    ae.add_argument("--lr", type=_lr, help="Adam learning rate (default 5e-5)")
+    ae.add_argument("--seed", type=int, help="random seed (default 0)")
+    ae.add_argument("--no-augment", action="store_true", help="no flips, affine, colour jitter or warp")
+    _add_run_options(ae, "ONNX")
+
+    g = tsub.add_parser(
+        "generator",
+        help="one-shot identity-conditioned generator: swaps any source onto any target",
+        description="Train the one-shot generator (SimSwap/FaceShifter family): a U-Net-like network "
+        "takes an aligned target face and masquerade's 128-d dlib identity embedding of a source face "
+        "and predicts the swapped face and its mask; a multi-scale patch discriminator trains with it. "
+        "Data: a folder of people (LFW, or ROOT/<person>/*.jpg); faces are aligned once and cached. "
+        "Writes OUT/checkpoints/, OUT/previews/ (source | target | swap | mask | recon), OUT/loss.csv, "
+        "OUT/loss.png and, when done, OUT/generator.onnx + OUT/model.json for --swapper generator. "
+        "Options left out on a resumed run keep the run's values.",
+    )  # fmt: skip
+    _add_identity_data_options(g)
+    g.add_argument("--resolution", type=_resolution, help="face size in pixels, multiple of 16 (default 128)")
+    g.add_argument("--preset", choices=GENERATOR_PRESETS, help="model size (default small)")
+    g.add_argument("--steps", type=_non_negative, default=100000, help="total steps to reach (100000)")
+    g.add_argument("--batch", type=_positive, help="batch size (default 8)")
+    g.add_argument("--lr", type=_lr, help="generator Adam learning rate (default 2e-4)")
+    g.add_argument("--lr-d", type=_lr, help="discriminator learning rate (default 2e-4)")
+    g.add_argument(
+        "--same-ratio", type=_ratio, help="share of pairs whose source is the target's person (default 0.2)"
+    )
+    g.add_argument(
+        "--weight", type=_weight, action="append", metavar="NAME=VALUE",
+        help="a loss weight (repeat): identity (10), reconstruction (10), feature_matching (10), "
+        "adversarial (1), eyes (2), mask (5), attribute (0)",
+    )  # fmt: skip
+    g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--no-augment", action="store_true", help="no flips, affine or colour jitter of targets")
+    _add_run_options(g, "generator.onnx")
+
+    df = tsub.add_parser(
+        "diffusion",
+        help="diffusion swapper: a denoiser conditioned on identity and the target's attributes",
+        description="Train the diffusion swapper (DDPM, sampled with DDIM): a U-Net predicts the noise of a "
+        "noised target face, conditioned on the source's 128-d dlib identity embedding (FiLM; dropped at "
+        "--cond-drop for classifier-free guidance) and on the target with its face blanked out, its face "
+        "mask and landmarks (channels). Losses: denoising, identity of the predicted clean face, "
+        "reconstruction. Same data as train generator. Writes OUT/checkpoints/, OUT/previews/ (source | "
+        "target | condition | swap | self), OUT/loss.csv, OUT/loss.png and, when done, "
+        "OUT/denoiser.onnx + OUT/model.json for --swapper diffusion. Options left out on a resumed run keep "
+        "the run's values.",
+    )  # fmt: skip
+    _add_identity_data_options(df)
+    df.add_argument("--resolution", type=_resolution, help="face size in pixels, multiple of 16 (default 64)")
+    df.add_argument("--preset", choices=DIFFUSION_PRESETS, help="model size (default small)")
+    df.add_argument(
+        "--steps", type=_non_negative, default=100000, help="total training steps to reach (100000)"
+    )
+    df.add_argument("--batch", type=_positive, help="batch size (default 8)")
+    df.add_argument("--lr", type=_lr, help="Adam learning rate (default 1e-4)")
+    df.add_argument(
+        "--ema", type=_ratio, help="decay of the weights' moving average, exported (default 0.999)"
+    )
+    df.add_argument(
+        "--same-ratio", type=_ratio, help="share of pairs whose source is the target's person (default 0.8)"
+    )
+    df.add_argument("--schedule", choices=("cosine", "linear"), help="noise schedule (default cosine)")
+    df.add_argument("--timesteps", type=_positive, help="diffusion timesteps T (default 1000)")
+    df.add_argument("--cond-drop", type=_ratio, help="identity dropout for guidance (default 0.1)")
+    df.add_argument(
+        "--sampling-steps", type=_positive, help="DDIM steps for previews and the model's default (25)"
+    )
+    df.add_argument("--guidance", type=float, help="guidance for previews and the model's default (2.0)")
+    df.add_argument(
+        "--weight", type=_diffusion_weight, action="append", metavar="NAME=VALUE",
+        help="a loss weight (repeat): denoise (1), identity (0.5), reconstruction (0.5); 0 skips the term",
+    )  # fmt: skip
+    df.add_argument("--seed", type=int, help="random seed (default 0)")
+    df.add_argument("--no-augment", action="store_true", help="no flips, affine or colour jitter of targets")
+    _add_run_options(df, "denoiser.onnx")
+
+    pk = tsub.add_parser(
+        "pack",
+        help="align a folder of people once into one portable file for 'train generator --data'",
+        description="Align the faces of a folder of people (as 'train generator' does, through the same "
+        "cache) and write them to one identity pack: an .npz file of JPEG faces, masks, landmarks and "
+        "identity embeddings. 'masquerade train generator --data PACK.npz' trains from it on a machine "
+        "that has neither the photos nor the face-analysis models (a rented GPU, say). Needs no PyTorch.",
+    )  # fmt: skip
+    pk.add_argument(
+        "--data", type=Path, required=True, metavar="DIR",
+        help="folder of person folders (LFW or ROOT/<id>/*.jpg)",
+    )  # fmt: skip
+    pk.add_argument("-o", "--output", type=Path, required=True, metavar="PACK.npz", help="the pack to write")
+    pk.add_argument(
+        "--people", type=_positive, metavar="N",
+        help="N people with two or more photos, drawn with a fixed seed (default: everyone)",
+    )  # fmt: skip
+    pk.add_argument("--max-photos", type=_positive, metavar="N", help="at most N photos per person")
+    pk.add_argument(
+        "--holdout", metavar="BENCHMARK|PAIRS|none", default=GENERATOR_DEFAULTS["holdout"],
+        help="leave out the people of this benchmark or pairs file (default lfw_swap_v1)",
+    )  # fmt: skip
+    pk.add_argument(
+        "--template", choices=GENERATOR_TEMPLATES, default=GENERATOR_DEFAULTS["template"],
+        help="face alignment (default ffhq)",
+    )  # fmt: skip
+    pk.add_argument(
+        "--resolution", type=_resolution, default=GENERATOR_DEFAULTS["resolution"],
+        help="face size in pixels, multiple of 16 (default 128)",
+    )  # fmt: skip
+    pk.add_argument("--quality", type=_quality, default=90, help="JPEG quality of the faces (default 90)")
+    pk.add_argument("--cache", type=Path, metavar="DIR", help="the aligned-face cache (as train generator's)")
+    pk.add_argument("--force", action="store_true", help="replace PACK.npz if it exists")
+
+    ex = tsub.add_parser(
+        "export", help="export a run's latest checkpoint to OUT/<model>.onnx + model.json (any trainer)"
+    )
+    ex.add_argument("output", type=Path, metavar="OUT", help="run folder")
+    ex.add_argument("--checkpoint", type=Path, help="another checkpoint than OUT/checkpoints/latest.pt")
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "-:--:--"
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _autoencoder_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
+    """The run's config from the arguments; on a resumed run, arguments left out keep stored values."""
+    from ..training.autoencoder import (
+        AutoencoderConfig,
+        AutoencoderTrainConfig,
+        preset_config,
+        resolve_faceset_path,
+    )
+    from ..training.data import AugmentConfig
+
+    base = None
+    if stored is not None:
+        try:
+            base = AutoencoderTrainConfig.from_dict(
+                {k: v for k, v in stored.items() if k not in ("trainer", "seed")}
+            )
+        except (KeyError, TypeError, ValueError):
+            base = None
+    if base is None and (args.a is None or args.b is None):
+        raise InputError(f"{args.output}: give --a and --b (the folder holds no run to resume)")
+
+    def pick(name: str, value: Any, old: Any) -> Any:
+        return value if value is not None else (old if base is not None else DEFAULTS[name])
+
+    variant = pick("variant", args.variant, base.model.variant if base else None)
+    resolution = pick("resolution", args.resolution, base.model.resolution if base else None)
+    if args.preset is not None or base is None:
+        model = preset_config(args.preset or DEFAULTS["preset"], variant, resolution)
+    else:
+        model = AutoencoderConfig(**{**vars(base.model), "variant": variant, "resolution": resolution})
+    augment = AugmentConfig(enabled=False) if args.no_augment else (base.augment if base else AugmentConfig())
+    cfg = AutoencoderTrainConfig(
+        faceset_a=resolve_faceset_path(args.a) if args.a is not None else base.faceset_a,  # type: ignore[union-attr]
+        faceset_b=resolve_faceset_path(args.b) if args.b is not None else base.faceset_b,  # type: ignore[union-attr]
+        model=model,
+        batch_size=pick("batch", args.batch, base.batch_size if base else None),
+        lr=pick("lr", args.lr, base.lr if base else None),
+        augment=augment,
+        **(
+            {"regions": base.regions, "loss": base.loss, "preview_faces": base.preview_faces}
+            if base is not None
+            else {}
+        ),
+    )
+    seed = pick("seed", args.seed, stored.get("seed") if stored else None)
+    return cfg, int(seed)
+
+
+def _run_options(args: argparse.Namespace, device: Any, seed: int) -> Any:
+    from ..training.trainer import TrainOptions
+
+    return TrainOptions(
+        steps=args.steps,
+        device=str(device),
+        amp=args.amp,
+        seed=seed,
+        save_every=args.save_every,
+        preview_every=args.preview_every,
+        keep_checkpoints=args.keep_checkpoints,
+        threads=args.threads,
+        prefetch=args.workers,
+        force=args.force,
+        time_limit=args.time_limit,
+    )
+
+
+def _train(
+    trainer: Any, start: int, args: argparse.Namespace, out: Console, err: Console, loss_text: Any
+) -> int:
+    """Run ``trainer`` with a progress bar (``loss_text(losses)`` → its loss column), then export."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..training.trainer import TrainProgress
+
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} · eta {task.fields[eta]} · {task.fields[loss]}"),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        job = bar.add_task("training", total=args.steps, completed=start, rate="", eta="-:--:--", loss="")
+
+        def progress(p: TrainProgress) -> None:
+            bar.update(
+                job,
+                completed=p.step,
+                rate=f"{p.steps_per_second:.2f} steps/s",
+                eta=_fmt_seconds(p.eta),
+                loss=loss_text(p.losses),
+            )
+
+        trainer.progress = progress
+        result = trainer.run()
+        bar.update(job, completed=result.step)
+    out.print(
+        f"step {result.step} ({_fmt_seconds(result.seconds)} of training in all); "
+        f"checkpoint {result.checkpoint}",
+        highlight=False,
+        markup=False,
+    )
+    if result.out_of_time:
+        err.print(
+            f"time limit reached at step {result.step} of {args.steps}; run the same command to continue",
+            highlight=False,
+            markup=False,
+        )
+    if result.interrupted:
+        err.print(
+            f"interrupted at step {result.step}; run the same command to continue, or "
+            f"'masquerade train export {args.output}' to export this checkpoint",
+            highlight=False,
+            markup=False,
+        )
+        return 130
+    if args.no_export:
+        return 0
+    return _export(args.output, None, out)
+
+
+def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> int:
+    import torch
+
+    from ..training.autoencoder import AutoencoderTask, build_autoencoder, parameter_count
+    from ..training.trainer import Trainer, read_run, resolve_device
+
+    device = resolve_device(args.device)
+    run = None if args.force else read_run(args.output)
+    cfg, seed = _autoencoder_config(args, run.get("config") if run else None)
+    task = AutoencoderTask(cfg, seed=seed)
+    trainer = Trainer(task, args.output, _run_options(args, device, seed))
+    start = trainer.prepare()
+    m = cfg.model
+    with torch.device("meta"):
+        params = parameter_count(build_autoencoder(m))
+    out.print(
+        f"autoencoder {m.variant.upper()} {m.resolution} px, {params / 1e6:.1f} M parameters, batch "
+        f"{cfg.batch_size}, on {device}: A {len(task.faces_a)} faces, B {len(task.faces_b)} faces "
+        f"→ {args.output}" + (f"; resuming at step {start}" if start else ""),
+        highlight=False,
+        markup=False,
+    )
+
+    def loss_text(losses: dict[str, float]) -> str:
+        la, lb = losses.get("loss_a", float("nan")), losses.get("loss_b", float("nan"))
+        return f"loss A {la:.4f} B {lb:.4f}"
+
+    return _train(trainer, start, args, out, err, loss_text)
+
+
+def _stored(cls: Any, stored: dict[str, Any] | None) -> Any:
+    """The stored config of a resumed run as ``cls`` (None when there is none or it does not parse)."""
+    if stored is None:
+        return None
+    try:
+        return cls.from_dict({k: v for k, v in stored.items() if k not in ("trainer", "seed")})
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _identity_run_fields(
+    args: argparse.Namespace, base: Any, defaults: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """(``pick(name, value, old)``, the data fields) shared by the generator and diffusion configs: an
+    argument given wins, else the resumed run's value, else ``defaults[name]``."""
+    from ..training.generator import resolve_data_path
+
+    if base is None and args.data is None:
+        raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
+
+    def pick(name: str, value: Any, old: Any) -> Any:
+        return value if value is not None else (old if base is not None else defaults[name])
+
+    fields = {
+        "data": resolve_data_path(args.data) if args.data is not None else base.data,
+        "people": args.people if args.people is not None else (base.people if base else None),
+        "max_photos": args.max_photos if args.max_photos is not None else (base.max_photos if base else None),
+        "holdout": pick("holdout", args.holdout, base.holdout if base else None),
+        "template": pick("template", args.template, base.template if base else None),
+    }
+    return pick, fields
+
+
+def _augment(args: argparse.Namespace, base: Any, default: Any) -> Any:
+    from ..training.data import AugmentConfig
+
+    if args.no_augment:
+        return AugmentConfig(enabled=False)
+    return base.augment if base is not None else default
+
+
+def _generator_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
+    """The generator run's config from the arguments; on a resumed run, arguments left out keep the
+    stored values."""
+    from dataclasses import replace
+
+    from ..training.generator import (
+        GeneratorConfig,
+        GeneratorLossConfig,
+        GeneratorTrainConfig,
+        generator_augment,
+        preset_config,
+    )
+
+    base = _stored(GeneratorTrainConfig, stored)
+    pick, fields = _identity_run_fields(args, base, GENERATOR_DEFAULTS)
+    resolution = pick("resolution", args.resolution, base.model.resolution if base else None)
+    if args.preset is not None or base is None:
+        model = preset_config(args.preset or GENERATOR_DEFAULTS["preset"], resolution)
+    else:
+        model = GeneratorConfig(**{**vars(base.model), "resolution": resolution})
+    loss = base.loss if base is not None else GeneratorLossConfig()
+    if args.weight:
+        loss = replace(loss, **dict(args.weight))
+    cfg = GeneratorTrainConfig(
+        **fields,
+        model=model,
+        batch_size=pick("batch", args.batch, base.batch_size if base else None),
+        lr=pick("lr", args.lr, base.lr if base else None),
+        lr_d=pick("lr_d", args.lr_d, base.lr_d if base else None),
+        same_ratio=pick("same_ratio", args.same_ratio, base.same_ratio if base else None),
+        augment=_augment(args, base, generator_augment()),
+        loss=loss,
+        **({"regions": base.regions, "preview_faces": base.preview_faces} if base is not None else {}),
+    )
+    seed = pick("seed", args.seed, stored.get("seed") if stored else None)
+    return cfg, int(seed)
+
+
+def _diffusion_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
+    """The diffusion run's config from the arguments (resumed runs as for the generator)."""
+    from dataclasses import replace
+
+    from ..training.diffusion import DiffusionConfig, DiffusionLossConfig, DiffusionTrainConfig, preset_config
+    from ..training.generator import generator_augment
+
+    base = _stored(DiffusionTrainConfig, stored)
+    defaults = {**GENERATOR_DEFAULTS, **DIFFUSION_DEFAULTS}
+    pick, fields = _identity_run_fields(args, base, defaults)
+    resolution = pick("resolution", args.resolution, base.model.resolution if base else None)
+    if args.preset is not None or base is None:
+        model = preset_config(args.preset or DIFFUSION_DEFAULTS["preset"], resolution)
+    else:
+        model = DiffusionConfig(**{**vars(base.model), "resolution": resolution})
+    loss = base.loss if base is not None else DiffusionLossConfig()
+    if args.weight:
+        loss = replace(loss, **dict(args.weight))
+    own = {
+        name: pick(name, getattr(args, name), getattr(base, name) if base else None)
+        for name in (
+            "schedule",
+            "timesteps",
+            "cond_drop",
+            "sampling_steps",
+            "guidance",
+            "ema",
+            "same_ratio",
+            "lr",
+        )
+    }
+    try:
+        cfg = DiffusionTrainConfig(
+            **fields,
+            **own,
+            model=model,
+            batch_size=pick("batch", args.batch, base.batch_size if base else None),
+            augment=_augment(args, base, generator_augment()),
+            loss=loss,
+            **({"regions": base.regions, "preview_faces": base.preview_faces} if base is not None else {}),
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    seed = pick("seed", args.seed, stored.get("seed") if stored else None)
+    return cfg, int(seed)
+
+
+@contextlib.contextmanager
+def _alignment_bar(err: Console) -> Iterator[Callable[[int, int, int], None]]:
+    """A transient progress bar for aligning new photos; yields the ``progress(done, total, kept)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[kept]} faces"),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        job = bar.add_task("aligning new photos", total=None, kept=0)
+
+        def aligned(done: int, total: int, kept: int) -> None:
+            bar.update(job, completed=done, total=total, kept=kept)
+
+        yield aligned
+
+
+def _cmd_identity_trainer(args: argparse.Namespace, out: Console, err: Console, kind: str) -> int:
+    """``train generator`` / ``train diffusion``: config, faces, a summary line, then :func:`_train`."""
+    from ..training.trainer import Trainer, read_run, resolve_device
+
+    device = resolve_device(args.device)
+    run = None if args.force else read_run(args.output)
+    stored = run.get("config") if run else None
+    if kind == "generator":
+        from ..training.generator import GeneratorTask, model_sizes
+
+        cfg, seed = _generator_config(args, stored)
+        task: Any = GeneratorTask(cfg, seed=seed, cache=args.cache)
+        g_params, d_params = model_sizes(cfg.model)
+        what = (
+            f"generator {cfg.model.resolution} px ({cfg.template}), {g_params / 1e6:.1f} M parameters "
+            f"(+ {d_params / 1e6:.1f} M discriminator)"
+        )
+    else:
+        from ..training.diffusion import DiffusionTask, model_size
+
+        cfg, seed = _diffusion_config(args, stored)
+        task = DiffusionTask(cfg, seed=seed, cache=args.cache)
+        what = (
+            f"diffusion {cfg.model.resolution} px ({cfg.template}), {model_size(cfg.model) / 1e6:.1f} M "
+            f"parameters, {cfg.schedule} schedule T={cfg.timesteps}"
+        )
+    trainer = Trainer(task, args.output, _run_options(args, device, seed))
+    start = trainer.prepare()  # (checks the folder and a resumed run's options before aligning faces)
+    with _alignment_bar(err) as aligned:
+        data = task.load_data(aligned)
+    out.print(
+        f"{what}, batch {cfg.batch_size}, on {device}: {len(data)} faces of {len(data.people)} people "
+        f"({data.skipped} photos without a usable face) → {args.output}"
+        + (f"; resuming at step {start}" if start else ""),
+        highlight=False,
+        markup=False,
+    )
+
+    def loss_text(losses: dict[str, float]) -> str:
+        nan = float("nan")
+        if kind == "generator":
+            head = f"G {losses.get('total', nan):.3f} D {losses.get('discriminator', nan):.3f}"
+        else:
+            head = f"loss {losses.get('total', nan):.3f} denoise {losses.get('denoise', nan):.3f}"
+        return (
+            f"{head} id {1 - losses.get('identity', nan):.3f} recon {losses.get('reconstruction', nan):.3f}"
+        )
+
+    return _train(trainer, start, args, out, err, loss_text)
+
+
+def _cmd_pack(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from ..training.identity_data import (
+        holdout_people,
+        load_identity_faces,
+        scan_identity_folder,
+        write_identity_pack,
+    )
+
+    dest = args.output.expanduser()
+    if dest.suffix.lower() != ".npz":
+        raise InputError(f"{dest}: an identity pack is an .npz file (e.g. {dest.with_suffix('.npz').name})")
+    if dest.exists() and not args.force:
+        raise InputError(f"{dest} exists (use --force to replace it)")
+    if dest.is_dir():
+        raise InputError(f"{dest} is a folder")
+    folder = scan_identity_folder(args.data, args.people, args.max_photos, holdout_people(args.holdout))
+    with _alignment_bar(err) as aligned:
+        data = load_identity_faces(folder, args.resolution, args.template, cache=args.cache, progress=aligned)
+    info = write_identity_pack(data, dest, args.quality, holdout=str(args.holdout), force=args.force)
+    out.print(
+        f"{info.faces} faces of {info.people} people ({args.resolution} px, {args.template}; "
+        f"{data.skipped} photos without a usable face, {folder.held_out} people held out), "
+        f"{info.bytes / 2**20:.1f} MiB → {info.path}",
+        highlight=False,
+        markup=False,
+    )
+    return 0
+
+
+def _export(output: Path, checkpoint: Path | None, out: Console) -> int:
+    from ..training.export import export_run
+
+    res = export_run(output, checkpoint)
+    out.print(
+        f"exported step {res.steps}: {res.onnx} (onnxruntime = PyTorch within {res.max_abs_diff:.1e}), "
+        f"{res.model_json}",
+        highlight=False,
+        markup=False,
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if getattr(args, "train_command", None) is None:
+        raise InputError(
+            "choose what to train: masquerade train autoencoder|generator … (or masquerade train "
+            "pack|export …)"
+        )
+    if args.train_command == "pack":
+        return _cmd_pack(args, out, err)
+    require_torch()
+    if args.train_command == "export":
+        if not args.output.is_dir():
+            raise InputError(f"{args.output}: run folder not found")
+        return _export(args.output, args.checkpoint, out)
+    if args.train_command in ("generator", "diffusion"):
+        return _cmd_identity_trainer(args, out, err, args.train_command)
+    return _cmd_autoencoder(args, out, err)

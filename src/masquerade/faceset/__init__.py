@@ -1,0 +1,1 @@
+"""Facesets: ``masquerade extract`` — folders of aligned faces with an index, and their reader."""

@@ -1,0 +1,334 @@
+"""Video face swap: streaming decode → track → smooth → swap → encode.
+
+Per frame: a scene-cut check (clears tracks and filters), detection every ``detect_every`` frames (or
+when a track was missed), the face mesh on each tracked face's last box, a One-Euro filter on each
+track's mesh, target selection per track (largest / all / reference / many), the common swapper +
+mask + colour + blend path with per-track smoothed colour statistics. Frames without a selected face
+pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..analysis.analyzer import FaceAnalyzer
+from ..analysis.detection import iou
+from ..analysis.landmarks import MESH_TO_68, MeshLandmarker
+from ..compose.masks import face_size
+from ..errors import NoFaceError
+from ..face import Face
+from ..identity.encoder import SAME_PERSON_DISTANCE, euclidean_distance
+from ..pipeline import SwapOptions, composite, make_swapper, mouth_policy
+from ..provenance.stamp import OutputStamp, ProvenanceOptions, ProvenanceRecord
+from ..swappers import Swapper
+from .smoothing import OneEuroParams
+from .tracking import SceneCutDetector, Track, Tracker, carry_box
+from .videoio import EncodeOptions, TranscodeStats, transcode
+
+log = logging.getLogger(__name__)
+
+VideoSelect = Literal["largest", "all", "reference", "many"]
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    detect_every: int = 10  # frames between detector runs while every track is found
+    smoothing: OneEuroParams = field(default_factory=OneEuroParams)
+    colour_tau: float = 0.3  # seconds: time constant of the colour-statistics average
+    scene_cut: float = 0.7  # histogram correlation under which a frame starts a new scene
+    max_missed: int = 15  # frames a track survives without its face
+    tracking_meshes: int = 4  # tracks that get their own video-mode face mesh (the rest: per-frame mode)
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+
+
+@dataclass
+class VideoReport:
+    frames: int = 0
+    frames_swapped: int = 0
+    faces_swapped: int = 0
+    tracks: int = 0
+    scene_cuts: int = 0
+    transcode: TranscodeStats | None = None
+    provenance: ProvenanceRecord | None = None  # what swap_video put on the output
+
+
+class VideoFaceSwapper:
+    """Stateful per-frame swapper for one video. ``sources`` are (rgb, face) pairs; with
+    ``target_faces="many"`` track k gets the source whose ``references[k]`` it matches, or without
+    references the k-th person to appear gets source k. Swappers with a built-in identity
+    (``needs_source`` False) take no sources (an empty list). ``swapper`` reuses a swapper already made
+    from ``options``."""
+
+    def __init__(
+        self,
+        sources: list[tuple[np.ndarray, Face]],
+        options: SwapOptions,
+        video: VideoOptions | None = None,
+        analyzer: FaceAnalyzer | None = None,
+        references: list[np.ndarray] | None = None,
+        post: Callable[[np.ndarray], np.ndarray] | None = None,
+        swapper: Swapper | None = None,
+    ) -> None:
+        self.swapper = swapper or make_swapper(options)
+        if getattr(self.swapper, "needs_source", True):
+            if not sources:
+                raise ValueError("at least one source face is needed")
+        else:
+            if options.target_faces == "many":
+                raise ValueError(f"the {self.swapper.name} swapper has one built-in identity: no 'many'")
+            sources = []
+        self.sources = sources
+        self.options = options
+        self.video = video or VideoOptions()
+        self.analyzer = analyzer or FaceAnalyzer(identity=False)
+        self.references = references
+        self.post = post  # applied to every rendered frame (e.g. the provenance watermark)
+        self.mode: str = options.target_faces
+        self.landmarker = self.analyzer.mesh_landmarker
+        self.tracker = Tracker(max_missed=self.video.max_missed, smoothing=self.video.smoothing)
+        self.cuts = SceneCutDetector(self.video.scene_cut)
+        self.report = VideoReport()
+        self._frame = 0
+        self._chosen: int | None = None  # track id for "largest"
+        self._order = 0  # next source index for "many" by order
+        self._pool: ThreadPoolExecutor | None = None
+        self._meshes: dict[int, MeshLandmarker] = {}  # track id → its video-mode face mesh
+        # meshes of ended tracks, reused as they are: re-creating (or resetting) mediapipe graphs at
+        # every scene cut makes the process grow. A reused mesh starts from its last face's region in
+        # crop coordinates, which is near the new face's (every crop is centred on its face), and
+        # mediapipe re-detects by itself when its tracking confidence drops.
+        self._spare: list[MeshLandmarker] = []
+
+    def close(self) -> None:
+        """Stop the render worker and the per-track meshes (the shared models belong to the analyzer)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._drop_meshes(keep=set())
+        for lm in self._spare:
+            lm.close()
+        self._spare.clear()
+
+    def _drop_meshes(self, keep: set[int]) -> None:
+        for tid in [t for t in self._meshes if t not in keep]:
+            self._spare.append(self._meshes.pop(tid))
+
+    def _mesh(self, rgb: np.ndarray, tr: Track, box: np.ndarray) -> np.ndarray | None:
+        """The track's face mesh: its own video-mode landmarker while there are few tracks (cheaper and
+        steadier), the shared per-frame one otherwise or when tracking loses the face."""
+        lm = self._meshes.get(tr.id)
+        if lm is None and len(self._meshes) < self.video.tracking_meshes:
+            lm = self._spare.pop() if self._spare else MeshLandmarker(tracking=True)
+            self._meshes[tr.id] = lm
+        mesh = lm.get(rgb, box) if lm is not None else None
+        return mesh if mesh is not None else self.landmarker.get(rgb, box)
+
+    @property
+    def needs_identity(self) -> bool:
+        # "many" always: a person who drops out and comes back must get the same source again
+        return self.mode in ("reference", "many")
+
+    def __call__(self, rgb: np.ndarray, t: float) -> np.ndarray:
+        """Track and render one frame."""
+        return self.render(rgb, t, self.plan(rgb, t))
+
+    def submit(self, rgb: np.ndarray, t: float) -> Future[np.ndarray]:
+        """Track this frame now; render it on the worker thread (frames render in order).
+
+        Tracking needs the previous frame's result, rendering does not: overlapping the two lets the
+        OpenCV/numpy work of rendering run beside the next frame's landmark model.
+        """
+        selected = self.plan(rgb, t)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="masquerade-render")
+        return self._pool.submit(self.render, rgb, t, selected)
+
+    def plan(self, rgb: np.ndarray, t: float) -> list[tuple[Track, Face]]:
+        """Scene-cut check, tracking and selection: which faces of this frame get which source."""
+        self.report.frames += 1
+        if self.cuts(rgb):
+            self.report.scene_cuts += 1
+            self.tracker.reset()
+            self._drop_meshes(keep=set())
+            self._chosen = None
+            log.info("scene cut at %.2f s", t)
+        selected = self._select(self._track(rgb, t))
+        self._frame += 1
+        return [(tr, face) for tr, face in selected]
+
+    def render(self, rgb: np.ndarray, t: float, selected: list[tuple[Track, Face]]) -> np.ndarray:
+        """Swap, mask, colour-correct and blend the planned faces into the frame."""
+        out = rgb.copy() if selected else rgb  # one copy per frame; faces are blended into it in place
+        n = 0
+        for tr, face in selected:
+            src_rgb, src_face = self.sources[tr.source_index or 0] if self.sources else (None, None)
+            try:
+                p = self.swapper.swap(src_rgb, src_face, out, face)
+            except ValueError as exc:
+                log.debug("frame %d: face not swapped: %s", self._frame, exc)
+                continue
+            out, _ = composite(
+                out, p.image, p.mesh, p.coverage, p.x0, p.y0, face, self.options,
+                mouth_policy(src_face, face), stats_filter=lambda s, tr=tr: tr.colour_filter(s, t),
+                inplace=True,
+            )  # fmt: skip
+            n += 1
+        if n:
+            self.report.frames_swapped += 1
+            self.report.faces_swapped += n
+        return self.post(out) if self.post is not None else out
+
+    def _track(self, rgb: np.ndarray, t: float) -> list[tuple[Track, Face]]:
+        tr_ = self.tracker
+        detect = (
+            not tr_.tracks or self._frame % self.video.detect_every == 0 or any(x.missed for x in tr_.tracks)
+        )
+        if detect:
+            boxes = [d.box for d in self.analyzer.detector.detect(rgb, small_faces=self.mode != "largest")]
+            assoc = tr_.update(boxes, t)
+        else:
+            assoc = [(x, x.box) for x in tr_.tracks]
+        found: list[tuple[Track, Face]] = []
+        self._drop_meshes(keep={x.id for x in tr_.tracks})
+        for tr, box in assoc:
+            mesh = self._mesh(rgb, tr, box)
+            if mesh is None:
+                tr_.miss(tr)
+                continue
+            raw_box = np.concatenate([mesh[:468, :2].min(0), mesh[:468, :2].max(0)])
+            if any(iou(raw_box, f.box) > 0.5 for _, f in found):
+                if tr in tr_.tracks and tr.hits == 0:  # a duplicate of a face already tracked
+                    tr_.tracks.remove(tr)
+                continue
+            tr.missed = 0
+            tr.hits += 1
+            if detect:
+                tr.anchor = (np.asarray(box, np.float64), raw_box)
+                tr.box = np.asarray(box, np.float64)
+            elif tr.anchor is not None:
+                tr.box = carry_box(tr.anchor, raw_box)
+            if self.needs_identity and tr.embedding is None:
+                tr.embedding = self.analyzer.identity.embed(rgb, mesh[list(MESH_TO_68), :2])
+                tr = tr_.reattach(tr)
+            smooth = tr.mesh_filter(mesh, t, face_size(mesh))
+            tr.colour_filter.tau = self.video.colour_tau
+            found.append((tr, self.analyzer.face_from_mesh(smooth, raw_box, 1.0)))
+        self.report.tracks = max(self.report.tracks, max((x.id + 1 for x in tr_.tracks), default=0))
+        return found
+
+    def _select(self, tracked: list[tuple[Track, Face]]) -> list[tuple[Track, Face]]:
+        if not tracked:
+            return []
+        if self.mode == "all":
+            for tr, _ in tracked:
+                tr.source_index = 0
+            return tracked
+        if self.mode == "largest":
+            ids = {tr.id for tr, _ in tracked}
+            if self._chosen not in ids:
+                self._chosen = max(tracked, key=lambda p: p[1].area)[0].id
+            chosen = [(tr, f) for tr, f in tracked if tr.id == self._chosen]
+            for tr, _ in chosen:
+                tr.source_index = 0
+            return chosen
+        if self.mode == "reference":
+            ref = self.options.reference
+            sel = [
+                (tr, f) for tr, f in tracked
+                if tr.embedding is not None and euclidean_distance(tr.embedding, ref) <= SAME_PERSON_DISTANCE
+            ]  # fmt: skip
+            for tr, _ in sel:
+                tr.source_index = 0
+            return sel
+        # many
+        out = []
+        for tr, f in sorted(tracked, key=lambda p: (p[0].first_seen, p[0].id)):
+            if tr.source_index is None:
+                tr.source_index = self._assign(tr)
+            if tr.source_index is not None and tr.source_index >= 0:
+                out.append((tr, f))
+        return out
+
+    def _assign(self, tr: Track) -> int:
+        if self.references:
+            if tr.embedding is None:
+                return -1
+            d = [euclidean_distance(tr.embedding, r) for r in self.references]
+            k = int(np.argmin(d))
+            return k if d[k] <= SAME_PERSON_DISTANCE else -1
+        if self._order < len(self.sources):
+            self._order += 1
+            return self._order - 1
+        return -1
+
+
+def stamped_options(
+    options: SwapOptions, video: VideoOptions | None, provenance: OutputStamp | ProvenanceOptions | None
+) -> tuple[OutputStamp, VideoOptions]:
+    """The output's provenance stamp and the video options with its container metadata added."""
+    stamp = (
+        provenance
+        if isinstance(provenance, OutputStamp)
+        else OutputStamp(options.swapper, provenance or ProvenanceOptions())
+    )
+    vopts = video or VideoOptions()
+    encode = dataclasses.replace(vopts.encode, metadata=(*vopts.encode.metadata, *stamp.video_metadata()))
+    return stamp, dataclasses.replace(vopts, encode=encode)
+
+
+def swap_video(
+    sources: list[tuple[np.ndarray, Face]],
+    target: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    options: SwapOptions | None = None,
+    video: VideoOptions | None = None,
+    analyzer: FaceAnalyzer | None = None,
+    references: list[np.ndarray] | None = None,
+    progress: Callable[[int, float], None] | None = None,
+    post: Callable[[np.ndarray], np.ndarray] | None = None,
+    finalize: Callable[[Path], None] | None = None,
+    provenance: OutputStamp | ProvenanceOptions | None = None,
+    swapper: Swapper | None = None,
+) -> VideoReport:
+    """Swap faces through a whole video file; raises :class:`NoFaceError` (and writes nothing) when no
+    frame had a face to swap. ``sources`` is empty for swappers with a built-in identity. ``post`` runs
+    on every output frame, ``finalize`` on the finished temporary file before it is moved into place.
+
+    ``provenance``: every output is watermarked frame by frame and carries a signed C2PA manifest (or a
+    ``.c2pa`` sidecar for MKV/WebM) unless ``ProvenanceOptions(enabled=False)`` is passed, which records
+    in the container's comment that it was turned off. An :class:`OutputStamp` gives control of the
+    content id and reports what was done (``report.provenance``). ``swapper`` reuses a swapper already
+    made for ``options`` (its model is not loaded again)."""
+    sopts = options or SwapOptions()
+    stamp, vopts = stamped_options(sopts, video, provenance)
+    post = stamp.frame_post(post)
+    finalize = stamp.video_finalizer(output, finalize)
+    own = analyzer is None
+    fa = analyzer or FaceAnalyzer(identity=False)
+    vs = VideoFaceSwapper(sources, sopts, vopts, fa, references, post=post, swapper=swapper)
+    vs.report.provenance = stamp.record
+
+    def check() -> None:
+        if vs.report.frames and not vs.report.frames_swapped:
+            raise NoFaceError(
+                f"no face to swap in any of the {vs.report.frames} frames of {Path(target).name}"
+            )
+
+    try:
+        vs.report.transcode = transcode(
+            target, output, vs.submit, vopts.encode, progress, before_commit=check, finalize=finalize
+        )
+    finally:
+        vs.close()
+        if own:
+            fa.close()
+    return vs.report

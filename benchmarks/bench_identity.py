@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 from envinfo import environment
 
-from masquerade import Face, FaceAnalyzer, dlibnet, load_image
+from masquerade import Face, FaceAnalyzer, load_image
+from masquerade.identity import dlibnet
 from masquerade.identity.encoder import IdentityEncoder, cosine_similarity
 from masquerade.identity.onnx_net import OnnxFaceEncoder, build_model
 from masquerade.models import file_sha256, get_model

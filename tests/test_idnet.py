@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import lfw_image, lfw_pairs
 
-from masquerade import dlibnet
+from masquerade.identity import dlibnet
 from masquerade.identity.encoder import IdentityEncoder, cosine_similarity
 from masquerade.identity.onnx_net import OnnxFaceEncoder
 from masquerade.models import file_sha256

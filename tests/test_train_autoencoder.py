@@ -22,8 +22,8 @@ from faceset_fixtures import make_faceset  # noqa: E402
 from train_helpers import loss_rows, one_line_error, train_opts  # noqa: E402
 
 from masquerade import FaceAnalyzer, load_image, sample_path  # noqa: E402
+from masquerade.cli import train as train_cli  # noqa: E402
 from masquerade.cli.main import main  # noqa: E402
-from masquerade.training import cli as train_cli  # noqa: E402
 from masquerade.training.autoencoder import (  # noqa: E402
     PRESETS,
     VARIANTS,

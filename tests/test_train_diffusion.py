@@ -19,6 +19,7 @@ from train_helpers import loss_rows, one_line_error, train_opts  # noqa: E402
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path  # noqa: E402
 from masquerade.analysis.alignment import align_face  # noqa: E402
+from masquerade.cli import train as train_cli  # noqa: E402
 from masquerade.cli.main import main  # noqa: E402
 from masquerade.errors import InputError, ModelError  # noqa: E402
 from masquerade.swappers import create_swapper, swapper_needs_source, swapper_takes_model  # noqa: E402
@@ -31,7 +32,6 @@ from masquerade.swappers.diffusion import (  # noqa: E402
     ddim_timesteps,
     landmark_heatmap,
 )
-from masquerade.training import cli as train_cli  # noqa: E402
 from masquerade.training.diffusion import (  # noqa: E402
     LOSS_NAMES,
     DiffusionTask,

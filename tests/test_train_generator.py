@@ -23,11 +23,11 @@ from train_helpers import loss_rows, one_line_error, train_opts  # noqa: E402
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path  # noqa: E402
 from masquerade.analysis.alignment import align_face  # noqa: E402
+from masquerade.cli import train as train_cli  # noqa: E402
 from masquerade.cli.main import main  # noqa: E402
 from masquerade.errors import InputError, ModelError  # noqa: E402
 from masquerade.identity.encoder import IdentityEncoder  # noqa: E402
 from masquerade.swappers import create_swapper, swapper_needs_source, swapper_takes_model  # noqa: E402
-from masquerade.training import cli as train_cli  # noqa: E402
 from masquerade.training.export import export_generator, export_run  # noqa: E402
 from masquerade.training.generator import (  # noqa: E402
     LOSS_NAMES,

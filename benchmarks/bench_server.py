@@ -43,7 +43,7 @@ def _free_port() -> int:
 def _pairs(lfw: Path | None, n: int) -> list[tuple[Path, Path]]:
     if lfw is None:
         return [(Path(sample_path("grace_hopper")), Path(sample_path("astronaut")))] * n
-    from masquerade.evaluation.suite import load_benchmark
+    from masquerade.evaluation import load_benchmark
 
     bench = load_benchmark("lfw_swap_v1", lfw)
     swaps = [(p.source, p.target) for p in bench.pairs if p.kind == "swap"]

@@ -40,7 +40,7 @@ HEADER = """\
 # Columns (tab-separated): kind, source, target, source_other, source_id, target_id.
 # Paths are relative to LFW's images/ folder; '-' means none. Ids name the person.
 # User pairs files use the same format; only kind, source and target are required (see
-# masquerade.evaluation.suite.load_pairs).
+# masquerade.evaluation.load_pairs).
 """
 
 

@@ -35,7 +35,7 @@ STAGES = {
     "video": ["videoio", "tracking", "smoothing", "swap", "segments", "live", "temporal"],
     "run": ["batch", "ray_backend"],
     "provenance": ["watermark", "c2pa", "stamp"],
-    "evaluation": [],
+    "evaluation": ["metrics", "onnx_models", "benchmarks", "results", "run", "report"],
     "faceset": [],
     "cli": ["main", "extract", "serve", "train"],
     "server": ["app", "runner", "store"],

@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from masquerade import FaceAnalyzer, InputError, OutputError, sample_path
 from masquerade.cli.main import main
-from masquerade.evaluation.suite import (
+from masquerade.evaluation import (
     Benchmark,
     OnnxImageModel,
     SwapperReport,

@@ -17,7 +17,7 @@ import numpy as np
 
 from .analysis.analyzer import AnalyzerOptions, FaceAnalyzer
 from .errors import InputError, MasqueradeError, ModelError, NoFaceError, OutputError
-from .evaluation.suite import evaluate, load_benchmark, write_report
+from .evaluation import evaluate, load_benchmark, write_report
 from .face import Face, Pose
 from .identity.encoder import cosine_similarity, euclidean_distance
 from .imageio import LoadedImage, load_image, save_image

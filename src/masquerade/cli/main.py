@@ -318,7 +318,7 @@ def cmd_evaluate(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..analysis.analyzer import FaceAnalyzer
-    from ..evaluation.suite import (
+    from ..evaluation import (
         OnnxImageModel,
         OnnxModelSpec,
         VideoPairSpec,

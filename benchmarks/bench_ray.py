@@ -107,10 +107,11 @@ def bench_batch(photos: Path, count: int, tmp: Path) -> list[dict]:
 def bench_costs(clip: Path, seconds: float, tmp: Path) -> dict:
     """Per-frame cost, in this process, of the segments (swap + lossless or encoded write) and the join."""
     from masquerade.analysis.analyzer import FaceAnalyzer
-    from masquerade.pipeline import SwapOptions, make_swapper
+    from masquerade.job import SwapJob
+    from masquerade.pipeline import make_swapper
     from masquerade.provenance.stamp import OutputStamp
     from masquerade.video.segments import join_encoded, join_segments, plan_segments, swap_segment
-    from masquerade.video.swap import VideoOptions, stamped_options
+    from masquerade.video.swap import stamped_options
     from masquerade.video.videoio import probe
 
     src = load_image(sample_path("grace_hopper")).rgb
@@ -119,7 +120,8 @@ def bench_costs(clip: Path, seconds: float, tmp: Path) -> dict:
     out: dict = {}
     info = probe(clip)
     for join in ("copy", "decode"):
-        stamp, vopts = stamped_options(SwapOptions(), VideoOptions(), OutputStamp("mesh3d"))
+        job = SwapJob(sources=sources)
+        stamp, vopts = stamped_options(job, OutputStamp("mesh3d"))
         segments = plan_segments(clip, seconds)
         if join == "copy":
             from dataclasses import replace
@@ -130,16 +132,16 @@ def bench_costs(clip: Path, seconds: float, tmp: Path) -> dict:
             segments = [replace(s, part=part) for s in segments]
         work = tmp / f"costs-{join}"
         with FaceAnalyzer(identity=False) as fa:
-            swapper = make_swapper(SwapOptions())
+            swapper = make_swapper(job.options)
             t0 = time.perf_counter()
-            results = [swap_segment(sources, clip, s, work, None, vopts, fa, swapper) for s in segments]
+            results = [swap_segment(job, clip, s, work, fa, swapper) for s in segments]
             t_seg = time.perf_counter() - t0
         n = sum(r.count for r in results)
         t0 = time.perf_counter()
         if join == "copy":
             join_encoded(clip, results, tmp / f"costs-{join}.mp4", stamp, vopts.encode)
         else:
-            join_segments(clip, results, tmp / f"costs-{join}.mp4", None, vopts, stamp)
+            join_segments(job, clip, results, tmp / f"costs-{join}.mp4", stamp)
         t_join = time.perf_counter() - t0
         out[join] = {"segments": len(results), "frames": n,
                      "segments_ms_per_frame": round(1000 * t_seg / n, 1),

@@ -61,6 +61,7 @@ from envinfo import environment
 import masquerade
 from masquerade import FaceAnalyzer, load_image, sample_path
 from masquerade.face import Face
+from masquerade.job import SwapJob
 from masquerade.provenance.stamp import ProvenanceOptions
 from masquerade.video.swap import VideoOptions, swap_video
 from masquerade.video.temporal import compare
@@ -146,7 +147,7 @@ def run_speed(
     clock = FrameClock()
     out = work / "swap_music.mp4"
     t0 = time.perf_counter()
-    rep = swap_video(sources, src, out, video=VideoOptions(encode=enc), analyzer=fa, progress=clock)
+    rep = swap_video(SwapJob(sources=sources, video=VideoOptions(encode=enc)), src, out, fa, progress=clock)
     wall_sw = time.perf_counter() - t0
     swap_res = {
         "frames": rep.frames,
@@ -163,8 +164,8 @@ def run_speed(
     clock = FrameClock()
     t0 = time.perf_counter()
     rep0 = swap_video(
-        sources, src, work / "swap_plain.mp4", video=VideoOptions(encode=enc), analyzer=fa, progress=clock,
-        provenance=ProvenanceOptions(enabled=False),
+        SwapJob(sources=sources, video=VideoOptions(encode=enc), provenance=ProvenanceOptions(enabled=False)),
+        src, work / "swap_plain.mp4", fa, progress=clock,
     )  # fmt: skip
     wall_0 = time.perf_counter() - t0
     plain_res = {
@@ -212,7 +213,7 @@ def run_stability(
         swapped = work / f"swap_{src.stem}.mp4"
         t0 = time.perf_counter()
         rep = swap_video(
-            sources, src, swapped, video=VideoOptions(encode=EncodeOptions(end=end)), analyzer=fa
+            SwapJob(sources=sources, video=VideoOptions(encode=EncodeOptions(end=end))), src, swapped, fa
         )
         print(
             f"stability: swapped {src.name}: {rep.frames} frames in {time.perf_counter() - t0:.1f} s",
@@ -295,7 +296,7 @@ def child_swap(src: Path, dst: Path, result: Path) -> int:
             samples.append((frames, proc_status("VmRSS")))
 
     t0 = time.perf_counter()
-    rep = swap_video(sources, src, dst, analyzer=fa, progress=progress)
+    rep = swap_video(SwapJob(sources=sources), src, dst, fa, progress=progress)
     wall = time.perf_counter() - t0
     fa.close()
     result.write_text(

@@ -131,7 +131,7 @@ def test_swapper_patch_and_paste_back_agree(model_dir: Path, fa: FaceAnalyzer) -
     src = load_image(sample_path("astronaut")).rgb
     face = fa.get(src)[0]
     sw = create_swapper("autoencoder", model=model_dir)
-    assert sw.needs_source is False
+    assert sw.info.needs_source is False
     p = sw.swap(None, None, src, face)
     assert p.mesh is face.mesh and p.coverage.dtype == np.float32
     crop, m = sw.align(src, face)

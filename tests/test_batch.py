@@ -22,9 +22,10 @@ from masquerade import FaceAnalyzer, load_image, sample_path
 from masquerade.cli.main import main
 from masquerade.errors import InputError, OutputError
 from masquerade.identity.encoder import euclidean_distance
+from masquerade.job import SwapJob
 from masquerade.pipeline import FaceSwapper, SwapOptions
 from masquerade.provenance.stamp import ProvenanceOptions
-from masquerade.run.batch import BatchSettings, plan_batch, swap_batch
+from masquerade.run.batch import plan_batch, swap_batch
 
 NO_PROV = ProvenanceOptions(enabled=False)
 
@@ -46,9 +47,8 @@ def folder(tmp_path_factory) -> Path:
 def local(folder, source, tmp_path_factory):
     out = tmp_path_factory.mktemp("local") / "out"
     seen = []
-    report = swap_batch(
-        [source], folder, out, BatchSettings(provenance=NO_PROV), recursive=True, progress=seen.append
-    )
+    job = SwapJob(sources=[source], provenance=NO_PROV)
+    report = swap_batch(job, folder, out, recursive=True, progress=seen.append)
     return out, report, seen
 
 

@@ -13,6 +13,7 @@ from test_video import make_clip
 
 from masquerade import FaceSwapper, load_image, sample_path
 from masquerade.cli.main import main
+from masquerade.job import SwapJob
 from masquerade.provenance.c2pa import verify_file
 from masquerade.provenance.stamp import OutputStamp, ProvenanceOptions, read_note
 from masquerade.provenance.watermark import Watermarker, detect_file
@@ -140,7 +141,7 @@ def test_swapped_video_is_marked_in_every_frame_and_signed(tmp_path, analyzer, s
     clip = tmp_path / "in.mp4"
     make_clip(clip, frames=20, size=(320, 240))
     out = tmp_path / f"out{ext}"
-    rep = swap_video(source, clip, out, analyzer=analyzer)
+    rep = swap_video(SwapJob(sources=source), clip, out, analyzer=analyzer)
     assert rep.provenance is not None and rep.provenance.frames_marked == 20
     assert rep.provenance.c2pa == ("embedded" if ext == ".mp4" else "sidecar")
     code, doc = verify(out, capsys)
@@ -156,13 +157,15 @@ def test_video_watermark_survives_crf28_reencode_and_unmarked_clip_does_not_scor
     clip = tmp_path / "in.mp4"
     make_clip(clip, frames=20, size=(640, 480), audio=False)
     out = tmp_path / "out.mp4"
-    swap_video(source, clip, out, analyzer=analyzer)
+    swap_video(SwapJob(sources=source), clip, out, analyzer=analyzer)
     again = tmp_path / "crf28.mp4"
     transcode(out, again, lambda rgb, t: rgb, EncodeOptions(crf=28, preset="medium"))
     res = detect_file(again)
     assert res.present and res.content_id is not None
     plain = tmp_path / "plain.mp4"
-    swap_video(source, clip, plain, analyzer=analyzer, provenance=ProvenanceOptions(enabled=False))
+    swap_video(
+        SwapJob(sources=source, provenance=ProvenanceOptions(enabled=False)), clip, plain, analyzer=analyzer
+    )
     assert not detect_file(plain).present
     assert "turned off" in read_note(plain)
     assert not verify_file(plain).present

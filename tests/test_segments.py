@@ -17,9 +17,12 @@ import pytest
 
 from masquerade import load_image, sample_path
 from masquerade.cli.main import main
+from masquerade.job import SwapJob
 from masquerade.provenance.stamp import ProvenanceOptions
 from masquerade.video.segments import keyframe_times, plan_segments, swap_video_segmented
 from masquerade.video.swap import swap_video
+
+NO_PROV = ProvenanceOptions(enabled=False)
 
 av = pytest.importorskip("av")
 
@@ -68,7 +71,7 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def single(clip, source, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("single") / "single.mp4"
-    swap_video([source], clip, out, provenance=ProvenanceOptions(enabled=False))
+    swap_video(SwapJob(sources=[source], provenance=NO_PROV), clip, out)
     return out
 
 
@@ -77,7 +80,7 @@ def segmented(clip, source, tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("segmented")
     out = d / "segmented.mp4"
     report = swap_video_segmented(
-        [source], clip, out, d / "work", provenance=ProvenanceOptions(enabled=False), segment_seconds=1.0
+        SwapJob(sources=[source], provenance=NO_PROV), clip, out, d / "work", segment_seconds=1.0
     )
     assert report.frames == FRAMES and report.frames_swapped == FRAMES
     return out
@@ -112,16 +115,9 @@ def test_ray_two_workers_with_a_killed_worker(clip, source, segmented, tmp_path,
     monkeypatch.setenv(CRASH_ENV, f"2:{marker}")  # the worker that takes segment 2 dies, once
     work = tmp_path / "work"
     out = tmp_path / "ray.mp4"
-    run = ray_runner([source], clip, work, workers=2)
-    report = swap_video_segmented(
-        [source],
-        clip,
-        out,
-        work,
-        provenance=ProvenanceOptions(enabled=False),
-        segment_seconds=1.0,
-        runner=run,
-    )
+    job = SwapJob(sources=[source], provenance=NO_PROV)
+    run = ray_runner(job, clip, work, workers=2)
+    report = swap_video_segmented(job, clip, out, work, segment_seconds=1.0, runner=run)
     assert marker.is_file()  # the crash happened, and the segment was run again
     assert report.frames == FRAMES and report.frames_swapped == FRAMES
     pts_a, frames_a, audio_a = _streams(segmented)
@@ -239,10 +235,9 @@ def test_encoded_join_keeps_timing_rotation_size_and_audio(
     def stamp() -> OutputStamp:  # the same content id in both, so the same watermark
         return OutputStamp("mesh3d", payload=WatermarkPayload(0xC0FFEE))
 
-    swap_video([source], src, single, provenance=stamp())
-    report = swap_video_segmented(
-        [source], src, joined, tmp_path / "work", provenance=stamp(), segment_seconds=0.2
-    )
+    job = SwapJob(sources=[source])
+    swap_video(job, src, single, stamp=stamp())
+    report = swap_video_segmented(job, src, joined, tmp_path / "work", stamp=stamp(), segment_seconds=0.2)
     assert report.frames == 24 and report.provenance.frames_marked == 24
     a, b = probe(single), probe(joined)
     assert (
@@ -260,7 +255,7 @@ def test_encoded_join_keeps_timing_rotation_size_and_audio(
     psnr = [cv2.PSNR(x, y) for x, y in zip(frames_a, frames_b, strict=True)]
     assert min(psnr[:5]) > 100 and min(psnr) > 32, psnr
     whole = tmp_path / f"whole{out_ext}"
-    swap_video_segmented([source], src, whole, tmp_path / "w2", provenance=stamp(), segment_seconds=60)
+    swap_video_segmented(job, src, whole, tmp_path / "w2", stamp=stamp(), segment_seconds=60)
     assert all(np.array_equal(x, y) for x, y in zip(frames_a, _streams(whole)[1], strict=True))
     assert cli(["verify", str(joined)]) == 0  # watermark in the frames, manifest (or sidecar) valid
 

@@ -241,3 +241,42 @@ def test_serve_command_checks_its_options(tmp_path, capsys) -> None:
         rc = main(["serve", "--data", str(tmp_path / "d"), *argv])
         err = capsys.readouterr().err.strip()
         assert rc == 2 and err.startswith("error: ") and needle in err and "\n" not in err, (argv, err)
+
+
+def test_many_swaps_two_people_through_the_api(server, uploads, tmp_path) -> None:
+    """``target_faces: many`` with two sources: each person of a two-person photo gets the source whose
+    face index was given for them (here the two people trade faces), as ``swap --faces many`` does."""
+    c, _ = server
+    src, tgt = uploads
+    hopper, astro = load_image(sample_path("grace_hopper")).rgb, load_image(sample_path("astronaut")).rgb
+    h = max(hopper.shape[0], astro.shape[0])
+    pad = [np.pad(x, ((0, h - x.shape[0]), (0, 0), (0, 0)), mode="edge") for x in (astro, hopper)]
+    pair = np.concatenate(pad, axis=1)  # astronaut on the left, Grace Hopper on the right
+    up = _upload(c, "", "pair.png", _png(pair))
+    assert up.status_code == 201, up.text
+    faces = up.json()["faces"]
+    assert len(faces) == 2
+    left = min(range(2), key=lambda k: faces[k]["box"][0])
+    body = {
+        "sources": [src["id"], tgt["id"]], "target": up.json()["id"], "target_faces": "many",
+        "reference_faces": [left, 1 - left], "options": {"shape_strength": 1.0},
+    }  # fmt: skip
+    # the combination is checked as the CLI checks it
+    bad = c.post("/api/jobs", json={**body, "target_faces": "all"})
+    assert bad.status_code == 422 and "go with target_faces 'many'" in bad.json()["detail"], bad.text
+    bad = c.post("/api/jobs", json={**body, "target_faces": "all", "reference_faces": []})
+    assert bad.status_code == 422 and "need --faces many" in bad.json()["detail"], bad.text
+    bad = c.post("/api/jobs", json={**body, "options": {"steps": 4}})
+    assert bad.status_code == 422 and "--swapper diffusion" in bad.json()["detail"], bad.text
+    job = _wait(c, c.post("/api/jobs", json=body).json()["id"])
+    assert job["status"] == "done", job
+    out = tmp_path / "pair.png"
+    out.write_bytes(c.get(job["result_url"]).content)
+    with FaceAnalyzer() as fa:
+        e_hopper, e_astro = (fa.get(x)[0].embedding for x in (hopper, astro))
+        found = sorted(fa.get(load_image(out).rgb), key=lambda f: f.box[0])
+    assert len(found) == 2
+    l_face, r_face = found
+    assert euclidean_distance(l_face.embedding, e_hopper) < euclidean_distance(l_face.embedding, e_astro)
+    assert euclidean_distance(r_face.embedding, e_astro) < euclidean_distance(r_face.embedding, e_hopper)
+    assert c.get("/api/swappers").json()["details"][0]["options"]  # mesh3d's options are listed

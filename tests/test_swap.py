@@ -75,7 +75,7 @@ def test_all_faces_and_reference_selection(analyzer, pair_image, astronaut, hopp
     assert len(report.targets) == 2
     # reference = the astronaut: only her face is replaced, Hopper's side stays bit-identical
     ref = analyzer.get(astronaut)[0].embedding
-    with FaceSwapper(SwapOptions(target_faces="reference", reference=ref), analyzer=analyzer) as fs:
+    with FaceSwapper(SwapOptions(target_faces="reference", references=(ref,)), analyzer=analyzer) as fs:
         out, report = fs.swap(hopper, pair_image)
     assert len(report.targets) == 1 and report.targets[0].center[0] < 550
     assert np.array_equal(out[:, 560:], pair_image[:, 560:])
@@ -83,7 +83,7 @@ def test_all_faces_and_reference_selection(analyzer, pair_image, astronaut, hopp
     # a reference nobody matches is a clear error
     far = -ref
     with (
-        FaceSwapper(SwapOptions(target_faces="reference", reference=far), analyzer=analyzer) as fs,
+        FaceSwapper(SwapOptions(target_faces="reference", references=(far,)), analyzer=analyzer) as fs,
         pytest.raises(NoFaceError, match="matches the reference"),
     ):
         fs.swap(hopper, pair_image)

@@ -226,7 +226,7 @@ def test_registry_and_bad_inputs(model_dir: Path, tmp_path: Path, capsys) -> Non
     assert swapper_needs_source("diffusion")
     assert swapper_takes_model("diffusion", model_dir) and not swapper_takes_model("generator", model_dir)
     sw = create_swapper("diffusion", model=model_dir)
-    assert sw.steps == 4 and sw.guidance == 2.0 and sw.info.model.steps == 40
+    assert sw.steps == 4 and sw.guidance == 2.0 and sw.model_info.model.steps == 40
     with pytest.raises(InputError, match="1 to 1000"):
         DiffusionOptions(steps=0)
     bad = tmp_path / "bad"

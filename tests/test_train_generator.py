@@ -277,7 +277,7 @@ def test_swapper_registry_and_bad_models(model_dir: Path, tmp_path: Path, capsys
     assert swapper_needs_source("generator")
     assert swapper_takes_model("generator", model_dir) and not swapper_takes_model("autoencoder", model_dir)
     sw = create_swapper("generator", model=model_dir)
-    assert sw.resolution == RES and sw.info.steps == 30
+    assert sw.resolution == RES and sw.model_info.steps == 30
     bad = tmp_path / "bad"
     shutil.copytree(model_dir / ".", bad, ignore=shutil.ignore_patterns("checkpoints", "previews"))
     meta = json.loads((bad / "model.json").read_text())

@@ -16,11 +16,11 @@ from masquerade import (
     FaceSwapper,
     InputError,
     NoFaceError,
-    SwapOptions,
     load_image,
     sample_path,
 )
 from masquerade.cli.main import main
+from masquerade.job import SwapJob
 from masquerade.video.live import run_live
 from masquerade.video.swap import VideoOptions, swap_video
 from masquerade.video.videoio import EncodeOptions, VideoWriter, iter_frames, probe
@@ -83,7 +83,7 @@ def test_generated_clip_keeps_timing_audio_and_background(tmp_path, analyzer, so
     make_clip(src, frames=30, blank={12, 13})
     frames_in = [f for f, _ in iter_frames(src)]  # as decoded: the output differs by one encode only
     out = tmp_path / "out.mp4"
-    report = swap_video(source, src, out, analyzer=analyzer)
+    report = swap_video(SwapJob(sources=source), src, out, analyzer=analyzer)
     a, b = probe(src), probe(out)
     assert (b.width, b.height, b.fps) == (a.width, a.height, a.fps)
     assert b.frames == a.frames == 30 and b.duration == pytest.approx(a.duration, abs=0.05)
@@ -106,7 +106,7 @@ def test_odd_size_and_no_audio(tmp_path, analyzer, source):
     src = tmp_path / "odd.mp4"
     make_clip(src, frames=10, size=(321, 241), audio=False)
     out = tmp_path / "odd_out.mkv"
-    report = swap_video(source, src, out, analyzer=analyzer)
+    report = swap_video(SwapJob(sources=source), src, out, analyzer=analyzer)
     info = probe(out)
     assert (info.width, info.height, info.has_audio) == (321, 241, False)
     assert sum(1 for _ in iter_frames(out)) == 10  # Matroska has no frame count in its header
@@ -118,7 +118,7 @@ def test_no_face_anywhere_writes_nothing(tmp_path, analyzer, source):
     make_clip(src, frames=8, face=False)
     out = tmp_path / "x.mp4"
     with pytest.raises(NoFaceError, match="no face to swap in any of the 8 frames"):
-        swap_video(source, src, out, analyzer=analyzer)
+        swap_video(SwapJob(sources=source), src, out, analyzer=analyzer)
     assert not out.exists() and list(tmp_path.glob(".*part*")) == []
 
 
@@ -130,7 +130,7 @@ def test_truncated_video_swaps_what_decodes(tmp_path, analyzer, source):
     cut.write_bytes(data[: int(len(data) * 0.6)])
     out = tmp_path / "cut_out.mp4"
     try:
-        report = swap_video(source, cut, out, analyzer=analyzer)
+        report = swap_video(SwapJob(sources=source), cut, out, analyzer=analyzer)
     except InputError as exc:  # a cut that loses the index entirely is a clear error, not a crash
         assert "cut.mp4" in str(exc)
         assert not out.exists()
@@ -148,11 +148,11 @@ def test_bad_video_inputs(tmp_path, analyzer, source):
         for p in [*s.encode(af), *s.encode(None)]:
             c.mux(p)
     with pytest.raises(InputError, match="no video stream"):
-        swap_video(source, audio_only, tmp_path / "o.mp4", analyzer=analyzer)
+        swap_video(SwapJob(sources=source), audio_only, tmp_path / "o.mp4", analyzer=analyzer)
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00\x01not a video" * 50)
     with pytest.raises(InputError, match="not a readable video"):
-        swap_video(source, junk, tmp_path / "o.mp4", analyzer=analyzer)
+        swap_video(SwapJob(sources=source), junk, tmp_path / "o.mp4", analyzer=analyzer)
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -181,7 +181,7 @@ def test_live_mode_paces_and_writes(tmp_path, analyzer, source):
     make_clip(src, frames=20, audio=False)
     from masquerade.video.swap import VideoFaceSwapper
 
-    vs = VideoFaceSwapper(source, SwapOptions(), analyzer=analyzer)
+    vs = VideoFaceSwapper(SwapJob(sources=source), analyzer=analyzer)
     out = tmp_path / "live.mp4"
     writer = VideoWriter(out, 25)
     stats = run_live(iter_frames(src), vs, writer.write, pace=True)
@@ -203,7 +203,7 @@ def test_talking_head_is_stable_and_smooth(tmp_path, clips, analyzer, source):
 
     src = clips / "talking_512_d0.mp4"
     out = tmp_path / "talk.mp4"
-    report = swap_video(source, src, out, analyzer=analyzer)
+    report = swap_video(SwapJob(sources=source), src, out, analyzer=analyzer)
     a, b = probe(src), probe(out)
     assert (b.frames, b.fps, b.width, b.height) == (a.frames, a.fps, a.width, a.height)
     assert report.tracks == 1 and report.frames_swapped == report.frames == a.frames
@@ -216,7 +216,7 @@ def test_trimmed_music_video_keeps_audio_and_sees_the_cut(tmp_path, clips, analy
     src = clips / "music_720p.mp4"
     out = tmp_path / "music.mp4"
     vopts = VideoOptions(encode=EncodeOptions(start=2.0, end=4.0))
-    report = swap_video(source, src, out, analyzer=analyzer, video=vopts)
+    report = swap_video(SwapJob(sources=source, video=vopts), src, out, analyzer=analyzer)
     info = probe(out)
     assert abs(info.frames - 60) <= 1 and info.fps == pytest.approx(30)
     assert info.has_audio and report.transcode.audio_mode == "copy"
@@ -261,7 +261,7 @@ def test_variable_frame_rate_timestamps_are_kept(tmp_path, analyzer, source):
     src = tmp_path / "vfr.mp4"
     _write_frames(src, frames, pts, tb)
     out = tmp_path / "vfr_out.mp4"
-    swap_video(source, src, out, analyzer=analyzer)
+    swap_video(SwapJob(sources=source), src, out, analyzer=analyzer)
     assert _pts(out) == _pts(src)
 
 
@@ -276,7 +276,7 @@ def test_rotation_metadata_is_kept_and_faces_are_found_upright(tmp_path, analyze
     frames_up = [f for f, _ in iter_frames(src)]
     assert frames_up[0].shape[:2] == upright[0].shape[:2]  # iter_frames applies the rotation
     out = tmp_path / "rot_out.mp4"
-    report = swap_video(source, src, out, analyzer=analyzer)
+    report = swap_video(SwapJob(sources=source), src, out, analyzer=analyzer)
     assert report.frames_swapped == 8  # a sideways face would not have been found
     info = probe(out)
     assert info.rotation == 90 and (info.width, info.height) == (probe(src).width, probe(src).height)

@@ -21,6 +21,7 @@ from .evaluation import evaluate, load_benchmark, write_report
 from .face import Face, Pose
 from .identity.encoder import cosine_similarity, euclidean_distance
 from .imageio import LoadedImage, load_image, save_image
+from .job import SwapJob, SwapRequest, prepare_job
 from .pipeline import FaceSwapper, SwapOptions, SwapReport, swap_image
 from .provenance.stamp import OutputStamp, ProvenanceOptions, ProvenanceRecord
 from .samples import sample_path
@@ -65,8 +66,10 @@ __all__ = [
     "Pose",
     "ProvenanceOptions",
     "ProvenanceRecord",
+    "SwapJob",
     "SwapOptions",
     "SwapReport",
+    "SwapRequest",
     "__version__",
     "analyze",
     "cosine_similarity",
@@ -74,6 +77,7 @@ __all__ = [
     "evaluate",
     "load_benchmark",
     "load_image",
+    "prepare_job",
     "sample_path",
     "save_image",
     "save_swapped",

@@ -29,3 +29,10 @@ class OutputError(MasqueradeError):
 
 class ModelError(MasqueradeError):
     """A model file is missing or does not match its registered checksum."""
+
+
+class SkipFace(Exception):
+    """Raised by a swapper for one face it cannot swap (no mesh, outside the image …): the pipeline leaves
+    that face as it is and goes on with the others. Not a user-facing error: when every face is
+    skipped the pipeline raises :class:`NoFaceError`. Any other exception from a swapper is a bug and
+    propagates."""

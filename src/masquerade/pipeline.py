@@ -3,34 +3,37 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .analysis.analyzer import FaceAnalyzer
 from .analysis.selection import SelectMode, select_faces
-from .compose.blending import BlendMode, blend
-from .compose.colour import ColourMode, correct_colour
-from .compose.masks import MaskKind, MouthKeep, face_size, region_mask
-from .errors import InputError, NoFaceError
+from .compose.blending import BlendMode
+from .compose.colour import ColourMode
+from .compose.composite import composite, mouth_policy
+from .compose.masks import MaskKind
+from .errors import InputError, NoFaceError, SkipFace
 from .face import Face
-from .identity.encoder import SAME_PERSON_DISTANCE, euclidean_distance
-from .swappers import SWAPPERS, DiffusionOptions, Swapper, create_swapper
+from .swappers import Swapper, create_swapper
 
 log = logging.getLogger(__name__)
 
 
-# Inner-lip gap (in inter-ocular distances) above which the target's own mouth interior is kept.
-MOUTH_OPEN_TEETH = 0.06
-
-
 @dataclass(frozen=True)
 class SwapOptions:
+    """How to swap: the swapper (its model and its own options), which faces, and how to composite.
+
+    ``target_faces``: ``largest``, ``all``, ``reference`` (those matching ``references[0]``) or
+    ``many`` (several people: the face matching ``references[k]`` — or without references the k-th
+    from the left — gets source k); ``references`` are identity embeddings. ``swapper_options``: the
+    swapper's options dataclass (``Mesh3DOptions``, ``DiffusionOptions``; None: its defaults)."""
+
     swapper: str = "mesh3d"
     target_faces: SelectMode = "largest"
     source_face: SelectMode = "largest"
-    reference: np.ndarray | None = None  # identity embedding for "reference" target selection
+    references: tuple[np.ndarray, ...] = ()  # identity embeddings for "reference" / "many"
     source_reference: np.ndarray | None = None
     mask: MaskKind = "face"
     mask_erode: float = 0.03
@@ -38,7 +41,7 @@ class SwapOptions:
     colour: ColourMode = "shading"
     blend: BlendMode = "feather"
     model: str | None = None  # model folder or card, for swappers that need one (autoencoder, onnx)
-    sampling: DiffusionOptions | None = None  # the diffusion swapper's steps, guidance, seed
+    swapper_options: Any = None  # the swapper's own options (e.g. DiffusionOptions), None: defaults
 
 
 @dataclass
@@ -51,60 +54,25 @@ class SwapReport:
     mask: np.ndarray | None = None
 
 
-def mouth_policy(source: Face | None, target: Face) -> MouthKeep:
-    """Which part of the target's mouth to keep: its open interior, its lips, or neither. Without a
-    source face (a built-in identity) the swapped face has the target's expression, mouth included."""
-    t_open = target.expression.get("mouth_open", 0.0) > MOUTH_OPEN_TEETH
-    s_open = t_open if source is None else source.expression.get("mouth_open", 0.0) > MOUTH_OPEN_TEETH
-    if t_open:
-        return "inner"
-    return "lips" if s_open else None
-
-
-def composite(
-    target_rgb: np.ndarray, patch_rgb: np.ndarray, patch_mesh: np.ndarray, coverage: np.ndarray,
-    x0: int, y0: int, target_face: Face, options: SwapOptions, keep_mouth: MouthKeep = None,
-    stats_filter: Callable[[np.ndarray], np.ndarray] | None = None, inplace: bool = False,
-) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
-    """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, full-size mask).
-
-    ``inplace`` (video frames nobody else holds) writes into ``target_rgb`` and skips the full-size
-    mask (None)."""
-    h, w = patch_rgb.shape[:2]
-    roi = target_rgb[y0 : y0 + h, x0 : x0 + w]
-    mask = region_mask(
-        (h, w), patch_mesh, options.mask, hole_mesh=target_face.mesh,
-        erode=options.mask_erode, blur=options.mask_blur, offset=(x0, y0), keep_mouth=keep_mouth,
-    )  # fmt: skip
-    mask = np.minimum(mask, coverage)
-    fg = correct_colour(
-        patch_rgb, roi, mask, options.colour, face_px=face_size(patch_mesh), stats_filter=stats_filter
-    )
-    out = target_rgb if inplace else target_rgb.copy()
-    out[y0 : y0 + h, x0 : x0 + w] = blend(roi, fg, mask, options.blend)
-    if inplace:
-        return out, None
-    full = np.zeros(target_rgb.shape[:2], np.float32)
-    full[y0 : y0 + h, x0 : x0 + w] = mask
-    return out, full
-
-
 def make_swapper(options: SwapOptions) -> Swapper:
-    """The swapper ``options`` name, with its model folder when it needs one (and, for the diffusion
-    swapper, its sampling options)."""
-    takes_options = getattr(SWAPPERS.get(options.swapper), "options_type", None) is not None
-    if options.sampling is not None and not takes_options:
-        raise InputError(f"sampling options (steps, guidance, seed) do not apply to {options.swapper}")
-    if takes_options:
-        return create_swapper(options.swapper, model=options.model, options=options.sampling)
-    return create_swapper(options.swapper, model=options.model)
+    """The swapper ``options`` name, with its model when it needs one and its own options."""
+    return create_swapper(options.swapper, model=options.model, options=options.swapper_options)
+
+
+def source_face(analyzer: FaceAnalyzer, rgb: np.ndarray, options: SwapOptions) -> Face:
+    """The face of a source photo to take the identity from (the largest, or the one matching
+    ``options.source_reference``)."""
+    mode = options.source_face
+    faces = analyzer.get(rgb, identity=mode == "reference", small_faces=mode != "largest")
+    refs = () if options.source_reference is None else (options.source_reference,)
+    return select_faces(faces, mode, refs, what="source")[0][0]
 
 
 class FaceSwapper:
     """Reusable image swapper: holds the analyzer and the swapper model between calls.
 
-    Swappers with a built-in identity (``swapper.needs_source`` False, e.g. ``autoencoder``) need no
-    source: pass ``None`` as the source image (a given one is not used)."""
+    Swappers with a built-in identity (``swapper.info.needs_source`` False, e.g. ``autoencoder``) need
+    no source: pass ``None`` as the source image (a given one is not used)."""
 
     def __init__(self, options: SwapOptions | None = None, analyzer: FaceAnalyzer | None = None) -> None:
         self.options = options or SwapOptions()
@@ -113,7 +81,7 @@ class FaceSwapper:
 
     @property
     def needs_source(self) -> bool:
-        return getattr(self.swapper, "needs_source", True)
+        return self.swapper.info.needs_source
 
     def close(self) -> None:
         self.analyzer.close()
@@ -125,26 +93,17 @@ class FaceSwapper:
         self.close()
 
     def source_face(self, source_rgb: np.ndarray) -> Face:
-        o = self.options
-        need_id = o.source_face == "reference"
-        faces = self.analyzer.get(source_rgb, identity=need_id, small_faces=o.source_face != "largest")
-        return select_faces(faces, o.source_face, o.source_reference, what="source")[0]
+        return source_face(self.analyzer, source_rgb, self.options)
 
     def swap(
         self, source_rgb: np.ndarray | None, target_rgb: np.ndarray, source: Face | None = None
     ) -> tuple[np.ndarray, SwapReport]:
-        o = self.options
+        """One source (or none, for a built-in identity) onto the selected target faces."""
         if not self.needs_source:
-            source_rgb, src = None, None
-        elif source_rgb is None:
-            raise ValueError(f"the {self.swapper.name} swapper needs a source image")
-        else:
-            src = source or self.source_face(source_rgb)
-        faces = self.analyzer.get(
-            target_rgb, identity=o.target_faces == "reference", small_faces=o.target_faces != "largest"
-        )
-        targets = select_faces(faces, o.target_faces, o.reference, what="target")
-        return self._apply(target_rgb, [(source_rgb, src, t) for t in targets], src)
+            return self.run([], target_rgb)
+        if source_rgb is None:
+            raise InputError(f"the {self.swapper.info.name} swapper needs a source image")
+        return self.run([(source_rgb, source or self.source_face(source_rgb))], target_rgb)
 
     def swap_many(
         self,
@@ -152,50 +111,56 @@ class FaceSwapper:
         target_rgb: np.ndarray,
         references: list[np.ndarray] | None = None,
     ) -> tuple[np.ndarray, SwapReport]:
-        """Several people at once: each target face gets the source whose reference photo it matches,
-        or without references the k-th face from the left gets source k."""
+        """Several people at once (``target_faces="many"``): each target face gets the source whose
+        reference it matches (``references``, default ``options.references``), or without references
+        the k-th face from the left gets source k."""
         if not sources:
-            raise ValueError("at least one source is needed")
+            raise InputError("at least one source is needed")
+        refs = self.options.references if references is None else tuple(references)
+        return self._apply(target_rgb, sources, "many", refs)
+
+    def run(
+        self, sources: list[tuple[np.ndarray, Face]], target_rgb: np.ndarray
+    ) -> tuple[np.ndarray, SwapReport]:
+        """The photo as ``options`` say: ``sources`` are (rgb, face) pairs (empty for a built-in identity,
+        several with ``target_faces="many"``)."""
+        o = self.options
         if not self.needs_source:
-            raise ValueError(f"the {self.swapper.name} swapper has one built-in identity: use swap()")
-        faces = self.analyzer.get(target_rgb, identity=bool(references), small_faces=True)
-        if not faces:
-            raise NoFaceError("no face found in the target")
-        pairs: list[tuple[np.ndarray, Face, Face]] = []
-        if references:
-            for f in faces:
-                d = [euclidean_distance(f.embedding, r) for r in references]
-                k = int(np.argmin(d))
-                if d[k] <= SAME_PERSON_DISTANCE:
-                    pairs.append((sources[k][0], sources[k][1], f))
-        else:
-            ordered = sorted(faces, key=lambda f: f.box[0])
-            pairs = [(s_rgb, s_face, f) for (s_rgb, s_face), f in zip(sources, ordered, strict=False)]
-        if not pairs:
-            raise NoFaceError("no face in the target matches any of the reference photos")
-        return self._apply(target_rgb, pairs, sources[0][1])
+            if o.target_faces == "many":
+                raise InputError(f"the {self.swapper.info.name} swapper has one built-in identity: no 'many'")
+            sources = []
+        elif not sources:
+            raise InputError(f"the {self.swapper.info.name} swapper needs a source image")
+        elif len(sources) > 1 and o.target_faces != "many":
+            raise InputError("several sources need target_faces 'many'")
+        return self._apply(target_rgb, sources, o.target_faces, o.references)
 
     def _apply(
-        self, target_rgb: np.ndarray, pairs: list[tuple[np.ndarray | None, Face | None, Face]],
-        report_source: Face | None,
+        self, target_rgb: np.ndarray, sources: list[tuple[np.ndarray, Face]], mode: str,
+        references: tuple[np.ndarray, ...],
     ) -> tuple[np.ndarray, SwapReport]:  # fmt: skip
+        faces = self.analyzer.get(
+            target_rgb, identity=mode == "reference" or (mode == "many" and bool(references)),
+            small_faces=mode != "largest",
+        )  # fmt: skip
+        chosen = select_faces(faces, mode, references, sources=max(1, len(sources)))
         out = target_rgb
         total = np.zeros(target_rgb.shape[:2], np.float32)
         done: list[Face] = []
-        for s_rgb, s_face, tf in pairs:
+        for tf, k in chosen:
+            s_rgb, s_face = sources[k] if sources else (None, None)
             try:
                 p = self.swapper.swap(s_rgb, s_face, out, tf)
-            except ValueError as exc:
+            except SkipFace as exc:
                 log.warning("face at %s not swapped: %s", np.round(tf.box).tolist(), exc)
                 continue
-            out, m = composite(
-                out, p.image, p.mesh, p.coverage, p.x0, p.y0, tf, self.options, mouth_policy(s_face, tf)
-            )
+            out, m = composite(out, p, tf, self.options, mouth_policy(s_face, tf))
+            assert m is not None
             total = np.maximum(total, m)
             done.append(tf)
         if not done:
             raise NoFaceError("no target face could be swapped")
-        return out, SwapReport(source=report_source, targets=done, mask=total)
+        return out, SwapReport(source=sources[0][1] if sources else None, targets=done, mask=total)
 
 
 def swap_image(

@@ -71,7 +71,8 @@ class SwapperSpec:
 def swapper_spec(item: str | SwapOptions | SwapperSpec, model: str | None = None) -> SwapperSpec:
     """Normalise a swapper given by name, by :class:`SwapOptions` or as a :class:`SwapperSpec`;
     ``model`` is the model (folder or card) of a swapper that needs one (checked now, sha256 included)."""
-    from ..swappers import SWAPPERS, read_swapper_model, swapper_model_help, swapper_needs_model
+    from ..job import check_swapper
+    from ..swappers import SWAPPERS, read_swapper_model
 
     if isinstance(item, SwapperSpec):
         spec = item
@@ -85,12 +86,9 @@ def swapper_spec(item: str | SwapOptions | SwapperSpec, model: str | None = None
         opts = spec.options or SwapOptions()
         spec = replace(spec, options=replace(opts, swapper=spec.name, model=model or opts.model))
         assert spec.options is not None
-        if swapper_needs_model(spec.name):
-            if spec.options.model is None:
-                raise InputError(f"--swapper {spec.name} needs --model {swapper_model_help(spec.name)}")
+        if check_swapper(spec.name, spec.options.model).needs_model:
+            assert spec.options.model is not None
             read_swapper_model(spec.name, spec.options.model)
-        elif spec.options.model is not None:
-            raise InputError(f"the {spec.name} swapper takes no model")
     elif model is not None:
         raise InputError(f"the {spec.name} baseline takes no model")
     return spec

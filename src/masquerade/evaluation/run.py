@@ -18,7 +18,8 @@ from ..errors import InputError, MasqueradeError
 from ..face import Face
 from ..identity.encoder import cosine_similarity, euclidean_distance
 from ..imageio import load_image
-from ..pipeline import FaceSwapper, SwapOptions
+from ..job import SwapJob
+from ..pipeline import FaceSwapper, SwapOptions, source_face
 from .benchmarks import PAIR_KINDS, Benchmark, GalleryEntry, PairSpec
 from .metrics import (
     OUTPUT_IOU,
@@ -428,13 +429,10 @@ def evaluate_video(
             try:
                 sources = []
                 if swapper_needs_source(spec.name):  # (a built-in identity needs no source face)
-                    fs = FaceSwapper(spec.options, analyzer=analyzer)
-                    sources = [(src_rgb, fs.source_face(src_rgb))]
+                    sources = [(src_rgb, source_face(analyzer, src_rgb, spec.options))]
                 out_path = Path(tmp) / "swapped.mp4"
-                rep = swap_video(
-                    sources, pair.target, out_path, spec.options,
-                    VideoOptions(encode=EncodeOptions(end=seconds)), analyzer,
-                )  # fmt: skip
+                job = SwapJob(spec.options, tuple(sources), VideoOptions(encode=EncodeOptions(end=seconds)))
+                rep = swap_video(job, pair.target, out_path, analyzer)
             except MasqueradeError as exc:
                 vm.failure = f"swap failed: {exc}"
                 return vm

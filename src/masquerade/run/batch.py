@@ -26,16 +26,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import numpy as np
+from typing import Literal
 
 from ..errors import InputError, MasqueradeError, OutputError
-from ..face import Face
-from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, atomic_write_bytes, load_image
-from ..pipeline import SwapOptions
-from ..provenance.stamp import OutputStamp, ProvenanceOptions
-from ..video.swap import VideoOptions
+from ..imageio import IMAGE_EXTENSIONS, atomic_write_bytes, load_image
+from ..job import SwapJob
+from ..pipeline import FaceSwapper
 from ..video.videoio import INPUT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -195,62 +191,28 @@ def plan_batch(
     return items, skipped, ignored
 
 
-@dataclass(frozen=True)
-class BatchSettings:
-    """Everything a worker needs besides the models: what to put on every file, and how to write it."""
-
-    options: SwapOptions = field(default_factory=SwapOptions)
-    video: VideoOptions = field(default_factory=VideoOptions)
-    provenance: ProvenanceOptions = field(default_factory=ProvenanceOptions)
-    quality: int = 95  # JPEG/WebP
-    max_pixels: int = DEFAULT_MAX_PIXELS
-
-
-def with_signing(settings: BatchSettings) -> BatchSettings:
-    """``settings`` with the signing credentials resolved here (the environment's, else the local key,
-    made now if needed), so that every worker signs with the same ones and none makes a key."""
-    if not settings.provenance.enabled or settings.provenance.signing is not None:
-        return settings
+def with_signing(job: SwapJob) -> SwapJob:
+    """``job`` with the signing credentials resolved here (the environment's, else the local key, made
+    now if needed), so that every worker signs with the same ones and none makes a key."""
+    if not job.provenance.enabled or job.provenance.signing is not None:
+        return job
     from ..provenance.c2pa import resolve_signing_config
 
-    prov = dataclasses.replace(settings.provenance, signing=resolve_signing_config(None))
-    return dataclasses.replace(settings, provenance=prov)
-
-
-def swap_loaded(
-    fs: Any,
-    sources: list[tuple[np.ndarray, Face]],
-    target_rgb: np.ndarray,
-    references: list[np.ndarray] | None = None,
-) -> tuple[np.ndarray, Any]:
-    """One photo through a :class:`~masquerade.pipeline.FaceSwapper` as ``masquerade swap`` does it:
-    several sources (``target_faces="many"``), a built-in identity (no sources) or one source."""
-    if fs.options.target_faces == "many":
-        return fs.swap_many(sources, target_rgb, references)
-    if not sources:
-        return fs.swap(None, target_rgb)
-    src_rgb, src_face = sources[0]
-    return fs.swap(src_rgb, target_rgb, source=src_face)
+    prov = dataclasses.replace(job.provenance, signing=resolve_signing_config(None))
+    return dataclasses.replace(job, provenance=prov)
 
 
 class BatchWorker:
     """Swaps batch items one at a time with models loaded once; never raises for a bad file."""
 
-    def __init__(
-        self,
-        sources: list[tuple[np.ndarray, Face]],
-        settings: BatchSettings,
-        references: list[np.ndarray] | None = None,
-        face_swapper: Any | None = None,
-    ) -> None:
-        """``face_swapper``: a :class:`~masquerade.pipeline.FaceSwapper` for ``settings.options`` to use
+    def __init__(self, job: SwapJob, face_swapper: FaceSwapper | None = None) -> None:
+        """``face_swapper``: a :class:`~masquerade.pipeline.FaceSwapper` for the job's options to use
         (its analyzer and model are not loaded again, nor closed here)."""
         from ..analysis.analyzer import FaceAnalyzer
-        from ..pipeline import FaceSwapper
 
-        self.sources, self.settings, self.references = sources, settings, references
+        self.job = job
         self._own = face_swapper is None
-        self.swapper = face_swapper or FaceSwapper(settings.options, analyzer=FaceAnalyzer(identity=False))
+        self.swapper = face_swapper or FaceSwapper(job.options, analyzer=FaceAnalyzer(identity=False))
         self.analyzer = self.swapper.analyzer
         self.name = f"{os.uname().nodename}:{os.getpid()}"
 
@@ -261,22 +223,21 @@ class BatchWorker:
     def __call__(self, item: BatchItem) -> BatchResult:
         res = BatchResult(str(item.input), str(item.output), item.kind, "done", worker=self.name)
         t0 = time.perf_counter()
-        s = self.settings
-        stamp = OutputStamp(s.options.swapper, s.provenance)
+        s = self.job
+        stamp = s.stamp()
         try:
             item.output.parent.mkdir(parents=True, exist_ok=True)
             if item.kind == "image":
                 img = load_image(item.input, max_pixels=s.max_pixels)
-                out, report = swap_loaded(self.swapper, self.sources, img.rgb, self.references)
+                out, report = self.swapper.run(list(s.sources), img.rgb)
                 stamp.write_image(item.output, out, alpha=img.alpha, quality=s.quality)
                 res.faces = len(report.targets)
             else:
                 from ..video.swap import swap_video
 
                 vr = swap_video(
-                    self.sources, item.input, item.output, s.options, s.video, self.analyzer,
-                    references=self.references, provenance=stamp, swapper=self.swapper.swapper,
-                )  # fmt: skip
+                    s, item.input, item.output, self.analyzer, stamp=stamp, swapper=self.swapper.swapper
+                )
                 res.faces, res.frames_swapped = vr.faces_swapped, vr.frames_swapped
                 res.frames = vr.transcode.frames_out if vr.transcode else vr.frames
             res.content_id = stamp.record.content_id
@@ -298,17 +259,12 @@ Progress = Callable[[BatchResult], None]
 BatchRunner = Callable[[list[BatchItem], Progress], list[BatchResult]]
 
 
-def local_batch_runner(
-    sources: list[tuple[np.ndarray, Face]],
-    settings: BatchSettings,
-    references: list[np.ndarray] | None = None,
-    face_swapper: Any | None = None,
-) -> BatchRunner:
+def local_batch_runner(job: SwapJob, face_swapper: FaceSwapper | None = None) -> BatchRunner:
     """A :data:`BatchRunner` that swaps the files in this process, one after the other (with
     ``face_swapper``, a FaceSwapper already made for the options, if given)."""
 
     def run(items: list[BatchItem], progress: Progress) -> list[BatchResult]:
-        worker = BatchWorker(sources, settings, references, face_swapper)
+        worker = BatchWorker(job, face_swapper)
         out = []
         try:
             for item in items:
@@ -330,11 +286,9 @@ def write_batch_report(report: BatchReport, path: str | os.PathLike[str]) -> Pat
 
 
 def swap_batch(
-    sources: list[tuple[np.ndarray, Face]],
+    job: SwapJob,
     target: str | os.PathLike[str],
     output: str | os.PathLike[str],
-    settings: BatchSettings | None = None,
-    references: list[np.ndarray] | None = None,
     recursive: bool = False,
     force: bool = False,
     runner: BatchRunner | None = None,
@@ -343,18 +297,16 @@ def swap_batch(
     protect: Sequence[Path] = (),
     plan: Plan | None = None,
 ) -> BatchReport:
-    """Swap every photo and video in the folder ``target`` into the folder ``output`` (created).
-
-    ``sources`` are (rgb, face) pairs as for :func:`~masquerade.video.swap.swap_video` (empty for a swapper
-    with a built-in identity). Returns the report, also written as JSON to ``report_path`` (default
-    ``output/batch-report.json``); failed files are in it, with their reasons, and do not stop the
-    batch. ``progress(result)`` is called as each file finishes (skipped ones first). ``plan``: what
-    :func:`plan_batch` returned for these folders and options, when the caller has it already."""
-    st = with_signing(settings or BatchSettings())
+    """Swap every photo and video in the folder ``target`` into the folder ``output`` (created), each
+    as the :class:`~masquerade.job.SwapJob` says. Returns the report, also written as JSON to
+    ``report_path`` (default ``output/batch-report.json``); failed files are in it, with their
+    reasons, and do not stop the batch. ``progress(result)`` is called as each file finishes (skipped
+    ones first). ``plan``: what :func:`plan_batch` returned for these folders and options, when the
+    caller has it already."""
+    st = with_signing(job)
     t0 = time.perf_counter()
     if plan is None:
-        stamp = OutputStamp(st.options.swapper, st.provenance)
-        plan = plan_batch(target, output, recursive, force, protect, stamp.sidecar_for)
+        plan = plan_batch(target, output, recursive, force, protect, st.stamp().sidecar_for)
     items, skipped, ignored = plan
     odir = Path(output)  # made by the first output (or the report): nothing if the runner cannot start
     rpath = Path(report_path) if report_path is not None else odir / "batch-report.json"
@@ -362,7 +314,7 @@ def swap_batch(
     for r in skipped:
         if progress is not None:
             progress(r)
-    run = runner or local_batch_runner(sources, st, references)
+    run = runner or local_batch_runner(st)
     done = run(items, progress or (lambda _r: None)) if items else []
     report.results = sorted([*done, *skipped], key=lambda r: r.input)
     report.seconds = round(time.perf_counter() - t0, 3)

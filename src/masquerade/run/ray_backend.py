@@ -25,14 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
 from ..errors import InputError, OutputError
-from ..face import Face
-from ..pipeline import SwapOptions
+from ..job import SwapJob
 from ..video.segments import Segment, SegmentResult, SegmentRunner, swap_segment
-from ..video.swap import VideoOptions
-from .batch import BatchItem, BatchResult, BatchRunner, BatchSettings, BatchWorker
+from .batch import BatchItem, BatchResult, BatchRunner, BatchWorker
 
 log = logging.getLogger(__name__)
 
@@ -58,29 +54,17 @@ def _maybe_crash(index: int) -> None:
 class _Worker:
     """The actor body for segments: the analyzer and swapper live as long as the worker."""
 
-    def __init__(
-        self,
-        sources: list[tuple[np.ndarray, Face]],
-        options: SwapOptions,
-        video: VideoOptions,
-        references: list[np.ndarray] | None,
-        target: str,
-        work_dir: str,
-    ) -> None:
+    def __init__(self, job: SwapJob, target: str, work_dir: str) -> None:
         from ..analysis.analyzer import FaceAnalyzer
         from ..pipeline import make_swapper
 
-        self.sources, self.options, self.video = sources, options, video
-        self.references, self.target, self.work_dir = references, target, work_dir
+        self.job, self.target, self.work_dir = job, target, work_dir
         self.analyzer = FaceAnalyzer(identity=False)
-        self.swapper = make_swapper(options)
+        self.swapper = make_swapper(job.options)
 
     def swap(self, segment: Segment) -> SegmentResult:
         _maybe_crash(segment.index)
-        return swap_segment(
-            self.sources, self.target, segment, self.work_dir, self.options, self.video, self.analyzer,
-            self.swapper, self.references,
-        )  # fmt: skip
+        return swap_segment(self.job, self.target, segment, self.work_dir, self.analyzer, self.swapper)
 
     def pid(self) -> int:
         return os.getpid()
@@ -211,22 +195,17 @@ def run_on_actors(
 
 
 def ray_runner(
-    sources: list[tuple[np.ndarray, Face]],
+    job: SwapJob,
     target: str | os.PathLike[str],
     work_dir: str | os.PathLike[str],
-    options: SwapOptions | None = None,
-    video: VideoOptions | None = None,
     workers: int = 2,
     address: str | None = None,
     retries: int = 2,
-    references: list[np.ndarray] | None = None,
     on_segment: Callable[[SegmentResult], None] | None = None,
 ) -> SegmentRunner:
     """A :data:`~masquerade.video.segments.SegmentRunner` that swaps the segments on ``workers`` Ray actors;
     ``on_segment(result)`` is called as each segment is done (in the order they finish)."""
     _check_runner(workers)
-    opts = options or SwapOptions()
-    vopts = video or VideoOptions()
 
     def lost(segment: Segment, exc: BaseException) -> SegmentResult:
         raise OutputError(
@@ -236,7 +215,7 @@ def ray_runner(
 
     def run(segments: list[Segment]) -> list[SegmentResult]:
         with ray_session(workers, address) as ray:
-            args = (sources, opts, vopts, references, str(target), str(work_dir))
+            args = (job, str(target), str(work_dir))
             results = run_on_actors(ray, _Worker, args, workers, segments, lost, on_segment, retries)
         return sorted(results, key=lambda r: r.segment.index)
 
@@ -244,12 +223,7 @@ def ray_runner(
 
 
 def ray_batch_runner(
-    sources: list[tuple[np.ndarray, Face]],
-    settings: BatchSettings,
-    references: list[np.ndarray] | None = None,
-    workers: int = 2,
-    address: str | None = None,
-    retries: int = 2,
+    job: SwapJob, workers: int = 2, address: str | None = None, retries: int = 2
 ) -> BatchRunner:
     """A :data:`~masquerade.run.batch.BatchRunner` that swaps the files on ``workers`` Ray actors (a video
     as one unit on one worker); a file whose worker keeps dying is reported failed, the rest go on."""
@@ -257,7 +231,7 @@ def ray_batch_runner(
 
     from .batch import with_signing
 
-    settings = with_signing(settings)
+    job = with_signing(job)
 
     def lost(item: BatchItem, exc: BaseException) -> BatchResult:
         why = f"its Ray worker died {retries + 1} times while swapping it"
@@ -265,8 +239,6 @@ def ray_batch_runner(
 
     def run(items: list[BatchItem], progress: Callable[[BatchResult], None]) -> list[BatchResult]:
         with ray_session(workers, address) as ray:
-            return run_on_actors(
-                ray, _BatchActor, (sources, settings, references), workers, items, lost, progress, retries
-            )
+            return run_on_actors(ray, _BatchActor, (job,), workers, items, lost, progress, retries)
 
     return run

@@ -8,8 +8,12 @@ REST API (JSON; the OpenAPI description is served at ``/openapi.json``):
   in its first frame) with a thumbnail and an identity embedding each. 400 unreadable or unsupported
   file, 413 over a limit, 422 a photo without a face.
 * ``GET /api/uploads/{id}``, ``GET /api/uploads/{id}/faces/{k}.jpg``.
-* ``POST /api/jobs`` ``{source, target, source_face?, target_faces: largest|all|one, target_face?,
-  swapper, mask, colour, blend}`` → 202 the job; 404 unknown upload, 422 bad option, 429 queue full.
+* ``POST /api/jobs`` — every option of ``masquerade swap`` (see :class:`.requests.JobRequest`):
+  ``{source | sources: [...], target, source_face?, target_faces: largest|all|one|reference|many,
+  target_face?, reference_faces?, references?, swapper, options: {…}, mask, mask_erode, mask_blur,
+  colour, blend, quality, codec, crf, preset, start?, end?, detect_every, smooth}`` → 202 the job;
+  404 unknown upload, 422 bad option or combination (the CLI's one-line message), 429 queue full.
+* ``GET /api/swappers`` → the swappers offered, each with its summary and its own options.
 * ``GET /api/jobs/{id}`` → ``{id, status, progress, message, error?, result_url?, …}``; 404 unknown.
 * ``GET /api/jobs/{id}/result`` → the output file (409 while not done); ``POST /api/jobs/{id}/cancel``.
 
@@ -28,16 +32,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from .. import __version__
 from ..errors import MasqueradeError
+from .requests import JobRequest, describe_swappers, swap_request
 from .runner import RunLimits, Scheduler, result_media_type
 from .store import JobStore, Upload, new_id, valid_id
 
@@ -57,18 +61,7 @@ class ServerConfig:
     queue_size: int = 16
     job_time_limit: float = 900.0
     models: dict[str, str] = field(default_factory=dict)  # name shown → model folder (learned swappers)
-
-
-class JobRequest(BaseModel):
-    source: str = Field(description="upload id of the source photo (the identity)")
-    target: str = Field(description="upload id of the target photo or video")
-    source_face: int | None = Field(None, ge=0, description="face of the source to use (default the largest)")
-    target_faces: Literal["largest", "all", "one"] = "largest"
-    target_face: int | None = Field(None, ge=0, description="with target_faces 'one': the face index")
-    swapper: str = Field("mesh3d", description="mesh3d, or a model name from GET /api/swappers")
-    mask: Literal["face", "skin"] = "face"
-    colour: Literal["none", "reinhard", "shading"] = "shading"
-    blend: Literal["feather", "poisson", "multiband"] = "feather"
+    allow_no_provenance: bool = False  # whether a job may ask for outputs without watermark and C2PA
 
 
 class _Analyzer:
@@ -233,7 +226,7 @@ def create_app(cfg: ServerConfig) -> FastAPI:
 
     @app.get("/api/swappers")
     def swappers() -> dict[str, Any]:
-        return {"swappers": ["mesh3d", *sorted(cfg.models)], "default": "mesh3d"}
+        return describe_swappers(cfg.models)
 
     @app.post("/api/uploads", status_code=201)
     def upload(file: UploadFile = File(...)) -> dict[str, Any]:
@@ -297,41 +290,21 @@ def create_app(cfg: ServerConfig) -> FastAPI:
 
     @app.post("/api/jobs", status_code=202)
     def create_job(req: JobRequest) -> dict[str, Any]:
-        source, target = _upload_or_404(req.source), _upload_or_404(req.target)
-        if source.kind != "image":
-            raise _error(422, "the source must be a photo")
-        for what, up, index in (("source", source, req.source_face), ("target", target, req.target_face)):
-            if index is not None and index >= len(up.meta.get("faces", [])):
-                raise _error(
-                    422, f"{what}_face {index}: the {what} has {len(up.meta.get('faces', []))} face(s)"
-                )
-        if req.target_faces == "one" and req.target_face is None:
-            raise _error(422, "target_faces 'one' needs target_face")
-        if req.swapper != "mesh3d" and req.swapper not in cfg.models:
-            raise _error(
-                422,
-                f"unknown swapper {req.swapper!r}; this server offers {', '.join(swappers()['swappers'])}",
-            )
+        try:
+            _, target = swap_request(store, req, cfg.models, cfg.allow_no_provenance, cfg.max_pixels)
+        except LookupError as exc:
+            raise _error(404, str(exc)) from None
+        except MasqueradeError as exc:
+            raise _error(422, str(exc)) from None
         if store.count("queued") >= cfg.queue_size:
             raise _error(429, f"the queue is full ({cfg.queue_size} jobs waiting); try again later")
-        model = cfg.models.get(req.swapper)
-        swapper_name = "mesh3d" if model is None else _model_kind(model)
-        options = {
-            "swapper": swapper_name,
-            "model": model,
-            "target_faces": "reference" if req.target_faces == "one" else req.target_faces,
-            "target_face": req.target_face if req.target_faces == "one" else None,
-            "source_face": req.source_face,
-            "mask": req.mask,
-            "colour": req.colour,
-            "blend": req.blend,
-        }
         spec = {
             "kind": target.kind,
-            "source": source.id,
             "target": target.id,
-            "options": options,
             "public": req.model_dump(),
+            "models": dict(cfg.models),
+            "allow_no_provenance": cfg.allow_no_provenance,
+            "max_pixels": cfg.max_pixels,
             "result_name": "result.mp4" if target.kind == "video" else "result.png",
         }
         job = store.add_job(spec)
@@ -369,13 +342,3 @@ def create_app(cfg: ServerConfig) -> FastAPI:
         return job.describe()
 
     return app
-
-
-def _model_kind(folder: str) -> str:
-    """The swapper that takes a model folder (autoencoder, generator or diffusion)."""
-    from ..swappers.aligned import folder_kind
-
-    kind = folder_kind(folder)
-    if kind is None:
-        raise _error(500, f"the server's model {folder} is not a model folder")
-    return kind

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .store import JobStore
 
 log = logging.getLogger(__name__)
@@ -58,43 +56,30 @@ def run_job(root: str, job_id: str) -> None:
 
 
 def _swap(store: JobStore, job_id: str, spec: dict[str, Any]) -> None:
-    from .. import FaceAnalyzer, load_image, save_swapped
-    from ..pipeline import FaceSwapper, SwapOptions
+    from ..analysis.analyzer import FaceAnalyzer
+    from ..imageio import load_image
+    from ..job import prepare_job
+    from .requests import JobRequest, swap_request
 
-    source = store.upload(spec["source"])
-    target = store.upload(spec["target"])
-    if source is None or target is None:
+    try:
+        request, target = swap_request(
+            store, JobRequest(**spec["public"]), spec.get("models", {}),
+            spec.get("allow_no_provenance", False), spec.get("max_pixels"),
+        )  # fmt: skip
+    except LookupError:
         store.finish(job_id, "failed", error="an uploaded file of this job is gone")
         return
-    o = spec["options"]
-
-    def embedding(upload_id: str, index: int | None) -> np.ndarray | None:
-        if index is None:
-            return None
-        return np.load(store.upload_dir(upload_id) / "faces.npy")[int(index)]
-
-    opts = SwapOptions(
-        swapper=o["swapper"],
-        model=o.get("model"),
-        target_faces=o["target_faces"],
-        reference=embedding(target.id, o.get("target_face")),
-        source_face="reference" if o.get("source_face") is not None else "largest",
-        source_reference=embedding(source.id, o.get("source_face")),
-        mask=o["mask"],
-        colour=o["colour"],
-        blend=o["blend"],
-    )
     out = store.job_dir(job_id) / spec["result_name"]
     store.progress(job_id, 0.02, "loading models")
     with FaceAnalyzer(identity=False) as fa:
-        fs = FaceSwapper(opts, analyzer=fa)
-        src_rgb = load_image(store.upload_path(source)).rgb
-        src_face = fs.source_face(src_rgb)
+        job, fs = prepare_job(request, fa)
+        assert fs is not None
         if spec["kind"] == "image":
             store.progress(job_id, 0.3, "swapping")
-            img, _ = fs.swap(src_rgb, load_image(store.upload_path(target)).rgb, source=src_face)
+            tgt = load_image(store.upload_path(target), max_pixels=job.max_pixels)
+            img, _ = fs.run(list(job.sources), tgt.rgb)
             store.progress(job_id, 0.9, "writing")
-            save_swapped(out, img, swapper=opts.swapper)
+            job.stamp().write_image(out, img, alpha=tgt.alpha, quality=job.quality)
         else:
             from ..video.swap import swap_video
 
@@ -107,15 +92,7 @@ def _swap(store: JobStore, job_id: str, spec: dict[str, Any]) -> None:
                     last[0] = now
                     store.progress(job_id, 0.05 + 0.9 * min(1.0, done / total), f"frame {done} of {total}")
 
-            swap_video(
-                [(src_rgb, src_face)],
-                store.upload_path(target),
-                out,
-                options=opts,
-                analyzer=fa,
-                progress=progress,
-                swapper=fs.swapper,
-            )
+            swap_video(job, store.upload_path(target), out, fa, progress=progress, swapper=fs.swapper)
     store.finish(job_id, "done", result=out.name)
 
 

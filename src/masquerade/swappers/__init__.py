@@ -1,95 +1,116 @@
-"""Swapper registry: name → factory.
+"""Swappers and their registry: name → swapper class, each declaring its :class:`SwapperInfo`.
 
-A factory may declare ``needs_source = False`` (the identity is built in, e.g. a trained autoencoder:
-no source photo is needed) and ``needs_model = True`` (it takes ``model=``: a model folder, or for
-``onnx`` a model card file). Such a factory may also give ``model_help`` (what ``--model`` takes, for
-messages), ``read_model(model, verify)`` (the checked model description, with ``describe()``) and
-``takes_model(model)`` (whether a path is its kind of model; default: not a file, i.e. a folder), and
-``options_type`` (a dataclass of its own options, given as ``options=``: the diffusion sampler's).
+Adding a swapper means one module (a class with an ``info`` record and a ``swap`` method, see
+:mod:`.base`) and one line in :data:`SWAPPERS`. Everything else — the CLI's ``--swapper`` choices and
+per-swapper options, the web server, ``evaluate``, the model checks and their messages — reads the
+records.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import InputError, ModelError
 from .autoencoder import AutoencoderSwapper
-from .base import SwapPatch, Swapper
+from .base import SwapPatch, Swapper, SwapperInfo, SwapperOption
 from .diffusion import DiffusionOptions, DiffusionSwapper
 from .external import ExternalOnnxSwapper
 from .generator import GeneratorSwapper
 from .mesh3d import Mesh3DOptions, Mesh3DSwapper
 
-SWAPPERS: MappingProxyType[str, Callable[..., Swapper]] = MappingProxyType(
+SWAPPERS: MappingProxyType[str, type[Swapper]] = MappingProxyType(
     {
-        "mesh3d": Mesh3DSwapper,
-        "autoencoder": AutoencoderSwapper,
-        "generator": GeneratorSwapper,
-        "diffusion": DiffusionSwapper,
-        "onnx": ExternalOnnxSwapper,
+        cls.info.name: cls
+        for cls in (
+            Mesh3DSwapper,
+            AutoencoderSwapper,
+            GeneratorSwapper,
+            DiffusionSwapper,
+            ExternalOnnxSwapper,
+        )
     }
 )
 
 
-def _factory(name: str) -> Callable[..., Swapper]:
+def swapper_info(name: str) -> SwapperInfo:
+    """The named swapper's record; one-line :class:`InputError` for an unknown name."""
     try:
-        return SWAPPERS[name]
+        return SWAPPERS[name].info
     except KeyError:
-        raise ValueError(f"unknown swapper {name!r}; choose from {', '.join(SWAPPERS)}") from None
+        raise InputError(f"unknown swapper {name!r}; choose from {', '.join(SWAPPERS)}") from None
+
+
+def model_users() -> list[str]:
+    """The swappers that take a ``--model``."""
+    return [n for n, cls in SWAPPERS.items() if cls.info.needs_model]
 
 
 def swapper_needs_source(name: str) -> bool:
     """Whether the swapper takes its identity from a source photo (False: the identity is built in)."""
-    return bool(getattr(_factory(name), "needs_source", True))
+    return swapper_info(name).needs_source
 
 
 def swapper_needs_model(name: str) -> bool:
     """Whether the swapper is created from a model folder (``model=``)."""
-    return bool(getattr(_factory(name), "needs_model", False))
-
-
-def swapper_model_help(name: str) -> str:
-    """What ``--model`` takes for the swapper, for messages (e.g. "DIR (a trained model folder)")."""
-    return str(getattr(_factory(name), "model_help", "DIR (a trained model folder)"))
+    return swapper_info(name).needs_model
 
 
 def swapper_takes_model(name: str, model: str | os.PathLike[str]) -> bool:
     """Whether ``model`` is the kind of model the swapper takes (a folder, or a model card file)."""
-    if not swapper_needs_model(name):
-        return False
-    takes = getattr(_factory(name), "takes_model", None)
-    return bool(takes(model)) if takes is not None else not Path(model).is_file()
+    info = swapper_info(name)
+    return info.needs_model and bool(info.takes_model(model))
 
 
 def read_swapper_model(name: str, model: str | os.PathLike[str], verify: bool = True) -> Any:
     """The swapper's checked model description (``.describe()``, ``.summary()``): autoencoder's
     ``model.json``, onnx's model card; with ``verify`` its files' sha256 too (one-line
     :class:`ModelError` otherwise)."""
-    factory = _factory(name)
-    if not swapper_needs_model(name):
+    info = swapper_info(name)
+    if not info.needs_model:
         raise InputError(f"the {name} swapper takes no model")
-    reader = getattr(factory, "read_model", None)
-    if reader is None:
+    if info.read_model is None:
         raise ModelError(f"the {name} swapper cannot describe its model")
-    return reader(model, verify=verify)
+    return info.read_model(model, verify=verify)
 
 
-def create_swapper(name: str, model: str | os.PathLike[str] | None = None, **kwargs: object) -> Swapper:
+def swapper_options(name: str, values: dict[str, Any]) -> Any:
+    """The swapper's options dataclass from ``{option: value}`` (None values left out; None when nothing
+    is given); a one-line :class:`InputError` for an option the swapper does not take."""
+    info = swapper_info(name)
+    given = {k: v for k, v in values.items() if v is not None}
+    if not given:
+        return None
+    known = {o.name for o in info.options}
+    unknown = [k for k in given if k not in known]
+    if unknown or info.options_type is None:
+        flags = "/".join("--" + k.replace("_", "-") for k in (unknown or given))
+        owners = [n for n, c in SWAPPERS.items() if set(unknown or given) <= {o.name for o in c.info.options}]
+        verb = "goes" if len(unknown or given) == 1 else "go"
+        where = f"--swapper {owners[0]}" if owners else "no swapper"
+        raise InputError(f"{flags} {verb} with {where}, not --swapper {name}")
+    return info.options_type(**given)
+
+
+def create_swapper(
+    name: str, model: str | os.PathLike[str] | None = None, options: Any = None, **kwargs: object
+) -> Swapper:
     """The named swapper; ``model`` (a model folder) goes to the swappers that need one, and only to
-    them (one-line :class:`ModelError` / :class:`InputError` otherwise)."""
-    factory = _factory(name)
-    if swapper_needs_model(name):
+    them, ``options`` (its options dataclass) to those that have options (one-line :class:`ModelError` /
+    :class:`InputError` otherwise)."""
+    info = swapper_info(name)
+    if info.needs_model:
         if model is None:
-            raise ModelError(f"the {name} swapper needs --model {swapper_model_help(name)}")
+            raise ModelError(f"the {name} swapper needs --model {info.model_help}")
         kwargs["model"] = model
     elif model is not None:
-        users = ", ".join(n for n in SWAPPERS if swapper_needs_model(n))
-        raise InputError(f"the {name} swapper takes no model (--model is for: {users})")
-    return factory(**kwargs)
+        raise InputError(f"the {name} swapper takes no model (--model is for: {', '.join(model_users())})")
+    if options is not None:
+        if info.options_type is None or not isinstance(options, info.options_type):
+            raise InputError(f"the {name} swapper does not take {type(options).__name__}")
+        kwargs["options"] = options
+    return SWAPPERS[name](**kwargs)
 
 
 __all__ = [
@@ -103,10 +124,14 @@ __all__ = [
     "Mesh3DSwapper",
     "SwapPatch",
     "Swapper",
+    "SwapperInfo",
+    "SwapperOption",
     "create_swapper",
+    "model_users",
     "read_swapper_model",
-    "swapper_model_help",
+    "swapper_info",
     "swapper_needs_model",
     "swapper_needs_source",
+    "swapper_options",
     "swapper_takes_model",
 ]

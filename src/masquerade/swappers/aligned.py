@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis.alignment import TEMPLATES, warp_back
-from ..errors import ModelError
+from ..errors import ModelError, SkipFace
 from ..face import Face
 from ..models import file_sha256
 from .base import SwapPatch
@@ -194,9 +194,9 @@ def check_swap_inputs(
     """What every aligned-crop swapper needs to swap: a source face (when it takes its identity from
     one) and the target's mediapipe mesh (the patch keeps it)."""
     if needs_source and (source_rgb is None or source is None):
-        raise ValueError(f"the {name} swapper needs a source face")
+        raise SkipFace(f"the {name} swapper needs a source face")
     if target.mesh is None:
-        raise ValueError(f"the {name} swapper needs the target's mediapipe mesh (478 points)")
+        raise SkipFace(f"the {name} swapper needs the target's mediapipe mesh (478 points)")
 
 
 def mask_coverage(mask: np.ndarray, low: float = MASK_LOW, high: float = MASK_HIGH) -> np.ndarray:
@@ -208,14 +208,14 @@ def crop_patch(
     face: np.ndarray, coverage: np.ndarray, matrix: np.ndarray, shape: tuple[int, ...], target: Face
 ) -> SwapPatch:
     """Warp a predicted face (crop-sized, RGB 0..255) and its coverage back over the target image
-    (``matrix``: image → crop) as a patch with the target's mesh; ValueError when it falls outside."""
+    (``matrix``: image → crop) as a patch with the target's mesh; :class:`SkipFace` when it falls outside."""
     assert target.mesh is not None
     back = warp_back(face, matrix, shape, coverage)
     if back is None:
-        raise ValueError("the swapped face falls outside the target image")
+        raise SkipFace("the swapped face falls outside the target image")
     warped, cover, x0, y0 = back
     if warped.shape[0] < 4 or warped.shape[1] < 4:
-        raise ValueError("the swapped face falls outside the target image")
+        raise SkipFace("the swapped face falls outside the target image")
     image = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
     return SwapPatch(image=image, coverage=cover, x0=x0, y0=y0, mesh=target.mesh)
 

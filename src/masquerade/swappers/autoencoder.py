@@ -45,7 +45,7 @@ from .aligned import (
     onnx_session,
     read_model_folder,
 )
-from .base import SwapPatch
+from .base import SwapPatch, SwapperInfo
 
 log = logging.getLogger(__name__)
 
@@ -61,29 +61,39 @@ def read_model_info(folder: str | os.PathLike[str], verify: bool = True) -> Mode
     return read_model_folder(folder, MODEL_FORMAT, "autoencoder", MODEL_VERSION, verify)
 
 
+def takes_model(model: str | os.PathLike[str]) -> bool:
+    """A folder that is not another kind of model folder (a broken one gets this swapper's errors)."""
+    p = Path(model)
+    return not p.is_file() and folder_kind(p) in (None, "autoencoder")
+
+
 class AutoencoderSwapper:
     """Swap with a trained autoencoder model folder (see the module docstring)."""
 
-    name = "autoencoder"
-    needs_source = False  # the identity is in the model
-    needs_model = True
-    model_help = "DIR (a trained model folder)"
-    read_model = staticmethod(read_model_info)
+    info = SwapperInfo(
+        name="autoencoder",
+        summary="autoencoder (a trained model, --model DIR, with the identity built in)",
+        needs_source=False,  # the identity is in the model
+        needs_model=True,
+        model_help="DIR (a trained model folder)",
+        read_model=read_model_info,
+        takes_model=takes_model,
+    )
 
     # the model's mask is mapped to coverage with a ramp centred on 0.5 (0 below 0.25, 1 above 0.75):
     # "the face is where the mask says > 0.5", without a hard edge where the decoder is unsure
     mask_low, mask_high = MASK_LOW, MASK_HIGH
 
     def __init__(self, model: str | os.PathLike[str], providers: list[str] | None = None) -> None:
-        self.info = read_model_info(model)
-        self.session = onnx_session(self.info.onnx, providers)
+        self.model_info = read_model_info(model)
+        self.session = onnx_session(self.model_info.onnx, providers)
         self._bind()
 
     def _bind(self) -> None:
         """Find the input and the face / mask outputs, and check their shapes against model.json."""
-        r = self.info.resolution
+        r = self.model_info.resolution
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
-        where = self.info.onnx
+        where = self.model_info.onnx
         if len(ins) != 1:
             raise ModelError(f"{where}: expected one input (the aligned face), found {len(ins)}")
         if len(outs) != 2:
@@ -96,11 +106,11 @@ class AutoencoderSwapper:
 
     @property
     def resolution(self) -> int:
-        return self.info.resolution
+        return self.model_info.resolution
 
     def align(self, rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
         """The model's input crop of ``face`` (R×R RGB uint8) and the 2×3 image→crop matrix."""
-        return align_face(rgb, face.landmarks_5, self.info.resolution, self.info.template)
+        return align_face(rgb, face.landmarks_5, self.model_info.resolution, self.model_info.template)
 
     def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the model on N aligned crops (N×R×R×3 uint8 RGB, or one R×R×3): returns the swapped faces
@@ -118,7 +128,7 @@ class AutoencoderSwapper:
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch:
         """The model's face over the target face's region; ``source_rgb``/``source`` are not used."""
-        check_swap_inputs(self.name, source_rgb, source, target, needs_source=False)
+        check_swap_inputs(self.info.name, source_rgb, source, target, needs_source=False)
         crop, m = self.align(target_rgb, target)
         faces, masks = self.predict(crop)
         return self.patch(faces[0], masks[0], m, target_rgb.shape, target)
@@ -128,12 +138,6 @@ class AutoencoderSwapper:
     ) -> SwapPatch:
         """Warp one predicted face (R×R×3, 0..255) and mask back over the target image as a patch."""
         return crop_patch(face, mask_coverage(mask, self.mask_low, self.mask_high), matrix, shape, target)
-
-    @staticmethod
-    def takes_model(model: str | os.PathLike[str]) -> bool:
-        """A folder that is not another kind of model folder (a broken one gets this swapper's errors)."""
-        p = Path(model)
-        return not p.is_file() and folder_kind(p) in (None, "autoencoder")
 
 
 __all__ = [

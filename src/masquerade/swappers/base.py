@@ -1,9 +1,13 @@
-"""The swapper interface: a swapper turns (source face, target face) into a patch + geometry."""
+"""The swapper contract: a swapper turns (source face, target face) into a patch + geometry, and declares
+what it needs in a :class:`SwapperInfo` record (its ``info`` class attribute)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -30,12 +34,54 @@ class SwapPatch:
         return slice(self.y0, self.y0 + h), slice(self.x0, self.x0 + w)
 
 
-class Swapper(Protocol):
-    """``needs_source``: False for swappers whose identity is built in (a trained model): ``swap`` then
-    gets ``None`` for ``source_rgb`` and ``source`` and the pipeline looks for no source face."""
+@dataclass(frozen=True)
+class SwapperOption:
+    """One of a swapper's own options as the CLI (``--flag``) and the HTTP API (``name``) take it: a field
+    of the swapper's options dataclass."""
+
+    name: str  # the options dataclass field, and the HTTP/JSON key
+    kind: type  # int, float or str
+    help: str
+    metavar: str = "X"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _is_folder(model: str | os.PathLike[str]) -> bool:
+    return not Path(model).is_file()
+
+
+@dataclass(frozen=True)
+class SwapperInfo:
+    """What a swapper needs and takes, declared by the swapper itself (``Swapper.info``).
+
+    ``needs_source``: False when the identity is built into the model (``swap`` then gets ``None`` for
+    the source and the pipeline looks for no source face). ``needs_model``: created from ``model=`` (a
+    model folder, or a model card file for ``onnx``); ``model_help`` says what ``--model`` takes,
+    ``read_model(model, verify)`` returns the checked model description (``describe()``, ``summary()``)
+    and ``takes_model(model)`` whether a path is its kind of model. ``options_type``: the dataclass of
+    its own options (given to the factory as ``options=``), ``options`` those the CLI and the HTTP API
+    expose, ``options_title`` their heading in ``--help``."""
 
     name: str
-    needs_source: bool
+    summary: str  # one line: what it is and what it needs (for --help and GET /api/swappers)
+    needs_source: bool = True
+    needs_model: bool = False
+    model_help: str = "DIR (a trained model folder)"
+    read_model: Callable[..., Any] | None = None
+    takes_model: Callable[[str | os.PathLike[str]], bool] = _is_folder
+    options_type: type | None = None
+    options: tuple[SwapperOption, ...] = ()
+    options_title: str = ""
+
+
+class Swapper(Protocol):
+    """A face swapper: ``info`` says what it needs; ``swap`` renders the source identity over one target
+    face, or raises :class:`~masquerade.errors.SkipFace` to leave that face alone."""
+
+    info: ClassVar[SwapperInfo]
 
     def swap(
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face

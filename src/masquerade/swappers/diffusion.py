@@ -54,7 +54,7 @@ from .aligned import (
     onnx_session,
     read_model_folder,
 )
-from .base import SwapPatch
+from .base import SwapPatch, SwapperInfo, SwapperOption
 
 MODEL_FORMAT = "masquerade-diffusion"
 MODEL_VERSION = 1
@@ -231,15 +231,34 @@ class DiffusionOptions:
             raise InputError(f"guidance must be 0 to 50, got {self.guidance}")
 
 
+def takes_model(model: str | os.PathLike[str]) -> bool:
+    """A folder whose model.json is a diffusion model's."""
+    return folder_kind(Path(model)) == "diffusion"
+
+
 class DiffusionSwapper:
     """Swap with a trained diffusion model folder (see the module docstring)."""
 
-    name = "diffusion"
-    needs_source = True
-    needs_model = True
-    model_help = "DIR (a trained diffusion model folder)"
-    read_model = staticmethod(read_diffusion_info)
-    options_type = DiffusionOptions
+    info = SwapperInfo(
+        name="diffusion",
+        summary="diffusion (a trained diffusion model, --model DIR, needs --source)",
+        needs_model=True,
+        model_help="DIR (a trained diffusion model folder)",
+        read_model=read_diffusion_info,
+        takes_model=takes_model,
+        options_type=DiffusionOptions,
+        options_title="diffusion sampling (--swapper diffusion)",
+        options=(
+            SwapperOption("steps", int, "DDIM sampling steps, 1–1000 (default: the model's, e.g. 25)", "N"),
+            SwapperOption(
+                "guidance",
+                float,
+                "classifier-free guidance on identity, 0–50; 1 = none (default: the model's)",
+                "G",
+            ),
+            SwapperOption("seed", int, "seed of the start noise (default 0; same seed, same output)", "S"),
+        ),
+    )
     mask_low, mask_high = MASK_LOW, MASK_HIGH
 
     def __init__(
@@ -248,20 +267,22 @@ class DiffusionSwapper:
         options: DiffusionOptions | None = None,
         providers: list[str] | None = None,
     ) -> None:
-        self.info = read_diffusion_info(model)
+        self.model_info = read_diffusion_info(model)
         self.options = options or DiffusionOptions()
-        self.steps = self.options.steps if self.options.steps is not None else self.info.sampling_steps
-        if self.steps > self.info.timesteps:
-            raise InputError(f"--steps {self.steps}: the model has {self.info.timesteps} timesteps")
-        self.guidance = self.options.guidance if self.options.guidance is not None else self.info.guidance
-        self.abar = alphas_cumprod(self.info.schedule, self.info.timesteps)
-        self.session = onnx_session(self.info.model.onnx, providers)
+        self.steps = self.options.steps if self.options.steps is not None else self.model_info.sampling_steps
+        if self.steps > self.model_info.timesteps:
+            raise InputError(f"--steps {self.steps}: the model has {self.model_info.timesteps} timesteps")
+        self.guidance = (
+            self.options.guidance if self.options.guidance is not None else self.model_info.guidance
+        )
+        self.abar = alphas_cumprod(self.model_info.schedule, self.model_info.timesteps)
+        self.session = onnx_session(self.model_info.model.onnx, providers)
         self.identities = SourceIdentities()
         self.calls = 0  # denoiser runs so far
         self._bind()
 
     def _bind(self) -> None:
-        where, r = self.info.model.onnx, self.resolution
+        where, r = self.model_info.model.onnx, self.resolution
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         names = [i.name for i in ins]
         if sorted(names) != sorted(INPUT_NAMES) or len(outs) != 1:
@@ -274,7 +295,7 @@ class DiffusionSwapper:
 
     @property
     def resolution(self) -> int:
-        return self.info.model.resolution
+        return self.model_info.model.resolution
 
     def denoise(self, x: np.ndarray, t: np.ndarray, condition: np.ndarray, ident: np.ndarray) -> np.ndarray:
         self.calls += 1
@@ -286,7 +307,7 @@ class DiffusionSwapper:
         from ..faceset.extract import crop_face_mask
 
         r = self.resolution
-        crop, m = align_face(rgb, face.landmarks_5, r, self.info.model.template)
+        crop, m = align_face(rgb, face.landmarks_5, r, self.model_info.model.template)
         mask = crop_face_mask(face, m, r).astype(np.float32) / 255.0
         lm = np.asarray(face.landmarks_68, np.float64) @ m[:, :2].T + m[:, 2]
         return attribute_condition(crop.astype(np.float32) / 255.0, mask, lm), mask, m
@@ -302,13 +323,8 @@ class DiffusionSwapper:
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch:
         """The generated face for (source identity, target attributes) over the target face's region."""
-        check_swap_inputs(self.name, source_rgb, source, target)
+        check_swap_inputs(self.info.name, source_rgb, source, target)
         cond, mask, m = self.condition(target_rgb, target)
         face = self.generate(cond[None], self.identities(source_rgb, source)[None])[0]
         coverage = mask_coverage(mask, self.mask_low, self.mask_high)
         return crop_patch(face, coverage, m, target_rgb.shape, target)
-
-    @staticmethod
-    def takes_model(model: str | os.PathLike[str]) -> bool:
-        """A folder whose model.json is a diffusion model's."""
-        return folder_kind(Path(model)) == "diffusion"

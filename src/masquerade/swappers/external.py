@@ -85,7 +85,7 @@ from ..errors import ModelError
 from ..face import Face
 from ..models import file_sha256
 from .aligned import check_swap_inputs, crop_patch, first_line, onnx_session
-from .base import SwapPatch
+from .base import SwapPatch, SwapperInfo
 
 log = logging.getLogger(__name__)
 
@@ -465,10 +465,14 @@ def edge_taper(size: int, fraction: float) -> np.ndarray:
 class ExternalOnnxSwapper:
     """A user-supplied one-shot ONNX swapper described by a model card (see the module docstring)."""
 
-    name = "onnx"
-    needs_source = True  # the identity comes from the source photo
-    needs_model = True
-    model_help = "CARD.toml (a model card describing your ONNX swapper)"
+    info = SwapperInfo(
+        name="onnx",
+        summary="onnx (your own ONNX swapper described by a model card, --model CARD.toml, needs --source)",
+        needs_model=True,
+        model_help="CARD.toml (a model card describing your ONNX swapper)",
+        read_model=read_model_card,
+        takes_model=is_model_card,
+    )
     cache_size = 8  # identities kept (one per source face)
 
     def __init__(self, model: str | os.PathLike[str], providers: list[str] | None = None) -> None:
@@ -696,7 +700,7 @@ class ExternalOnnxSwapper:
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch:
         """The model's face for (source identity, target face) over the target face's region."""
-        check_swap_inputs(self.name, source_rgb, source, target)
+        check_swap_inputs(self.info.name, source_rgb, source, target)
         crop, m = self.align(target_rgb, target)
         face, mask = self.predict(crop, self.latent(source_rgb, source))
         return self.patch(face, mask, m, target_rgb.shape, target)
@@ -714,11 +718,3 @@ class ExternalOnnxSwapper:
         if mask is not None:
             cover = cover * mask
         return crop_patch(face, cover, m, shape, target)
-
-    @staticmethod
-    def read_model(model: str | os.PathLike[str], verify: bool = True) -> ModelCard:
-        return read_model_card(model, verify=verify)
-
-    @staticmethod
-    def takes_model(model: str | os.PathLike[str]) -> bool:
-        return is_model_card(model)

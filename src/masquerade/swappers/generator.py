@@ -44,7 +44,7 @@ from .aligned import (
     onnx_session,
     read_model_folder,
 )
-from .base import SwapPatch
+from .base import SwapPatch, SwapperInfo
 
 MODEL_FORMAT = "masquerade-generator"
 MODEL_VERSION = 1
@@ -63,25 +63,33 @@ def read_generator_info(folder: str | os.PathLike[str], verify: bool = True) -> 
     return info
 
 
+def takes_model(model: str | os.PathLike[str]) -> bool:
+    """A folder whose model.json is a generator's."""
+    return folder_kind(Path(model)) == "generator"
+
+
 class GeneratorSwapper:
     """Swap with a trained one-shot generator model folder (see the module docstring)."""
 
-    name = "generator"
-    needs_source = True  # the identity comes from the source photo
-    needs_model = True
-    model_help = "DIR (a trained generator model folder)"
-    read_model = staticmethod(read_generator_info)
+    info = SwapperInfo(
+        name="generator",
+        summary="generator (a trained one-shot model, --model DIR, needs --source)",
+        needs_model=True,
+        model_help="DIR (a trained generator model folder)",
+        read_model=read_generator_info,
+        takes_model=takes_model,
+    )
     mask_low, mask_high = MASK_LOW, MASK_HIGH
 
     def __init__(self, model: str | os.PathLike[str], providers: list[str] | None = None) -> None:
-        self.info = read_generator_info(model)
-        self.session = onnx_session(self.info.onnx, providers)
+        self.model_info = read_generator_info(model)
+        self.session = onnx_session(self.model_info.onnx, providers)
         self.identities = SourceIdentities()
         self._bind()
 
     def _bind(self) -> None:
         """Find the target / identity inputs and the face / mask outputs; check their shapes."""
-        r, where = self.info.resolution, self.info.onnx
+        r, where = self.model_info.resolution, self.model_info.onnx
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         if len(ins) != 2:
             raise ModelError(f"{where}: expected two inputs (target face, identity), found {len(ins)}")
@@ -99,7 +107,7 @@ class GeneratorSwapper:
         target, ident = pick(ins, "target", 4, "target input from the identity input")
 
         face, mask = face_and_mask_outputs(outs, where)
-        dim = IDENTITY_KINDS[self.info.meta.get("identity", "dlib128")]
+        dim = IDENTITY_KINDS[self.model_info.meta.get("identity", "dlib128")]
         for what, node, c in (
             ("target input", target, 3),
             ("face output", face, 3),
@@ -115,11 +123,11 @@ class GeneratorSwapper:
 
     @property
     def resolution(self) -> int:
-        return self.info.resolution
+        return self.model_info.resolution
 
     def align(self, rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
         """The model's input crop of ``face`` (R×R RGB uint8) and the 2×3 image→crop matrix."""
-        return align_face(rgb, face.landmarks_5, self.info.resolution, self.info.template)
+        return align_face(rgb, face.landmarks_5, self.model_info.resolution, self.model_info.template)
 
     def predict(self, crops: np.ndarray, identities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the model on N aligned crops (N×R×R×3 uint8 RGB, or one R×R×3) with N unit identity
@@ -140,7 +148,7 @@ class GeneratorSwapper:
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch:
         """The model's face for (source identity, target face) over the target face's region."""
-        check_swap_inputs(self.name, source_rgb, source, target)
+        check_swap_inputs(self.info.name, source_rgb, source, target)
         crop, m = self.align(target_rgb, target)
         faces, masks = self.predict(crop, self.identities(source_rgb, source))
         return self.patch(faces[0], masks[0], m, target_rgb.shape, target)
@@ -150,8 +158,3 @@ class GeneratorSwapper:
     ) -> SwapPatch:
         """Warp one predicted face (R×R×3, 0..255) and mask back over the target image as a patch."""
         return crop_patch(face, mask_coverage(mask, self.mask_low, self.mask_high), matrix, shape, target)
-
-    @staticmethod
-    def takes_model(model: str | os.PathLike[str]) -> bool:
-        """A folder whose model.json is a generator's."""
-        return folder_kind(Path(model)) == "generator"

@@ -33,16 +33,40 @@ from ..analysis.regions import (
     LIPS,
     idx,
 )
+from ..errors import InputError, SkipFace
 from ..face import Face
-from .base import SwapPatch
+from .base import SwapPatch, SwapperInfo, SwapperOption
 
 
 @dataclass(frozen=True)
 class Mesh3DOptions:
     shape_strength: float = 1.0  # 0: target geometry, 1: full source identity geometry
     expression_strength: float = 1.0  # 0: source expression, 1: target expression
-    brow_strength: float = 0.7
+    brow_strength: float = 0.7  # how far the source's brow shape is taken, 0 to 1
     map_resolution: int = 256  # largest side (px) at which the warp map is computed before upsampling
+
+    def __post_init__(self) -> None:
+        for name in ("shape_strength", "expression_strength", "brow_strength"):
+            value = float(getattr(self, name))
+            if not 0.0 <= value <= 1.0:
+                raise InputError(f"{name.replace('_', ' ')} must be 0 to 1, got {value:g}")
+        if not 32 <= int(self.map_resolution) <= 4096:
+            raise InputError(f"map resolution must be 32 to 4096 px, got {self.map_resolution}")
+
+
+MESH3D_INFO = SwapperInfo(
+    name="mesh3d",
+    summary="mesh3d (default, training-free 3-D mesh warp, needs --source)",
+    options_type=Mesh3DOptions,
+    options_title="mesh3d warp (--swapper mesh3d)",
+    options=(
+        SwapperOption("shape_strength", float, "how much of the source's face shape, 0–1 (default 1)", "S"),
+        SwapperOption(
+            "expression_strength", float, "how much of the target's expression, 0–1 (default 1)", "S"
+        ),
+        SwapperOption("brow_strength", float, "how much of the source's brow shape, 0–1 (default 0.7)", "S"),
+    ),
+)
 
 
 def _similarity_2d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -171,8 +195,7 @@ def piecewise_affine_maps(
 class Mesh3DSwapper:
     """Training-free 3-D-aware swapper over mediapipe meshes."""
 
-    name = "mesh3d"
-    needs_source = True
+    info = MESH3D_INFO
 
     def __init__(self, options: Mesh3DOptions | None = None, canonical: CanonicalMesh | None = None) -> None:
         self.options = options or Mesh3DOptions()
@@ -188,7 +211,7 @@ class Mesh3DSwapper:
 
     def result_mesh(self, source: Face, target: Face) -> np.ndarray:
         if source.mesh is None or target.mesh is None:
-            raise ValueError("the mesh3d swapper needs mediapipe landmarks (478-point mesh) on both faces")
+            raise SkipFace("the mesh3d swapper needs mediapipe landmarks (478-point mesh) on both faces")
         cm = self.canonical
         fit_s, fit_t = cm.fit(source.mesh), cm.fit(target.mesh)
         res_n = transfer_shape(
@@ -200,7 +223,7 @@ class Mesh3DSwapper:
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
     ) -> SwapPatch:
         if source_rgb is None or source is None:
-            raise ValueError("the mesh3d swapper needs a source face")
+            raise SkipFace("the mesh3d swapper needs a source face")
         res = self.result_mesh(source, target)
         assert source.mesh is not None
         h, w = target_rgb.shape[:2]
@@ -209,7 +232,7 @@ class Mesh3DSwapper:
         x0, y0 = max(0, lo[0]), max(0, lo[1])
         x1, y1 = min(w, hi[0]), min(h, hi[1])
         if x1 - x0 < 4 or y1 - y0 < 4:
-            raise ValueError("the swapped face falls outside the target image")
+            raise SkipFace("the swapped face falls outside the target image")
         tri = self._skin_triangles
         dst = res[:468, :2] - [x0, y0]
         order = np.argsort(-res[:468, 2][tri].mean(1))  # far (large z) first

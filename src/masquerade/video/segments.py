@@ -29,15 +29,19 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..analysis.analyzer import FaceAnalyzer
 from ..errors import InputError, NoFaceError, OutputError
-from ..face import Face
-from ..pipeline import SwapOptions
 from ..provenance.stamp import OutputStamp, ProvenanceOptions
 from ..provenance.watermark import WatermarkPayload
-from .swap import VideoFaceSwapper, VideoOptions, VideoReport, stamped_options
+from .swap import VideoFaceSwapper, VideoReport, stamped_options
+
+if TYPE_CHECKING:
+    from ..job import SwapJob
+    from ..swappers import Swapper
 from .videoio import (
     EncodeOptions,
     _open_input,
@@ -149,15 +153,12 @@ def plan_segments(
 
 
 def swap_segment(
-    sources: list[tuple[np.ndarray, Face]],
+    job: SwapJob,
     target: str | os.PathLike[str],
     segment: Segment,
     out_dir: str | os.PathLike[str],
-    options: SwapOptions | None = None,
-    video: VideoOptions | None = None,
-    analyzer: object | None = None,
-    swapper: object | None = None,
-    references: list[np.ndarray] | None = None,
+    analyzer: FaceAnalyzer | None = None,
+    swapper: Swapper | None = None,
 ) -> SegmentResult:
     """Swap the frames of ``segment`` (see the module docstring). Without ``segment.part`` the frames
     are stored losslessly and the join adds the provenance; with it they are watermarked and encoded
@@ -170,7 +171,7 @@ def swap_segment(
     suffix = ".packets" if part is not None else ".mkv"
     frames_path = out / f"segment-{segment.index:05d}{suffix}"
     times_path = out / f"segment-{segment.index:05d}.npy"
-    vs = VideoFaceSwapper(sources, options or SwapOptions(), video, analyzer, references, swapper=swapper)  # type: ignore[arg-type]
+    vs = VideoFaceSwapper(job, analyzer, swapper=swapper)
     stamp = (
         OutputStamp(part.swapper, part.provenance, payload=part.payload) if part and part.payload else None
     )
@@ -284,16 +285,15 @@ class _SegmentFrames:
 
 
 def join_segments(
+    job: SwapJob,
     target: str | os.PathLike[str],
     results: Sequence[SegmentResult],
     output: str | os.PathLike[str],
-    options: SwapOptions | None = None,
-    video: VideoOptions | None = None,
-    provenance: OutputStamp | ProvenanceOptions | None = None,
+    stamp: OutputStamp | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> VideoReport:
     """One output from the swapped segments, with the original's timing, rotation and audio."""
-    stamp, vopts = stamped_options(options or SwapOptions(), video, provenance)
+    stamp, vopts = stamped_options(job, stamp)
     # the transcoder counts time from the trim start; the segments keep the video's own times
     offset = trim_bounds(target, vopts.encode.start, None)[0] or 0.0
     post = stamp.frame_post(None)
@@ -365,18 +365,15 @@ SegmentRunner = Callable[[list[Segment]], list[SegmentResult]]
 
 
 def swap_video_segmented(
-    sources: list[tuple[np.ndarray, Face]],
+    job: SwapJob,
     target: str | os.PathLike[str],
     output: str | os.PathLike[str],
     work_dir: str | os.PathLike[str],
-    options: SwapOptions | None = None,
-    video: VideoOptions | None = None,
-    provenance: OutputStamp | ProvenanceOptions | None = None,
+    stamp: OutputStamp | None = None,
     segment_seconds: float = 10.0,
     warmup: float = 1.0,
     runner: SegmentRunner | None = None,
     progress: Callable[[str, int], None] | None = None,
-    references: list[np.ndarray] | None = None,
     join: str = "copy",
 ) -> VideoReport:
     """Plan, swap every segment (``runner``; default: in this process, one after the other), join.
@@ -388,28 +385,24 @@ def swap_video_segmented(
     is swapped, and the join only copies the packets and the audio into the output, so that the
     calling machine's share is small; ``"decode"``: segments are stored losslessly and the join
     re-encodes the whole video (one encoder for the whole output, at the cost of a serial pass)."""
-    sopts = options or SwapOptions()
-    stamp, vopts = stamped_options(sopts, video, provenance)
+    stamp, vopts = stamped_options(job, stamp)
     enc = vopts.encode
     segments = plan_segments(target, segment_seconds, warmup, enc.start, enc.end)
     if join == "copy":
         info = probe(target)
         payload = stamp.payload if stamp.options.enabled else None
-        part = PartEncoding(enc, info.width, info.height, sopts.swapper, stamp.options, payload)
+        part = PartEncoding(enc, info.width, info.height, job.options.swapper, stamp.options, payload)
         segments = [replace(s, part=part) for s in segments]
     elif join != "decode":
         raise ValueError(f"join must be 'copy' or 'decode', not {join!r}")
     if runner is None:
-        from ..analysis.analyzer import FaceAnalyzer
         from ..pipeline import make_swapper
 
-        swapper = make_swapper(options or SwapOptions())  # loaded once for all the segments
+        swapper = make_swapper(job.options)  # loaded once for all the segments
         results = []
         with FaceAnalyzer(identity=False) as fa:
             for s in segments:
-                results.append(
-                    swap_segment(sources, target, s, work_dir, options, video, fa, swapper, references)
-                )
+                results.append(swap_segment(job, target, s, work_dir, fa, swapper))
                 if progress is not None:
                     progress("swap", sum(r.count for r in results))
     else:
@@ -418,4 +411,4 @@ def swap_video_segmented(
     join_progress = (lambda n, _t: progress("join", n)) if progress is not None else None
     if join == "copy":
         return join_encoded(target, results, output, stamp, enc, join_progress)
-    return join_segments(target, results, output, options, video, stamp, join_progress)
+    return join_segments(job, target, results, output, stamp, join_progress)

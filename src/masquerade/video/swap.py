@@ -16,23 +16,27 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from ..analysis.analyzer import FaceAnalyzer
 from ..analysis.detection import iou
 from ..analysis.landmarks import MESH_TO_68, MeshLandmarker
+from ..analysis.selection import TrackSelector
+from ..compose.composite import composite, mouth_policy
 from ..compose.masks import face_size
-from ..errors import NoFaceError
+from ..errors import InputError, NoFaceError, SkipFace
 from ..face import Face
-from ..identity.encoder import SAME_PERSON_DISTANCE, euclidean_distance
-from ..pipeline import SwapOptions, composite, make_swapper, mouth_policy
-from ..provenance.stamp import OutputStamp, ProvenanceOptions, ProvenanceRecord
+from ..pipeline import make_swapper
+from ..provenance.stamp import OutputStamp, ProvenanceRecord
 from ..swappers import Swapper
 from .smoothing import OneEuroParams
 from .tracking import SceneCutDetector, Track, Tracker, carry_box
 from .videoio import EncodeOptions, TranscodeStats, transcode
+
+if TYPE_CHECKING:
+    from ..job import SwapJob
 
 log = logging.getLogger(__name__)
 
@@ -62,44 +66,41 @@ class VideoReport:
 
 
 class VideoFaceSwapper:
-    """Stateful per-frame swapper for one video. ``sources`` are (rgb, face) pairs; with
-    ``target_faces="many"`` track k gets the source whose ``references[k]`` it matches, or without
-    references the k-th person to appear gets source k. Swappers with a built-in identity
-    (``needs_source`` False) take no sources (an empty list). ``swapper`` reuses a swapper already made
-    from ``options``."""
+    """Stateful per-frame swapper for one video and one :class:`~masquerade.job.SwapJob`: its sources are
+    (rgb, face) pairs; with ``target_faces="many"`` track k gets the source whose reference it matches,
+    or without references the k-th person to appear gets source k (:class:`TrackSelector`). Swappers
+    with a built-in identity take no sources. ``swapper`` reuses a swapper already made from the
+    job's options."""
 
     def __init__(
         self,
-        sources: list[tuple[np.ndarray, Face]],
-        options: SwapOptions,
-        video: VideoOptions | None = None,
+        job: SwapJob,
         analyzer: FaceAnalyzer | None = None,
-        references: list[np.ndarray] | None = None,
         post: Callable[[np.ndarray], np.ndarray] | None = None,
         swapper: Swapper | None = None,
     ) -> None:
+        options = job.options
         self.swapper = swapper or make_swapper(options)
-        if getattr(self.swapper, "needs_source", True):
+        sources = list(job.sources)
+        if self.swapper.info.needs_source:
             if not sources:
-                raise ValueError("at least one source face is needed")
+                raise InputError("at least one source face is needed")
         else:
             if options.target_faces == "many":
-                raise ValueError(f"the {self.swapper.name} swapper has one built-in identity: no 'many'")
+                raise InputError(f"the {self.swapper.info.name} swapper has one built-in identity: no 'many'")
             sources = []
         self.sources = sources
         self.options = options
-        self.video = video or VideoOptions()
+        self.video = job.video
         self.analyzer = analyzer or FaceAnalyzer(identity=False)
-        self.references = references
         self.post = post  # applied to every rendered frame (e.g. the provenance watermark)
         self.mode: str = options.target_faces
+        self.selector = TrackSelector(self.mode, options.references, len(sources))
         self.landmarker = self.analyzer.mesh_landmarker
         self.tracker = Tracker(max_missed=self.video.max_missed, smoothing=self.video.smoothing)
         self.cuts = SceneCutDetector(self.video.scene_cut)
         self.report = VideoReport()
         self._frame = 0
-        self._chosen: int | None = None  # track id for "largest"
-        self._order = 0  # next source index for "many" by order
         self._pool: ThreadPoolExecutor | None = None
         self._meshes: dict[int, MeshLandmarker] = {}  # track id → its video-mode face mesh
         # meshes of ended tracks, reused as they are: re-creating (or resetting) mediapipe graphs at
@@ -134,8 +135,7 @@ class VideoFaceSwapper:
 
     @property
     def needs_identity(self) -> bool:
-        # "many" always: a person who drops out and comes back must get the same source again
-        return self.mode in ("reference", "many")
+        return self.selector.needs_identity
 
     def __call__(self, rgb: np.ndarray, t: float) -> np.ndarray:
         """Track and render one frame."""
@@ -159,9 +159,9 @@ class VideoFaceSwapper:
             self.report.scene_cuts += 1
             self.tracker.reset()
             self._drop_meshes(keep=set())
-            self._chosen = None
+            self.selector.reset()
             log.info("scene cut at %.2f s", t)
-        selected = self._select(self._track(rgb, t))
+        selected = self.selector.select(self._track(rgb, t))
         self._frame += 1
         return [(tr, face) for tr, face in selected]
 
@@ -173,13 +173,12 @@ class VideoFaceSwapper:
             src_rgb, src_face = self.sources[tr.source_index or 0] if self.sources else (None, None)
             try:
                 p = self.swapper.swap(src_rgb, src_face, out, face)
-            except ValueError as exc:
+            except SkipFace as exc:
                 log.debug("frame %d: face not swapped: %s", self._frame, exc)
                 continue
             out, _ = composite(
-                out, p.image, p.mesh, p.coverage, p.x0, p.y0, face, self.options,
-                mouth_policy(src_face, face), stats_filter=lambda s, tr=tr: tr.colour_filter(s, t),
-                inplace=True,
+                out, p, face, self.options, mouth_policy(src_face, face),
+                stats_filter=lambda s, tr=tr: tr.colour_filter(s, t), inplace=True,
             )  # fmt: skip
             n += 1
         if n:
@@ -225,96 +224,42 @@ class VideoFaceSwapper:
         self.report.tracks = max(self.report.tracks, max((x.id + 1 for x in tr_.tracks), default=0))
         return found
 
-    def _select(self, tracked: list[tuple[Track, Face]]) -> list[tuple[Track, Face]]:
-        if not tracked:
-            return []
-        if self.mode == "all":
-            for tr, _ in tracked:
-                tr.source_index = 0
-            return tracked
-        if self.mode == "largest":
-            ids = {tr.id for tr, _ in tracked}
-            if self._chosen not in ids:
-                self._chosen = max(tracked, key=lambda p: p[1].area)[0].id
-            chosen = [(tr, f) for tr, f in tracked if tr.id == self._chosen]
-            for tr, _ in chosen:
-                tr.source_index = 0
-            return chosen
-        if self.mode == "reference":
-            ref = self.options.reference
-            sel = [
-                (tr, f) for tr, f in tracked
-                if tr.embedding is not None and euclidean_distance(tr.embedding, ref) <= SAME_PERSON_DISTANCE
-            ]  # fmt: skip
-            for tr, _ in sel:
-                tr.source_index = 0
-            return sel
-        # many
-        out = []
-        for tr, f in sorted(tracked, key=lambda p: (p[0].first_seen, p[0].id)):
-            if tr.source_index is None:
-                tr.source_index = self._assign(tr)
-            if tr.source_index is not None and tr.source_index >= 0:
-                out.append((tr, f))
-        return out
 
-    def _assign(self, tr: Track) -> int:
-        if self.references:
-            if tr.embedding is None:
-                return -1
-            d = [euclidean_distance(tr.embedding, r) for r in self.references]
-            k = int(np.argmin(d))
-            return k if d[k] <= SAME_PERSON_DISTANCE else -1
-        if self._order < len(self.sources):
-            self._order += 1
-            return self._order - 1
-        return -1
-
-
-def stamped_options(
-    options: SwapOptions, video: VideoOptions | None, provenance: OutputStamp | ProvenanceOptions | None
-) -> tuple[OutputStamp, VideoOptions]:
-    """The output's provenance stamp and the video options with its container metadata added."""
-    stamp = (
-        provenance
-        if isinstance(provenance, OutputStamp)
-        else OutputStamp(options.swapper, provenance or ProvenanceOptions())
-    )
-    vopts = video or VideoOptions()
+def stamped_options(job: SwapJob, stamp: OutputStamp | None = None) -> tuple[OutputStamp, VideoOptions]:
+    """The output's provenance stamp (``stamp``, or a new one for the job) and the job's video options
+    with its container metadata added."""
+    stamp = stamp or job.stamp()
+    vopts = job.video
     encode = dataclasses.replace(vopts.encode, metadata=(*vopts.encode.metadata, *stamp.video_metadata()))
     return stamp, dataclasses.replace(vopts, encode=encode)
 
 
 def swap_video(
-    sources: list[tuple[np.ndarray, Face]],
+    job: SwapJob,
     target: str | os.PathLike[str],
     output: str | os.PathLike[str],
-    options: SwapOptions | None = None,
-    video: VideoOptions | None = None,
     analyzer: FaceAnalyzer | None = None,
-    references: list[np.ndarray] | None = None,
     progress: Callable[[int, float], None] | None = None,
     post: Callable[[np.ndarray], np.ndarray] | None = None,
     finalize: Callable[[Path], None] | None = None,
-    provenance: OutputStamp | ProvenanceOptions | None = None,
+    stamp: OutputStamp | None = None,
     swapper: Swapper | None = None,
 ) -> VideoReport:
-    """Swap faces through a whole video file; raises :class:`NoFaceError` (and writes nothing) when no
-    frame had a face to swap. ``sources`` is empty for swappers with a built-in identity. ``post`` runs
-    on every output frame, ``finalize`` on the finished temporary file before it is moved into place.
+    """Swap the job's faces through a whole video file; raises :class:`NoFaceError` (and writes
+    nothing) when no frame had a face to swap. ``post`` runs on every output frame, ``finalize`` on the
+    finished temporary file before it is moved into place.
 
-    ``provenance``: every output is watermarked frame by frame and carries a signed C2PA manifest (or a
-    ``.c2pa`` sidecar for MKV/WebM) unless ``ProvenanceOptions(enabled=False)`` is passed, which records
-    in the container's comment that it was turned off. An :class:`OutputStamp` gives control of the
-    content id and reports what was done (``report.provenance``). ``swapper`` reuses a swapper already
-    made for ``options`` (its model is not loaded again)."""
-    sopts = options or SwapOptions()
-    stamp, vopts = stamped_options(sopts, video, provenance)
+    Provenance: every output is watermarked frame by frame and carries a signed C2PA manifest (or a
+    ``.c2pa`` sidecar for MKV/WebM) unless the job's ``ProvenanceOptions(enabled=False)``, which records
+    in the container's comment that it was turned off. An :class:`OutputStamp` (``stamp``) gives control
+    of the content id and reports what was done (``report.provenance``). ``swapper`` reuses a swapper
+    already made for the job's options (its model is not loaded again)."""
+    stamp, vopts = stamped_options(job, stamp)
     post = stamp.frame_post(post)
     finalize = stamp.video_finalizer(output, finalize)
     own = analyzer is None
     fa = analyzer or FaceAnalyzer(identity=False)
-    vs = VideoFaceSwapper(sources, sopts, vopts, fa, references, post=post, swapper=swapper)
+    vs = VideoFaceSwapper(dataclasses.replace(job, video=vopts), fa, post=post, swapper=swapper)
     vs.report.provenance = stamp.record
 
     def check() -> None:

@@ -1,0 +1,61 @@
+"""One swapped face into the image: the swapper's patch, masked, colour-corrected and blended."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..face import Face
+from ..swappers.base import SwapPatch
+from .blending import blend
+from .colour import correct_colour
+from .masks import MouthKeep, face_size, region_mask
+
+if TYPE_CHECKING:
+    from ..pipeline import SwapOptions
+
+# Inner-lip gap (in inter-ocular distances) above which the target's own mouth interior is kept.
+MOUTH_OPEN_TEETH = 0.06
+
+
+def mouth_policy(source: Face | None, target: Face) -> MouthKeep:
+    """Which part of the target's mouth to keep: its open interior, its lips, or neither. Without a
+    source face (a built-in identity) the swapped face has the target's expression, mouth included."""
+    t_open = target.expression.get("mouth_open", 0.0) > MOUTH_OPEN_TEETH
+    s_open = t_open if source is None else source.expression.get("mouth_open", 0.0) > MOUTH_OPEN_TEETH
+    if t_open:
+        return "inner"
+    return "lips" if s_open else None
+
+
+def composite(
+    target_rgb: np.ndarray, patch: SwapPatch, target_face: Face, options: SwapOptions,
+    keep_mouth: MouthKeep = None, stats_filter: Callable[[np.ndarray], np.ndarray] | None = None,
+    inplace: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, full-size mask).
+
+    The mask is the swapped face's region (``options.mask``, eroded and feathered), with a hole for the
+    part of the target's mouth ``keep_mouth`` names, limited to what the swapper covered.
+    ``stats_filter`` smooths the colour statistics over time (video). ``inplace`` (video frames nobody
+    else holds) writes into ``target_rgb`` and skips the full-size mask (None)."""
+    h, w = patch.image.shape[:2]
+    x0, y0 = patch.x0, patch.y0
+    roi = target_rgb[y0 : y0 + h, x0 : x0 + w]
+    mask = region_mask(
+        (h, w), patch.mesh, options.mask, hole_mesh=target_face.mesh,
+        erode=options.mask_erode, blur=options.mask_blur, offset=(x0, y0), keep_mouth=keep_mouth,
+    )  # fmt: skip
+    mask = np.minimum(mask, patch.coverage)
+    fg = correct_colour(
+        patch.image, roi, mask, options.colour, face_px=face_size(patch.mesh), stats_filter=stats_filter
+    )
+    out = target_rgb if inplace else target_rgb.copy()
+    out[y0 : y0 + h, x0 : x0 + w] = blend(roi, fg, mask, options.blend)
+    if inplace:
+        return out, None
+    full = np.zeros(target_rgb.shape[:2], np.float32)
+    full[y0 : y0 + h, x0 : x0 + w] = mask
+    return out, full

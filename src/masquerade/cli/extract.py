@@ -93,7 +93,7 @@ def cmd_extract(args: argparse.Namespace, out: Console, err: Console) -> int:
         plan_inputs,
         reference_embedding,
     )
-    from .main import _resolve
+    from .common import resolve as _resolve
 
     inputs = [_resolve(x) for x in args.inputs]
     ref = _resolve(args.reference) if args.reference else None

@@ -302,6 +302,31 @@ def test_cli_evaluate(sample_bench: Benchmark, tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "unknown swapper" in capsys.readouterr().err
 
 
+def test_cli_evaluate_takes_the_swappers_own_options(
+    sample_bench: Benchmark, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``evaluate`` checks and passes a swapper's options as ``swap`` does: they reach the swapper (other
+    strengths, other outputs) and the run records the options it used."""
+    pairs = str(sample_bench.path)
+    code = main(
+        ["evaluate", "--pairs", pairs, "--swapper", "mesh3d", "--steps", "3", "--out", str(tmp_path / "a")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--steps goes with --swapper diffusion" in err
+    dist = {}
+    for strength in ("0", "1"):
+        out = tmp_path / f"s{strength}"
+        args = ["--swapper", "mesh3d", "--shape-strength", strength, "--expression-strength", strength]
+        code = main(["evaluate", "--pairs", pairs, *args, "--limit", "1", "--out", str(out)])
+        assert code == 0, capsys.readouterr().err
+        doc = json.loads((out / "results.json").read_text())
+        sw = doc["swappers"][0]
+        assert sw["swapper"]["options"]["swapper_options"]["shape_strength"] == float(strength)
+        assert f"--shape-strength {strength}" in doc["environment"]["command"]
+        dist[strength] = sw["aggregate"]["swap"]["dist_src"]["mean"]
+    assert abs(dist["1"] - dist["0"]) > 1e-3  # the options reached the swapper
+
+
 # ------------------------------------------------------------------------------- user ONNX models
 
 

@@ -61,6 +61,25 @@ def swapper_option_names() -> list[str]:
     return names
 
 
+def add_swapper_options(s: argparse.ArgumentParser) -> None:
+    """Each registered swapper's own options, one group per swapper (as its ``SwapperInfo`` declares)."""
+    seen: set[str] = set()
+    for cls in SWAPPERS.values():
+        info = cls.info
+        fresh = [o for o in info.options if o.name not in seen]
+        if not fresh:
+            continue
+        g = s.add_argument_group(info.options_title or f"--swapper {info.name}")
+        for o in fresh:
+            seen.add(o.name)
+            g.add_argument(o.flag, dest=o.name, type=o.kind, metavar=o.metavar, help=o.help)
+
+
+def given_swapper_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The swapper options given on the command line (``{name: value}``)."""
+    return {k: v for k in swapper_option_names() if (v := getattr(args, k, None)) is not None}
+
+
 def add_swap_options(s: argparse.ArgumentParser) -> None:
     """The options every swapping command takes: the swapper, its model and its own options (declared
     by each swapper's :class:`~masquerade.swappers.SwapperInfo`), faces, mask, colour, blend, provenance."""
@@ -73,16 +92,7 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
         "--model", type=Path, metavar="DIR|CARD",
         help="the model of --swapper " + ", ".join(f"{n}: {SWAPPERS[n].info.model_help}" for n in users),
     )  # fmt: skip
-    seen: set[str] = set()
-    for cls in SWAPPERS.values():
-        info = cls.info
-        fresh = [o for o in info.options if o.name not in seen]
-        if not fresh:
-            continue
-        g = s.add_argument_group(info.options_title or f"--swapper {info.name}")
-        for o in fresh:
-            seen.add(o.name)
-            g.add_argument(o.flag, dest=o.name, type=o.kind, metavar=o.metavar, help=o.help)
+    add_swapper_options(s)
     s.add_argument(
         "--faces", choices=["largest", "all", "reference", "many"], default="largest",
         help="target faces to replace: the largest, all, those matching --reference, or 'many': several "
@@ -150,7 +160,7 @@ def swap_request(args: argparse.Namespace, **extra: Any) -> SwapRequest:
     return SwapRequest(
         swapper=args.swapper,
         model=str(args.model) if args.model is not None else None,
-        swapper_options={k: getattr(args, k, None) for k in swapper_option_names()},
+        swapper_options=given_swapper_options(args),
         sources=tuple(resolve(x) for x in args.source or []),
         faces=args.faces,
         references=tuple(resolve(x) for x in args.reference or []),

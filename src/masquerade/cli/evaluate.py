@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from ..errors import InputError
-from .common import resolve
+from .common import add_swapper_options, given_swapper_options, resolve
 
 
 def _triple(text: str) -> tuple[float, float, float]:
@@ -48,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="trained model folder for --swapper autoencoder or generator; model card (.toml) for "
         "--swapper onnx",
     )  # fmt: skip
+    add_swapper_options(e)
     e.add_argument(
         "--benchmark",
         help="shipped benchmark name or a pairs file (default lfw_swap_v1, unless only --video is given)",
@@ -117,7 +119,11 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         users = " or ".join(f"--swapper {n}" for n in SWAPPERS if swapper_needs_model(n))
         raise InputError(f"--model goes with {users}")
     model = str(args.model) if args.model is not None else None
-    specs = [swapper_spec(n, model if n in SWAPPERS and swapper_needs_model(n) else None) for n in names]
+    specs = [
+        swapper_spec(_options(n, model, own), model if n in SWAPPERS and swapper_needs_model(n) else None)
+        for n in names
+        for own in [_own_options(n, names, given_swapper_options(args))]
+    ]
     bench = None
     if args.pairs is not None:
         bench = load_pairs(args.pairs, args.root)
@@ -184,12 +190,38 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def _own_options(name: str, names: list[str], given: dict[str, Any]) -> dict[str, Any]:
+    """Of the swapper options given, those ``name`` takes; an option no evaluated swapper takes is the
+    same one-line error as in ``masquerade swap``."""
+    from ..swappers import SWAPPERS, swapper_options
+
+    takers = [n for n in names if n in SWAPPERS]
+    for k in given:
+        if not any(k in {o.name for o in SWAPPERS[n].info.options} for n in takers):
+            swapper_options(takers[0] if takers else "mesh3d", {k: given[k]})  # raises
+    if name not in SWAPPERS:
+        return {}
+    return {k: v for k, v in given.items() if k in {o.name for o in SWAPPERS[name].info.options}}
+
+
+def _options(name: str, model: str | None, own: dict[str, Any]) -> Any:
+    """The swapper to evaluate: its name, or its swap options when it was given options of its own."""
+    from ..pipeline import SwapOptions
+    from ..swappers import swapper_options
+
+    if not own:
+        return name
+    return SwapOptions(swapper=name, model=model, swapper_options=swapper_options(name, own))
+
+
 def _evaluate_command(args: argparse.Namespace) -> str:
     parts = ["masquerade", "evaluate"]
     for n in args.swapper or []:
         parts += ["--swapper", n]
     if args.model is not None:
         parts += ["--model", str(args.model)]
+    for k, v in given_swapper_options(args).items():
+        parts += ["--" + k.replace("_", "-"), str(v)]
     if args.pairs is not None:
         parts += ["--pairs", str(args.pairs)] + (["--root", str(args.root)] if args.root else [])
     elif args.benchmark is not None or not args.video:

@@ -4,7 +4,7 @@ per video clip and per swapper, with their JSON form."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,18 @@ BASELINES: dict[str, str] = {
     "none": "baseline: output = target unchanged",
     "source": "baseline: output = the source photo itself",
 }
+
+
+def _shown(value: Any) -> bool:
+    """Whether an option goes into the report: not unset, not identity embeddings."""
+    if value is None or isinstance(value, np.ndarray):
+        return False
+    return not isinstance(value, tuple) or (bool(value) and not isinstance(value[0], np.ndarray))
+
+
+def _plain(value: Any) -> Any:
+    """An option as JSON takes it (a swapper's options dataclass as its fields)."""
+    return asdict(value) if is_dataclass(value) and not isinstance(value, type) else value
 
 
 @dataclass(frozen=True)
@@ -42,11 +54,7 @@ class SwapperSpec:
             d["baseline"] = BASELINES[self.name]
         else:
             o = self.options or SwapOptions(swapper=self.name)
-            d["options"] = {
-                f.name: getattr(o, f.name)
-                for f in fields(o)
-                if not isinstance(getattr(o, f.name), np.ndarray) and getattr(o, f.name) is not None
-            }
+            d["options"] = {f.name: _plain(v) for f in fields(o) if _shown(v := getattr(o, f.name))}
             if o.model is not None:
                 from ..swappers import read_swapper_model
 

@@ -146,9 +146,9 @@ def check_request(request: SwapRequest) -> None:
     ):
         if value not in choices:
             raise InputError(f"unknown --{name} {value!r}; choose from {', '.join(choices)}")
-    for name, value in (("mask-erode", r.mask_erode), ("mask-blur", r.mask_blur)):
-        if not 0.0 <= value <= 0.3:
-            raise InputError(f"--{name} must be between 0 and 0.3")
+    for flag, amount in (("mask-erode", r.mask_erode), ("mask-blur", r.mask_blur)):
+        if not 0.0 <= amount <= 0.3:
+            raise InputError(f"--{flag} must be between 0 and 0.3")
     if not 1 <= r.quality <= 100:
         raise InputError("--quality must be between 1 and 100")
 

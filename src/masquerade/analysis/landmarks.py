@@ -100,7 +100,7 @@ class MeshLandmarker:
     def get(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray | None:
         """Return a (478, 3) mesh in image pixels (z in pixels, smaller is nearer), or None."""
         x1, y1, x2, y2 = box
-        scales = (self.crop_scale,)
+        scales: tuple[float, ...] = (self.crop_scale,)
         if not self.tracking:
             scales += (self.crop_scale * 0.75, self.crop_scale * 1.4)
         for scale in scales:

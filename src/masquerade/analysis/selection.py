@@ -36,7 +36,7 @@ def match_reference(
     return k if d[k] <= threshold else None
 
 
-def check_selection(mode: str, references: Sequence[np.ndarray], sources: int) -> None:
+def check_selection(mode: str, references: Sequence[object], sources: int) -> None:
     """A mode and its references fit together (one-line :class:`InputError` otherwise)."""
     if mode not in SELECT_MODES:
         raise InputError(f"unknown face selection {mode!r}; choose from {', '.join(SELECT_MODES)}")

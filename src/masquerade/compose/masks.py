@@ -45,7 +45,7 @@ def region_mask(
         raise ValueError(f"unknown mask {kind!r}; choose from {', '.join(MASK_KINDS)}")
     off = np.asarray(offset, np.float64)
     # drawn and eroded in 8 bits (OpenCV's morphology is several times faster there), blurred in float
-    m = np.zeros(shape, np.uint8)
+    m: np.ndarray = np.zeros(shape, np.uint8)
     _poly(m, face_mesh[idx(FACE_OVAL), :2] - off, 255)
     size = face_size(face_mesh)
     cuts: list[np.ndarray] = []

@@ -26,6 +26,7 @@ Parsed weights are cached as ``.npz`` in :func:`cache_dir` keyed by the file's s
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import logging
@@ -107,7 +108,7 @@ def decode_floats(buf: np.ndarray, start: int, count: int) -> tuple[np.ndarray, 
     p, q = cand[chain], p2[chain]
     c1, k1 = seg[p], low[p]
     kmax = int(k1.max())
-    mant = np.zeros(count, np.uint64 if kmax > 6 else np.int64)  # 6 bytes fit int64 exactly
+    mant: np.ndarray = np.zeros(count, np.uint64 if kmax > 6 else np.int64)  # 6 bytes fit int64 exactly
     for j in range(kmax):
         b = seg[p + (1 + j)].astype(mant.dtype)
         b[k1 <= j] = 0
@@ -219,7 +220,7 @@ class _Reader:
         self.pos += n
         return s.decode("latin-1")
 
-    def expect(self, *names: str) -> str:
+    def expect(self, *names: builtins.str) -> builtins.str:
         p = self.pos
         s = self.str()
         if s not in names:
@@ -251,7 +252,7 @@ class _Reader:
             raise self.fail(f"unknown tensor version {version}")
         return vals.reshape(dims) if count else np.zeros((0,), np.float32)
 
-    def alias_tensor(self) -> tuple[int, int, int, int]:
+    def alias_tensor(self) -> tuple[builtins.int, builtins.int, builtins.int, builtins.int]:
         if self.int() != 1:
             raise self.fail("unknown alias_tensor version")
         return tuple(self.int() for _ in range(4))  # type: ignore[return-value]

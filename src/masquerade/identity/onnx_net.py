@@ -279,4 +279,4 @@ class OnnxFaceEncoder:
         return self.embed_chips(chip[None] if chip.ndim == 3 else chip)[0]
 
     def close(self) -> None:
-        self._session = None  # type: ignore[assignment]
+        self._session = None

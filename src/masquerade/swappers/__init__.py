@@ -20,18 +20,14 @@ from .external import ExternalOnnxSwapper
 from .generator import GeneratorSwapper
 from .mesh3d import Mesh3DOptions, Mesh3DSwapper
 
-SWAPPERS: MappingProxyType[str, type[Swapper]] = MappingProxyType(
-    {
-        cls.info.name: cls
-        for cls in (
-            Mesh3DSwapper,
-            AutoencoderSwapper,
-            GeneratorSwapper,
-            DiffusionSwapper,
-            ExternalOnnxSwapper,
-        )
-    }
+_REGISTERED: tuple[type[Swapper], ...] = (
+    Mesh3DSwapper,
+    AutoencoderSwapper,
+    GeneratorSwapper,
+    DiffusionSwapper,
+    ExternalOnnxSwapper,
 )
+SWAPPERS: MappingProxyType[str, type[Swapper]] = MappingProxyType({c.info.name: c for c in _REGISTERED})
 
 
 def swapper_info(name: str) -> SwapperInfo:

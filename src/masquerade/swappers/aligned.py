@@ -74,7 +74,7 @@ def folder_kind(folder: str | os.PathLike[str]) -> str | None:
         meta = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-    return FOLDER_FORMATS.get(meta.get("format")) if isinstance(meta, dict) else None
+    return FOLDER_FORMATS.get(str(meta.get("format"))) if isinstance(meta, dict) else None
 
 
 def read_model_folder(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -70,7 +71,7 @@ def takes_model(model: str | os.PathLike[str]) -> bool:
 class AutoencoderSwapper:
     """Swap with a trained autoencoder model folder (see the module docstring)."""
 
-    info = SwapperInfo(
+    info: ClassVar[SwapperInfo] = SwapperInfo(
         name="autoencoder",
         summary="autoencoder (a trained model, --model DIR, with the identity built in)",
         needs_source=False,  # the identity is in the model

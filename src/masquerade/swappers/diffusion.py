@@ -33,7 +33,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -239,7 +239,7 @@ def takes_model(model: str | os.PathLike[str]) -> bool:
 class DiffusionSwapper:
     """Swap with a trained diffusion model folder (see the module docstring)."""
 
-    info = SwapperInfo(
+    info: ClassVar[SwapperInfo] = SwapperInfo(
         name="diffusion",
         summary="diffusion (a trained diffusion model, --model DIR, needs --source)",
         needs_model=True,
@@ -324,6 +324,7 @@ class DiffusionSwapper:
     ) -> SwapPatch:
         """The generated face for (source identity, target attributes) over the target face's region."""
         check_swap_inputs(self.info.name, source_rgb, source, target)
+        assert source_rgb is not None and source is not None
         cond, mask, m = self.condition(target_rgb, target)
         face = self.generate(cond[None], self.identities(source_rgb, source)[None])[0]
         coverage = mask_coverage(mask, self.mask_low, self.mask_high)

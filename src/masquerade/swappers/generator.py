@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -71,7 +71,7 @@ def takes_model(model: str | os.PathLike[str]) -> bool:
 class GeneratorSwapper:
     """Swap with a trained one-shot generator model folder (see the module docstring)."""
 
-    info = SwapperInfo(
+    info: ClassVar[SwapperInfo] = SwapperInfo(
         name="generator",
         summary="generator (a trained one-shot model, --model DIR, needs --source)",
         needs_model=True,
@@ -149,6 +149,7 @@ class GeneratorSwapper:
     ) -> SwapPatch:
         """The model's face for (source identity, target face) over the target face's region."""
         check_swap_inputs(self.info.name, source_rgb, source, target)
+        assert source_rgb is not None and source is not None
         crop, m = self.align(target_rgb, target)
         faces, masks = self.predict(crop, self.identities(source_rgb, source))
         return self.patch(faces[0], masks[0], m, target_rgb.shape, target)

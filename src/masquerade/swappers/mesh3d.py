@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -97,7 +98,7 @@ def transfer_shape(
     lips = idx(LIPS)
     width_s = np.linalg.norm(src_n[291, :2] - src_n[61, :2])
     width_t = np.linalg.norm(tgt_n[291, :2] - tgt_n[61, :2])
-    k = float(np.clip(width_s / max(width_t, 1e-6), 0.6, 1.6))
+    k = float(np.clip(float(width_s) / max(float(width_t), 1e-6), 0.6, 1.6))
     moved = tgt_n[0] + k * (tgt_n[lips] - tgt_n[0])
     res[lips] = src_n[lips] + e * (moved - src_n[lips])
     # jaw: vertices below the mouth corners follow the lower lip's vertical displacement
@@ -195,7 +196,7 @@ def piecewise_affine_maps(
 class Mesh3DSwapper:
     """Training-free 3-D-aware swapper over mediapipe meshes."""
 
-    info = MESH3D_INFO
+    info: ClassVar[SwapperInfo] = MESH3D_INFO
 
     def __init__(self, options: Mesh3DOptions | None = None, canonical: CanonicalMesh | None = None) -> None:
         self.options = options or Mesh3DOptions()

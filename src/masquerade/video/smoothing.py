@@ -37,6 +37,7 @@ class OneEuroFilter:
         if self._x is None or t <= self._t:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
             return x
+        assert self._dx is not None
         dt = t - self._t
         dx = (x - self._x) / dt / max(scale, 1e-9)
         a_d = _alpha(self.p.d_cutoff, dt)

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -178,7 +179,7 @@ class VideoFaceSwapper:
                 continue
             out, _ = composite(
                 out, p, face, self.options, mouth_policy(src_face, face),
-                stats_filter=lambda s, tr=tr: tr.colour_filter(s, t), inplace=True,
+                stats_filter=partial(tr.colour_filter, t=t), inplace=True,
             )  # fmt: skip
             n += 1
         if n:

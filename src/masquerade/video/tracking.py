@@ -96,7 +96,9 @@ class Tracker:
         """If a new track's identity matches a recently lost one, continue that one instead."""
         if tr.embedding is None or tr.hits > 1:
             return tr
-        best = min(self.lost, key=lambda o: euclidean_distance(o.embedding, tr.embedding), default=None)
+        emb = tr.embedding
+        known = [o for o in self.lost if o.embedding is not None]
+        best = min(known, key=lambda o: euclidean_distance(o.embedding, emb), default=None)  # type: ignore[arg-type]
         if best is None or best.embedding is None:
             return tr
         if euclidean_distance(best.embedding, tr.embedding) <= self.reid_distance:

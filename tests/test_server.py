@@ -237,6 +237,8 @@ def test_serve_command_checks_its_options(tmp_path, capsys) -> None:
         (["--max-upload-mb", "-1"], "--max-upload-mb"),
         (["--model", f"x={tmp_path}"], "not a trained model folder"),
         (["--port", "70000"], "--port"),
+        (["--c2pa-cert", str(tmp_path)], "go together"),
+        (["--c2pa-cert", str(tmp_path / "no.pem"), "--c2pa-key", str(tmp_path / "no.pem")], "no such file"),
     ):
         rc = main(["serve", "--data", str(tmp_path / "d"), *argv])
         err = capsys.readouterr().err.strip()
@@ -280,3 +282,25 @@ def test_many_swaps_two_people_through_the_api(server, uploads, tmp_path) -> Non
     assert euclidean_distance(l_face.embedding, e_hopper) < euclidean_distance(l_face.embedding, e_astro)
     assert euclidean_distance(r_face.embedding, e_astro) < euclidean_distance(r_face.embedding, e_hopper)
     assert c.get("/api/swappers").json()["details"][0]["options"]  # mesh3d's options are listed
+
+
+def test_provenance_can_be_off_only_where_the_server_allows_it(server, uploads, tmp_path) -> None:
+    """``provenance: false`` is ``swap --no-provenance``: refused unless the operator allows it
+    (``serve --allow-no-provenance``); there the output carries no watermark."""
+    c, _ = server
+    src, tgt = uploads
+    r = c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"], "provenance": False})
+    assert r.status_code == 422 and "provenance cannot be off" in r.json()["detail"], r.text
+    cfg = ServerConfig(data=tmp_path / "open", allow_no_provenance=True)
+    with TestClient(create_app(cfg)) as c2:
+        s2, t2 = (_upload(c2, sample_path(n)).json() for n in ("grace_hopper", "astronaut"))
+        job = _wait(
+            c2,
+            c2.post("/api/jobs", json={"source": s2["id"], "target": t2["id"], "provenance": False}).json()[
+                "id"
+            ],
+        )
+        assert job["status"] == "done", job
+        out = tmp_path / "plain.png"
+        out.write_bytes(c2.get(job["result_url"]).content)
+    assert not detect_file(out).present

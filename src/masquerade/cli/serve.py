@@ -42,6 +42,14 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-pixels", type=int, default=50_000_000, help="largest image or frame (50,000,000)")
     s.add_argument("--max-video-seconds", type=float, default=300.0, help="longest target video (300)")
     s.add_argument("--job-time-limit", type=float, default=900.0, help="seconds a job may run (900)")
+    pv = s.add_argument_group("provenance (every output carries a watermark and a signed C2PA manifest)")
+    pv.add_argument(
+        "--allow-no-provenance", action="store_true",
+        help="let a job ask for outputs without watermark and manifest ('provenance': false), as "
+        "`masquerade swap --no-provenance` does; off by default",
+    )  # fmt: skip
+    pv.add_argument("--c2pa-cert", type=Path, metavar="PEM", help="certificate chain to sign manifests with")
+    pv.add_argument("--c2pa-key", type=Path, metavar="PEM", help="private key of --c2pa-cert")
     s.add_argument(
         "--model", type=_model_arg, action="append", metavar="NAME=DIR",
         help="offer a trained model folder (autoencoder, generator or diffusion) as swapper NAME (repeat)",
@@ -72,6 +80,11 @@ def make_config(args: argparse.Namespace):  # -> ServerConfig (imports FastAPI)
         if folder_kind(folder) is None:
             raise InputError(f"--model {name}={folder}: not a trained model folder (no readable model.json)")
         models[name] = str(folder.resolve())
+    if (args.c2pa_cert is None) != (args.c2pa_key is None):
+        raise InputError("--c2pa-cert and --c2pa-key go together")
+    for pem in (args.c2pa_cert, args.c2pa_key):
+        if pem is not None and not pem.is_file():
+            raise InputError(f"{pem}: no such file")
     if args.data.exists() and not args.data.is_dir():
         raise InputError(f"--data {args.data}: not a folder")
     return ServerConfig(
@@ -83,6 +96,9 @@ def make_config(args: argparse.Namespace):  # -> ServerConfig (imports FastAPI)
         queue_size=args.queue,
         job_time_limit=args.job_time_limit,
         models=models,
+        allow_no_provenance=args.allow_no_provenance,
+        c2pa_cert=None if args.c2pa_cert is None else args.c2pa_cert.resolve(),
+        c2pa_key=None if args.c2pa_key is None else args.c2pa_key.resolve(),
     )
 
 

@@ -29,7 +29,7 @@ import shutil
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from .. import __version__
 from ..errors import MasqueradeError
-from .requests import JobRequest, describe_swappers, swap_request
+from .requests import JobRequest, JobSettings, describe_swappers, swap_request
 from .runner import RunLimits, Scheduler, result_media_type
 from .store import JobStore, Upload, new_id, valid_id
 
@@ -62,6 +62,16 @@ class ServerConfig:
     job_time_limit: float = 900.0
     models: dict[str, str] = field(default_factory=dict)  # name shown → model folder (learned swappers)
     allow_no_provenance: bool = False  # whether a job may ask for outputs without watermark and C2PA
+    c2pa_cert: Path | None = None  # signing certificate chain and key (None: the environment's or local)
+    c2pa_key: Path | None = None
+
+    def job_settings(self) -> JobSettings:
+        """What every job of this server is held to (stored with the job, read by its process)."""
+        return JobSettings(
+            dict(self.models), self.allow_no_provenance, self.max_pixels,
+            None if self.c2pa_cert is None else str(self.c2pa_cert),
+            None if self.c2pa_key is None else str(self.c2pa_key),
+        )  # fmt: skip
 
 
 class _Analyzer:
@@ -291,7 +301,7 @@ def create_app(cfg: ServerConfig) -> FastAPI:
     @app.post("/api/jobs", status_code=202)
     def create_job(req: JobRequest) -> dict[str, Any]:
         try:
-            _, target = swap_request(store, req, cfg.models, cfg.allow_no_provenance, cfg.max_pixels)
+            _, target = swap_request(store, req, cfg.job_settings())
         except LookupError as exc:
             raise _error(404, str(exc)) from None
         except MasqueradeError as exc:
@@ -302,9 +312,7 @@ def create_app(cfg: ServerConfig) -> FastAPI:
             "kind": target.kind,
             "target": target.id,
             "public": req.model_dump(),
-            "models": dict(cfg.models),
-            "allow_no_provenance": cfg.allow_no_provenance,
-            "max_pixels": cfg.max_pixels,
+            "settings": asdict(cfg.job_settings()),
             "result_name": "result.mp4" if target.kind == "video" else "result.png",
         }
         job = store.add_job(spec)

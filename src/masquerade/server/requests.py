@@ -8,6 +8,7 @@ with the CLI's one-line message) and the job's process (which builds the job fro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError
 from ..job import SwapRequest, check_request, video_options
+from ..provenance.c2pa import SigningConfig
 from ..provenance.stamp import ProvenanceOptions
 from ..swappers import SWAPPERS
 from .store import JobStore, Upload
@@ -72,6 +74,24 @@ class JobRequest(BaseModel):
     )
 
 
+@dataclass(frozen=True)
+class JobSettings:
+    """What the server's operator decides for every job (``masquerade serve``'s options): the models it
+    offers (name → folder), whether a job may turn provenance off, the pixel limit, the C2PA signing
+    certificate and key (None: ``$MASQUERADE_C2PA_CERT``/``_KEY`` or the local key)."""
+
+    models: dict[str, str] = field(default_factory=dict)
+    allow_no_provenance: bool = False
+    max_pixels: int | None = None
+    c2pa_cert: str | None = None
+    c2pa_key: str | None = None
+
+    def signing(self) -> SigningConfig | None:
+        if self.c2pa_cert is None or self.c2pa_key is None:
+            return None
+        return SigningConfig(Path(self.c2pa_cert), Path(self.c2pa_key))
+
+
 def offered_swappers(models: Mapping[str, str]) -> dict[str, str]:
     """The swappers a server offers: name → the registered swapper behind it (built-in ones that need
     no model, and the server's models by their names)."""
@@ -107,10 +127,7 @@ def _face_embedding(store: JobStore, up: Upload, index: int, what: str) -> np.nd
     return np.load(store.upload_dir(up.id) / "faces.npy")[int(index)]
 
 
-def swap_request(
-    store: JobStore, req: JobRequest, models: Mapping[str, str], allow_no_provenance: bool = False,
-    max_pixels: int | None = None,
-) -> tuple[SwapRequest, Upload]:  # fmt: skip
+def swap_request(store: JobStore, req: JobRequest, settings: JobSettings) -> tuple[SwapRequest, Upload]:
     """The checked request and the target upload; :class:`LookupError` for an unknown upload (404),
     one-line :class:`InputError` for a bad option or combination (422)."""
 
@@ -129,6 +146,7 @@ def swap_request(
     ids = ([req.source] if req.source is not None else []) + list(req.sources)
     sources = [upload(i, "source") for i in ids]
     refs_up = [upload(i, "reference") for i in req.references]
+    models = settings.models
     offered = offered_swappers(models)
     if req.swapper not in offered:
         raise InputError(f"unknown swapper {req.swapper!r}; this server offers {', '.join(offered)}")
@@ -159,7 +177,7 @@ def swap_request(
         if len(sources) != 1:
             raise InputError("source_face picks the face of one source photo")
         source_reference = _face_embedding(store, sources[0], req.source_face, "source_face")
-    if not req.provenance and not allow_no_provenance:
+    if not req.provenance and not settings.allow_no_provenance:
         raise InputError("this server marks every output (watermark and C2PA); provenance cannot be off")
     vopts = video_options(req.detect_every, req.smooth, req.codec, req.crf, req.preset, req.start, req.end)
     if target.kind == "video":
@@ -169,14 +187,15 @@ def swap_request(
                 raise InputError(f"{name} {value} is outside the video (0 to {duration:.2f} s)")
     elif req.start is not None or req.end is not None:
         raise InputError("start/end go with a video target")
-    extra = {} if max_pixels is None else {"max_pixels": max_pixels}
+    extra = {} if settings.max_pixels is None else {"max_pixels": settings.max_pixels}
     request = SwapRequest(
         swapper=kind, model=model, swapper_options=dict(req.options),
         sources=tuple(photo(up) for up in sources), faces=faces, references=tuple(references),
         source_face="reference" if source_reference is not None else "largest",
         source_reference=source_reference, mask=req.mask, mask_erode=req.mask_erode,
         mask_blur=req.mask_blur, colour=req.colour, blend=req.blend, video=vopts,
-        provenance=ProvenanceOptions(enabled=req.provenance), quality=req.quality, **extra,
+        provenance=ProvenanceOptions(enabled=req.provenance, signing=settings.signing()),
+        quality=req.quality, **extra,
     )  # fmt: skip
     check_request(request)
     return request, target

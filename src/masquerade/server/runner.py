@@ -59,13 +59,11 @@ def _swap(store: JobStore, job_id: str, spec: dict[str, Any]) -> None:
     from ..analysis.analyzer import FaceAnalyzer
     from ..imageio import load_image
     from ..job import prepare_job
-    from .requests import JobRequest, swap_request
+    from .requests import JobRequest, JobSettings, swap_request
 
     try:
-        request, target = swap_request(
-            store, JobRequest(**spec["public"]), spec.get("models", {}),
-            spec.get("allow_no_provenance", False), spec.get("max_pixels"),
-        )  # fmt: skip
+        settings = JobSettings(**spec.get("settings", {}))
+        request, target = swap_request(store, JobRequest(**spec["public"]), settings)
     except LookupError:
         store.finish(job_id, "failed", error="an uploaded file of this job is gone")
         return

@@ -130,19 +130,23 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
     pv.add_argument("--c2pa-key", type=Path, metavar="PEM", help="private key of --c2pa-cert")
 
 
-def provenance(args: argparse.Namespace) -> ProvenanceOptions:
-    """--no-provenance / --c2pa-cert / --c2pa-key as provenance options (checked)."""
-
+def signing(args: argparse.Namespace) -> SigningConfig | None:
+    """--c2pa-cert / --c2pa-key (checked: both or neither, existing files); None without them."""
     cert, key = getattr(args, "c2pa_cert", None), getattr(args, "c2pa_key", None)
     if (cert is None) != (key is None):
         raise InputError("--c2pa-cert and --c2pa-key go together")
-    if args.no_provenance and cert is not None:
-        raise InputError("--c2pa-cert/--c2pa-key sign provenance, which --no-provenance turns off")
     for pem in (cert, key):
         if pem is not None and not pem.is_file():
             raise InputError(f"{pem}: no such file")
-    signing = SigningConfig(cert, key) if cert is not None and key is not None else None
-    return ProvenanceOptions(enabled=not args.no_provenance, signing=signing)
+    return SigningConfig(cert, key) if cert is not None and key is not None else None
+
+
+def provenance(args: argparse.Namespace) -> ProvenanceOptions:
+    """--no-provenance / --c2pa-cert / --c2pa-key as provenance options (checked)."""
+    config = signing(args)
+    if args.no_provenance and config is not None:
+        raise InputError("--c2pa-cert/--c2pa-key sign provenance, which --no-provenance turns off")
+    return ProvenanceOptions(enabled=not args.no_provenance, signing=config)
 
 
 def stamp_for(args: argparse.Namespace, dest: Path, inputs: list[Path]) -> OutputStamp:

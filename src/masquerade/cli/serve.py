@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import InputError
+from .common import signing
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -80,11 +81,7 @@ def make_config(args: argparse.Namespace):  # -> ServerConfig (imports FastAPI)
         if folder_kind(folder) is None:
             raise InputError(f"--model {name}={folder}: not a trained model folder (no readable model.json)")
         models[name] = str(folder.resolve())
-    if (args.c2pa_cert is None) != (args.c2pa_key is None):
-        raise InputError("--c2pa-cert and --c2pa-key go together")
-    for pem in (args.c2pa_cert, args.c2pa_key):
-        if pem is not None and not pem.is_file():
-            raise InputError(f"{pem}: no such file")
+    signing(args)
     if args.data.exists() and not args.data.is_dir():
         raise InputError(f"--data {args.data}: not a folder")
     return ServerConfig(

@@ -7,12 +7,12 @@ Usage (from the repository root)::
 Images: the astronaut sample scaled to 720 px high and edge-padded to 1280×720 (as in bench_swap), and
 the same at 1920×1080. Per format (JPEG q95, PNG): the plain write masquerade did before provenance
 (``encode_image`` + atomic write: :func:`masquerade.save_image`), the watermark alone
-(``Watermarker.embed``), signing alone (``c2pa.sign_bytes`` on the encoded bytes) and the whole
+(``Watermarker.embed``), signing alone (``signing.sign_bytes`` on the encoded bytes) and the whole
 ``OutputStamp.write_image`` (mark + encode + sign + atomic write) with a new stamp each time (what one
 ``masquerade swap`` does: the watermark's tables are built for the output) and with one ``Watermarker``
 shared across stamps (a batch); median of ``--calls`` calls after one warm-up call (which also makes
 the local key). Overhead = new-stamp write − plain write. Verification: ``watermark.detect_file`` and
-``c2pa.verify_file`` on the written file.
+``verification.verify_file`` on the written file.
 
 Videos: ``sign_file`` (in place, as the finishing step of every video written) and ``verify_file`` on a
 copy of each clip in ``--videos`` (median of ``--video-calls``), reported per file and per frame. The
@@ -43,8 +43,10 @@ from envinfo import environment
 
 from masquerade import load_image, sample_path, save_image
 from masquerade.imageio import encode_image
-from masquerade.provenance.c2pa import ProvenanceInfo, sign_bytes, sign_file, verify_file
+from masquerade.provenance.manifest import ProvenanceInfo
+from masquerade.provenance.signing import sign_bytes, sign_file
 from masquerade.provenance.stamp import OutputStamp
+from masquerade.provenance.verification import verify_file
 from masquerade.provenance.watermark import Watermarker, WatermarkPayload, detect_file
 from masquerade.video.videoio import probe
 

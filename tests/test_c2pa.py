@@ -22,21 +22,23 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import masquerade
-from masquerade.provenance.c2pa import (
+from masquerade.provenance import c2pa, credentials, manifest, signing, verification
+from masquerade.provenance.credentials import SigningConfig, local_signing_config
+from masquerade.provenance.manifest import (
     DIGITAL_SOURCE_TYPE,
     SWAP_ASSERTION,
     ProvenanceError,
     ProvenanceInfo,
-    SigningConfig,
+)
+from masquerade.provenance.signing import (
     UnsupportedFormat,
     can_embed,
-    local_signing_config,
     sidecar_path,
     sign_bytes,
     sign_file,
-    verify_file,
     write_sidecar,
 )
+from masquerade.provenance.verification import verify_file
 
 
 @pytest.fixture(autouse=True)
@@ -419,3 +421,15 @@ def test_manifest_definition_is_plain_json() -> None:
     with pytest.raises(ProvenanceError, match="clash"):
         ProvenanceInfo(swapper="x", extra={SWAP_ASSERTION: {}}).manifest_definition()
     assert os.environ["MASQUERADE_CONFIG"]  # the fixture is active
+
+
+def test_c2pa_module_gathers_the_public_names() -> None:
+    """``masquerade.provenance.c2pa`` (the README's import) re-exports the modules that do the work."""
+    owners = {m.__name__: m for m in (manifest, credentials, signing, verification)}
+    for name in c2pa.__all__:
+        value = getattr(c2pa, name)
+        assert any(vars(m).get(name) is value for m in owners.values()), name
+        if callable(value):
+            assert value.__module__ in owners, f"{name} is defined in {value.__module__}"
+    used = {"verify_file", "sign_file", "write_sidecar", "SigningConfig", "ProvenanceInfo", "C2paReport"}
+    assert used <= set(c2pa.__all__)

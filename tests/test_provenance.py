@@ -14,8 +14,8 @@ from test_video import make_clip
 from masquerade import FaceSwapper, load_image, sample_path
 from masquerade.cli.main import main
 from masquerade.job import SwapJob
-from masquerade.provenance.c2pa import verify_file
 from masquerade.provenance.stamp import OutputStamp, ProvenanceOptions, read_note
+from masquerade.provenance.verification import verify_file
 from masquerade.provenance.watermark import Watermarker, detect_file
 from masquerade.video.swap import swap_video
 from masquerade.video.videoio import EncodeOptions, iter_frames, transcode
@@ -106,7 +106,7 @@ def test_bmp_gets_a_sidecar_which_is_checked_like_the_output(tmp_path, capsys):
 
 
 def test_signing_with_a_configured_key_and_its_errors(tmp_path, capsys):
-    from masquerade.provenance.c2pa import local_signing_config
+    from masquerade.provenance.credentials import local_signing_config
 
     cfg = local_signing_config(tmp_path / "keys")
     out = tmp_path / "signed.png"

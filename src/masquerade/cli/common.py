@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import InputError
 from ..imageio import DEFAULT_MAX_PIXELS, check_output_path
 from ..job import SwapRequest
-from ..provenance.c2pa import SigningConfig
+from ..provenance.credentials import SigningConfig
 from ..provenance.stamp import OutputStamp, ProvenanceOptions
 from ..samples import SAMPLE_NAMES, sample_path
 from ..swappers import SWAPPERS

@@ -33,8 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from ..provenance.c2pa import verify_file
     from ..provenance.stamp import read_note
+    from ..provenance.verification import verify_file
     from ..provenance.watermark import Watermarker
 
     p: Path = args.file

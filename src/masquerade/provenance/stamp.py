@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..imageio import atomic_write_bytes, encode_image
-from .c2pa import (
-    ProvenanceInfo,
-    SigningConfig,
+from .credentials import SigningConfig
+from .manifest import ProvenanceInfo
+from .signing import (
     UnsupportedFormat,
     can_embed,
     mime_for_path,
@@ -46,7 +46,7 @@ _NO_COMMENT = frozenset({".bmp"})  # image formats encode_image stores no text i
 class ProvenanceOptions:
     """What to put on outputs. ``enabled=False`` writes neither watermark nor manifest, only a note that
     provenance was turned off. ``signing`` None signs with ``$MASQUERADE_C2PA_CERT``/``_KEY`` when set,
-    else with the local key made on first use (see :mod:`masquerade.provenance.c2pa`)."""
+    else with the local key made on first use (see :mod:`masquerade.provenance.credentials`)."""
 
     enabled: bool = True
     signing: SigningConfig | None = None

@@ -196,7 +196,7 @@ def with_signing(job: SwapJob) -> SwapJob:
     now if needed), so that every worker signs with the same ones and none makes a key."""
     if not job.provenance.enabled or job.provenance.signing is not None:
         return job
-    from ..provenance.c2pa import resolve_signing_config
+    from ..provenance.credentials import resolve_signing_config
 
     prov = dataclasses.replace(job.provenance, signing=resolve_signing_config(None))
     return dataclasses.replace(job, provenance=prov)

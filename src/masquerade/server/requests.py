@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError
 from ..job import SwapRequest, check_request, video_options
-from ..provenance.c2pa import SigningConfig
+from ..provenance.credentials import SigningConfig
 from ..provenance.stamp import ProvenanceOptions
 from ..swappers import SWAPPERS
 from .store import JobStore, Upload

@@ -21,7 +21,7 @@ from masquerade.analysis.alignment import align_face
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.swappers import ExternalOnnxSwapper, create_swapper, swapper_takes_model
-from masquerade.swappers.external import read_model_card
+from masquerade.swappers.model_card import read_model_card
 from masquerade.video.videoio import iter_frames
 
 RNG = np.random.default_rng(7)

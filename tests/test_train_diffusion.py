@@ -199,7 +199,7 @@ def test_swap_deterministic_and_steps_honoured(model_dir: Path, tmp_path: Path, 
         for seed, steps in ((1, 5), (1, 5), (2, 5), (1, 2)):
             opts = SwapOptions(
                 swapper="diffusion", model=str(model_dir), colour="none",
-                sampling=DiffusionOptions(steps=steps, seed=seed),
+                swapper_options=DiffusionOptions(steps=steps, seed=seed),
             )  # fmt: skip
             fs = FaceSwapper(opts, analyzer=fa)
             out, _ = fs.swap(hopper, src, source=fs.source_face(hopper))

@@ -39,7 +39,7 @@ STAGES = {
     "faceset": [],
     "cli": ["main", "extract", "serve", "train"],
     "server": ["app", "runner", "store"],
-    "training": ["data", "losses", "trainer"],
+    "training": ["configs", "data", "losses", "trainer", "common"],
 }
 
 

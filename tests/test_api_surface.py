@@ -48,7 +48,7 @@ STAGES = {
     "faceset": [],
     "cli": ["main", "extract", "serve", "train"],
     "server": ["app", "runner", "store"],
-    "training": ["data", "losses", "trainer"],
+    "training": ["configs", "data", "losses", "trainer", "common"],
 }
 
 

@@ -22,21 +22,19 @@ from faceset_fixtures import make_faceset  # noqa: E402
 from train_helpers import loss_rows, one_line_error, train_opts  # noqa: E402
 
 from masquerade import FaceAnalyzer, load_image, sample_path  # noqa: E402
-from masquerade.cli import train as train_cli  # noqa: E402
 from masquerade.cli.main import main  # noqa: E402
-from masquerade.training.autoencoder import (  # noqa: E402
-    PRESETS,
+from masquerade.training.autoencoder import AutoencoderTask, build_autoencoder  # noqa: E402
+from masquerade.training.common import parameter_count  # noqa: E402
+from masquerade.training.configs import (  # noqa: E402
+    AUTOENCODER_PRESETS,
     VARIANTS,
+    AugmentConfig,
     AutoencoderConfig,
-    AutoencoderTask,
     AutoencoderTrainConfig,
-    build_autoencoder,
-    parameter_count,
+    RegionWeights,
 )
 from masquerade.training.data import (  # noqa: E402
-    AugmentConfig,
     EpochSampler,
-    RegionWeights,
     clean_batch,
     load_face_arrays,
     read_faceset,
@@ -163,7 +161,7 @@ def test_dssim_and_weights():
 
 def test_presets_build_both_variants():
     counts = {}
-    for preset, (e, a, d, m) in PRESETS.items():
+    for preset, (e, a, d, m) in AUTOENCODER_PRESETS.items():
         for variant in VARIANTS:
             with torch.device("meta"):  # sizes only, no memory or initialisation
                 counts[preset, variant] = parameter_count(
@@ -181,8 +179,6 @@ def test_presets_build_both_variants():
             # the joint forward equals the separate paths
             assert torch.allclose(ra, model.recon_a(x)[0], atol=1e-5)
             assert torch.allclose(rb, model.recon_b(x)[0], atol=1e-5)
-    assert tuple(PRESETS) == train_cli.PRESET_CHOICES
-    assert train_cli.VARIANT_CHOICES == VARIANTS
 
 
 # -- training loop --------------------------------------------------------------------------------
@@ -287,7 +283,7 @@ def test_cli_trains_resumes_and_exports(tmp_path, facesets, capsys):
     got = capsys.readouterr()
     assert "exported step 2" in got.out and "→" in got.out
     meta = json.loads((out / "model.json").read_text())
-    assert meta["steps"] == 2 and meta["config"]["model"]["enc_dims"] == PRESETS["tiny"][0]
+    assert meta["steps"] == 2 and meta["config"]["model"]["enc_dims"] == AUTOENCODER_PRESETS["tiny"][0]
     # the same folder with only --steps resumes with the stored options (a moved faceset is fine)
     moved = tmp_path / "moved_b"
     shutil.copytree(b, moved)

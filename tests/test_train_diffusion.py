@@ -32,12 +32,12 @@ from masquerade.swappers.diffusion import (  # noqa: E402
     ddim_timesteps,
     landmark_heatmap,
 )
-from masquerade.training.diffusion import (  # noqa: E402
-    LOSS_NAMES,
-    DiffusionTask,
+from masquerade.training.configs import (  # noqa: E402
+    DIFFUSION_LOSS_NAMES,
     DiffusionTrainConfig,
-    preset_config,
+    diffusion_preset,
 )
+from masquerade.training.diffusion import DiffusionTask  # noqa: E402
 from masquerade.training.export import export_run  # noqa: E402
 from masquerade.training.trainer import Trainer  # noqa: E402
 
@@ -48,7 +48,7 @@ def _config(people: Path, **kw) -> DiffusionTrainConfig:
     kw.setdefault("batch_size", 4)
     kw.setdefault("lr", 2e-3)
     kw.setdefault("sampling_steps", 4)
-    return DiffusionTrainConfig(str(people), model=preset_config("tiny", RES), holdout="none", **kw)
+    return DiffusionTrainConfig(str(people), model=diffusion_preset("tiny", RES), holdout="none", **kw)
 
 
 FIXED = 10_000  # a batch (pairs, timesteps, noise) never trained on: the losses before / after
@@ -143,7 +143,7 @@ def test_attribute_condition() -> None:
 
 def test_training_reduces_the_losses(trained) -> None:
     out, before, after, _ = trained
-    assert set(LOSS_NAMES) <= set(before)
+    assert set(DIFFUSION_LOSS_NAMES) <= set(before)
     assert before["denoise"] == pytest.approx(1.0, abs=0.1)  # zero-initialised output: ε̂ = 0
     assert after["denoise"] < 0.8 * before["denoise"], (before, after)
     assert after["total"] < before["total"]
@@ -199,7 +199,7 @@ def test_swap_deterministic_and_steps_honoured(model_dir: Path, tmp_path: Path, 
         for seed, steps in ((1, 5), (1, 5), (2, 5), (1, 2)):
             opts = SwapOptions(
                 swapper="diffusion", model=str(model_dir), colour="none",
-                sampling=DiffusionOptions(steps=steps, seed=seed),
+                swapper_options=DiffusionOptions(steps=steps, seed=seed),
             )  # fmt: skip
             fs = FaceSwapper(opts, analyzer=fa)
             out, _ = fs.swap(hopper, src, source=fs.source_face(hopper))
@@ -271,4 +271,3 @@ def test_cli_trains_resumes_and_exports(tmp_path, people, cache, capsys) -> None
     assert train_cli._diffusion_weight("reconstruction=2") == ("reconstruction", 2.0)
     with pytest.raises(Exception, match="NAME=VALUE"):
         train_cli._diffusion_weight("adversarial=1")
-    assert tuple(LOSS_NAMES) == train_cli.DIFFUSION_LOSSES

@@ -28,19 +28,19 @@ from masquerade.cli.main import main  # noqa: E402
 from masquerade.errors import InputError, ModelError  # noqa: E402
 from masquerade.identity.encoder import IdentityEncoder  # noqa: E402
 from masquerade.swappers import create_swapper, swapper_needs_source, swapper_takes_model  # noqa: E402
+from masquerade.training.common import IdentityLoss  # noqa: E402
+from masquerade.training.configs import (  # noqa: E402
+    GENERATOR_PRESETS,
+    GeneratorLossConfig,
+    GeneratorTrainConfig,
+    generator_preset,
+)
 from masquerade.training.export import export_generator, export_run  # noqa: E402
 from masquerade.training.generator import (  # noqa: E402
-    LOSS_NAMES,
-    PRESETS,
-    TEMPLATES,
-    GeneratorLossConfig,
     GeneratorNet,
     GeneratorTask,
-    GeneratorTrainConfig,
-    IdentityLoss,
     build_generator,
     model_sizes,
-    preset_config,
 )
 from masquerade.training.identity_data import (  # noqa: E402
     clean_pair_batch,
@@ -58,7 +58,7 @@ def _config(people: Path, **kw) -> GeneratorTrainConfig:
     kw.setdefault("lr", 2e-3)
     kw.setdefault("lr_d", 2e-3)
     kw.setdefault("same_ratio", 0.5)
-    return GeneratorTrainConfig(str(people), model=preset_config("tiny", RES), **kw)
+    return GeneratorTrainConfig(str(people), model=generator_preset("tiny", RES), **kw)
 
 
 CROSS = (np.array([0, 4, 1, 5]), np.array([4, 0, 5, 1]))  # (sources, targets): other person
@@ -151,11 +151,9 @@ def test_batches_are_a_function_of_seed_and_step(people, faces) -> None:
 
 
 def test_presets_and_shapes() -> None:
-    sizes = {p: model_sizes(preset_config(p, 64))[0] for p in PRESETS}
+    sizes = {p: model_sizes(generator_preset(p, 64))[0] for p in GENERATOR_PRESETS}
     assert sizes["tiny"] < sizes["small"] < sizes["medium"]
-    assert tuple(PRESETS) == train_cli.GENERATOR_PRESETS and TEMPLATES == train_cli.GENERATOR_TEMPLATES
-    assert LOSS_NAMES == train_cli.GENERATOR_LOSSES
-    g = build_generator(preset_config("tiny", RES)).eval()
+    g = build_generator(generator_preset("tiny", RES)).eval()
     x = torch.rand(2, 3, RES, RES)
     with torch.no_grad():
         out, mask = g(x, torch.randn(2, 128))
@@ -230,7 +228,7 @@ def test_export_matches_pytorch(model_dir: Path, faces) -> None:
     assert meta["inputs"] == ["target", "identity"] and meta["outputs"] == ["swapped", "mask"]
     assert meta["sha256"] == hashlib.sha256((model_dir / "generator.onnx").read_bytes()).hexdigest()
     state = torch.load(model_dir / "checkpoints" / "latest.pt", weights_only=True)
-    g = build_generator(preset_config("tiny", RES))
+    g = build_generator(generator_preset("tiny", RES))
     g.load_state_dict(state["modules"]["generator"])
     b = clean_pair_batch(faces, np.array([0, 4, 1]), np.array([4, 0, 2]))  # a batch of 3 (dynamic)
     sess = ort.InferenceSession(str(model_dir / "generator.onnx"), providers=["CPUExecutionProvider"])
@@ -310,7 +308,8 @@ def test_cli_trains_resumes_and_exports(tmp_path, people, cache, capsys) -> None
     assert "exported step 1" in got.out and f"{2 * COPIES} faces of 2 people" in got.out
     meta = json.loads((out / "model.json").read_text())
     assert meta["format"] == "masquerade-generator" and meta["config"]["loss"]["identity"] == 20.0
-    assert meta["config"]["model"]["channels"] == PRESETS["tiny"][0] and meta["data"]["holdout"] == "none"
+    assert meta["config"]["model"]["channels"] == GENERATOR_PRESETS["tiny"][0]
+    assert meta["data"]["holdout"] == "none"
     # the same folder with only --steps resumes with the stored options
     assert main([*base, "--steps", "2"]) == 0
     assert "resuming at step 1" in capsys.readouterr().out

@@ -1,7 +1,8 @@
 """``masquerade train``: train learned swappers (needs PyTorch) and export them to ONNX.
 
 Importing this module does not import torch, so the command line works (and says what to install)
-without it.
+without it: the options' choices, defaults and help come from the trainers' torch-free settings
+(:mod:`masquerade.training.configs`), the values the trainers use.
 """
 
 from __future__ import annotations
@@ -9,58 +10,40 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from ..errors import InputError
+from ..swappers.diffusion import SCHEDULES
 from ..training import TORCH_HINT, require_torch
-
-# mirrors of masquerade.training.autoencoder's VARIANTS / PRESETS (that module imports torch)
-VARIANT_CHOICES = ("df", "liae")
-PRESET_CHOICES = ("tiny", "small", "medium")
-DEFAULTS: dict[str, Any] = {
-    "variant": "df",
-    "resolution": 64,
-    "preset": "small",
-    "batch": 8,
-    "lr": 5e-5,
-    "seed": 0,
-}
-# mirrors of masquerade.training.generator's PRESETS / TEMPLATES / LOSS_NAMES and defaults
-GENERATOR_PRESETS = ("tiny", "small", "medium")
-GENERATOR_TEMPLATES = ("ffhq", "arcface_v2")
-GENERATOR_LOSSES = (
-    "identity", "reconstruction", "feature_matching", "adversarial", "eyes", "mask", "attribute",
-)  # fmt: skip
-# mirrors of masquerade.training.diffusion's PRESETS / LOSS_NAMES and defaults
-DIFFUSION_PRESETS = ("tiny", "small", "medium")
-DIFFUSION_LOSSES = ("denoise", "identity", "reconstruction")
-DIFFUSION_DEFAULTS: dict[str, Any] = {
-    "resolution": 64,
-    "preset": "small",
-    "batch": 8,
-    "lr": 1e-4,
-    "same_ratio": 0.8,
-    "schedule": "cosine",
-    "timesteps": 1000,
-    "cond_drop": 0.1,
-    "sampling_steps": 25,
-    "guidance": 2.0,
-    "ema": 0.999,
-}
-GENERATOR_DEFAULTS: dict[str, Any] = {
-    "resolution": 128,
-    "preset": "small",
-    "batch": 8,
-    "lr": 2e-4,
-    "lr_d": 2e-4,
-    "same_ratio": 0.2,
-    "template": "ffhq",
-    "holdout": "lfw_swap_v1",
-    "seed": 0,
-}
+from ..training.configs import (
+    AUTOENCODER_PRESETS,
+    AUTOENCODER_STEPS,
+    DEFAULT_PRESET,
+    DIFFUSION_LOSS_NAMES,
+    DIFFUSION_PRESETS,
+    DIFFUSION_STEPS,
+    GENERATOR_LOSS_NAMES,
+    GENERATOR_PRESETS,
+    GENERATOR_STEPS,
+    TEMPLATES,
+    VARIANTS,
+    AugmentConfig,
+    AutoencoderTrainConfig,
+    DiffusionLossConfig,
+    DiffusionTrainConfig,
+    GeneratorLossConfig,
+    GeneratorTrainConfig,
+    TrainOptions,
+    autoencoder_preset,
+    diffusion_preset,
+    field_defaults,
+    generator_preset,
+    resolve_path,
+)
 
 
 def _positive(text: str) -> int:
@@ -139,15 +122,30 @@ def _weights_of(names: tuple[str, ...]) -> Any:
     return parse
 
 
-_weight = _weights_of(GENERATOR_LOSSES)
-_diffusion_weight = _weights_of(DIFFUSION_LOSSES)
+_weight = _weights_of(GENERATOR_LOSS_NAMES)
+_diffusion_weight = _weights_of(DIFFUSION_LOSS_NAMES)
+
+
+def _show(value: Any) -> str:
+    """A default as the help text shows it (``5e-5``, ``0.8``, ``10``)."""
+    if isinstance(value, float) and 0 < abs(value) < 1e-3:
+        mantissa, exponent = f"{value:e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _weights_help(weights: Any) -> str:
+    """``identity (10), reconstruction (10), …``: each loss weight with its default."""
+    return ", ".join(f"{name} ({_show(v)})" for name, v in asdict(weights).items())
 
 
 def _add_run_options(p: argparse.ArgumentParser, model_file: str) -> None:
     """The options of how a run goes (device, threads, outputs), shared by every trainer."""
+    run = TrainOptions()
     p.add_argument(
-        "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N (default auto)"
-    )
+        "--device", default=run.device,
+        help=f"auto (CUDA when available), cpu, cuda or cuda:N (default {run.device})",
+    )  # fmt: skip
     p.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
     p.add_argument(
         "--time-limit", type=_duration, metavar="DURATION",
@@ -155,14 +153,13 @@ def _add_run_options(p: argparse.ArgumentParser, model_file: str) -> None:
         "the same command continues later",
     )  # fmt: skip
     p.add_argument("--threads", type=_positive, help="CPU threads for PyTorch (default: all cores)")
-    p.add_argument(
-        "--workers", type=_non_negative, default=2, help="threads preparing batches ahead, 0 = none (2)"
-    )
-    p.add_argument("--preview-every", type=_non_negative, default=100, help="steps between previews (100)")
-    p.add_argument("--save-every", type=_non_negative, default=500, help="steps between checkpoints (500)")
-    p.add_argument(
-        "--keep-checkpoints", type=_non_negative, default=3, help="step checkpoints kept, 0 = all (3)"
-    )
+    for flag, value, what in (
+        ("--workers", run.prefetch, "threads preparing batches ahead, 0 = none"),
+        ("--preview-every", run.preview_every, "steps between previews"),
+        ("--save-every", run.save_every, "steps between checkpoints"),
+        ("--keep-checkpoints", run.keep_checkpoints, "step checkpoints kept, 0 = all"),
+    ):
+        p.add_argument(flag, type=_non_negative, default=value, help=f"{what} ({value})")
     p.add_argument("--no-export", action="store_true", help=f"do not export {model_file} at the end")
     p.add_argument(
         "--force", action="store_true",
@@ -170,7 +167,20 @@ def _add_run_options(p: argparse.ArgumentParser, model_file: str) -> None:
     )  # fmt: skip
 
 
-def _add_identity_data_options(p: argparse.ArgumentParser) -> None:
+def _add_model_options(
+    p: argparse.ArgumentParser, defaults: dict[str, Any], presets: dict[str, Any], steps: int, batch: str
+) -> None:
+    """--resolution, --preset, --steps and --batch, with the trainer's ``defaults``."""
+    p.add_argument(
+        "--resolution", type=_resolution,
+        help=f"face size in pixels, multiple of 16 (default {defaults['model'].resolution})",
+    )  # fmt: skip
+    p.add_argument("--preset", choices=tuple(presets), help=f"model size (default {DEFAULT_PRESET})")
+    p.add_argument("--steps", type=_non_negative, default=steps, help=f"total steps to reach ({steps})")
+    p.add_argument("--batch", type=_positive, help=f"{batch} (default {defaults['batch_size']})")
+
+
+def _add_identity_data_options(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
     """The data options of the trainers on identity-labelled faces (generator, diffusion)."""
     p.add_argument(
         "--data", type=Path, metavar="DIR|PACK",
@@ -184,10 +194,10 @@ def _add_identity_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-photos", type=_positive, metavar="N", help="at most N photos per person")
     p.add_argument(
         "--holdout", metavar="BENCHMARK|PAIRS|none",
-        help="leave out the people of this benchmark or pairs file (default lfw_swap_v1, the evaluation "
-        "benchmark)",
+        help=f"leave out the people of this benchmark or pairs file (default {defaults['holdout']}, the "
+        "evaluation benchmark)",
     )  # fmt: skip
-    p.add_argument("--template", choices=GENERATOR_TEMPLATES, help="face alignment (default ffhq)")
+    p.add_argument("--template", choices=TEMPLATES, help=f"face alignment (default {defaults['template']})")
     p.add_argument(
         "--cache", type=Path, metavar="DIR",
         help="where aligned faces are cached (default $MASQUERADE_CACHE or ~/.cache/masquerade)",
@@ -195,6 +205,7 @@ def _add_identity_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
+    seed = TrainOptions().seed
     t = sub.add_parser(
         "train",
         help=f"train a learned swapper on facesets (needs PyTorch: {TORCH_HINT})",
@@ -212,16 +223,14 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "when done, OUT/autoencoder.onnx + OUT/model.json. Options left out on a resumed run keep the "
         "run's values.",
     )  # fmt: skip
+    d = field_defaults(AutoencoderTrainConfig)
     ae.add_argument("--a", type=Path, metavar="FACESET_A", help="faceset of the person to replace (target)")
     ae.add_argument("--b", type=Path, metavar="FACESET_B", help="faceset of the identity to put on")
     ae.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
-    ae.add_argument("--variant", choices=VARIANT_CHOICES, help="architecture (default df)")
-    ae.add_argument("--resolution", type=_resolution, help="face size in pixels, multiple of 16 (default 64)")
-    ae.add_argument("--preset", choices=PRESET_CHOICES, help="model size (default small)")
-    ae.add_argument("--steps", type=_non_negative, default=10000, help="total steps to reach (10000)")
-    ae.add_argument("--batch", type=_positive, help="batch size per identity (default 8)")
-    ae.add_argument("--lr", type=_lr, help="Adam learning rate (default 5e-5)")
-    ae.add_argument("--seed", type=int, help="random seed (default 0)")
+    ae.add_argument("--variant", choices=VARIANTS, help=f"architecture (default {d['model'].variant})")
+    _add_model_options(ae, d, AUTOENCODER_PRESETS, AUTOENCODER_STEPS, "batch size per identity")
+    ae.add_argument("--lr", type=_lr, help=f"Adam learning rate (default {_show(d['lr'])})")
+    ae.add_argument("--seed", type=int, help=f"random seed (default {seed})")
     ae.add_argument("--no-augment", action="store_true", help="no flips, affine, colour jitter or warp")
     _add_run_options(ae, "ONNX")
 
@@ -236,22 +245,20 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "OUT/loss.png and, when done, OUT/generator.onnx + OUT/model.json for --swapper generator. "
         "Options left out on a resumed run keep the run's values.",
     )  # fmt: skip
-    _add_identity_data_options(g)
-    g.add_argument("--resolution", type=_resolution, help="face size in pixels, multiple of 16 (default 128)")
-    g.add_argument("--preset", choices=GENERATOR_PRESETS, help="model size (default small)")
-    g.add_argument("--steps", type=_non_negative, default=100000, help="total steps to reach (100000)")
-    g.add_argument("--batch", type=_positive, help="batch size (default 8)")
-    g.add_argument("--lr", type=_lr, help="generator Adam learning rate (default 2e-4)")
-    g.add_argument("--lr-d", type=_lr, help="discriminator learning rate (default 2e-4)")
+    d = field_defaults(GeneratorTrainConfig)
+    _add_identity_data_options(g, d)
+    _add_model_options(g, d, GENERATOR_PRESETS, GENERATOR_STEPS, "batch size")
+    g.add_argument("--lr", type=_lr, help=f"generator Adam learning rate (default {_show(d['lr'])})")
+    g.add_argument("--lr-d", type=_lr, help=f"discriminator learning rate (default {_show(d['lr_d'])})")
     g.add_argument(
-        "--same-ratio", type=_ratio, help="share of pairs whose source is the target's person (default 0.2)"
-    )
+        "--same-ratio", type=_ratio,
+        help=f"share of pairs whose source is the target's person (default {_show(d['same_ratio'])})",
+    )  # fmt: skip
     g.add_argument(
         "--weight", type=_weight, action="append", metavar="NAME=VALUE",
-        help="a loss weight (repeat): identity (10), reconstruction (10), feature_matching (10), "
-        "adversarial (1), eyes (2), mask (5), attribute (0)",
+        help=f"a loss weight (repeat): {_weights_help(GeneratorLossConfig())}",
     )  # fmt: skip
-    g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g.add_argument("--seed", type=int, help=f"random seed (default {seed})")
     g.add_argument("--no-augment", action="store_true", help="no flips, affine or colour jitter of targets")
     _add_run_options(g, "generator.onnx")
 
@@ -267,35 +274,39 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "OUT/denoiser.onnx + OUT/model.json for --swapper diffusion. Options left out on a resumed run keep "
         "the run's values.",
     )  # fmt: skip
-    _add_identity_data_options(df)
-    df.add_argument("--resolution", type=_resolution, help="face size in pixels, multiple of 16 (default 64)")
-    df.add_argument("--preset", choices=DIFFUSION_PRESETS, help="model size (default small)")
+    d = field_defaults(DiffusionTrainConfig)
+    _add_identity_data_options(df, d)
+    _add_model_options(df, d, DIFFUSION_PRESETS, DIFFUSION_STEPS, "batch size")
+    df.add_argument("--lr", type=_lr, help=f"Adam learning rate (default {_show(d['lr'])})")
     df.add_argument(
-        "--steps", type=_non_negative, default=100000, help="total training steps to reach (100000)"
-    )
-    df.add_argument("--batch", type=_positive, help="batch size (default 8)")
-    df.add_argument("--lr", type=_lr, help="Adam learning rate (default 1e-4)")
+        "--ema", type=_ratio,
+        help=f"decay of the weights' moving average, exported (default {_show(d['ema'])})",
+    )  # fmt: skip
     df.add_argument(
-        "--ema", type=_ratio, help="decay of the weights' moving average, exported (default 0.999)"
+        "--same-ratio", type=_ratio,
+        help=f"share of pairs whose source is the target's person (default {_show(d['same_ratio'])})",
+    )  # fmt: skip
+    df.add_argument("--schedule", choices=SCHEDULES, help=f"noise schedule (default {d['schedule']})")
+    df.add_argument("--timesteps", type=_positive, help=f"diffusion timesteps T (default {d['timesteps']})")
+    df.add_argument(
+        "--cond-drop", type=_ratio, help=f"identity dropout for guidance (default {_show(d['cond_drop'])})"
     )
     df.add_argument(
-        "--same-ratio", type=_ratio, help="share of pairs whose source is the target's person (default 0.8)"
-    )
-    df.add_argument("--schedule", choices=("cosine", "linear"), help="noise schedule (default cosine)")
-    df.add_argument("--timesteps", type=_positive, help="diffusion timesteps T (default 1000)")
-    df.add_argument("--cond-drop", type=_ratio, help="identity dropout for guidance (default 0.1)")
+        "--sampling-steps", type=_positive,
+        help=f"DDIM steps for previews and the model's default ({d['sampling_steps']})",
+    )  # fmt: skip
     df.add_argument(
-        "--sampling-steps", type=_positive, help="DDIM steps for previews and the model's default (25)"
+        "--guidance", type=float, help=f"guidance for previews and the model's default ({d['guidance']})"
     )
-    df.add_argument("--guidance", type=float, help="guidance for previews and the model's default (2.0)")
     df.add_argument(
         "--weight", type=_diffusion_weight, action="append", metavar="NAME=VALUE",
-        help="a loss weight (repeat): denoise (1), identity (0.5), reconstruction (0.5); 0 skips the term",
+        help=f"a loss weight (repeat): {_weights_help(DiffusionLossConfig())}; 0 skips the term",
     )  # fmt: skip
-    df.add_argument("--seed", type=int, help="random seed (default 0)")
+    df.add_argument("--seed", type=int, help=f"random seed (default {seed})")
     df.add_argument("--no-augment", action="store_true", help="no flips, affine or colour jitter of targets")
     _add_run_options(df, "denoiser.onnx")
 
+    d = field_defaults(GeneratorTrainConfig)
     pk = tsub.add_parser(
         "pack",
         help="align a folder of people once into one portable file for 'train generator --data'",
@@ -315,16 +326,16 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     pk.add_argument("--max-photos", type=_positive, metavar="N", help="at most N photos per person")
     pk.add_argument(
-        "--holdout", metavar="BENCHMARK|PAIRS|none", default=GENERATOR_DEFAULTS["holdout"],
-        help="leave out the people of this benchmark or pairs file (default lfw_swap_v1)",
+        "--holdout", metavar="BENCHMARK|PAIRS|none", default=d["holdout"],
+        help=f"leave out the people of this benchmark or pairs file (default {d['holdout']})",
     )  # fmt: skip
     pk.add_argument(
-        "--template", choices=GENERATOR_TEMPLATES, default=GENERATOR_DEFAULTS["template"],
-        help="face alignment (default ffhq)",
+        "--template", choices=TEMPLATES, default=d["template"],
+        help=f"face alignment (default {d['template']})",
     )  # fmt: skip
     pk.add_argument(
-        "--resolution", type=_resolution, default=GENERATOR_DEFAULTS["resolution"],
-        help="face size in pixels, multiple of 16 (default 128)",
+        "--resolution", type=_resolution, default=d["model"].resolution,
+        help=f"face size in pixels, multiple of 16 (default {d['model'].resolution})",
     )  # fmt: skip
     pk.add_argument("--quality", type=_quality, default=90, help="JPEG quality of the faces (default 90)")
     pk.add_argument("--cache", type=Path, metavar="DIR", help="the aligned-face cache (as train generator's)")
@@ -344,57 +355,84 @@ def _fmt_seconds(s: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _stored(cls: Any, stored: dict[str, Any] | None) -> Any:
+    """The stored config of a resumed run as ``cls`` (None when there is none or it does not parse)."""
+    if stored is None:
+        return None
+    try:
+        return cls.from_dict({k: v for k, v in stored.items() if k not in ("trainer", "seed")})
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _picker(base: Any, cls: Any) -> Callable[..., Any]:
+    """``pick(name, value=None)``: an argument given (``value``) wins, else the resumed run's field
+    ``name`` (``model.resolution``: a model field), else the default of ``cls``'s field."""
+    defaults = field_defaults(cls)
+
+    def pick(name: str, value: Any = None) -> Any:
+        if value is not None:
+            return value
+        head, _, rest = name.partition(".")
+        v = getattr(base, head) if base is not None else defaults[head]
+        return getattr(v, rest) if rest else v
+
+    return pick
+
+
+def _seed(args: argparse.Namespace, base: Any, stored: dict[str, Any] | None) -> int:
+    """The run's seed: --seed, else the resumed run's, else the default."""
+    if args.seed is not None:
+        return int(args.seed)
+    seed: Any = stored.get("seed") if base is not None and stored is not None else TrainOptions().seed
+    return int(seed)
+
+
+def _model(args: argparse.Namespace, base: Any, preset: Callable[..., Any], **values: Any) -> Any:
+    """The run's model config: ``preset`` (``--preset``, else the default) with ``values`` on a new
+    run or when --preset is given, else the resumed run's with ``values``."""
+    if args.preset is not None or base is None:
+        return preset(args.preset or DEFAULT_PRESET, **values)
+    return replace(base.model, **values)
+
+
+def _augment(args: argparse.Namespace, pick: Callable[..., Any]) -> Any:
+    return AugmentConfig(enabled=False) if args.no_augment else pick("augment")
+
+
+def _loss(args: argparse.Namespace, pick: Callable[..., Any]) -> Any:
+    loss = pick("loss")
+    return replace(loss, **dict(args.weight)) if args.weight else loss
+
+
 def _autoencoder_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
     """The run's config from the arguments; on a resumed run, arguments left out keep stored values."""
-    from ..training.autoencoder import (
-        AutoencoderConfig,
-        AutoencoderTrainConfig,
-        preset_config,
-        resolve_faceset_path,
-    )
-    from ..training.data import AugmentConfig
-
-    base = None
-    if stored is not None:
-        try:
-            base = AutoencoderTrainConfig.from_dict(
-                {k: v for k, v in stored.items() if k not in ("trainer", "seed")}
-            )
-        except (KeyError, TypeError, ValueError):
-            base = None
+    base = _stored(AutoencoderTrainConfig, stored)
     if base is None and (args.a is None or args.b is None):
         raise InputError(f"{args.output}: give --a and --b (the folder holds no run to resume)")
-
-    def pick(name: str, value: Any, old: Any) -> Any:
-        return value if value is not None else (old if base is not None else DEFAULTS[name])
-
-    variant = pick("variant", args.variant, base.model.variant if base else None)
-    resolution = pick("resolution", args.resolution, base.model.resolution if base else None)
-    if args.preset is not None or base is None:
-        model = preset_config(args.preset or DEFAULTS["preset"], variant, resolution)
-    else:
-        model = AutoencoderConfig(**{**vars(base.model), "variant": variant, "resolution": resolution})
-    augment = AugmentConfig(enabled=False) if args.no_augment else (base.augment if base else AugmentConfig())
-    cfg = AutoencoderTrainConfig(
-        faceset_a=resolve_faceset_path(args.a) if args.a is not None else base.faceset_a,  # type: ignore[union-attr]
-        faceset_b=resolve_faceset_path(args.b) if args.b is not None else base.faceset_b,  # type: ignore[union-attr]
-        model=model,
-        batch_size=pick("batch", args.batch, base.batch_size if base else None),
-        lr=pick("lr", args.lr, base.lr if base else None),
-        augment=augment,
-        **(
-            {"regions": base.regions, "loss": base.loss, "preview_faces": base.preview_faces}
-            if base is not None
-            else {}
-        ),
+    pick = _picker(base, AutoencoderTrainConfig)
+    model = _model(
+        args,
+        base,
+        autoencoder_preset,
+        variant=pick("model.variant", args.variant),
+        resolution=pick("model.resolution", args.resolution),
     )
-    seed = pick("seed", args.seed, stored.get("seed") if stored else None)
-    return cfg, int(seed)
+    cfg = AutoencoderTrainConfig(
+        faceset_a=resolve_path(args.a) if args.a is not None else base.faceset_a,
+        faceset_b=resolve_path(args.b) if args.b is not None else base.faceset_b,
+        model=model,
+        batch_size=pick("batch_size", args.batch),
+        lr=pick("lr", args.lr),
+        augment=_augment(args, pick),
+        regions=pick("regions"),
+        loss=pick("loss"),
+        preview_faces=pick("preview_faces"),
+    )
+    return cfg, _seed(args, base, stored)
 
 
-def _run_options(args: argparse.Namespace, device: Any, seed: int) -> Any:
-    from ..training.trainer import TrainOptions
-
+def _run_options(args: argparse.Namespace, device: Any, seed: int) -> TrainOptions:
     return TrainOptions(
         steps=args.steps,
         device=str(device),
@@ -465,9 +503,8 @@ def _train(
 
 
 def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> int:
-    import torch
-
-    from ..training.autoencoder import AutoencoderTask, build_autoencoder, parameter_count
+    from ..training.autoencoder import AutoencoderTask, build_autoencoder
+    from ..training.common import model_parameters
     from ..training.trainer import Trainer, read_run, resolve_device
 
     device = resolve_device(args.device)
@@ -477,8 +514,7 @@ def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> in
     trainer = Trainer(task, args.output, _run_options(args, device, seed))
     start = trainer.prepare()
     m = cfg.model
-    with torch.device("meta"):
-        params = parameter_count(build_autoencoder(m))
+    params = model_parameters(build_autoencoder, m)
     out.print(
         f"autoencoder {m.variant.upper()} {m.resolution} px, {params / 1e6:.1f} M parameters, batch "
         f"{cfg.batch_size}, on {device}: A {len(task.faces_a)} faces, B {len(task.faces_b)} faces "
@@ -494,130 +530,54 @@ def _cmd_autoencoder(args: argparse.Namespace, out: Console, err: Console) -> in
     return _train(trainer, start, args, out, err, loss_text)
 
 
-def _stored(cls: Any, stored: dict[str, Any] | None) -> Any:
-    """The stored config of a resumed run as ``cls`` (None when there is none or it does not parse)."""
-    if stored is None:
-        return None
-    try:
-        return cls.from_dict({k: v for k, v in stored.items() if k not in ("trainer", "seed")})
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _identity_run_fields(
-    args: argparse.Namespace, base: Any, defaults: dict[str, Any]
-) -> tuple[Any, dict[str, Any]]:
-    """(``pick(name, value, old)``, the data fields) shared by the generator and diffusion configs: an
-    argument given wins, else the resumed run's value, else ``defaults[name]``."""
-    from ..training.generator import resolve_data_path
-
+def _identity_run_fields(args: argparse.Namespace, base: Any, pick: Callable[..., Any]) -> dict[str, Any]:
+    """The data fields shared by the generator and diffusion configs."""
     if base is None and args.data is None:
         raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
-
-    def pick(name: str, value: Any, old: Any) -> Any:
-        return value if value is not None else (old if base is not None else defaults[name])
-
-    fields = {
-        "data": resolve_data_path(args.data) if args.data is not None else base.data,
-        "people": args.people if args.people is not None else (base.people if base else None),
-        "max_photos": args.max_photos if args.max_photos is not None else (base.max_photos if base else None),
-        "holdout": pick("holdout", args.holdout, base.holdout if base else None),
-        "template": pick("template", args.template, base.template if base else None),
-    }
-    return pick, fields
-
-
-def _augment(args: argparse.Namespace, base: Any, default: Any) -> Any:
-    from ..training.data import AugmentConfig
-
-    if args.no_augment:
-        return AugmentConfig(enabled=False)
-    return base.augment if base is not None else default
+    fields = {k: pick(k, getattr(args, k)) for k in ("people", "max_photos", "holdout", "template")}
+    return {"data": resolve_path(args.data) if args.data is not None else base.data, **fields}
 
 
 def _generator_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
     """The generator run's config from the arguments; on a resumed run, arguments left out keep the
     stored values."""
-    from dataclasses import replace
-
-    from ..training.generator import (
-        GeneratorConfig,
-        GeneratorLossConfig,
-        GeneratorTrainConfig,
-        generator_augment,
-        preset_config,
-    )
-
     base = _stored(GeneratorTrainConfig, stored)
-    pick, fields = _identity_run_fields(args, base, GENERATOR_DEFAULTS)
-    resolution = pick("resolution", args.resolution, base.model.resolution if base else None)
-    if args.preset is not None or base is None:
-        model = preset_config(args.preset or GENERATOR_DEFAULTS["preset"], resolution)
-    else:
-        model = GeneratorConfig(**{**vars(base.model), "resolution": resolution})
-    loss = base.loss if base is not None else GeneratorLossConfig()
-    if args.weight:
-        loss = replace(loss, **dict(args.weight))
+    pick = _picker(base, GeneratorTrainConfig)
     cfg = GeneratorTrainConfig(
-        **fields,
-        model=model,
-        batch_size=pick("batch", args.batch, base.batch_size if base else None),
-        lr=pick("lr", args.lr, base.lr if base else None),
-        lr_d=pick("lr_d", args.lr_d, base.lr_d if base else None),
-        same_ratio=pick("same_ratio", args.same_ratio, base.same_ratio if base else None),
-        augment=_augment(args, base, generator_augment()),
-        loss=loss,
-        **({"regions": base.regions, "preview_faces": base.preview_faces} if base is not None else {}),
+        **_identity_run_fields(args, base, pick),
+        model=_model(args, base, generator_preset, resolution=pick("model.resolution", args.resolution)),
+        batch_size=pick("batch_size", args.batch),
+        lr=pick("lr", args.lr),
+        lr_d=pick("lr_d", args.lr_d),
+        same_ratio=pick("same_ratio", args.same_ratio),
+        augment=_augment(args, pick),
+        loss=_loss(args, pick),
+        regions=pick("regions"),
+        preview_faces=pick("preview_faces"),
     )
-    seed = pick("seed", args.seed, stored.get("seed") if stored else None)
-    return cfg, int(seed)
+    return cfg, _seed(args, base, stored)
 
 
 def _diffusion_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
     """The diffusion run's config from the arguments (resumed runs as for the generator)."""
-    from dataclasses import replace
-
-    from ..training.diffusion import DiffusionConfig, DiffusionLossConfig, DiffusionTrainConfig, preset_config
-    from ..training.generator import generator_augment
-
     base = _stored(DiffusionTrainConfig, stored)
-    defaults = {**GENERATOR_DEFAULTS, **DIFFUSION_DEFAULTS}
-    pick, fields = _identity_run_fields(args, base, defaults)
-    resolution = pick("resolution", args.resolution, base.model.resolution if base else None)
-    if args.preset is not None or base is None:
-        model = preset_config(args.preset or DIFFUSION_DEFAULTS["preset"], resolution)
-    else:
-        model = DiffusionConfig(**{**vars(base.model), "resolution": resolution})
-    loss = base.loss if base is not None else DiffusionLossConfig()
-    if args.weight:
-        loss = replace(loss, **dict(args.weight))
-    own = {
-        name: pick(name, getattr(args, name), getattr(base, name) if base else None)
-        for name in (
-            "schedule",
-            "timesteps",
-            "cond_drop",
-            "sampling_steps",
-            "guidance",
-            "ema",
-            "same_ratio",
-            "lr",
-        )
-    }
+    pick = _picker(base, DiffusionTrainConfig)
+    fields = _identity_run_fields(args, base, pick)
+    own = ("schedule", "timesteps", "cond_drop", "sampling_steps", "guidance", "ema", "same_ratio", "lr")
     try:
         cfg = DiffusionTrainConfig(
             **fields,
-            **own,
-            model=model,
-            batch_size=pick("batch", args.batch, base.batch_size if base else None),
-            augment=_augment(args, base, generator_augment()),
-            loss=loss,
-            **({"regions": base.regions, "preview_faces": base.preview_faces} if base is not None else {}),
+            **{name: pick(name, getattr(args, name)) for name in own},
+            model=_model(args, base, diffusion_preset, resolution=pick("model.resolution", args.resolution)),
+            batch_size=pick("batch_size", args.batch),
+            augment=_augment(args, pick),
+            loss=_loss(args, pick),
+            regions=pick("regions"),
+            preview_faces=pick("preview_faces"),
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    seed = pick("seed", args.seed, stored.get("seed") if stored else None)
-    return cfg, int(seed)
+    return cfg, _seed(args, base, stored)
 
 
 @contextlib.contextmanager

@@ -19,68 +19,29 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from .common import Upscale, on_device, preview_grid
+from .configs import AutoencoderConfig, AutoencoderTrainConfig
 from .data import (
-    AugmentConfig,
     Batch,
     EpochSampler,
     FaceArrays,
-    RegionWeights,
     clean_batch,
     load_face_arrays,
     make_batch,
     preview_indices,
     read_faceset,
 )
-from .losses import LossConfig, reconstruction_loss
+from .losses import reconstruction_loss
 from .trainer import StepContext, TrainTask
-
-Variant = Literal["df", "liae"]
-VARIANTS: tuple[str, ...] = ("df", "liae")
-
-# (enc_dims, ae_dims, dec_dims, mask_dims); "medium" is SAEHD's default size
-PRESETS: dict[str, tuple[int, int, int, int]] = {
-    "tiny": (16, 64, 16, 8),
-    "small": (32, 128, 32, 12),
-    "medium": (64, 256, 64, 22),
-}
-
-
-@dataclass(frozen=True)
-class AutoencoderConfig:
-    variant: Variant = "df"
-    resolution: int = 64  # multiple of 16
-    enc_dims: int = 32  # channels of the first encoder block (×2 per block, 4 blocks)
-    ae_dims: int = 128  # bottleneck width
-    dec_dims: int = 32  # decoder channels (×8, ×4, ×2 over its three upscales)
-    mask_dims: int = 12  # mask-branch channels (same multipliers)
-
-    def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
-        if self.resolution < 32 or self.resolution % 16:
-            raise ValueError(f"resolution must be a multiple of 16 and at least 32, not {self.resolution}")
-        if min(self.enc_dims, self.ae_dims, self.dec_dims, self.mask_dims) < 1:
-            raise ValueError("model dimensions must be positive")
-
-
-def preset_config(
-    preset: str = "small", variant: Variant | str = "df", resolution: int = 64
-) -> AutoencoderConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    e, a, d, m = PRESETS[preset]
-    return AutoencoderConfig(variant, resolution, e, a, d, m)  # type: ignore[arg-type]
 
 
 def _lrelu(x: torch.Tensor, slope: float = 0.1) -> torch.Tensor:
@@ -94,17 +55,6 @@ class Downscale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _lrelu(self.conv(x))
-
-
-class Upscale(nn.Module):
-    """3×3 convolution to 4× channels, leaky ReLU, pixel shuffle (×2)."""
-
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout * 4, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(_lrelu(self.conv(x)), 2)
 
 
 class ResidualBlock(nn.Module):
@@ -252,10 +202,6 @@ def build_autoencoder(config: AutoencoderConfig) -> PairAutoencoder:
     return (DFAutoencoder if config.variant == "df" else LIAEAutoencoder)(config)
 
 
-def parameter_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 class SwapNet(nn.Module):
     """The exported network: face A (N×3×R×R RGB in [0, 1]) → (face as B, mask), both in [0, 1]."""
 
@@ -265,38 +211,6 @@ class SwapNet(nn.Module):
 
     def forward(self, face: torch.Tensor) -> Output:
         return self.model.swap(face)
-
-
-@dataclass(frozen=True)
-class AutoencoderTrainConfig:
-    """Everything that defines an autoencoder run (stored in checkpoints; must match to resume)."""
-
-    faceset_a: str
-    faceset_b: str
-    model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
-    batch_size: int = 8
-    lr: float = 5e-5
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    regions: RegionWeights = field(default_factory=RegionWeights)
-    loss: LossConfig = field(default_factory=LossConfig)
-    preview_faces: int = 4
-    template: str = "ffhq"  # alignment template of the facesets (the swapper aligns faces the same way)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> AutoencoderTrainConfig:
-        d = dict(d)
-        return cls(
-            faceset_a=str(d.pop("faceset_a")),
-            faceset_b=str(d.pop("faceset_b")),
-            model=AutoencoderConfig(**d.pop("model")),
-            augment=AugmentConfig(**d.pop("augment", {})),
-            regions=RegionWeights(**d.pop("regions", {})),
-            loss=LossConfig(**d.pop("loss", {})),
-            **{k: v for k, v in d.items() if k in ("batch_size", "lr", "preview_faces", "template")},
-        )
 
 
 @dataclass(frozen=True)
@@ -310,10 +224,7 @@ class TensorBatch:
 
     @classmethod
     def from_numpy(cls, batch: Batch, device: torch.device) -> TensorBatch:
-        def t(x: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(x).to(device, non_blocking=True)
-
-        return cls(t(batch.inputs), t(batch.targets), t(batch.masks), t(batch.weights))
+        return on_device(cls, batch, device)
 
 
 class AutoencoderTask(TrainTask):
@@ -418,39 +329,3 @@ class AutoencoderTask(TrainTask):
             ("B mask", mb),
         ]
         return preview_grid(columns)
-
-
-def _to_hwc(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    arr = x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float32)
-    arr = arr.transpose(0, 2, 3, 1)
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    return np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
-
-
-def preview_grid(columns: list[tuple[str, np.ndarray | torch.Tensor]], min_cell: int = 96) -> np.ndarray:
-    """Labelled grid: one column per (title, N×C×R×R images in [0, 1]), one row per sample."""
-    cols = [(title, _to_hwc(x)) for title, x in columns]
-    n, r = cols[0][1].shape[0], cols[0][1].shape[1]
-    cell = max(r, min_cell)
-    head, gap = 18, 2
-    w = len(cols) * (cell + gap) + gap
-    h = head + n * (cell + gap) + gap
-    out = np.full((h, w, 3), 32, np.uint8)
-    for j, (title, imgs) in enumerate(cols):
-        x0 = gap + j * (cell + gap)
-        cv2.putText(out, title, (x0 + 2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (235, 235, 235), 1, cv2.LINE_AA)
-        for i in range(n):
-            y0 = head + gap + i * (cell + gap)
-            img = imgs[i] if cell == r else cv2.resize(imgs[i], (cell, cell), interpolation=cv2.INTER_NEAREST)
-            out[y0 : y0 + cell, x0 : x0 + cell] = img
-    return out
-
-
-def with_model(config: AutoencoderTrainConfig, **changes: Any) -> AutoencoderTrainConfig:
-    """``config`` with model fields replaced (e.g. ``variant="liae"``)."""
-    return replace(config, model=replace(config.model, **changes))
-
-
-def resolve_faceset_path(path: str | Path) -> str:
-    return str(Path(path).expanduser().resolve())

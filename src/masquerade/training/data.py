@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..faceset.extract import Faceset, load_faceset
+from .configs import AugmentConfig, RegionWeights
 
 MIN_FACES = 4
 
@@ -76,28 +77,6 @@ def load_face_arrays(faceset: Faceset, resolution: int, min_faces: int = MIN_FAC
         if lm.shape == (68, 2) and np.all(np.isfinite(lm)):
             landmarks[i] = lm * (r / faceset.size)
     return FaceArrays(images=images, masks=masks, landmarks=landmarks, ids=tuple(f.id for f in faceset.faces))
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Training augmentations. Geometry and colour apply to input and target alike; the random warp
-    deforms only the input, so the network learns to produce the clean face (DeepFaceLab)."""
-
-    enabled: bool = True
-    flip: float = 0.5  # probability of a horizontal flip
-    rotate: float = 10.0  # max rotation, degrees
-    scale: float = 0.05  # max relative scale change
-    translate: float = 0.05  # max shift, fraction of the resolution
-    colour: float = 0.1  # colour jitter strength (brightness, contrast, saturation, white balance)
-    warp: bool = True  # random grid warp of the input
-
-
-@dataclass(frozen=True)
-class RegionWeights:
-    """Per-pixel loss weights: eyes and mouth count more (DeepFaceLab's eyes/mouth priority)."""
-
-    eyes: float = 3.0
-    mouth: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ swapper): deterministic DDIM with classifier-free guidance,
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,47 +47,15 @@ from torch import nn
 from ..swappers.diffusion import (
     CONDITION_CHANNELS,
     IDENTITY_DIM,
-    SCHEDULES,
     alphas_cumprod,
     attribute_condition,
     ddim_sample,
 )
-from .autoencoder import parameter_count, preview_grid
-from .data import AugmentConfig, RegionWeights
-from .generator import TEMPLATES, IdentityLoss, IdentityPairTask, TensorPairs, generator_augment
-from .identity_data import DEFAULT_HOLDOUT, IdentityFaces, PairBatch, clean_pair_batch, preview_pairs
+from .common import IdentityLoss, IdentityPairTask, TensorPairs, model_parameters, preview_grid
+from .configs import DiffusionConfig, DiffusionTrainConfig
+from .identity_data import IdentityFaces, PairBatch, clean_pair_batch, preview_pairs
 from .losses import l1
 from .trainer import StepContext
-
-# preset → (channels, mults, res_blocks)
-PRESETS: dict[str, tuple[int, tuple[int, ...], int]] = {
-    "tiny": (32, (1, 2, 2), 1),
-    "small": (64, (1, 2, 4), 2),
-    "medium": (128, (1, 2, 3, 4), 2),
-}
-
-
-@dataclass(frozen=True)
-class DiffusionConfig:
-    resolution: int = 64  # multiple of 2^(len(mults) − 1)
-    channels: int = 64
-    mults: tuple[int, ...] = (1, 2, 4)
-    res_blocks: int = 2
-    attention: bool = True  # self-attention at the bottleneck
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "mults", tuple(int(m) for m in self.mults))
-        if self.channels % 8 or self.channels < 8:
-            raise ValueError("channels must be a multiple of 8")
-        if self.resolution % (2 ** (len(self.mults) - 1)):
-            raise ValueError(f"resolution must be a multiple of {2 ** (len(self.mults) - 1)}")
-
-
-def preset_config(preset: str = "small", resolution: int = 64) -> DiffusionConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    c, mults, blocks = PRESETS[preset]
-    return DiffusionConfig(resolution, c, mults, blocks)
 
 
 # ------------------------------------------------------------------------------------ the network
@@ -208,76 +176,7 @@ def build_unet(config: DiffusionConfig) -> DiffusionUNet:
 
 
 def model_size(config: DiffusionConfig) -> int:
-    with torch.device("meta"):
-        return parameter_count(build_unet(config))
-
-
-# ------------------------------------------------------------------------------------ the config
-@dataclass(frozen=True)
-class DiffusionLossConfig:
-    denoise: float = 1.0
-    identity: float = 0.5
-    reconstruction: float = 0.5
-
-    def __post_init__(self) -> None:
-        bad = [k for k, v in asdict(self).items() if not v >= 0]
-        if bad:
-            raise ValueError(f"loss weights must be ≥ 0: {', '.join(bad)}")
-
-
-LOSS_NAMES: tuple[str, ...] = tuple(DiffusionLossConfig.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class DiffusionTrainConfig:
-    """Everything that defines a diffusion run (stored in checkpoints; must match to resume). The data
-    fields are the generator's (:class:`~masquerade.training.generator.GeneratorTrainConfig`)."""
-
-    data: str
-    people: int | None = None
-    max_photos: int | None = None
-    holdout: str = DEFAULT_HOLDOUT
-    template: str = "ffhq"
-    model: DiffusionConfig = field(default_factory=DiffusionConfig)
-    schedule: str = "cosine"
-    timesteps: int = 1000
-    cond_drop: float = 0.1  # identity dropped (zeros) for classifier-free guidance
-    sampling_steps: int = 25  # DDIM steps of previews and the exported model's default
-    guidance: float = 2.0  # classifier-free guidance of previews and the exported model's default
-    batch_size: int = 8
-    lr: float = 1e-4
-    ema: float = 0.999
-    same_ratio: float = 0.8
-    augment: AugmentConfig = field(default_factory=generator_augment)
-    regions: RegionWeights = field(default_factory=RegionWeights)
-    loss: DiffusionLossConfig = field(default_factory=DiffusionLossConfig)
-    preview_faces: int = 4
-
-    def __post_init__(self) -> None:
-        if self.template not in TEMPLATES:
-            raise ValueError(f"unknown template {self.template!r}; choose from {', '.join(TEMPLATES)}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
-        for name in ("same_ratio", "cond_drop", "ema"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1")
-        if not 1 <= self.sampling_steps <= self.timesteps:
-            raise ValueError(f"sampling_steps must be 1 to {self.timesteps}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DiffusionTrainConfig:
-        d = dict(d)
-        return cls(
-            data=str(d.pop("data")),
-            model=DiffusionConfig(**d.pop("model")),
-            augment=AugmentConfig(**d.pop("augment")),
-            regions=RegionWeights(**d.pop("regions")),
-            loss=DiffusionLossConfig(**d.pop("loss")),
-            **{k: v for k, v in d.items() if k in cls.__dataclass_fields__},
-        )
+    return model_parameters(build_unet, config)
 
 
 # ------------------------------------------------------------------------------------- the task

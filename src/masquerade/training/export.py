@@ -41,8 +41,10 @@ import torch
 
 from ..errors import InputError, ModelError
 from ..imageio import atomic_write_bytes
-from .autoencoder import AutoencoderTrainConfig, PairAutoencoder, SwapNet, build_autoencoder, parameter_count
-from .generator import IDENTITY_DIM, Generator, GeneratorNet, GeneratorTrainConfig, build_generator
+from .autoencoder import PairAutoencoder, SwapNet, build_autoencoder
+from .common import IDENTITY_DIM, parameter_count
+from .configs import AutoencoderTrainConfig, DiffusionTrainConfig, GeneratorTrainConfig
+from .generator import Generator, GeneratorNet, build_generator
 from .trainer import load_checkpoint
 
 MODEL_FORMAT = "masquerade-autoencoder"
@@ -288,7 +290,7 @@ DIFFUSION_ONNX = "denoiser.onnx"
 
 def diffusion_from_checkpoint(state: dict[str, Any]) -> tuple[Any, Any]:
     """(the EMA denoiser in eval mode, the run's config) of a diffusion checkpoint."""
-    from .diffusion import DiffusionTrainConfig, build_unet
+    from .diffusion import build_unet
 
     if state.get("trainer") != "diffusion":
         raise InputError(f"checkpoint is from the {state.get('trainer')!r} trainer, not the diffusion model")

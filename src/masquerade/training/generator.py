@@ -20,7 +20,7 @@ from the mask loss only, so the generator cannot fall back on copying the target
 average-pooled by 2^k, each 4×4 convolutions (stride 2, then two stride 1) with spectral norm and
 leaky ReLU; hinge loss. Their intermediate features give the feature-matching loss.
 
-**Losses** (:class:`GeneratorLossConfig`, weights configurable, defaults in brackets):
+**Losses** (:class:`~.configs.GeneratorLossConfig`, weights configurable, defaults in brackets):
 
 * ``identity`` [10]: 1 − cosine between the source embedding and the dlib embedding of the generated
   face, computed by :class:`masquerade.identity.torch_net.DlibResNet` (frozen, differentiable to the
@@ -44,10 +44,8 @@ leaky ReLU; hinge loss. Their intermediate features give the feature-matching lo
 from __future__ import annotations
 
 import itertools
-import threading
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -55,72 +53,21 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..errors import InputError
-from .autoencoder import Upscale, parameter_count, preview_grid
-from .data import AugmentConfig, RegionWeights
-from .identity_data import (
-    CHIP_SIZE,
-    DEFAULT_HOLDOUT,
-    IdentityFaces,
-    PairBatch,
-    PairSampler,
-    ProgressFn,
-    clean_pair_batch,
-    holdout_people,
-    is_identity_pack,
-    load_identity_faces,
-    load_identity_pack,
-    make_pair_batch,
-    preview_pairs,
-    scan_identity_folder,
+from .common import (
+    IDENTITY_DIM,
+    IdentityLoss,
+    IdentityPairTask,
+    TensorPairs,
+    Upscale,
+    model_parameters,
+    preview_grid,
 )
+from .configs import GeneratorConfig, GeneratorTrainConfig
+from .identity_data import IdentityFaces, PairBatch, clean_pair_batch, preview_pairs
 from .losses import dssim, l1, mse, ssim_window_size
-from .trainer import StepContext, TrainTask
+from .trainer import StepContext
 
-TEMPLATES: tuple[str, ...] = ("ffhq", "arcface_v2")
-IDENTITY_DIM = 128
 FM_LAYERS = 2  # intermediate discriminator features used by feature matching (the last ones)
-
-# channels, max_channels, downs, id_blocks, id_dims, disc_channels
-PRESETS: dict[str, tuple[int, int, int, int, int, int]] = {
-    "tiny": (16, 128, 3, 2, 128, 16),
-    "small": (32, 256, 3, 4, 256, 32),
-    "medium": (64, 512, 4, 6, 512, 64),
-}
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    resolution: int = 128  # multiple of 16
-    channels: int = 32  # encoder stem width (×2 per downsampling, up to max_channels)
-    max_channels: int = 256
-    downs: int = 3  # stride-2 encoder steps: the bottleneck is at R / 2^downs
-    id_blocks: int = 4  # AdaIN residual blocks at the bottleneck
-    id_dims: int = 256  # width of the identity mapping
-    disc_channels: int = 32
-    disc_scales: int = 2
-    disc_layers: int = 3  # stride-2 layers per discriminator (fewer on small inputs)
-
-    def __post_init__(self) -> None:
-        if self.resolution < 32 or self.resolution % 16:
-            raise ValueError(f"resolution must be a multiple of 16 and at least 32, not {self.resolution}")
-        if not 1 <= self.downs <= 5 or self.resolution % 2**self.downs:
-            raise ValueError(f"downs must be 1..5 and divide the resolution, not {self.downs}")
-        if min(self.channels, self.max_channels, self.id_dims, self.disc_channels, self.disc_scales) < 1:
-            raise ValueError("model dimensions must be positive")
-        if self.id_blocks < 0 or self.disc_layers < 1:
-            raise ValueError("id_blocks must be ≥ 0 and disc_layers ≥ 1")
-
-    def widths(self) -> list[int]:
-        """Encoder channels at R, R/2, …, R/2^downs."""
-        return [min(self.channels * 2**k, self.max_channels) for k in range(self.downs + 1)]
-
-
-def preset_config(preset: str = "small", resolution: int = 128) -> GeneratorConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    c, m, d, b, i, dc = PRESETS[preset]
-    return GeneratorConfig(resolution, c, m, d, b, i, dc)
 
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -289,149 +236,12 @@ class MultiScaleDiscriminator(nn.Module):
         return out
 
 
-class IdentityLoss(nn.Module):
-    """dlib embeddings of faces, through the 150-px chip cut out with ``theta`` (frozen network), centred
-    on ``centre`` (the data's mean embedding) and L2-normalised."""
-
-    def __init__(self, centre: np.ndarray | None = None) -> None:
-        super().__init__()
-        from ..identity.torch_net import DlibResNet
-
-        self.net = DlibResNet(input_range=1.0).eval()
-        for p in self.net.parameters():
-            p.requires_grad_(False)
-        c = np.zeros(IDENTITY_DIM, np.float32) if centre is None else np.asarray(centre, np.float32)
-        self.register_buffer("centre", torch.from_numpy(c.copy()).view(1, -1))
-
-    def chips(self, faces: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        grid = F.affine_grid(
-            theta.to(faces.dtype), [len(faces), 3, CHIP_SIZE, CHIP_SIZE], align_corners=False
-        )
-        return F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-    def forward(self, faces: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.net(self.chips(faces, theta)).float() - self.centre, dim=1)
-
-
 def build_generator(config: GeneratorConfig) -> Generator:
     return Generator(config)
 
 
 def build_discriminator(config: GeneratorConfig) -> MultiScaleDiscriminator:
     return MultiScaleDiscriminator(config)
-
-
-@dataclass(frozen=True)
-class GeneratorLossConfig:
-    """Loss weights (see the module docstring)."""
-
-    identity: float = 10.0
-    reconstruction: float = 10.0
-    feature_matching: float = 10.0
-    adversarial: float = 1.0
-    eyes: float = 2.0
-    mask: float = 5.0
-    attribute: float = 0.0
-
-    def __post_init__(self) -> None:
-        bad = [k for k, v in asdict(self).items() if not v >= 0]
-        if bad:
-            raise ValueError(f"loss weights must be ≥ 0: {', '.join(bad)}")
-
-
-LOSS_NAMES: tuple[str, ...] = tuple(GeneratorLossConfig.__dataclass_fields__)
-
-
-def generator_augment() -> AugmentConfig:
-    """Target augmentation: flips, small rotation/scale/shift and colour jitter; no random warp (the
-    target's geometry is what the output must keep)."""
-    return AugmentConfig(warp=False, rotate=5.0)
-
-
-@dataclass(frozen=True)
-class GeneratorTrainConfig:
-    """Everything that defines a generator run (stored in checkpoints; must match to resume)."""
-
-    data: str  # folder of person folders (LFW or ROOT/<id>/*.jpg), or an identity pack file
-    people: int | None = None  # use this many people (with ≥ 2 photos), drawn with a fixed seed
-    max_photos: int | None = None  # per person
-    holdout: str = DEFAULT_HOLDOUT  # benchmark (or pairs file) whose people are left out; "none"
-    template: str = "ffhq"  # alignment of the crops (the swapper aligns the same way)
-    model: GeneratorConfig = field(default_factory=GeneratorConfig)
-    batch_size: int = 8
-    lr: float = 2e-4  # generator (Adam, betas 0, 0.99)
-    lr_d: float = 2e-4  # discriminator
-    same_ratio: float = 0.2  # share of pairs whose source is the target's person
-    augment: AugmentConfig = field(default_factory=generator_augment)
-    regions: RegionWeights = field(default_factory=RegionWeights)
-    loss: GeneratorLossConfig = field(default_factory=GeneratorLossConfig)
-    preview_faces: int = 4
-
-    def __post_init__(self) -> None:
-        if self.template not in TEMPLATES:
-            raise ValueError(f"unknown template {self.template!r}; choose from {', '.join(TEMPLATES)}")
-        if not 0.0 <= self.same_ratio <= 1.0:
-            raise ValueError("same_ratio must be between 0 and 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GeneratorTrainConfig:
-        d = dict(d)
-        return cls(
-            data=str(d.pop("data")),
-            model=GeneratorConfig(**d.pop("model")),
-            augment=AugmentConfig(**d.pop("augment", asdict(generator_augment()))),
-            regions=RegionWeights(**d.pop("regions", {})),
-            loss=GeneratorLossConfig(**d.pop("loss", {})),
-            **{k: v for k, v in d.items() if k in cls.__dataclass_fields__},
-        )
-
-
-def load_training_faces(
-    cfg: Any, cache: str | Path | None = None, progress: ProgressFn | None = None
-) -> IdentityFaces:
-    """The run's faces: scan ``cfg.data`` (people, photos, hold-out), align and cache; or, when
-    ``cfg.data`` is a file, read that identity pack."""
-    if is_identity_pack(cfg.data):
-        data = load_identity_pack(cfg.data, cfg.people, cfg.max_photos, holdout_people(cfg.holdout))
-        if data.resolution != cfg.model.resolution or data.template != cfg.template:
-            raise InputError(
-                f"{cfg.data}: the pack holds {data.resolution} px faces aligned with {data.template!r}; "
-                f"train with --resolution {data.resolution} --template {data.template}"
-            )
-        return data
-    folder = scan_identity_folder(cfg.data, cfg.people, cfg.max_photos, holdout_people(cfg.holdout))
-    return load_identity_faces(folder, cfg.model.resolution, cfg.template, cache=cache, progress=progress)
-
-
-@dataclass(frozen=True)
-class TensorPairs:
-    target: torch.Tensor
-    mask: torch.Tensor
-    weights: torch.Tensor
-    eyes: torch.Tensor
-    theta: torch.Tensor
-    identity: torch.Tensor
-    id_target: torch.Tensor
-    same: torch.Tensor
-
-    @classmethod
-    def from_numpy(cls, b: PairBatch, device: torch.device) -> TensorPairs:
-        def t(x: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(x)).to(device, non_blocking=True)
-
-        return cls(
-            t(b.target),
-            t(b.mask),
-            t(b.weights),
-            t(b.eyes),
-            t(b.theta),
-            t(b.identity),
-            t(b.id_target),
-            t(b.same),
-        )
 
 
 def _luma(x: torch.Tensor) -> torch.Tensor:
@@ -441,67 +251,6 @@ def _luma(x: torch.Tensor) -> torch.Tensor:
 def _set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
-
-
-class IdentityPairTask(TrainTask):
-    """What the trainers on identity-labelled faces share (the generator, the diffusion model): the
-    run's faces (:func:`load_training_faces`), the pair sampler and :meth:`pair_batch`. ``config``
-    needs the fields of :class:`GeneratorTrainConfig` that name the data, ``model.resolution``,
-    ``same_ratio``, ``batch_size``, ``augment``, ``regions`` and ``to_dict()``."""
-
-    changeable: ClassVar[tuple[str, ...]] = ("data",)  # a moved data folder
-
-    def __init__(
-        self,
-        config: Any,
-        seed: int = 0,
-        data: IdentityFaces | None = None,
-        cache: str | Path | None = None,
-    ) -> None:
-        """``data``: the faces, when already loaded; else :meth:`load_data` (or :meth:`build`) reads them
-        from ``config.data`` through the face cache ``cache``."""
-        self.cfg = config
-        self.seed = int(seed)
-        self.cache = cache
-        self._data: IdentityFaces | None = None
-        self.sampler: PairSampler | None = None
-        if data is not None:
-            self._use(data)
-        self._lock = threading.Lock()
-
-    def _use(self, data: IdentityFaces) -> None:
-        c = self.cfg
-        if data.resolution != c.model.resolution:
-            raise InputError(f"faces are {data.resolution} px, the model {c.model.resolution} px")
-        if data.template != c.template:
-            raise InputError(f"faces aligned with {data.template!r}, the run uses {c.template!r}")
-        self._data = data
-        self.sampler = PairSampler(data, self.seed, c.same_ratio)
-
-    def load_data(self, progress: ProgressFn | None = None) -> IdentityFaces:
-        """The run's faces (scanned, aligned and cached on first use; see :mod:`.identity_data`)."""
-        if self._data is None:
-            self._use(load_training_faces(self.cfg, self.cache, progress))
-        assert self._data is not None
-        return self._data
-
-    @property
-    def data(self) -> IdentityFaces:
-        return self.load_data()
-
-    def config(self) -> dict[str, Any]:
-        return self.cfg.to_dict()
-
-    def pair_batch(self, step: int) -> tuple[PairBatch, np.random.Generator]:
-        """The step's pairs, augmented, and the step's random generator (for any further draws)."""
-        assert self.sampler is not None, "load_data() or build() first"
-        rng = self.sampler.rng(step)
-        with self._lock:  # the target sampler's permutation cache
-            src, tgt, same = self.sampler.pairs(step, self.cfg.batch_size, rng)
-        return make_pair_batch(self.data, src, tgt, same, rng, self.cfg.augment, self.cfg.regions), rng
-
-    def batch(self, step: int) -> Any:
-        return self.pair_batch(step)[0]
 
 
 class GeneratorTask(IdentityPairTask):
@@ -684,9 +433,4 @@ class GeneratorNet(nn.Module):
 
 def model_sizes(config: GeneratorConfig) -> tuple[int, int]:
     """(generator, discriminator) parameter counts, without allocating the weights."""
-    with torch.device("meta"):
-        return parameter_count(build_generator(config)), parameter_count(build_discriminator(config))
-
-
-def resolve_data_path(path: str | Path) -> str:
-    return str(Path(path).expanduser().resolve())
+    return model_parameters(build_generator, config), model_parameters(build_discriminator, config)

@@ -78,7 +78,6 @@ PART_SIZE = 512  # photos per cache part
 MIN_FACE = 40.0  # face size in the photo (geometric mean of the box sides), pixels
 SELECT_SEED = 0x1D5E7  # fixed seed of the people drawn by ``people=N``
 CHIP_SIZE = 150  # dlib's identity chip
-DEFAULT_HOLDOUT = "lfw_swap_v1"
 EYES_ONLY = RegionWeights(eyes=2.0, mouth=1.0)  # region_weight_map(…) − 1: the eye regions in [0, 1]
 
 ProgressFn = Callable[[int, int, int], None]  # (photos done, photos to analyse, faces kept)

@@ -8,24 +8,10 @@ the predicted mask.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 
-PixelLoss = Literal["mse", "l1"]
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    dssim: float = 10.0  # weight of DSSIM
-    pixel: float = 10.0  # weight of the pixel loss
-    pixel_loss: PixelLoss = "mse"
-    mask: float = 10.0  # weight of the predicted-mask MSE
-    background: float = 0.1  # relative weight of pixels outside the face mask
-    ssim_window: int = 0  # odd window size; 0: about resolution / 11.6 (DeepFaceLab), at least 5
-    ssim_sigma: float = 1.5
+from .configs import LossConfig
 
 
 def ssim_window_size(resolution: int, configured: int = 0) -> int:

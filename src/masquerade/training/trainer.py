@@ -45,6 +45,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..imageio import atomic_write_bytes, save_image
+from .configs import TrainOptions
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +56,6 @@ RUN_FILES = ("train.json", "loss.csv", "loss.png", "preview.png")
 
 class ConfigMismatchError(InputError):
     """The output folder holds a run with another configuration."""
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """How to run (not what to train: that is the task's config, which must match to resume)."""
-
-    steps: int = 1000  # total number of steps to reach (a resumed run continues up to it)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = False  # mixed precision on CUDA
-    seed: int = 0
-    save_every: int = 500
-    preview_every: int = 100
-    keep_checkpoints: int = 3  # step_*.pt files kept besides latest.pt (0: keep all)
-    threads: int | None = None  # torch CPU threads (None: torch's default)
-    prefetch: int = 2  # batches prepared ahead by as many worker threads (0: inline)
-    force: bool = False  # start over in a folder that holds another run or other files
-    time_limit: float | None = None  # seconds of training in this session, then stop as if done
 
 
 @dataclass(frozen=True)

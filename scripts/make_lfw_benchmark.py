@@ -13,15 +13,33 @@ which a detector fails counts as a failure of the swapper under test, never as a
 * ``--self`` (50) self pairs: further distinct people (any photo count), source = target = one photo.
 
 Paths are relative to LFW's ``images/`` folder (``Name/Name_NNNN.jpg``).
+
+``--v2`` builds ``lfw_swap_v2``: v1's rows (the same draw) with their subset tags, plus ``--same`` (100)
+pairs of two different photos of one further person (the output is compared with the real target:
+ground-truth realism, which self pairs cannot give), and v1's first 50 swap pairs again with a synthetic
+occluder on the target (``occ_target``) and the next 50 with one on the source (``occ_source``). Tags
+come from the analyzer (:mod:`masquerade.evaluation.attributes`), so v2 needs the face models.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from masquerade.evaluation.attributes import SUBSETS
+from masquerade.evaluation.building import (
+    COLUMNS,
+    Row,
+    analyse_photos,
+    draw_pairs,
+    occluder_spec,
+    subset_counts,
+    tagged,
+)
 
 HEADER = """\
 # {name}: masquerade's face-swap evaluation benchmark, built from LFW (Labeled Faces in the Wild,
@@ -53,7 +71,21 @@ def photos_by_person(images: Path) -> dict[str, list[str]]:
     return people
 
 
-def build(lfw: Path, seed: int, n_swap: int, n_self: int, name: str) -> str:
+V2_HEADER = """\
+#
+# v2 adds: {n_same} 'same' pairs (two different photos of one further person with two or more photos: the
+# output is compared with the real target photo), {n_occ} 'occ_target' and {n_occ} 'occ_source' rows (v1's
+# first swap pairs with a synthetic occluder KIND:SEED on the target / the source), and the subset tags
+# of every row (attributes from masquerade.evaluation.attributes, largest face):
+{subsets}
+# Per kind and subset: {per_subset}
+# Columns 7 and 8: occluder, tags. Built by: python scripts/make_lfw_benchmark.py --v2 --seed {seed}
+"""
+
+
+def build(
+    lfw: Path, seed: int, n_swap: int, n_self: int, name: str, n_same: int = 0, n_occ: int = 0
+) -> str:
     images = lfw / "images"
     if not images.is_dir():
         raise SystemExit(f"error: {images} is not a folder (give the LFW root with --lfw)")
@@ -73,20 +105,41 @@ def build(lfw: Path, seed: int, n_swap: int, n_self: int, name: str) -> str:
     def rel(person: str, photo: str) -> str:
         return f"{person}/{photo}"
 
-    rows = ["kind\tsource\ttarget\tsource_other\tsource_id\ttarget_id"]
+    rows: list[Row] = []
     for s, t in zip(src_people, tgt_people, strict=True):
         s_photos = people[s]
         i, j = rng.choice(len(s_photos), 2, replace=False)
         tp = people[t][int(rng.integers(len(people[t])))]
-        rows.append(f"swap\t{rel(s, s_photos[i])}\t{rel(t, tp)}\t{rel(s, s_photos[j])}\t{s}\t{t}")
+        rows.append(Row("swap", rel(s, s_photos[i]), rel(t, tp), rel(s, s_photos[j]), s, t))
     for p in self_people:
         ph = people[p][int(rng.integers(len(people[p])))]
-        rows.append(f"self\t{rel(p, ph)}\t{rel(p, ph)}\t-\t{p}\t{p}")
+        rows.append(Row("self", rel(p, ph), rel(p, ph), None, p, p))
     header = HEADER.format(
         name=name, seed=seed, people=len(names), multi=len(multi),
         photos=sum(len(v) for v in people.values()), n_swap=n_swap, n_self=n_self,
     )  # fmt: skip
-    return header + "\n".join(rows) + "\n"
+    if not n_same and not n_occ:
+        return header + "kind\tsource\ttarget\tsource_other\tsource_id\ttarget_id\n" + "".join(
+            "\t".join(r.line().split("\t")[:6]) + "\n" for r in rows
+        )
+    used = {r.source_id for r in rows} | {r.target_id for r in rows}
+    rest = {n: [rel(n, ph) for ph in people[n]] for n in multi if n not in used}
+    rows += draw_pairs(rest, rng, n_same, "same", set())
+    swaps = [r for r in rows if r.kind == "swap"]
+    for k, r in enumerate(swaps[: 2 * n_occ]):
+        kind = "occ_target" if k < n_occ else "occ_source"
+        rows.append(replace(r, kind=kind, occluder=occluder_spec(k)))
+    attrs = analyse_photos(images, [q for r in rows for q in (r.source, r.target)])
+    rows = [tagged(r, attrs) for r in rows]
+    header += V2_HEADER.format(
+        n_same=n_same, n_occ=n_occ, seed=seed,
+        subsets="\n".join(f"#   {k}: {v}" for k, v in SUBSETS.items()),
+        per_subset="; ".join(
+            f"{k}: " + ", ".join(f"{t} {c}" for t, c in sorted(v.items()))
+            for k, v in subset_counts(rows).items()
+        ),
+    )  # fmt: skip
+    return header + COLUMNS + "\n" + "\n".join(r.line() for r in rows) + "\n"
 
 
 def main() -> None:
@@ -95,14 +148,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--swap", type=int, default=100, help="different-person pairs")
     ap.add_argument("--self", dest="n_self", type=int, default=50, help="self pairs")
-    ap.add_argument("--name", default="lfw_swap_v1")
+    ap.add_argument("--v2", action="store_true", help="lfw_swap_v2: v1 + same-person, occlusion pairs, tags")
+    ap.add_argument("--same", type=int, default=100, help="with --v2: same-person cross-photo pairs")
+    ap.add_argument("--occ", type=int, default=50, help="with --v2: occ_target and occ_source pairs each")
+    ap.add_argument("--name", default=None, help="default lfw_swap_v1 (lfw_swap_v2 with --v2)")
     ap.add_argument("--out", type=Path, default=None, help="default src/masquerade/data/benchmarks/NAME.tsv")
     args = ap.parse_args()
-    out = (
-        args.out
-        or Path(__file__).resolve().parents[1] / "src/masquerade/data/benchmarks" / f"{args.name}.tsv"
-    )
-    text = build(args.lfw, args.seed, args.swap, args.n_self, args.name)
+    name = args.name or ("lfw_swap_v2" if args.v2 else "lfw_swap_v1")
+    out = args.out or Path(__file__).resolve().parents[1] / "src/masquerade/data/benchmarks" / f"{name}.tsv"
+    extra = (args.same, args.occ) if args.v2 else (0, 0)
+    text = build(args.lfw, args.seed, args.swap, args.n_self, name, *extra)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out} (sha256 {hashlib.sha256(text.encode()).hexdigest()})")

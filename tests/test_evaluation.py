@@ -152,7 +152,7 @@ def test_pairs_file_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"bad.tsv:3: kind must be"):
         load_pairs(bad)
     bad.write_text("swap\ta.jpg\n")
-    with pytest.raises(InputError, match=r"bad.tsv:1: expected 3 to 6"):
+    with pytest.raises(InputError, match=r"bad.tsv:1: expected 3 to 8"):
         load_pairs(bad)
     bad.write_text("swap\ta.jpg\tmissing.jpg\n")
     with pytest.raises(InputError, match=r"missing.jpg"):

@@ -52,15 +52,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_swapper_options(e)
     e.add_argument(
         "--benchmark",
-        help="shipped benchmark name or a pairs file (default lfw_swap_v1, unless only --video is given)",
+        help="shipped benchmark (lfw_swap_v1, lfw_swap_v2, celeba_swap_v1) or a pairs file (default "
+        "lfw_swap_v1, unless only --video is given)",
     )
     e.add_argument(
         "--lfw", type=Path, default=Path("../shared/data/lfw"),
-        help="LFW root (holding images/) for the shipped benchmark (default ../shared/data/lfw)",
+        help="LFW root (holding images/) for the lfw benchmarks (default ../shared/data/lfw)",
+    )  # fmt: skip
+    e.add_argument(
+        "--celeba", type=Path, default=Path("../shared/data/celeba"),
+        help="CelebA root (holding images/) for celeba_swap_v1 (default ../shared/data/celeba)",
     )  # fmt: skip
     e.add_argument("--pairs", type=Path, help="your own pairs file (tab-separated: kind, source, target …)")
     e.add_argument("--root", type=Path, help="folder that relative paths in --pairs resolve against")
-    e.add_argument("--limit", type=int, help="only the first N pairs of each kind (swap, self)")
+    e.add_argument(
+        "--limit",
+        type=int,
+        help="only the first N pairs of each kind (swap, self, same, occ_target, occ_source)",
+    )
     e.add_argument("-o", "--out", type=Path, required=True, help="report folder (created; must be empty)")
     e.add_argument("--force", action="store_true", help="write into a non-empty report folder")
     e.add_argument(
@@ -99,6 +108,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         swapper_spec,
         write_report,
     )
+    from ..evaluation.compare import compare
     from ..swappers import SWAPPERS, swapper_needs_model, swapper_takes_model
 
     t0 = time.perf_counter()
@@ -128,7 +138,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.pairs is not None:
         bench = load_pairs(args.pairs, args.root)
     elif args.benchmark is not None or not args.video:
-        bench = load_benchmark(args.benchmark or "lfw_swap_v1", args.lfw)
+        bench = load_benchmark(args.benchmark or "lfw_swap_v1", args.lfw, args.celeba)
     if bench is not None:
         bench = limit_pairs(bench, args.limit)
     videos = []
@@ -180,10 +190,20 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             sv = s["ssim_face"]["mean"]
             sv_text = "-" if sv is None else f"{sv:.4f}"
             parts.append(f"self SSIM (face) {sv_text}, {s['failures']}/{s['pairs']} failed")
+        if "same" in a:
+            s = a["same"]
+            sv, sh = s["ssim_region"]["mean"], s["sharpness"]["mean"]
+            parts.append(
+                f"same-person SSIM {'-' if sv is None else f'{sv:.3f}'}, sharpness "
+                f"{'-' if sh is None else f'{sh:.2f}'}"
+            )
         if "video" in a:
             jr = a["video"]["jitter_ratio"]["mean"]
             parts.append(f"video jitter ratio {'-' if jr is None else f'{jr:.2f}'}")
         err.print(f"{r.label}: " + "; ".join(parts), highlight=False)
+    for c in compare(reports):
+        if c.verdict != "too few pairs":
+            err.print(f"  {c.b} vs {c.a}, {c.label} ({c.kind}, {c.n} pairs): {c.verdict}", highlight=False)
     err.print(
         f"evaluated in {secs:.1f} s → {args.out}/ ({', '.join(p.name for p in written)})", highlight=False
     )
@@ -225,7 +245,9 @@ def _evaluate_command(args: argparse.Namespace) -> str:
     if args.pairs is not None:
         parts += ["--pairs", str(args.pairs)] + (["--root", str(args.root)] if args.root else [])
     elif args.benchmark is not None or not args.video:
-        parts += ["--benchmark", args.benchmark or "lfw_swap_v1", "--lfw", str(args.lfw)]
+        name = args.benchmark or "lfw_swap_v1"
+        parts += ["--benchmark", name]
+        parts += ["--celeba", str(args.celeba)] if name.startswith("celeba") else ["--lfw", str(args.lfw)]
     if args.limit is not None:
         parts += ["--limit", str(args.limit)]
     for src, clip in args.video or []:

@@ -12,9 +12,13 @@ from typing import Any, Literal
 
 from ..errors import InputError
 from ..models import file_sha256
+from ..occlusion.synthetic import parse_occluder
 
-PairKind = Literal["swap", "self"]
-PAIR_KINDS: tuple[str, ...] = ("swap", "self")
+PairKind = Literal["swap", "self", "same", "occ_target", "occ_source"]
+PAIR_KINDS: tuple[str, ...] = ("swap", "self", "same", "occ_target", "occ_source")
+# kinds whose source and target are different people (identity is measured on them)
+DIFFERENT_PERSON_KINDS: tuple[str, ...] = ("swap", "occ_target", "occ_source")
+DATASETS: tuple[str, ...] = ("lfw", "celeba")  # the data folders shipped benchmarks are built from
 GALLERY_KIND = "gallery"  # a benchmark row adding a photo to the retrieval galleries only
 BENCHMARKS_PACKAGE = "data/benchmarks"
 
@@ -33,6 +37,8 @@ class PairSpec:
     source_name: str = ""
     target_name: str = ""
     line: int = 0
+    occluder: str | None = None  # KIND:SEED of a synthetic occluder (occ_target, occ_source)
+    tags: tuple[str, ...] = ()  # the subsets the pair belongs to (evaluation.attributes.SUBSETS)
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,12 @@ class Benchmark:
     root: Path | None
     pairs: list[PairSpec]
     gallery: list[GalleryEntry] = field(default_factory=list)
+    dataset: str | None = None  # a shipped benchmark's data folder kind (lfw, celeba)
 
     def counts(self) -> dict[str, int]:
-        return {k: sum(p.kind == k for p in self.pairs) for k in PAIR_KINDS}
+        """Pairs per kind: swap and self always, the other kinds where the benchmark has them."""
+        n = {k: sum(p.kind == k for p in self.pairs) for k in PAIR_KINDS}
+        return {k: v for k, v in n.items() if v or k in ("swap", "self")}
 
     def describe(self) -> dict[str, Any]:
         d = {
@@ -64,6 +73,8 @@ class Benchmark:
             "root": None if self.root is None else str(self.root),
             "pairs": self.counts(),
         }
+        if self.dataset:
+            d["dataset"] = self.dataset
         if self.gallery:
             d["gallery_photos"] = len(self.gallery)
             d["gallery_identities"] = len({g.identity for g in self.gallery})
@@ -107,22 +118,34 @@ def load_pairs(
             continue
         if cells[0].lower() == "kind":
             continue
-        if len(cells) < 3 or len(cells) > 6:
+        if len(cells) < 3 or len(cells) > 8:
             raise InputError(
-                f"{p}:{lineno}: expected 3 to 6 tab-separated columns "
-                "(kind, source, target[, source_other, source_id, target_id]), got {len(cells)}"
+                f"{p}:{lineno}: expected 3 to 8 tab-separated columns "
+                "(kind, source, target[, source_other, source_id, target_id, occluder, tags]), "
+                f"got {len(cells)}"
             )
-        cells += [""] * (6 - len(cells))
-        kind, src, tgt, other, sid, tid = cells
+        cells += [""] * (8 - len(cells))
+        kind, src, tgt, other, sid, tid, occ, tags = cells
         if kind == GALLERY_KIND:
             if not src:
                 raise InputError(f"{p}:{lineno}: empty gallery photo path")
             gallery.append(GalleryEntry(sid if sid not in ("", "-") else src, _resolve(src, base), lineno))
             continue
         if kind not in PAIR_KINDS:
-            raise InputError(f"{p}:{lineno}: kind must be 'swap', 'self' or 'gallery', got {kind!r}")
+            kinds = ", ".join(PAIR_KINDS)
+            raise InputError(f"{p}:{lineno}: kind must be one of {kinds} or gallery, got {kind!r}")
         if not src or not tgt:
             raise InputError(f"{p}:{lineno}: empty source or target path")
+        occ = None if occ in ("", "-") else occ
+        if kind.startswith("occ_"):
+            if occ is None:
+                raise InputError(f"{p}:{lineno}: a {kind} row needs an occluder (KIND:SEED) in column 7")
+            try:
+                parse_occluder(occ)
+            except InputError as exc:
+                raise InputError(f"{p}:{lineno}: {exc}") from None
+        elif occ is not None:
+            raise InputError(f"{p}:{lineno}: only occ_target and occ_source rows take an occluder")
         sid = sid if sid not in ("", "-") else src
         tid = tid if tid not in ("", "-") else (sid if kind == "self" else tgt)
         pairs.append(
@@ -131,6 +154,7 @@ def load_pairs(
                 source=_resolve(src, base), target=_resolve(tgt, base),
                 source_other=None if other in ("", "-") else _resolve(other, base),
                 source_id=sid, target_id=tid, source_name=src, target_name=tgt, line=lineno,
+                occluder=occ, tags=tuple(t for t in tags.split(",") if t and t != "-"),
             )
         )  # fmt: skip
     if not pairs:
@@ -149,27 +173,44 @@ def load_pairs(
             f"{p}: {len(missing)} image file(s) missing under {base}, first: {missing[0]}"
             + (" (is --lfw/--root the right folder?)" if len(missing) > 1 else "")
         )
+    head = text.splitlines()[:40]
+    dataset = next((ln.split(":", 1)[1].strip() for ln in head if ln.startswith("# dataset:")), None)
     return Benchmark(
-        name=name or p.stem, path=p, sha256=file_sha256(p), root=base, pairs=pairs, gallery=gallery
-    )
+        name=name or p.stem, path=p, sha256=file_sha256(p), root=base, pairs=pairs, gallery=gallery,
+        dataset=dataset,
+    )  # fmt: skip
+
+
+def shipped_dataset(name: str) -> str:
+    """The data folder a shipped benchmark is built from (its ``# dataset:`` line; LFW by default)."""
+    res = resources.files("masquerade") / BENCHMARKS_PACKAGE / f"{name}.tsv"
+    for line in res.read_text(encoding="utf-8").splitlines()[:40]:
+        if line.startswith("# dataset:"):
+            return line.split(":", 1)[1].strip()
+    return "lfw"
 
 
 def load_benchmark(
-    name_or_path: str | os.PathLike[str], lfw_root: str | os.PathLike[str] | None = None
-) -> Benchmark:
-    """A shipped benchmark by name (``lfw_swap_v1``; its paths resolve under ``lfw_root/images``) or a
-    pairs file by path (relative paths resolve under ``lfw_root`` if given, else the file's folder)."""
+    name_or_path: str | os.PathLike[str], lfw_root: str | os.PathLike[str] | None = None,
+    celeba_root: str | os.PathLike[str] | None = None,
+) -> Benchmark:  # fmt: skip
+    """A shipped benchmark by name (``lfw_swap_v1``, ``lfw_swap_v2`` — paths under ``lfw_root/images`` —
+    or ``celeba_swap_v1`` — under ``celeba_root/images``) or a pairs file by path (relative paths
+    resolve under ``lfw_root`` if given, else the file's folder)."""
     text = os.fspath(name_or_path)
     if text in shipped_benchmarks():
-        if lfw_root is None:
-            raise InputError(f"benchmark {text} needs the LFW folder (--lfw DIR, holding images/)")
-        root = Path(lfw_root)
+        dataset = shipped_dataset(text)
+        given = {"lfw": lfw_root, "celeba": celeba_root}.get(dataset)
+        label = {"lfw": "LFW", "celeba": "CelebA"}.get(dataset, dataset)
+        if given is None:
+            raise InputError(f"benchmark {text} needs the {label} folder (--{dataset} DIR, holding images/)")
+        root = Path(given)
         if not root.is_dir():
-            raise InputError(f"{root}: LFW folder does not exist")
+            raise InputError(f"{root}: {label} folder does not exist")
         images = root / "images" if (root / "images").is_dir() else root
         res = resources.files("masquerade") / BENCHMARKS_PACKAGE / f"{text}.tsv"
         with resources.as_file(res) as f:
-            return load_pairs(f, images, name=text)
+            return replace(load_pairs(f, images, name=text), dataset=dataset)
     p = Path(text)
     if not p.exists():
         known = ", ".join(shipped_benchmarks()) or "none"

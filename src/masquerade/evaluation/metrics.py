@@ -164,3 +164,145 @@ def summary(values: Sequence[float | None]) -> dict[str, Any]:
     if not v:
         return {"n": 0, "mean": None, "median": None, "std": None}
     return {"n": len(v), "mean": float(np.mean(v)), "median": float(np.median(v)), "std": float(np.std(v))}
+
+
+# ---------------------------------------------------------------------------------------- realism
+# eye corners (outer, inner), lids (upper, lower) and iris centre of the mediapipe mesh, per eye
+GAZE_EYES: tuple[tuple[int, int, int, int, int], ...] = ((33, 133, 159, 145, 468), (263, 362, 386, 374, 473))
+SHARPNESS_SIGMA = 1.5  # high frequencies: luma minus its Gaussian blur with this sigma (pixels)
+
+
+def gaze_vector(mesh: np.ndarray) -> np.ndarray | None:
+    """Per eye, where the iris centre sits in the eye: (along the corner axis from the outer corner, 0..1;
+    across it from the corners' midpoint, down positive), both in eye widths; 2×2, None without irises."""
+    if mesh is None or len(mesh) < 478:
+        return None
+    out = []
+    for outer, inner, _, _, iris in GAZE_EYES:
+        a, b, p = mesh[outer, :2], mesh[inner, :2], mesh[iris, :2]
+        axis = b - a
+        width2 = float(axis @ axis)
+        if width2 <= 1e-9:
+            return None
+        normal = np.array([-axis[1], axis[0]]) / np.sqrt(width2)
+        if normal[1] < 0:  # pointing down the image
+            normal = -normal
+        out.append([float((p - a) @ axis) / width2, float((p - (a + b) / 2) @ normal) / np.sqrt(width2)])
+    return np.array(out)
+
+
+def gaze_error(out: Face, target: Face) -> float | None:
+    """Mean distance (eye widths) between where the irises sit in the eyes of output and target, over both
+    eyes (:func:`gaze_vector`); None without iris landmarks."""
+    if out.mesh is None or target.mesh is None:
+        return None
+    a, b = gaze_vector(out.mesh), gaze_vector(target.mesh)
+    if a is None or b is None:
+        return None
+    return float(np.linalg.norm(a - b, axis=1).mean())
+
+
+def face_region(shape: tuple[int, ...], face: Face) -> np.ndarray:
+    """The face's oval from its mesh (or its box without one), as a bool mask of an image of ``shape``."""
+    from ..analysis.regions import FACE_OVAL, idx
+
+    h, w = shape[:2]
+    m = np.zeros((h, w), np.uint8)
+    if face.mesh is not None:
+        pts = face.mesh[idx(FACE_OVAL), :2]
+    else:
+        x1, y1, x2, y2 = face.box
+        pts = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
+    cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
+    return m > 0
+
+
+def _bbox(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    return (
+        slice(max(0, ys.min() - pad), min(h, ys.max() + pad + 1)),
+        slice(max(0, xs.min() - pad), min(w, xs.max() + pad + 1)),
+    )
+
+
+def masked_ssim(
+    a: np.ndarray, b: np.ndarray, mask: np.ndarray, sigma: float = 1.5, win: int = 11
+) -> float | None:
+    """SSIM (as :func:`ssim`: luma, Gaussian window) averaged over the pixels of ``mask`` only."""
+    if not mask.any():
+        return None
+    ys, xs = _bbox(mask, win)
+    x, y, m = _luma(a[ys, xs]), _luma(b[ys, xs]), mask[ys, xs]
+    if min(x.shape) < win:
+        return None
+
+    def blur(z: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(z, (win, win), sigma, borderType=cv2.BORDER_REFLECT)
+
+    c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(s[m].mean())
+
+
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float | None:
+    """PSNR (dB, 8-bit peak, all channels) over the pixels of ``mask``; capped at :data:`PSNR_CAP`."""
+    if not mask.any():
+        return None
+    d = a[mask].astype(np.float64) - b[mask].astype(np.float64)
+    mse = float(np.mean(d * d))
+    return PSNR_CAP if mse == 0.0 else min(PSNR_CAP, float(10.0 * np.log10(255.0**2 / mse)))
+
+
+def colour_error(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float | None:
+    """Mean CIE76 ΔE (Lab, L in 0..100) between two RGB images over ``mask``."""
+    if not mask.any():
+        return None
+    la = cv2.cvtColor(a.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[mask]
+    lb = cv2.cvtColor(b.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[mask]
+    return float(np.linalg.norm(la - lb, axis=1).mean())
+
+
+def high_frequency_energy(img: np.ndarray, mask: np.ndarray) -> float | None:
+    """RMS of the luma's high frequencies (luma minus its σ = :data:`SHARPNESS_SIGMA` blur) over ``mask``."""
+    if not mask.any():
+        return None
+    ys, xs = _bbox(mask, int(4 * SHARPNESS_SIGMA) + 1)
+    y = _luma(img[ys, xs])
+    hf = y - cv2.GaussianBlur(y, (0, 0), SHARPNESS_SIGMA, borderType=cv2.BORDER_REFLECT)
+    return float(np.sqrt(np.mean(hf[mask[ys, xs]] ** 2)))
+
+
+def sharpness_ratio(out: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float | None:
+    """High-frequency energy of ``out`` over that of ``target`` inside ``mask``: < 1 is blurrier than the
+    real photo (a blurry swap can score well on PSNR and badly here), > 1 sharper or noisier."""
+    eo, et = high_frequency_energy(out, mask), high_frequency_energy(target, mask)
+    if eo is None or et is None or et <= 1e-9:
+        return None
+    return eo / et
+
+
+def occluder_survival(
+    out: np.ndarray, occluded_target: np.ndarray, painted: np.ndarray, mask: np.ndarray
+) -> float | None:
+    """How much of an occluder in front of the target survives a swap, 0..1: 1 − (error of ``out`` vs the
+    occluded target inside ``mask``) / (the same error of ``painted``, the swap of the clean target, i.e.
+    the occluder fully painted over). 1: kept pixel for pixel; 0: painted over as if absent. None where
+    the clean swap does not change those pixels (nothing to survive)."""
+    if not mask.any():
+        return None
+    t = occluded_target[mask].astype(np.float64)
+    e_out = float(np.abs(out[mask].astype(np.float64) - t).mean())
+    e_ref = float(np.abs(painted[mask].astype(np.float64) - t).mean())
+    if e_ref < 1.0:
+        return None
+    return float(np.clip(1.0 - e_out / e_ref, 0.0, 1.0))
+
+
+def mean_abs_difference(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float | None:
+    """Mean absolute difference (8-bit grey levels, all channels) over ``mask``."""
+    if not mask.any():
+        return None
+    return float(np.abs(a[mask].astype(np.float64) - b[mask].astype(np.float64)).mean())

@@ -14,7 +14,9 @@ import numpy as np
 
 from ..errors import OutputError
 from ..imageio import atomic_write_bytes
+from .attributes import SUBSETS
 from .benchmarks import Benchmark
+from .compare import Comparison, compare, comparison_lines
 from .metrics import OUTPUT_IOU, PSNR_CAP
 from .results import PairMetrics, SwapperReport, _jsonable
 
@@ -101,8 +103,77 @@ def _rows_swap(reports: list[SwapperReport]) -> list[tuple[str, list[str]]]:
           for r in reports]),
         ("expression error, landmarks (IOD) ↓", [_mm(g(r).get("expr_err")) for r in reports]),
         ("expression error, measures ↓", [_mm(g(r).get("expr_measures_err")) for r in reports]),
+        ("gaze error (eye widths) ↓", [_mm(g(r).get("gaze_err")) for r in reports]),
         ("swap time per pair (ms) mean / median", [_mm(g(r).get("swap_ms"), ".0f") for r in reports]),
     ]  # fmt: skip
+    return rows
+
+
+def _rows_same(reports: list[SwapperReport]) -> list[tuple[str, list[str]]]:
+    def g(r: SwapperReport) -> dict[str, Any]:
+        return r.aggregate.get("same", {})
+
+    return [
+        ("pairs / failures", [f"{g(r).get('pairs', 0)} / {g(r).get('failures', 0)}" for r in reports]),
+        ("SSIM in the target's face ↑", [_mm(g(r).get("ssim_region"), ".4f") for r in reports]),
+        ("PSNR in the target's face (dB) ↑", [_mm(g(r).get("psnr_region"), ".2f") for r in reports]),
+        ("colour error, mean ΔE (Lab) ↓", [_mm(g(r).get("colour_err"), ".2f") for r in reports]),
+        ("sharpness ratio, output / real target (1 = as sharp; < 1 blurrier)",
+         [_mm(g(r).get("sharpness"), ".3f") for r in reports]),
+        ("cosine(output, target: the same person) ↑", [_mm(g(r).get("cos_tgt")) for r in reports]),
+        ("pose error ↓", [_mm(g(r).get("pose_err"), ".2f", "°") for r in reports]),
+        ("expression error, landmarks (IOD) ↓", [_mm(g(r).get("expr_err")) for r in reports]),
+        ("gaze error (eye widths) ↓", [_mm(g(r).get("gaze_err")) for r in reports]),
+    ]  # fmt: skip
+
+
+def _count(a: dict[str, Any]) -> str:
+    return f"{a.get('pairs', 0)} / {a.get('failures', 0)}"
+
+
+def _stat(a: dict[str, Any], key: str, stat: str = "mean", spec: str = ".3f") -> str:
+    return _fmt((a.get(key) or {}).get(stat), spec)
+
+
+def _rows_occlusion(reports: list[SwapperReport]) -> list[tuple[str, list[str]]]:
+    rows: list[tuple[str, list[str]]] = []
+    for kind, where, key, what, spec in (
+        ("occ_target", "target", "occ_survival", "occluder survival (1 kept, 0 painted over) ↑", ".3f"),
+        ("occ_source", "source", "occ_source_err",
+         "difference from the clean source's swap in the face (grey levels) ↓", ".2f"),
+    ):  # fmt: skip
+        if not any(kind in r.aggregate for r in reports):
+            continue
+        aggs = [r.aggregate.get(kind, {}) for r in reports]
+        rows += [
+            (f"occluder on the {where}: pairs / failures", [_count(a) for a in aggs]),
+            (what, [_mm(a.get(key), spec) for a in aggs]),
+            ("closer to source ↑", [_pct(a.get("closer_to_source")) for a in aggs]),
+        ]
+    return rows
+
+
+def _rows_subsets(reports: list[SwapperReport]) -> list[tuple[str, list[str]]]:
+    rows: list[tuple[str, list[str]]] = []
+    for tag in SUBSETS:
+        per = [r.aggregate.get("subsets", {}).get(tag, {}) for r in reports]
+        swap = [p.get("swap", {}) for p in per]
+        same = [p.get("same", {}) for p in per]
+        if any(swap):
+            rows += [
+                (f"**{tag}** swap: pairs / closer to source / top-1",
+                 [f"{a.get('pairs', 0)} / {_pct(a.get('closer_to_source'))} / {_pct(a.get('top1'))}"
+                  for a in swap]),
+                (f"**{tag}** swap: pose error / gaze error (medians)",
+                 [f"{_stat(a, 'pose_err', 'median', '.2f')}° / {_stat(a, 'gaze_err', 'median')}"
+                  for a in swap]),
+            ]  # fmt: skip
+        if any(same):
+            rows.append((
+                f"**{tag}** same-person: pairs / SSIM / sharpness / ΔE (means)",
+                [f"{a.get('pairs', 0)} / {_stat(a, 'ssim_region')} / {_stat(a, 'sharpness', spec='.2f')} / "
+                 f"{_stat(a, 'colour_err', spec='.1f')}" for a in same],
+            ))  # fmt: skip
     return rows
 
 
@@ -141,16 +212,22 @@ def _table(reports: list[SwapperReport], rows: list[tuple[str, list[str]]]) -> l
 
 def markdown_report(
     reports: list[SwapperReport], benchmark: Benchmark | None = None, meta: dict[str, Any] | None = None,
-    plots: Sequence[str] = (),
+    plots: Sequence[str] = (), grids: Sequence[tuple[str, str]] = (), comparison: Sequence[Comparison] = (),
 ) -> str:  # fmt: skip
     """The ``report.md`` text: swappers side by side, metric notes, failures, plots."""
     meta = meta or {}
     lines = [f"# masquerade evaluation{': ' + benchmark.name if benchmark else ''}", ""]
     if benchmark is not None:
         c = benchmark.counts()
+        extra = "".join(
+            f", {c[k]} {what}"
+            for k, what in (("same", "same-person pairs"), ("occ_target", "target-occluder pairs"),
+                            ("occ_source", "source-occluder pairs"))
+            if c.get(k)
+        )  # fmt: skip
         lines.append(
-            f"Benchmark `{benchmark.name}`: {c['swap']} different-person swap pairs and "
-            f"{c['self']} self pairs"
+            f"Benchmark `{benchmark.name}`: {c['swap']} different-person swap pairs, "
+            f"{c['self']} self pairs{extra}"
             + (
                 f", plus {len(benchmark.gallery)} gallery photos of "
                 f"{len({g.identity for g in benchmark.gallery})} further identities for retrieval"
@@ -179,6 +256,48 @@ def markdown_report(
     if any("self" in r.aggregate for r in reports):
         lines += ["## Self swaps (source and target the same person; output vs target)", ""]
         lines += [*_table(reports, _rows_self(reports)), ""]
+    if any("same" in r.aggregate for r in reports):
+        lines += [
+            "## Same-person pairs (two different photos of one person: the output is compared with the "
+            "real target inside the target's face)",
+            "",
+            *_table(reports, _rows_same(reports)),
+            "",
+        ]
+    occ = _rows_occlusion(reports)
+    if occ:
+        lines += ["## Synthetic occluders (known masks)", "", *_table(reports, occ), ""]
+    subs = _rows_subsets(reports)
+    if subs:
+        lines += [
+            "## Subsets",
+            "",
+            "; ".join(f"**{k}**: {v}" for k, v in SUBSETS.items()) + ".",
+            "",
+            *_table(reports, subs),
+            "",
+        ]
+    if comparison:
+        lines += [
+            f"## `{comparison[0].a}` compared pair by pair",
+            "",
+            "Rates: exact sign test on the pairs where only one of the two succeeds; other figures: mean "
+            "per-pair difference (compared − first) with a 95 % bootstrap interval. A verdict needs p < 0.05 "
+            "or an interval that excludes 0 (sharpness: closer to 1 is better).",
+            "",
+            *comparison_lines(comparison),
+            "",
+        ]
+    if grids:
+        lines += [
+            "## Picture grids",
+            "",
+            "Each row: source | target | "
+            + " | ".join(f"`{r.label}`" for r in reports)
+            + " (faces cropped at 1.6× the face box).",
+            "",
+        ]
+        lines += [f"**{name}**\n\n![{name}]({file})\n" for name, file in grids]
     if any(r.video for r in reports):
         lines += ["## Video (jitter and flicker of the output relative to the input clip; 1 = as stable)", ""]
         lines += [
@@ -330,6 +449,51 @@ def _boxplots(
     return path.name
 
 
+def grid_image(
+    reports: Sequence[SwapperReport], indices: Sequence[int], cell: int = 160
+) -> np.ndarray | None:
+    """One picture grid: a row per pair (source | target | each swapper's output), labelled columns; None
+    when no report kept those pairs' crops."""
+    import cv2
+
+    rows = []
+    for i in indices:
+        first = next((r.crops[i] for r in reports if i in r.crops), None)
+        if first is None:
+            continue
+        blank = np.full((cell, cell, 3), 128, np.uint8)
+        cells = [first["source"], first["target"]] + [
+            r.crops[i]["output"] if i in r.crops else blank for r in reports
+        ]
+        rows.append(np.hstack(cells))
+    if not rows:
+        return None
+    labels = ["source", "target", *(r.label for r in reports)]
+    head = np.full((22, cell * len(labels), 3), 255, np.uint8)
+    for k, text in enumerate(labels):
+        cv2.putText(
+            head, text[:22], (k * cell + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA
+        )
+    return np.vstack([head, *rows])
+
+
+def write_grids(
+    reports: Sequence[SwapperReport], selection: dict[str, list[int]], folder: Path
+) -> list[tuple[str, str]]:
+    """The picture grids as JPEGs (``grid-NAME.jpg``); returns (name, file name) of those written."""
+    from ..imageio import encode_image
+
+    written = []
+    for name, indices in selection.items():
+        img = grid_image(reports, indices)
+        if img is None:
+            continue
+        file = f"grid-{name}.jpg"
+        atomic_write_bytes(folder / file, encode_image(img, ".jpg", quality=85))
+        written.append((name, file))
+    return written
+
+
 def environment() -> dict[str, Any]:
     import platform
     from importlib import metadata
@@ -366,9 +530,13 @@ def write_report(
 ) -> list[Path]:  # fmt: skip
     """Write ``report.md``, ``results.json`` (per pair and aggregate) and the PNG plots into ``folder``
     (each file atomically); returns the paths written."""
+    from .run import grid_selection
+
     out = prepare_out_folder(folder, force)
     env = {**environment(), **(meta or {})}
     plots = write_plots(reports, out)
+    grids = write_grids(reports, grid_selection(benchmark.pairs), out) if benchmark is not None else []
+    comparison = compare(reports)
     doc = {
         "benchmark": None if benchmark is None else benchmark.describe(),
         "environment": env,
@@ -381,10 +549,12 @@ def write_report(
             "output_face_iou": OUTPUT_IOU,
         },
         "swappers": [r.to_dict() for r in reports],
+        "comparison": [c.to_dict() for c in comparison],
+        "grids": {name: file for name, file in grids},
     }
     atomic_write_bytes(
         out / "results.json", (json.dumps(_jsonable(doc), indent=1, ensure_ascii=False) + "\n").encode()
     )
-    md = markdown_report(reports, benchmark, env, plots)
+    md = markdown_report(reports, benchmark, env, plots, grids, comparison)
     atomic_write_bytes(out / "report.md", md.encode())
-    return [out / "results.json", out / "report.md", *(out / p for p in plots)]
+    return [out / "results.json", out / "report.md", *(out / p for p in plots), *(out / f for _, f in grids)]

@@ -136,6 +136,18 @@ class PairMetrics:
     psnr: float | None = None
     psnr_face: float | None = None
     lpips_onnx: float | None = None
+    gaze_err: float | None = None  # eye widths between the irises' places in output and target eyes
+    # same-person cross-photo pairs (and self pairs): output vs the real target inside the target's face
+    ssim_region: float | None = None
+    psnr_region: float | None = None
+    colour_err: float | None = None  # mean CIE76 ΔE
+    sharpness: float | None = None  # high-frequency energy ratio output / target (1 = as sharp)
+    # synthetic occluders: on the target, the share that survives (1 kept, 0 painted over); on the source,
+    # the mean |difference| (grey levels) inside the target face from the swap of the clean source
+    occ_survival: float | None = None
+    occ_source_err: float | None = None
+    occluder: str | None = None
+    tags: list[str] = field(default_factory=list)
     embedding: np.ndarray | None = field(default=None, repr=False)
     model_features: np.ndarray | None = field(default=None, repr=False)
 
@@ -182,6 +194,8 @@ class SwapperReport:
     aggregate: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     measured_with: dict[str, Any] = field(default_factory=dict)
+    # face crops (source, target, output) of the pairs the picture grids show, by pair index
+    crops: dict[int, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @property
     def label(self) -> str:

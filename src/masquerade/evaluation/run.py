@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ..analysis.analyzer import FaceAnalyzer
@@ -19,19 +20,29 @@ from ..face import Face
 from ..identity.encoder import cosine_similarity, euclidean_distance
 from ..imageio import load_image
 from ..job import SwapJob
+from ..occlusion.synthetic import make_occluder, parse_occluder
 from ..pipeline import FaceSwapper, SwapOptions, source_face
-from .benchmarks import PAIR_KINDS, Benchmark, GalleryEntry, PairSpec
+from .attributes import SUBSETS
+from .benchmarks import DIFFERENT_PERSON_KINDS, PAIR_KINDS, Benchmark, GalleryEntry, PairSpec
 from .metrics import (
     OUTPUT_IOU,
     PSNR_CAP,
     box_iou,
+    colour_error,
     expression_error,
     expression_measures_error,
     face_crop_box,
+    face_region,
     frechet_distance,
+    gaze_error,
+    masked_psnr,
+    masked_ssim,
+    mean_abs_difference,
+    occluder_survival,
     pose_error,
     psnr,
     retrieval_rank,
+    sharpness_ratio,
     ssim,
     summary,
 )
@@ -41,6 +52,8 @@ from .results import PairMetrics, SwapperReport, SwapperSpec, VideoMetrics, Vide
 log = logging.getLogger(__name__)
 
 TOP_K = 5
+GRID_CELL = 160  # px of one face in the picture grids
+GRID_ROWS = 6  # pairs per picture grid
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -115,13 +128,36 @@ def _analyse_inputs(
     return cache
 
 
+def _crop(rgb: np.ndarray, box: np.ndarray, size: int = GRID_CELL) -> np.ndarray:
+    """A square ``size``-px crop centred on a face box, 1.6× its larger side (grey outside the image)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = 1.6 * max(x2 - x1, y2 - y1, 1.0)
+    k = size / side
+    m = np.float32([[k, 0, size / 2 - k * (x1 + x2) / 2], [0, k, size / 2 - k * (y1 + y2) / 2]])
+    interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+    return cv2.warpAffine(rgb, m, (size, size), flags=interp, borderValue=(128, 128, 128))
+
+
+def _run_swap(spec: SwapperSpec, fs: FaceSwapper | None, src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+    if spec.name == "none":
+        return tgt.copy()
+    if spec.name == "source":
+        return src.copy()
+    assert fs is not None
+    return fs.swap(src, tgt)[0]
+
+
 def _swap_one(
     spec: SwapperSpec, fs: FaceSwapper | None, pair: PairSpec, inputs: dict[Path, _Input],
     analyzer: FaceAnalyzer, fid: OnnxImageModel | None, lpips: OnnxImageModel | None,
+    crops: dict[int, dict[str, np.ndarray]] | None = None,
 ) -> PairMetrics:  # fmt: skip
+    """Swap one pair and measure it; with ``crops``, the pair's source, target and output face crops
+    are kept there (picture grids)."""
     m = PairMetrics(
         index=pair.index, kind=pair.kind, source=pair.source_name or str(pair.source),
-        target=pair.target_name or str(pair.target), source_id=pair.source_id,
+        target=pair.target_name or str(pair.target), source_id=pair.source_id, occluder=pair.occluder,
+        tags=list(pair.tags),
     )  # fmt: skip
     src_in, tgt_in = inputs[pair.source], inputs[pair.target]
     sf, tf = src_in.face, tgt_in.face
@@ -129,25 +165,45 @@ def _swap_one(
         m.dist_src_tgt = euclidean_distance(sf.embedding, tf.embedding)
     src = _load(pair.source, pair)
     tgt = _load(pair.target, pair)
+    src_use, tgt_use, layer = src, tgt, None
+    if pair.occluder is not None:
+        if sf is None or tf is None:
+            m.failure = "no face in source" if sf is None else "no face in target"
+            return m
+        kind, seed = parse_occluder(pair.occluder)
+        if pair.kind == "occ_target":
+            layer = make_occluder(kind, seed, tf.landmarks_68, tgt.shape, src, sf.box)
+            tgt_use = layer.over(tgt)
+        else:
+            layer = make_occluder(kind, seed, sf.landmarks_68, src.shape, tgt, tf.box)
+            src_use = layer.over(src)
     t0 = time.perf_counter()
     try:
-        if spec.name == "none":
-            out = tgt.copy()
-        elif spec.name == "source":
-            out = src.copy()
-        else:
-            assert fs is not None
-            out, _ = fs.swap(src, tgt)
+        out = _run_swap(spec, fs, src_use, tgt_use)
+        m.swap_ms = (time.perf_counter() - t0) * 1000.0
+        clean = _run_swap(spec, fs, src, tgt) if layer is not None else None
     except (MasqueradeError, ValueError) as exc:
         m.failure = f"swap failed: {exc}"
         return m
-    m.swap_ms = (time.perf_counter() - t0) * 1000.0
+    if crops is not None and sf is not None and tf is not None:
+        crops[pair.index] = {
+            "source": _crop(src_use, sf.box),
+            "target": _crop(tgt_use, tf.box),
+            "output": _crop(out, tf.box),
+        }
     if sf is None:
         m.failure = "no face in source"
         return m
     if tf is None:
         m.failure = "no face in target"
         return m
+    if layer is not None and clean is not None:
+        face = face_region(tgt.shape, tf)
+        if pair.kind == "occ_target":
+            grown = cv2.dilate(face.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+            m.occ_survival = occluder_survival(out, tgt_use, clean, layer.mask & grown)
+        else:
+            m.occ_source_err = mean_abs_difference(out, clean, face)
     of = _output_face(analyzer, out, tf, match=spec.name != "source")
     if of is None:
         m.failure = "no face in output" + ("" if spec.name == "source" else " at the target face")
@@ -174,6 +230,11 @@ def _swap_one(
         m.pose_err = float(pe.mean())
     m.expr_err = expression_error(of, tf, analyzer.canonical)
     m.expr_measures_err = expression_measures_error(of, tf)
+    m.gaze_err = gaze_error(of, tf)
+    if pair.kind in ("self", "same") and out.shape == tgt.shape:
+        region = face_region(tgt.shape, tf)
+        m.ssim_region, m.psnr_region = masked_ssim(out, tgt, region), masked_psnr(out, tgt, region)
+        m.colour_err, m.sharpness = colour_error(out, tgt, region), sharpness_ratio(out, tgt, region)
     if pair.kind == "self" and out.shape == tgt.shape:
         m.ssim, m.psnr = ssim(out, tgt), min(psnr(out, tgt), PSNR_CAP)
         ys, xs = face_crop_box(tf.box, tgt.shape)
@@ -196,7 +257,7 @@ def _retrieval(
     gallery: dict[str, list[np.ndarray]] = {k: list(v) for k, v in (extra or {}).items()}
     other: dict[str, list[np.ndarray]] = {k: list(v) for k, v in (extra or {}).items()}
     for s in specs:
-        if s.kind != "swap":
+        if s.kind not in DIFFERENT_PERSON_KINDS:
             continue
         f = inputs[s.source].face
         if f is not None and f.embedding is not None:
@@ -206,7 +267,7 @@ def _retrieval(
             if f2 is not None and f2.embedding is not None:
                 other.setdefault(s.source_id, []).append(f2.embedding)
     for m in pairs:
-        if m.kind != "swap" or m.embedding is None:
+        if m.kind not in DIFFERENT_PERSON_KINDS or m.embedding is None:
             continue
         if m.source_id in gallery:
             m.rank = retrieval_rank(m.embedding, gallery, m.source_id)
@@ -230,14 +291,78 @@ def _rate(flags: Sequence[bool]) -> float | None:
     return float(np.mean(flags)) if len(flags) else None
 
 
+def _identity_block(
+    sub: list[PairMetrics], kind: str, specs: Sequence[PairSpec], inputs: dict[Path, _Input],
+    gallery_size: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Identity transfer and retrieval of different-person pairs."""
+    with_other = {s.index for s in specs if s.kind == kind and s.source_other is not None}
+    sub_other = [m for m in sub if m.index in with_other]
+    return {
+        "closer_to_source": _rate([m.closer_to_source for m in sub]),
+        "top1": _rate([m.top1 for m in sub]),
+        "top5": _rate([m.top5 for m in sub]),
+        "gallery_identities": gallery_size,
+        "top1_other": _rate([m.top1_other for m in sub_other]),
+        "top5_other": _rate([m.top5_other for m in sub_other]),
+        "pairs_with_other": len(sub_other),
+        "closer_to_source_other": _rate([
+            m.dist_src_other is not None and m.dist_tgt is not None and m.dist_src_other < m.dist_tgt
+            for m in sub_other
+        ]),
+        "cos_src_other": summary([m.cos_src_other for m in sub]),
+        "dist_src_other": summary([m.dist_src_other for m in sub]),
+        "dist_src_tgt": summary([m.dist_src_tgt for m in sub]),
+    }  # fmt: skip
+
+
+def _region_block(sub: list[PairMetrics]) -> dict[str, Any]:
+    """Fidelity to the real target inside its face (self and same-person pairs)."""
+    return {
+        "ssim_region": summary([m.ssim_region for m in sub]),
+        "psnr_region": summary([m.psnr_region for m in sub]),
+        "colour_err": summary([m.colour_err for m in sub]),
+        "sharpness": summary([m.sharpness for m in sub]),
+    }
+
+
+def _subsets(pairs: list[PairMetrics]) -> dict[str, Any]:
+    """Per subset (pair tags) and kind: the headline figures of the pairs in it."""
+    out: dict[str, Any] = {}
+    for tag in SUBSETS:
+        per_kind: dict[str, Any] = {}
+        for kind in ("swap", "same"):
+            sub = [m for m in pairs if m.kind == kind and tag in m.tags]
+            if not sub:
+                continue
+            a: dict[str, Any] = {
+                "pairs": len(sub),
+                "failures": sum(m.failure is not None for m in sub),
+                "pose_err": summary([m.pose_err for m in sub]),
+                "expr_err": summary([m.expr_err for m in sub]),
+                "gaze_err": summary([m.gaze_err for m in sub]),
+            }
+            if kind == "swap":
+                a["closer_to_source"] = _rate([m.closer_to_source for m in sub])
+                a["top1"] = _rate([m.top1 for m in sub])
+                a["top1_other"] = _rate([m.top1_other for m in sub])
+            else:
+                a.update(_region_block(sub))
+            per_kind[kind] = a
+        if per_kind:
+            out[tag] = per_kind
+    return out
+
+
 def aggregate(
     pairs: list[PairMetrics], specs: Sequence[PairSpec], inputs: dict[Path, _Input],
     fid: OnnxImageModel | None = None, lpips: OnnxImageModel | None = None,
     gallery: Mapping[str, Sequence[np.ndarray]] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Per-kind aggregates (rates over every pair of the kind, failures included as misses;
-    continuous metrics over the pairs that produced a value, with their ``n``). ``gallery``: extra
-    identities for retrieval (the benchmark's ``gallery`` rows, see :func:`gallery_embeddings`)."""
+    continuous metrics over the pairs that produced a value, with their ``n``), and per subset
+    (``subsets``). ``gallery``: extra identities for retrieval (the benchmark's ``gallery`` rows, see
+    :func:`gallery_embeddings`)."""
     gallery_size = _retrieval(pairs, specs, inputs, gallery)
     agg: dict[str, Any] = {}
     for kind in PAIR_KINDS:
@@ -259,27 +384,16 @@ def aggregate(
             "pose_err_roll": summary([m.pose_err_ypr[2] if m.pose_err_ypr else None for m in sub]),
             "expr_err": summary([m.expr_err for m in sub]),
             "expr_measures_err": summary([m.expr_measures_err for m in sub]),
+            "gaze_err": summary([m.gaze_err for m in sub]),
             "swap_ms": summary([m.swap_ms for m in sub]),
         }
+        if kind in DIFFERENT_PERSON_KINDS:
+            a.update(_identity_block(sub, kind, specs, inputs, gallery_size))
+        if kind == "occ_target":
+            a["occ_survival"] = summary([m.occ_survival for m in sub])
+        if kind == "occ_source":
+            a["occ_source_err"] = summary([m.occ_source_err for m in sub])
         if kind == "swap":
-            with_other = [s.index for s in specs if s.kind == "swap" and s.source_other is not None]
-            sub_other = [m for m in sub if m.index in set(with_other)]
-            a.update({
-                "closer_to_source": _rate([m.closer_to_source for m in sub]),
-                "top1": _rate([m.top1 for m in sub]),
-                "top5": _rate([m.top5 for m in sub]),
-                "gallery_identities": gallery_size,
-                "top1_other": _rate([m.top1_other for m in sub_other]),
-                "top5_other": _rate([m.top5_other for m in sub_other]),
-                "pairs_with_other": len(sub_other),
-                "closer_to_source_other": _rate([
-                    m.dist_src_other is not None and m.dist_tgt is not None and m.dist_src_other < m.dist_tgt
-                    for m in sub_other
-                ]),
-                "cos_src_other": summary([m.cos_src_other for m in sub]),
-                "dist_src_other": summary([m.dist_src_other for m in sub]),
-                "dist_src_tgt": summary([m.dist_src_tgt for m in sub]),
-            })  # fmt: skip
             out_e = [m.embedding for m in sub if m.embedding is not None]
             src_paths = {s.source for s in specs if s.kind == "swap"}
             src_e = [inputs[q].face.embedding for q in src_paths if inputs[q].face is not None]  # type: ignore[union-attr]
@@ -302,7 +416,9 @@ def aggregate(
                     "n_outputs": len(out_f),
                     "n_targets": len(tgt_f),
                 }
-        else:
+        if kind in ("self", "same"):
+            a.update(_region_block(sub))
+        if kind == "self":
             a.update({
                 "ssim": summary([m.ssim for m in sub]),
                 "ssim_face": summary([m.ssim_face for m in sub]),
@@ -312,7 +428,27 @@ def aggregate(
             if lpips is not None:
                 a["lpips_onnx"] = {"model": lpips.describe(), **summary([m.lpips_onnx for m in sub])}
         agg[kind] = a
+    subsets = _subsets(pairs)
+    if subsets:
+        agg["subsets"] = subsets
     return agg
+
+
+def grid_selection(pairs: Sequence[PairSpec], rows: int = GRID_ROWS) -> dict[str, list[int]]:
+    """The pairs each picture grid shows (file order): per kind its first ``rows`` pairs, and for swap and
+    same pairs the first ``rows`` of each subset; grids named ``KIND`` or ``KIND-SUBSET``."""
+    grids: dict[str, list[int]] = {}
+    for kind in PAIR_KINDS:
+        of_kind = [p for p in pairs if p.kind == kind]
+        if not of_kind:
+            continue
+        grids[kind] = [p.index for p in of_kind[:rows]]
+        if kind in ("swap", "same"):
+            for tag in SUBSETS:
+                chosen = [p.index for p in of_kind if tag in p.tags][:rows]
+                if chosen:
+                    grids[f"{kind}-{tag}"] = chosen
+    return grids
 
 
 def evaluate(
@@ -365,6 +501,7 @@ def evaluate(
                 probe(v.target)
                 _load(v.source)
         inputs = _analyse_inputs(plist, fa, fid_model, tick("analysing inputs"))
+        shown = {i for ids in grid_selection(plist).values() for i in ids}
         extra = gallery_embeddings(pairs.gallery, fa) if isinstance(pairs, Benchmark) else {}
         measured: dict[str, Any] = {"landmarks": "mediapipe face mesh"}
         if plist:
@@ -376,7 +513,8 @@ def evaluate(
             rep = SwapperReport(spec, measured_with=measured)
             step = tick(f"{spec.title}: pairs")
             for p in plist:
-                rep.pairs.append(_swap_one(spec, fs, p, inputs, fa, fid_model, lpips_model))
+                keep = rep.crops if p.index in shown else None
+                rep.pairs.append(_swap_one(spec, fs, p, inputs, fa, fid_model, lpips_model, keep))
                 step()
             if plist:
                 rep.aggregate = aggregate(rep.pairs, plist, inputs, fid_model, lpips_model, extra)

@@ -1,0 +1,38 @@
+"""Hand detection with mediapipe's hand landmarker (legacy ``hands`` solution, in the mediapipe wheel):
+each hand as its 21 landmarks in image pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._native import quiet_stderr
+
+
+class HandDetector:
+    """mediapipe Hands on still images. Call :meth:`get` with an RGB uint8 image; ``close()`` frees it."""
+
+    def __init__(self, max_hands: int = 4, min_score: float = 0.5) -> None:
+        import mediapipe as mp
+
+        with quiet_stderr():
+            self._hands = mp.solutions.hands.Hands(
+                static_image_mode=True, max_num_hands=max_hands, min_detection_confidence=min_score
+            )
+
+    def get(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """The hands found, each a 21×2 float array of pixel coordinates."""
+        h, w = rgb.shape[:2]
+        res = self._hands.process(np.ascontiguousarray(rgb))
+        return [
+            np.array([[p.x * w, p.y * h] for p in hand.landmark], np.float64)
+            for hand in (res.multi_hand_landmarks or [])
+        ]
+
+    def close(self) -> None:
+        self._hands.close()
+
+    def __enter__(self) -> HandDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,360 @@
+"""Synthetic occluders with exact masks: things in front of a face, drawn from a seed.
+
+The survey's way of simulating occlusion (pasting objects onto faces) for benchmarks and training: an
+:class:`OccluderLayer` is an RGB layer and its alpha over the whole image, placed relative to a face's
+68 landmarks, so the same seed on the same face always gives the same occluder. Kinds:
+
+* ``patch``: a blob cut from another photo's non-face region (``texture``), anywhere on the face;
+* ``hand``: a palm with fingers in a skin tone with shading, over the chin, mouth or a cheek;
+* ``strands``: hair strands falling from the forehead across an eye and cheek;
+* ``bar``: a microphone (a dark bar with a head) coming from below towards the mouth;
+* ``glasses``: a frame round both eyes, clear or (half of the time) dark lenses.
+
+``alpha`` is anti-aliased; :attr:`OccluderLayer.mask` (alpha > 0.5) is the exact mask a benchmark scores.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+
+OCCLUDER_KINDS: tuple[str, ...] = ("patch", "hand", "strands", "bar", "glasses")
+SS = 4  # drawing supersampling (anti-aliased alpha)
+
+# skin tones (Lab, OpenCV 8-bit scale: L 0..255, a/b offset 128) and hair colours (RGB)
+_SKIN_LAB = np.array([[200, 140, 150], [175, 145, 155], [150, 148, 160], [115, 146, 156], [80, 143, 150]])
+_HAIR_RGB = np.array(
+    [[20, 16, 14], [45, 30, 22], [80, 55, 35], [140, 105, 60], [200, 170, 110], [120, 50, 25]]
+)
+
+
+@dataclass(frozen=True)
+class OccluderLayer:
+    """An occluder over a whole image: ``rgb`` (H×W×3 uint8) where ``alpha`` (H×W float32, 0..1) > 0."""
+
+    kind: str
+    rgb: np.ndarray
+    alpha: np.ndarray
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The occluder's exact mask (alpha above one half)."""
+        return self.alpha > 0.5
+
+    def over(self, image: np.ndarray) -> np.ndarray:
+        """``image`` with the occluder in front of it."""
+        a = self.alpha[..., None]
+        return np.clip(
+            image.astype(np.float32) * (1 - a) + self.rgb.astype(np.float32) * a + 0.5, 0, 255
+        ).astype(np.uint8)
+
+
+def parse_occluder(spec: str) -> tuple[str, int]:
+    """``"hand:17"`` → (``"hand"``, 17); one-line :class:`InputError` otherwise."""
+    kind, _, seed = spec.partition(":")
+    if kind not in OCCLUDER_KINDS or not seed.isdigit():
+        raise InputError(
+            f"occluder {spec!r}: expected KIND:SEED with KIND one of {', '.join(OCCLUDER_KINDS)}"
+        )
+    return kind, int(seed)
+
+
+def occluder_rng(kind: str, seed: int) -> np.random.Generator:
+    """The generator an occluder spec stands for (the same on every machine)."""
+    return np.random.default_rng([zlib.crc32(kind.encode()), seed])
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """A face's frame from its 68 landmarks: eye midpoint, unit right/down vectors, inter-ocular distance."""
+
+    centre: np.ndarray
+    right: np.ndarray
+    down: np.ndarray
+    iod: float
+    lm: np.ndarray
+
+    def at(self, u: float, v: float) -> np.ndarray:
+        """The point ``u`` IODs right and ``v`` IODs down of the eye midpoint."""
+        return self.centre + self.iod * (u * self.right + v * self.down)
+
+
+def face_frame(landmarks_68: np.ndarray) -> _Frame:
+    lm = np.asarray(landmarks_68, np.float64)
+    el, er = lm[36:42].mean(0), lm[42:48].mean(0)
+    right = er - el
+    iod = float(np.linalg.norm(right)) or 1.0
+    right = right / iod
+    down = np.array([-right[1], right[0]])
+    if np.dot(lm[48:68].mean(0) - (el + er) / 2, down) < 0:
+        down = -down
+    return _Frame((el + er) / 2, right, down, iod, lm)
+
+
+class _Canvas:
+    """Supersampled drawing of a layer's colour and coverage inside a bounding box of the image."""
+
+    def __init__(self, shape: tuple[int, ...], pts: np.ndarray, pad: float) -> None:
+        h, w = shape[:2]
+        lo = np.floor(pts.min(0) - pad).astype(int)
+        hi = np.ceil(pts.max(0) + pad).astype(int)
+        self.x0, self.y0 = max(0, int(lo[0])), max(0, int(lo[1]))
+        self.x1, self.y1 = min(w, int(hi[0])), min(h, int(hi[1]))
+        self.shape = shape
+        bw, bh = max(1, self.x1 - self.x0), max(1, self.y1 - self.y0)
+        self.alpha = np.zeros((bh * SS, bw * SS), np.float32)
+        self.rgb = np.zeros((bh * SS, bw * SS, 3), np.float32)
+
+    def px(self, pts: np.ndarray) -> np.ndarray:
+        """Image points → fixed-point canvas coordinates (cv2's shift of 4 bits)."""
+        p = (np.asarray(pts, np.float64) - [self.x0, self.y0] + 0.5) * SS - 0.5
+        return np.round(p * 16).astype(np.int32)
+
+    def shape_mask(self) -> np.ndarray:
+        return np.zeros(self.alpha.shape, np.uint8)
+
+    def paint(self, mask: np.ndarray, colour: np.ndarray, opacity: float = 1.0) -> None:
+        """Paint ``colour`` (an RGB triple or a canvas-sized image) over what is there, where ``mask`` is."""
+        m = mask.astype(np.float32) * np.float32(opacity / 255.0)
+        col = np.broadcast_to(np.asarray(colour, np.float32), self.rgb.shape)
+        self.rgb = self.rgb * (1 - m[..., None]) + col * m[..., None]
+        self.alpha = self.alpha + m * (1 - self.alpha)
+
+    def layer(self, kind: str) -> OccluderLayer:
+        h, w = self.shape[:2]
+        rgb = np.zeros((h, w, 3), np.uint8)
+        alpha = np.zeros((h, w), np.float32)
+        if self.x1 > self.x0 and self.y1 > self.y0:
+            size = (self.x1 - self.x0, self.y1 - self.y0)
+            a = cv2.resize(self.alpha, size, interpolation=cv2.INTER_AREA)
+            premul = cv2.resize(self.rgb * self.alpha[..., None], size, interpolation=cv2.INTER_AREA)
+            col = premul / np.maximum(a[..., None], 1e-6)
+            rgb[self.y0 : self.y1, self.x0 : self.x1] = np.clip(col + 0.5, 0, 255).astype(np.uint8)
+            alpha[self.y0 : self.y1, self.x0 : self.x1] = np.clip(a, 0, 1)
+        return OccluderLayer(kind, rgb, alpha)
+
+
+def _shade(canvas: _Canvas, base_rgb: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """A canvas-sized colour image: ``base_rgb`` with a linear light gradient and fine noise."""
+    h, w = canvas.alpha.shape
+    ang = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    g = (np.cos(ang) * xx / max(w, 1) + np.sin(ang) * yy / max(h, 1)) - 0.5
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), SS * 1.5)
+    k = 1.0 + amount * g + 0.04 * noise
+    return np.clip(np.asarray(base_rgb, np.float32)[None, None, :] * k[..., None], 0, 255)
+
+
+def _skin_rgb(rng: np.random.Generator) -> np.ndarray:
+    i = rng.integers(len(_SKIN_LAB))
+    lab = _SKIN_LAB[i] + rng.normal(0, [8, 3, 4])
+    lab = np.clip(lab, 0, 255).astype(np.uint8)[None, None, :]
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)[0, 0].astype(np.float32)
+
+
+def _capsule(mask: np.ndarray, canvas: _Canvas, a: np.ndarray, b: np.ndarray, width: float) -> None:
+    pa, pb = canvas.px(a), canvas.px(b)
+    thick = max(1, int(round(width * SS)))
+    cv2.line(mask, tuple(int(v) for v in pa), tuple(int(v) for v in pb), 255, thick, cv2.LINE_8, 4)
+
+
+def _hand(f: _Frame, shape: tuple[int, ...], rng: np.random.Generator) -> OccluderLayer:
+    anchors = [(0.0, 1.45), (0.0, 1.1), (-0.75, 0.9), (0.75, 0.9), (-0.4, 1.3), (0.4, 1.3)]
+    u, v = anchors[rng.integers(len(anchors))]
+    palm_c = f.at(u + rng.normal(0, 0.12), v + 0.55 + rng.normal(0, 0.1))  # the palm sits below the anchor
+    ang = rng.uniform(-0.9, 0.9)  # the fingers point up, tilted
+    up = -(np.cos(ang) * f.down + np.sin(ang) * f.right)
+    side = np.array([-up[1], up[0]])
+    s = f.iod * rng.uniform(0.85, 1.25)
+    palm_w, palm_h = 0.95 * s, 1.05 * s
+    tips = []
+    fingers = []
+    for k in range(4):
+        base = palm_c + up * (palm_h * 0.42) + side * (palm_w * (-0.36 + 0.24 * k))
+        length = s * (0.75, 0.88, 0.82, 0.62)[k] * rng.uniform(0.85, 1.1)
+        spread = (k - 1.5) * rng.uniform(0.05, 0.16)
+        d = np.cos(spread) * up + np.sin(spread) * side
+        tip = base + d * length
+        fingers.append((base, tip, s * 0.21))
+        tips.append(tip)
+    thumb_base = palm_c + side * (palm_w * 0.45 * rng.choice([-1, 1])) + up * 0.05 * s
+    thumb_dir = up + 1.2 * (thumb_base - palm_c) / max(np.linalg.norm(thumb_base - palm_c), 1e-6)
+    thumb_tip = thumb_base + thumb_dir / np.linalg.norm(thumb_dir) * s * 0.6
+    fingers.append((thumb_base, thumb_tip, s * 0.24))
+    wrist = palm_c - up * s * 1.6
+    pts = np.array([palm_c, wrist, thumb_tip, *tips])
+    c = _Canvas(shape, pts, pad=s)
+    m = c.shape_mask()
+    axes = (int(palm_w / 2 * SS * 16), int(palm_h / 2 * SS * 16))
+    ctr = tuple(int(v) for v in c.px(palm_c))
+    deg = float(np.degrees(np.arctan2(up[1], up[0]))) + 90.0
+    cv2.ellipse(m, ctr, axes, deg, 0, 360, 255, -1, cv2.LINE_8, 4)
+    _capsule(m, c, palm_c, wrist, palm_w * 0.8)
+    for a, b, wdt in fingers:
+        _capsule(m, c, a, b, wdt)
+    skin = _shade(c, _skin_rgb(rng), rng, 0.35)
+    c.paint(m, skin)
+    # finger edges: a thin darker line between fingers, as real hands show
+    edge = c.shape_mask()
+    for a, b, wdt in fingers[:4]:
+        for sgn in (-1, 1):
+            n = np.array([-(b - a)[1], (b - a)[0]]) / max(np.linalg.norm(b - a), 1e-6)
+            _capsule(edge, c, a + sgn * n * wdt / 2, b + sgn * n * wdt / 2, max(1.0, f.iod * 0.015))
+    c.paint((edge & m), skin * 0.7, 0.6)
+    return c.layer("hand")
+
+
+def _strands(f: _Frame, shape: tuple[int, ...], rng: np.random.Generator) -> OccluderLayer:
+    side = rng.choice([-1.0, 1.0])
+    n = int(rng.integers(6, 26))
+    colour = _HAIR_RGB[rng.integers(len(_HAIR_RGB))].astype(np.float32)
+    start_u = side * rng.uniform(0.0, 0.6)
+    curves = []
+    for _ in range(n):
+        p0 = f.at(start_u + rng.normal(0, 0.25), -1.0 + rng.normal(0, 0.15))
+        p2 = f.at(start_u + side * rng.uniform(0.0, 0.8) + rng.normal(0, 0.2), rng.uniform(0.3, 1.4))
+        p1 = (p0 + p2) / 2 + f.right * f.iod * rng.normal(0, 0.35)
+        t = np.linspace(0, 1, 24)[:, None]
+        curves.append((1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2)
+    c = _Canvas(shape, np.concatenate(curves), pad=f.iod * 0.2)
+    for pts in curves:
+        m = c.shape_mask()
+        thick = max(1, int(round(f.iod * rng.uniform(0.025, 0.08) * SS)))
+        cv2.polylines(m, [c.px(pts)], False, 255, thick, cv2.LINE_8, 4)
+        col = np.clip(colour * rng.uniform(0.75, 1.3), 0, 255)
+        c.paint(m, col, rng.uniform(0.85, 1.0))
+    return c.layer("strands")
+
+
+def _bar(f: _Frame, shape: tuple[int, ...], rng: np.random.Generator) -> OccluderLayer:
+    head = f.at(rng.normal(0, 0.25), 1.15 + rng.normal(0, 0.15))
+    ang = rng.uniform(-0.6, 0.6)
+    d = np.cos(ang) * f.down + np.sin(ang) * f.right  # the handle runs from the head downwards
+    tail = head + d * f.iod * 4.0
+    width = f.iod * rng.uniform(0.3, 0.5)
+    head_r = f.iod * rng.uniform(0.35, 0.55)
+    c = _Canvas(shape, np.array([head, tail]), pad=head_r + width)
+    grey = np.full(3, rng.uniform(15, 90), np.float32)
+    m = c.shape_mask()
+    _capsule(m, c, head, tail, width)
+    c.paint(m, _shade(c, grey, rng, 0.6))
+    m = c.shape_mask()
+    cv2.circle(m, tuple(int(v) for v in c.px(head)), int(head_r * SS * 16), 255, -1, cv2.LINE_8, 4)
+    mesh = _shade(c, np.full(3, rng.uniform(40, 160), np.float32), rng, 0.5)
+    h, w = m.shape
+    period = max(2, int(round(head_r * SS * 0.25)))
+    grid = ((np.arange(h)[:, None] // period + np.arange(w)[None, :] // period) % 2).astype(np.float32)
+    c.paint(m, mesh * (0.8 + 0.2 * grid[..., None]))
+    return c.layer("bar")
+
+
+def _glasses(f: _Frame, shape: tuple[int, ...], rng: np.random.Generator) -> OccluderLayer:
+    el, er = f.lm[36:42].mean(0), f.lm[42:48].mean(0)
+    lw, lh = f.iod * rng.uniform(0.38, 0.5), f.iod * rng.uniform(0.25, 0.36)
+    thick = f.iod * rng.uniform(0.04, 0.1)
+    dark = rng.random() < 0.5
+    frame_rgb = np.full(3, rng.uniform(5, 70), np.float32)
+    c = _Canvas(shape, np.array([el - f.right * f.iod * 0.9, er + f.right * f.iod * 0.9]), pad=f.iod * 0.6)
+    deg = float(np.degrees(np.arctan2(f.right[1], f.right[0])))
+    lens = c.shape_mask()
+    rim = c.shape_mask()
+    for e in (el, er):
+        ctr = tuple(int(v) for v in c.px(e + f.down * lh * 0.1))
+        axes = (int(lw * SS * 16), int(lh * SS * 16))
+        cv2.ellipse(lens, ctr, axes, deg, 0, 360, 255, -1, cv2.LINE_8, 4)
+        cv2.ellipse(rim, ctr, axes, deg, 0, 360, 255, max(1, int(thick * SS)), cv2.LINE_8, 4)
+    _capsule(rim, c, el + f.right * lw * 0.95, er - f.right * lw * 0.95, thick)
+    _capsule(rim, c, el - f.right * lw, el - f.right * f.iod * 0.95, thick)
+    _capsule(rim, c, er + f.right * lw, er + f.right * f.iod * 0.95, thick)
+    if dark:
+        tint = _shade(c, np.array(rng.uniform(5, 45, 3), np.float32), rng, 0.5)
+        c.paint(lens, tint, rng.uniform(0.85, 0.97))
+    c.paint(rim, frame_rgb)
+    return c.layer("glasses")
+
+
+def _patch(
+    f: _Frame, shape: tuple[int, ...], rng: np.random.Generator, texture: np.ndarray | None,
+    avoid: np.ndarray | None,
+) -> OccluderLayer:  # fmt: skip
+    ctr = f.lm[rng.integers(len(f.lm))] + f.iod * rng.normal(0, 0.2, 2)
+    r = f.iod * rng.uniform(0.35, 0.75)
+    n = int(rng.integers(5, 10))
+    ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+    rad = r * rng.uniform(0.6, 1.3, n)
+    poly = ctr + np.stack([np.cos(ang) * rad, np.sin(ang) * rad], 1)
+    c = _Canvas(shape, poly, pad=2)
+    m = c.shape_mask()
+    cv2.fillPoly(m, [c.px(poly)], 255, cv2.LINE_8, 4)
+    k = max(1, int(r * SS * 0.15)) | 1
+    m = cv2.GaussianBlur(m, (k, k), 0)
+    m = np.where(m > 127, 255, 0).astype(np.uint8)
+    h, w = m.shape
+    fill = _texture_crop(texture, avoid, (w, h), rng)
+    c.paint(m, fill)
+    return c.layer("patch")
+
+
+def _texture_crop(
+    texture: np.ndarray | None, avoid: np.ndarray | None, size: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
+    """A ``size`` (w, h) crop of ``texture`` outside its ``avoid`` box (a face), or a random-colour
+    gradient without a texture."""
+    w, h = size
+    if texture is None or min(texture.shape[:2]) < 16:
+        return _shade_plain((h, w), rng)
+    th, tw = texture.shape[:2]
+    side = int(rng.uniform(0.15, 0.4) * min(th, tw))
+    for _ in range(20):
+        x, y = int(rng.integers(0, tw - side + 1)), int(rng.integers(0, th - side + 1))
+        if avoid is None or not _overlaps((x, y, x + side, y + side), avoid):
+            break
+    crop = texture[y : y + side, x : x + side].astype(np.float32)
+    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _shade_plain(hw: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    h, w = hw
+    a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    t = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
+    return np.broadcast_to(a * (1 - t) + b * t, (h, w, 3)).astype(np.float32)
+
+
+def _overlaps(r: tuple[int, int, int, int], box: np.ndarray) -> bool:
+    return not (r[2] <= box[0] or r[0] >= box[2] or r[3] <= box[1] or r[1] >= box[3])
+
+
+def make_occluder(
+    kind: str, seed: int, landmarks_68: np.ndarray, shape: tuple[int, ...],
+    texture: np.ndarray | None = None, texture_face_box: np.ndarray | None = None,
+) -> OccluderLayer:  # fmt: skip
+    """The occluder ``kind:seed`` for the face with ``landmarks_68`` in an image of ``shape``.
+    ``texture`` (another photo, with its face box to avoid) fills ``patch`` occluders."""
+    if kind not in OCCLUDER_KINDS:
+        raise InputError(f"unknown occluder kind {kind!r}; choose from {', '.join(OCCLUDER_KINDS)}")
+    rng = occluder_rng(kind, seed)
+    f = face_frame(landmarks_68)
+    if kind == "hand":
+        return _hand(f, shape, rng)
+    if kind == "strands":
+        return _strands(f, shape, rng)
+    if kind == "bar":
+        return _bar(f, shape, rng)
+    if kind == "glasses":
+        return _glasses(f, shape, rng)
+    return _patch(f, shape, rng, texture, texture_face_box)
+
+
+__all__ = [
+    "OCCLUDER_KINDS",
+    "OccluderLayer",
+    "face_frame",
+    "make_occluder",
+    "occluder_rng",
+    "parse_occluder",
+]

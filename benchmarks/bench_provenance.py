@@ -46,7 +46,7 @@ from masquerade.imageio import encode_image
 from masquerade.provenance.c2pa import ProvenanceInfo, sign_bytes, sign_file, verify_file
 from masquerade.provenance.stamp import OutputStamp
 from masquerade.provenance.watermark import Watermarker, WatermarkPayload, detect_file
-from masquerade.video.videoio import probe
+from masquerade.video.probe import probe
 
 
 def canvas(w: int, h: int) -> np.ndarray:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, ModelError
-from ..imageio import atomic_write_bytes
+from ..files import atomic_write_bytes
 from .autoencoder import AutoencoderTrainConfig, PairAutoencoder, SwapNet, build_autoencoder, parameter_count
 from .generator import IDENTITY_DIM, Generator, GeneratorNet, GeneratorTrainConfig, build_generator
 from .trainer import load_checkpoint

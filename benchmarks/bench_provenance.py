@@ -48,7 +48,7 @@ from masquerade.provenance.signing import sign_bytes, sign_file
 from masquerade.provenance.stamp import OutputStamp
 from masquerade.provenance.verification import verify_file
 from masquerade.provenance.watermark import Watermarker, WatermarkPayload, detect_file
-from masquerade.video.videoio import probe
+from masquerade.video.probe import probe
 
 
 def canvas(w: int, h: int) -> np.ndarray:

@@ -110,9 +110,9 @@ def bench_costs(clip: Path, seconds: float, tmp: Path) -> dict:
     from masquerade.job import SwapJob
     from masquerade.pipeline import make_swapper
     from masquerade.provenance.stamp import OutputStamp
+    from masquerade.video.probe import probe
     from masquerade.video.segments import join_encoded, join_segments, plan_segments, swap_segment
     from masquerade.video.swap import stamped_options
-    from masquerade.video.videoio import probe
 
     src = load_image(sample_path("grace_hopper")).rgb
     with FaceSwapper() as fs:

@@ -12,7 +12,7 @@ Every swap uses the ``grace_hopper`` sample as source and default :class:`SwapOp
 
 Speed (``music_720p.mp4``, 1280×720, 30 fps, first ``--max-frames`` frames, 289 in all):
 
-* transcode only: ``videoio.transcode(src, dst, fn=lambda rgb, t: rgb)``, same encoder settings;
+* transcode only: ``transcode.transcode(src, dst, fn=lambda rgb, t: rgb)``, same encoder settings;
 * swap: ``swap_video`` with its default provenance (watermark on every frame, C2PA signing), and once
   more with ``ProvenanceOptions(enabled=False)`` for the cost of provenance (issue 5: it must not
   halve throughput); model loading (analyzer, source face) is outside the timing. The swap's own
@@ -63,9 +63,10 @@ from masquerade import FaceAnalyzer, load_image, sample_path
 from masquerade.face import Face
 from masquerade.job import SwapJob
 from masquerade.provenance.stamp import ProvenanceOptions
+from masquerade.video.probe import probe
 from masquerade.video.swap import VideoOptions, swap_video
 from masquerade.video.temporal import compare
-from masquerade.video.videoio import EncodeOptions, probe, transcode
+from masquerade.video.transcode import EncodeOptions, transcode
 
 SPEED_CLIP = "music_720p.mp4"
 TALKING_CLIP = "talking_512_d6.mp4"

@@ -54,7 +54,9 @@ from masquerade.provenance.watermark import (
     detect_file,
     psnr,
 )
-from masquerade.video.videoio import EncodeOptions, VideoWriter, iter_frames, transcode
+from masquerade.video.probe import iter_frames
+from masquerade.video.transcode import EncodeOptions, transcode
+from masquerade.video.writer import VideoWriter
 
 
 def jpeg(rgb: np.ndarray, quality: int = 50) -> np.ndarray:

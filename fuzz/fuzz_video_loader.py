@@ -1,4 +1,4 @@
-"""Fuzz the video loaders of ``masquerade.video.videoio`` with atheris (libFuzzer for Python).
+"""Fuzz the video loaders (``masquerade.video.probe``, ``.transcode``) with atheris (libFuzzer for Python).
 
     python fuzz/fuzz_video_loader.py -atheris_runs=5000 -timeout=30 -rss_limit_mb=3072 CORPUS_DIR [SEEDS_DIR]
     python fuzz/fuzz_video_loader.py crash-1234abcd          # replay one input
@@ -27,7 +27,8 @@ import atheris
 
 with atheris.instrument_imports(include=["masquerade", "av"]):
     from masquerade.errors import InputError
-    from masquerade.video.videoio import EncodeOptions, iter_frames, probe, transcode
+    from masquerade.video.probe import iter_frames, probe
+    from masquerade.video.transcode import EncodeOptions, transcode
 
 MAX_FRAMES = int(os.environ.get("FUZZ_MAX_FRAMES", "60"))
 TRANSCODE = os.environ.get("FUZZ_TRANSCODE", "1") != "0"

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from masquerade import save_image
-from masquerade.video.videoio import iter_frames, probe
+from masquerade.video.probe import iter_frames, probe
 
 
 def frames_at(video: Path, indices: list[int]) -> dict[int, np.ndarray]:

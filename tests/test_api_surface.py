@@ -41,15 +41,16 @@ STAGES = {
         "aligned",
     ],
     "compose": ["masks", "colour", "blending"],
-    "video": ["videoio", "tracking", "smoothing", "swap", "segments", "live", "temporal"],
+    "video": ["probe", "transcode", "writer", "parts", "tracking", "smoothing", "swap", "segments", "live",
+              "temporal"],
     "run": ["batch", "ray_backend"],
     "provenance": ["watermark", "manifest", "credentials", "signing", "verification", "c2pa", "stamp"],
     "evaluation": ["metrics", "onnx_models", "benchmarks", "results", "run", "report"],
-    "faceset": [],
+    "faceset": ["format", "extract"],
     "cli": ["main", "extract", "serve", "train"],
     "server": ["app", "runner", "store"],
     "training": ["configs", "data", "losses", "trainer", "common"],
-}
+}  # fmt: skip
 
 
 def test_facade_names() -> None:

@@ -21,7 +21,7 @@ from masquerade.analysis.alignment import align_face, paste_back, warp_back
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.swappers import AutoencoderSwapper, create_swapper
-from masquerade.video.videoio import iter_frames
+from masquerade.video.probe import iter_frames
 
 R = 64  # model resolution
 

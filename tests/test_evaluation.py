@@ -403,7 +403,7 @@ def test_onnx_models_are_labelled_by_file_and_hash(
 
 
 def test_video_jitter_and_flicker(tmp_path: Path, analyzer: FaceAnalyzer, astronaut: np.ndarray) -> None:
-    from masquerade.video.videoio import VideoWriter
+    from masquerade.video.writer import VideoWriter
 
     clip = tmp_path / "clip.mp4"
     w = VideoWriter(clip, 10.0)

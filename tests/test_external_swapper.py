@@ -22,7 +22,7 @@ from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.swappers import ExternalOnnxSwapper, create_swapper, swapper_takes_model
 from masquerade.swappers.model_card import read_model_card
-from masquerade.video.videoio import iter_frames
+from masquerade.video.probe import iter_frames
 
 RNG = np.random.default_rng(7)
 W128 = (RNG.standard_normal((128, 3)) * 0.6).astype(np.float32)  # identity → per-channel offset

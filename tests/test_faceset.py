@@ -14,14 +14,8 @@ from conftest import SHARED
 from masquerade import InputError, NoFaceError, OutputError, load_image, sample_path, save_image
 from masquerade.analysis.alignment import template
 from masquerade.cli.main import main
-from masquerade.faceset.extract import (
-    FORMAT,
-    REJECT_REASONS,
-    VERSION,
-    ExtractOptions,
-    extract_faceset,
-    load_faceset,
-)
+from masquerade.faceset.extract import ExtractOptions, extract_faceset
+from masquerade.faceset.format import FORMAT, REJECT_REASONS, VERSION, load_faceset
 
 TALKING = SHARED / "videos" / "talking_512_d6.mp4"
 

@@ -17,8 +17,9 @@ from masquerade.job import SwapJob
 from masquerade.provenance.stamp import OutputStamp, ProvenanceOptions, read_note
 from masquerade.provenance.verification import verify_file
 from masquerade.provenance.watermark import Watermarker, detect_file
+from masquerade.video.probe import iter_frames
 from masquerade.video.swap import swap_video
-from masquerade.video.videoio import EncodeOptions, iter_frames, transcode
+from masquerade.video.transcode import EncodeOptions, transcode
 
 
 def swap(out: Path, *extra: str, target: str = "sample:astronaut") -> int:

@@ -224,7 +224,7 @@ def test_encoded_join_keeps_timing_rotation_size_and_audio(
     """The default join (segments encoded where they are swapped, joined by stream copy) against the
     single-process swap of the same input: same frames, timestamps, rotation, size and audio."""
     from masquerade.cli.main import main as cli
-    from masquerade.video.videoio import probe
+    from masquerade.video.probe import probe
 
     src = tmp_path / name
     _odd_clip(src, size, rotation, audio)

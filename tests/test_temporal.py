@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from masquerade import FaceAnalyzer
+from masquerade.video.probe import iter_frames
 from masquerade.video.temporal import (
     FrameSeries,
     compare,
@@ -21,7 +22,6 @@ from masquerade.video.temporal import (
     jitter_from_series,
     measure,
 )
-from masquerade.video.videoio import iter_frames
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 CLIP = VIDEOS / "talking_512_d0.mp4"

@@ -22,8 +22,10 @@ from masquerade import (
 from masquerade.cli.main import main
 from masquerade.job import SwapJob
 from masquerade.video.live import run_live
+from masquerade.video.probe import iter_frames, probe
 from masquerade.video.swap import VideoOptions, swap_video
-from masquerade.video.videoio import EncodeOptions, VideoWriter, iter_frames, probe
+from masquerade.video.transcode import EncodeOptions
+from masquerade.video.writer import VideoWriter
 
 VIDEOS = SHARED / "videos"
 

@@ -20,7 +20,8 @@ from masquerade.provenance.watermark import (
     detect_file,
     psnr,
 )
-from masquerade.video.videoio import EncodeOptions, VideoWriter
+from masquerade.video.transcode import EncodeOptions
+from masquerade.video.writer import VideoWriter
 
 PAYLOAD = WatermarkPayload(0x5EC0_DE12_3456)
 

@@ -3,8 +3,8 @@
 * Inputs: any format Pillow or OpenCV decode; EXIF orientation applied; grayscale, palette, CMYK,
   16-bit and float images converted to 8-bit RGB; an alpha channel is kept separately so it can be
   written back unchanged. The pixel count is checked from the header *before* decoding.
-* Outputs: written to a temporary file beside the destination and renamed into place, so a failed
-  write never leaves a partial file and an existing file is replaced atomically.
+* Outputs: encoded in memory and written atomically (:func:`masquerade.files.atomic_write_bytes`), so a
+  failed write never leaves a partial file and an existing file is replaced in one step.
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, OutputError
+from .files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -246,62 +246,6 @@ def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarr
         if rgb.shape[0] * rgb.shape[1] > max_pixels:
             raise InputError(f"{p}: image over the {max_pixels / 1e6:.0f} MP limit") from None
     return rgb, alpha
-
-
-def check_output_path(
-    output: str | os.PathLike[str], inputs: list[Path], force: bool, extensions: dict[str, str] | None = None
-) -> Path:
-    """Validate an output path before any work is done."""
-    out = Path(output)
-    exts = IMAGE_EXTENSIONS if extensions is None else extensions
-    if out.suffix.lower() not in exts:
-        raise OutputError(
-            f"{out}: unsupported output extension {out.suffix!r} (use {', '.join(sorted(exts))})"
-        )
-    for src in inputs:
-        try:
-            same = out.exists() and src.exists() and os.path.samefile(out, src)
-        except OSError:
-            same = False
-        if same or out.resolve() == src.resolve():
-            raise OutputError(f"{out}: output would overwrite the input {src}; choose another path")
-    if out.exists() and not force:
-        raise OutputError(f"{out}: already exists (use --force to replace it)")
-    if out.is_dir():
-        raise OutputError(f"{out}: is a directory")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"{out}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{out}: folder {parent} is not writable")
-    return out
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` via a temporary file in the same folder and an atomic rename."""
-    atomic_write(path, lambda fh: fh.write(data))
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write ``path`` atomically: ``write(file)`` fills a temporary file in the same folder (read-write
-    for the user as the umask allows), which is flushed to disk and renamed over ``path``; on any
-    error the temporary file is removed and ``path`` is left as it was."""
-    parent = path.parent if str(path.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def encode_image(

@@ -27,7 +27,7 @@ from .provenance.stamp import OutputStamp, ProvenanceOptions
 from .swappers import SWAPPERS, SwapperInfo, model_users, swapper_info, swapper_options
 from .video.smoothing import OneEuroParams
 from .video.swap import VideoOptions
-from .video.videoio import EncodeOptions
+from .video.transcode import EncodeOptions
 
 Source = tuple[np.ndarray, Face]
 Photo = str | os.PathLike[str]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..imageio import DEFAULT_MAX_PIXELS, check_output_path, load_image, save_image
+from ..files import check_output_path
+from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, load_image, save_image
 from .common import resolve
 
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     src = resolve(args.photo)
     if args.annotate is not None:
-        check_output_path(args.annotate, [src], args.force)
+        check_output_path(args.annotate, [src], args.force, IMAGE_EXTENSIONS)
     img = load_image(src, max_pixels=args.max_pixels)
     with FaceAnalyzer(identity=not args.no_identity, landmarks=args.landmarks) as fa:
         faces = fa.get(img.rgb)

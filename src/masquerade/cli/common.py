@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..errors import InputError
-from ..imageio import DEFAULT_MAX_PIXELS, check_output_path
+from ..files import check_output_path
+from ..imageio import DEFAULT_MAX_PIXELS
 from ..job import SwapRequest
 from ..provenance.credentials import SigningConfig
 from ..provenance.stamp import OutputStamp, ProvenanceOptions

@@ -86,13 +86,8 @@ def cmd_extract(args: argparse.Namespace, out: Console, err: Console) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..analysis.analyzer import FaceAnalyzer
-    from ..faceset.extract import (
-        ExtractOptions,
-        check_output_folder,
-        extract_faceset,
-        plan_inputs,
-        reference_embedding,
-    )
+    from ..faceset.extract import ExtractOptions, extract_faceset, plan_inputs, reference_embedding
+    from ..files import check_output_folder
     from .common import resolve as _resolve
 
     inputs = [_resolve(x) for x in args.inputs]

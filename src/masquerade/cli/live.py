@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..imageio import check_output_path
+from ..files import check_output_path
 from ..job import check_request, prepare_job
 from .common import add_swap_options, resolve, stamp_for, swap_request
 
@@ -29,8 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from ..analysis.analyzer import FaceAnalyzer
     from ..video.live import open_stream, run_live
+    from ..video.probe import probe
     from ..video.swap import VideoFaceSwapper
-    from ..video.videoio import VIDEO_EXTENSIONS, EncodeOptions, VideoWriter, probe
+    from ..video.transcode import VIDEO_EXTENSIONS, EncodeOptions
+    from ..video.writer import VideoWriter
 
     request = swap_request(args)
     check_request(request)

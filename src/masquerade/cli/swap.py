@@ -10,7 +10,8 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import InputError
-from ..imageio import DEFAULT_MAX_PIXELS, check_output_path, load_image
+from ..files import check_output_path
+from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, load_image
 from ..job import SwapJob, check_request, prepare_job, video_options
 from ..provenance.stamp import OutputStamp
 from .common import add_swap_options, progress_bar, provenance, quality, resolve, stamp_for, swap_request
@@ -85,7 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from ..analysis.analyzer import FaceAnalyzer
-    from ..video.videoio import VIDEO_EXTENSIONS, is_video_path
+    from ..video.probe import is_video_path
+    from ..video.transcode import VIDEO_EXTENSIONS
 
     check_request(swap_request(args))  # the swapper, its model and options, sources and faces
     tgt_p = resolve(args.target)
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             raise InputError(f"--{flag} goes with a folder as -t/--target (a batch)")
     video = is_video_path(tgt_p)
     inputs = [tgt_p, *_inputs(args)]
-    dest = check_output_path(args.output, inputs, args.force, VIDEO_EXTENSIONS if video else None)
+    dest = check_output_path(args.output, inputs, args.force, VIDEO_EXTENSIONS if video else IMAGE_EXTENSIONS)
     stamp = stamp_for(args, dest, inputs)
     t0 = time.perf_counter()
     if video:
@@ -141,8 +143,8 @@ def _swap_video(
     args: argparse.Namespace, tgt_p: Path, dest: Path, err: Console, t0: float, stamp: OutputStamp
 ) -> int:
     from ..analysis.analyzer import FaceAnalyzer
+    from ..video.probe import probe
     from ..video.swap import swap_video
-    from ..video.videoio import probe
 
     info = probe(tgt_p)
     for name in ("start", "end"):

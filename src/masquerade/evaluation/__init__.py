@@ -78,10 +78,11 @@ The package's modules: :mod:`~masquerade.evaluation.metrics` (the metric maths),
 
 from __future__ import annotations
 
+from ..files import prepare_out_folder
 from .benchmarks import Benchmark, PairSpec, limit_pairs, load_benchmark, load_pairs, shipped_benchmarks
 from .metrics import expression_error, frechet_distance, pose_error, psnr, retrieval_rank, ssim
 from .onnx_models import OnnxImageModel, OnnxModelSpec
-from .report import markdown_report, prepare_out_folder, write_plots, write_report
+from .report import markdown_report, write_plots, write_report
 from .results import (
     BASELINES,
     PairMetrics,

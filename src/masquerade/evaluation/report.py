@@ -12,38 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OutputError
-from ..imageio import atomic_write_bytes
+from ..files import atomic_write_bytes, prepare_out_folder
 from .attributes import SUBSETS
 from .benchmarks import Benchmark
 from .compare import Comparison, compare, comparison_lines
 from .metrics import OUTPUT_IOU, PSNR_CAP
 from .results import PairMetrics, SwapperReport, _jsonable
-
-
-def prepare_out_folder(folder: str | os.PathLike[str], force: bool = False, create: bool = True) -> Path:
-    """Create ``folder`` (and parents) or accept an existing empty one; a non-empty one only with
-    ``force`` (files of the same names are then replaced, others left alone). ``create=False`` only
-    checks, so a run can refuse before doing any work and leave nothing behind."""
-    out = Path(folder)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputError(f"{out}: folder is not empty (use --force to write into it)")
-    if not create:
-        anc = out.absolute()
-        while not anc.exists():
-            anc = anc.parent
-        if not anc.is_dir() or not os.access(anc, os.W_OK):
-            raise OutputError(f"{out}: cannot create it ({anc} is not a writable folder)")
-        return out
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
-    if not os.access(out, os.W_OK):
-        raise OutputError(f"{out}: folder is not writable")
-    return out
 
 
 def _fmt(v: Any, spec: str = ".3f") -> str:

@@ -495,7 +495,7 @@ def evaluate(
     reports: list[SwapperReport] = []
     try:
         if videos:
-            from ..video.videoio import probe
+            from ..video.probe import probe
 
             for v in videos:  # unreadable clips or source photos fail now, not after the pairs
                 probe(v.target)
@@ -546,9 +546,10 @@ def evaluate_video(
     landmark jitter and colour flicker of output and input (:mod:`masquerade.video.temporal`). The ``none``
     baseline measures the input against itself; ``source`` does not apply to video."""
     from ..swappers import swapper_needs_source
+    from ..video.probe import iter_frames, probe
     from ..video.swap import VideoOptions, swap_video
     from ..video.temporal import measure
-    from ..video.videoio import EncodeOptions, iter_frames, probe
+    from ..video.transcode import EncodeOptions
 
     vm = VideoMetrics(source=str(pair.source), target=str(pair.target))
     t0 = time.perf_counter()

@@ -1,1 +1,2 @@
-"""Facesets: ``masquerade extract`` — folders of aligned faces with an index, and their reader."""
+"""Facesets: folders of aligned faces with an index. :mod:`.format` describes the folder and reads it
+(:func:`~.format.load_faceset`); :mod:`.extract` makes one (``masquerade extract``)."""

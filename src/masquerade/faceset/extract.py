@@ -32,44 +32,15 @@ Defaults, from measurements on the clips in ``../shared/data/videos`` (12–13 f
   one frame in 2.6 (``talking_512_d6``, first 5 s: 57 of 150) and in 5.6 (``talking_512_d0``: 14 of 78).
 * ``min_face=64``: below that the 256-px crop is an upscale by 4 or more.
 
-Format version 1, a folder::
-
-    faceset.json                  the index below
-    faces/000000.png              aligned RGB crop, size×size
-    faces/000000_mask.png         uint8 face mask, size×size, 255 inside
-    summary.txt, pose.png         human-readable summary and a yaw/pitch scatter plot
-
-``faceset.json``: ``format`` ("masquerade-faceset"), ``version`` (1), ``size``, ``template`` ("ffhq"),
-``created`` (ISO-8601 UTC), ``tool``, ``settings`` (the extraction options), ``sources`` (the inputs),
-``faces`` (a list of: ``id``, ``image``, ``mask`` (paths relative to the folder), ``source`` (the video
-or image file), ``frame`` and ``time`` (video frame index and seconds, else null), ``matrix`` (2×3,
-original image → crop), ``box`` ([x1, y1, x2, y2] in the original), ``landmarks_5`` and
-``landmarks_68`` (crop pixels), ``pose`` ({yaw, pitch, roll} degrees, see :class:`masquerade.face.Pose`),
-``blur``, ``face_px``, ``identity_distance`` (null without a reference)), ``summary`` (count, per-input
-counts, yaw/pitch/roll/face_px/blur statistics, a yaw histogram) and ``rejected`` (``no_face``,
-``too_small``, ``blurry``, ``duplicate``, ``other_person``).
-
-Loading::
-
-    fs = load_faceset("faceset/")       # InputError on a missing/invalid folder or an unknown version
-    len(fs), fs.size, fs.template
-    for i, face in enumerate(fs.faces): # FacesetFace records (numpy arrays for the geometry)
-        rgb = fs.read_image(i)          # size×size×3 uint8 RGB
-        mask = fs.read_mask(i)          # size×size uint8, 255 inside the face
-        face.landmarks_5, face.pose["yaw"], face.matrix
+The folder it writes is described in :mod:`masquerade.faceset.format`, which also reads it back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import json
 import logging
 import os
-import shutil
-import tempfile
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -84,16 +55,14 @@ from ..analysis.alignment import align_face
 from ..compose.masks import region_mask
 from ..errors import InputError, NoFaceError, OutputError
 from ..face import Face
+from ..files import check_output_folder, commit_folder, removed_on_error, temp_beside
 from ..identity.encoder import SAME_PERSON_DISTANCE, euclidean_distance
 from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, load_image
-from ..video.videoio import is_video_path, iter_frames, probe
+from ..video.probe import is_video_path, iter_frames, probe
+from .format import FORMAT, REJECT_REASONS, TEMPLATE, VERSION, dump_index
 
 log = logging.getLogger(__name__)
 
-FORMAT = "masquerade-faceset"
-VERSION = 1
-TEMPLATE = "ffhq"
-REJECT_REASONS: tuple[str, ...] = ("no_face", "too_small", "blurry", "duplicate", "other_person")
 BLUR_SIZE = 256  # the blur measure is taken at this crop size
 THUMB_SIZE = 32  # de-duplication thumbnail side
 DEDUP_WINDOW = 8  # kept faces per input that a new face is compared with
@@ -189,154 +158,6 @@ class ExtractReport:
         )
 
 
-# ----------------------------------------------------------------------------------------- loading
-
-
-@dataclass(frozen=True)
-class FacesetFace:
-    """One face of a faceset; geometry as numpy arrays, paths relative to the faceset folder."""
-
-    id: str
-    image: str
-    mask: str
-    source: str
-    frame: int | None
-    time: float | None
-    matrix: np.ndarray  # 2×3, original image → crop
-    box: np.ndarray  # x1, y1, x2, y2 in the original image
-    landmarks_5: np.ndarray  # 5×2 crop pixels
-    landmarks_68: np.ndarray  # 68×2 crop pixels
-    pose: dict[str, float] | None  # yaw, pitch, roll in degrees
-    blur: float
-    face_px: float
-    identity_distance: float | None
-
-
-@dataclass(frozen=True)
-class Faceset:
-    """A loaded faceset (:func:`load_faceset`); images are read on demand."""
-
-    path: Path
-    size: int
-    template: str
-    faces: list[FacesetFace]
-    settings: dict[str, Any]
-    sources: list[str]
-    summary: dict[str, Any]
-    rejected: dict[str, int]
-    created: str
-    tool: str
-
-    def __len__(self) -> int:
-        return len(self.faces)
-
-    def _face(self, item: int | FacesetFace) -> FacesetFace:
-        return self.faces[item] if isinstance(item, int) else item
-
-    def read_image(self, item: int | FacesetFace) -> np.ndarray:
-        """The aligned crop as size×size×3 uint8 RGB."""
-        f = self._face(item)
-        bgr = _read_png(self.path / f.image, cv2.IMREAD_COLOR)
-        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        if img.shape[:2] != (self.size, self.size):
-            raise InputError(f"{self.path / f.image}: is {img.shape[1]}x{img.shape[0]}, not {self.size}²")
-        return img
-
-    def read_mask(self, item: int | FacesetFace) -> np.ndarray:
-        """The face mask as size×size uint8 (255 inside the face)."""
-        f = self._face(item)
-        m = _read_png(self.path / f.mask, cv2.IMREAD_GRAYSCALE)
-        if m.shape != (self.size, self.size):
-            raise InputError(f"{self.path / f.mask}: is {m.shape[1]}x{m.shape[0]}, not {self.size}²")
-        return m
-
-
-def _read_png(path: Path, flags: int) -> np.ndarray:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
-    if img is None:
-        raise InputError(f"{path}: not a readable image")
-    return img
-
-
-def _arr(v: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
-    a = np.asarray(v, np.float64)
-    if a.shape != shape:
-        raise ValueError(f"{what} has shape {a.shape}, expected {shape}")
-    return a
-
-
-def _opt(d: dict[str, Any], key: str, kind: type) -> Any:
-    v = d.get(key)
-    return None if v is None else kind(v)
-
-
-def _face_from_dict(i: int, d: dict[str, Any]) -> FacesetFace:
-    pose = d.get("pose")
-    return FacesetFace(
-        id=str(d["id"]), image=str(d["image"]), mask=str(d["mask"]), source=str(d["source"]),
-        frame=_opt(d, "frame", int), time=_opt(d, "time", float),
-        matrix=_arr(d["matrix"], (2, 3), f"face {i} matrix"), box=_arr(d["box"], (4,), f"face {i} box"),
-        landmarks_5=_arr(d["landmarks_5"], (5, 2), f"face {i} landmarks_5"),
-        landmarks_68=_arr(d["landmarks_68"], (68, 2), f"face {i} landmarks_68"),
-        pose=None if pose is None else {k: float(pose[k]) for k in ("yaw", "pitch", "roll")},
-        blur=float(d["blur"]), face_px=float(d["face_px"]),
-        identity_distance=_opt(d, "identity_distance", float),
-    )  # fmt: skip
-
-
-def load_faceset(path: str | os.PathLike[str], check_files: bool = True) -> Faceset:
-    """Read and validate a faceset folder (or its ``faceset.json``); ``check_files`` also checks that
-    every crop and mask file exists. Raises :class:`InputError` with a one-line reason."""
-    p = Path(path)
-    if p.is_file() and p.name == "faceset.json":
-        p = p.parent
-    index = p / "faceset.json"
-    if not p.exists():
-        raise InputError(f"{p}: no such faceset folder")
-    if not p.is_dir():
-        raise InputError(f"{p}: not a faceset folder")
-    if not index.is_file():
-        raise InputError(f"{p}: not a faceset (no faceset.json; make one with masquerade extract)")
-    try:
-        doc = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{index}: unreadable faceset index ({exc.__class__.__name__})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(f"{index}: not a masquerade faceset (format is not {FORMAT!r})")
-    if doc.get("version") != VERSION:
-        raise InputError(
-            f"{index}: faceset version {doc.get('version')!r} is not supported (this masquerade reads "
-            f"version {VERSION})"
-        )
-    try:
-        size = int(doc["size"])
-        faces = [_face_from_dict(i, d) for i, d in enumerate(doc["faces"])]
-        fs = Faceset(
-            path=p, size=size, template=str(doc["template"]), faces=faces,
-            settings=dict(doc.get("settings") or {}), sources=[str(s) for s in doc.get("sources") or []],
-            summary=dict(doc.get("summary") or {}), rejected=dict(doc.get("rejected") or {}),
-            created=str(doc.get("created", "")), tool=str(doc.get("tool", "")),
-        )  # fmt: skip
-    except (KeyError, TypeError, ValueError) as exc:
-        why = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise InputError(f"{index}: malformed faceset index ({why})") from None
-    if size < 1:
-        raise InputError(f"{index}: malformed faceset index (size {size})")
-    if check_files:
-        missing = [n for f in faces for n in (f.image, f.mask) if not (p / n).is_file()]
-        if missing:
-            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            raise InputError(f"{p}: faceset file {missing[0]} is missing{more}")
-    return fs
-
-
-# -------------------------------------------------------------------------------------- extraction
-
-
 @dataclass(frozen=True)
 class _Input:
     path: Path  # as given
@@ -395,39 +216,6 @@ def plan_inputs(inputs: Sequence[str | os.PathLike[str]], options: ExtractOption
         else:
             raise InputError(f"{p}: not a video, an image or a folder (unknown extension {p.suffix!r})")
     return plans
-
-
-def check_output_folder(
-    out_dir: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]], force: bool = False
-) -> Path:
-    """Refuse an output folder that exists with files in it (unless ``force``: it is then replaced at
-    the end), is a file, holds or is an input, lies inside an input folder, or has no writable parent."""
-    given = Path(out_dir)
-    out = Path(os.path.abspath(given))  # ".." and "." resolved by name, links kept
-    if out.parent == out:
-        raise OutputError(f"{given}: choose a named output folder")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{given}: exists and is not a folder")
-    if out.is_dir() and not force:
-        with contextlib.suppress(OSError):
-            if any(out.iterdir()):
-                raise OutputError(f"{given}: folder is not empty (use --force to replace it)")
-    out_r = out.resolve()
-    cwd = Path.cwd().resolve()
-    if out_r == cwd or out_r in cwd.parents:
-        raise OutputError(f"{given}: the output folder holds the current folder; choose another")
-    for raw in inputs:
-        src_r = Path(raw).resolve()
-        if out_r == src_r or out_r in src_r.parents:
-            raise OutputError(f"{given}: the output folder would replace the input {raw}; choose another")
-        if Path(raw).is_dir() and src_r in out_r.parents:
-            raise OutputError(f"{given}: the output folder is inside the input folder {raw}; choose another")
-    parent = out.parent
-    if not parent.is_dir():
-        raise OutputError(f"{given}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{given}: folder {parent} is not writable")
-    return out
 
 
 def _iter_input(
@@ -696,38 +484,6 @@ def _pose_plot(records: list[dict[str, Any]], path: Path) -> None:
     path.write_bytes(buf.getvalue())
 
 
-def _dump_index(doc: dict[str, Any]) -> str:
-    """``faceset.json`` text: indented, with one line per face record."""
-    parts = []
-    for key, value in doc.items():
-        if key == "faces":
-            rows = ",\n  ".join(json.dumps(r, ensure_ascii=False) for r in value)
-            text = f"[\n  {rows}\n ]" if value else "[]"
-        else:
-            text = json.dumps(value, indent=1, ensure_ascii=False).replace("\n", "\n ")
-        parts.append(f" {json.dumps(key)}: {text}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
-
-
-def _commit(tmp: Path, out: Path) -> None:
-    """Move the finished folder into place; an existing (empty or --force) folder is replaced."""
-    old = None
-    if out.exists() or out.is_symlink():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.rename(old, out)
-        raise
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
-
-
 def reference_embedding(analyzer: Any, path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS):
     """The identity embedding of the largest face in a reference photo (NoFaceError without one)."""
     img = load_image(path, max_pixels=max_pixels)
@@ -765,68 +521,59 @@ def extract_faceset(
     totals = [p.total for p in plans]
     total = sum(t for t in totals if t) if all(totals) else None
     state = _State()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    tmp = temp_beside(out, folder=True)
     try:
-        faces_dir = tmp / "faces"
-        faces_dir.mkdir()
-        for plan in plans:
-            key = str(plan.path)
-            state.per_input.setdefault(key, 0)
-            for rgb, source, frame, t in _iter_input(plan, opts, state):
-                _process_frame(rgb, source, frame, t, key, opts, analyzer, state, faces_dir)
-                state.done += 1
-                if progress is not None:
-                    progress(state.done, total, len(state.records))
+        with removed_on_error(tmp):
+            faces_dir = tmp / "faces"
+            faces_dir.mkdir()
+            for plan in plans:
+                key = str(plan.path)
+                state.per_input.setdefault(key, 0)
+                for rgb, source, frame, t in _iter_input(plan, opts, state):
+                    _process_frame(rgb, source, frame, t, key, opts, analyzer, state, faces_dir)
+                    state.done += 1
+                    if progress is not None:
+                        progress(state.done, total, len(state.records))
+                    if opts.max_faces is not None and len(state.records) >= opts.max_faces:
+                        break
                 if opts.max_faces is not None and len(state.records) >= opts.max_faces:
                     break
-            if opts.max_faces is not None and len(state.records) >= opts.max_faces:
-                break
-        if not state.records:
-            rej = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in state.rejected.items() if n)
-            names = ", ".join(str(p.path) for p in plans)
-            raise NoFaceError(f"no usable face in {names}" + (f" ({rej})" if rej else ""))
-        from .. import __version__
+            if not state.records:
+                rej = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in state.rejected.items() if n)
+                names = ", ".join(str(p.path) for p in plans)
+                raise NoFaceError(f"no usable face in {names}" + (f" ({rej})" if rej else ""))
+            from .. import __version__
 
-        summary = summarize(state.records, state.per_input)
-        summary["frames"] = state.frames
-        summary["images"] = state.images
-        summary["unreadable"] = state.unreadable
-        summary["seconds"] = round(time.perf_counter() - t0, 2)
-        report = ExtractReport(
-            out_dir=out, kept=len(state.records), rejected=dict(state.rejected), frames=state.frames,
-            images=state.images, unreadable=state.unreadable, summary=summary,
-            seconds=time.perf_counter() - t0,
-        )  # fmt: skip
-        doc = {
-            "format": FORMAT,
-            "version": VERSION,
-            "size": opts.size,
-            "template": TEMPLATE,
-            "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "tool": f"masquerade {__version__}",
-            "settings": opts.settings(),
-            "sources": [str(p.path) for p in plans],
-            "faces": state.records,
-            "summary": summary,
-            "rejected": dict(state.rejected),
-        }
-        (tmp / "faceset.json").write_text(_dump_index(doc), "utf-8")
-        (tmp / "summary.txt").write_text(_summary_text(doc, report.line()), "utf-8")
-        _pose_plot(state.records, tmp / "pose.png")
-        os.chmod(tmp, 0o777 & ~_umask())
-        _commit(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            summary = summarize(state.records, state.per_input)
+            summary["frames"] = state.frames
+            summary["images"] = state.images
+            summary["unreadable"] = state.unreadable
+            summary["seconds"] = round(time.perf_counter() - t0, 2)
+            report = ExtractReport(
+                out_dir=out, kept=len(state.records), rejected=dict(state.rejected), frames=state.frames,
+                images=state.images, unreadable=state.unreadable, summary=summary,
+                seconds=time.perf_counter() - t0,
+            )  # fmt: skip
+            doc = {
+                "format": FORMAT,
+                "version": VERSION,
+                "size": opts.size,
+                "template": TEMPLATE,
+                "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "tool": f"masquerade {__version__}",
+                "settings": opts.settings(),
+                "sources": [str(p.path) for p in plans],
+                "faces": state.records,
+                "summary": summary,
+                "rejected": dict(state.rejected),
+            }
+            (tmp / "faceset.json").write_text(dump_index(doc), "utf-8")
+            (tmp / "summary.txt").write_text(_summary_text(doc, report.line()), "utf-8")
+            _pose_plot(state.records, tmp / "pose.png")
+            commit_folder(tmp, out)
     finally:
         if own:
             analyzer.close()
     report.seconds = time.perf_counter() - t0
     log.info("%s → %s", report.line(), out)
     return report
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..imageio import atomic_write_bytes
+from ..files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..imageio import atomic_write_bytes
+from ..files import atomic_write_bytes
 from ..models import file_sha256
 from . import dlibnet
 from .dlibnet import DlibNet, cache_path

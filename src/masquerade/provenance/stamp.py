@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imageio import atomic_write_bytes, encode_image
+from ..files import atomic_write_bytes
+from ..imageio import encode_image
 from .credentials import SigningConfig
 from .manifest import ProvenanceInfo
 from .signing import (
@@ -217,12 +218,12 @@ class OutputStamp:
 
 def read_note(path: str | os.PathLike[str]) -> str | None:
     """The masquerade note in a file's metadata (image comment or video container comment), if any."""
-    from ..video import videoio
+    from ..video.probe import is_video_path
 
     p = Path(path)
     texts: list[str] = []
     try:
-        if videoio.is_video_path(p):
+        if is_video_path(p):
             import av
 
             with av.open(str(p)) as c:

@@ -578,17 +578,17 @@ class Watermarker:
         """An image (via :func:`masquerade.imageio.load_image`) or a video: up to ``max_frames`` frames
         spread evenly over it (every frame is decoded; the sampled ones are tested)."""
         from ..imageio import load_image
-        from ..video import videoio
+        from ..video.probe import is_video_path, iter_frames, probe
 
         p = Path(path)
-        if not videoio.is_video_path(p):
+        if not is_video_path(p):
             return self.detect(load_image(p).rgb)
-        info = videoio.probe(p)
+        info = probe(p)
         stride = max(1, info.frames // max(1, max_frames)) if info.frames else 1
 
         def sampled() -> Iterator[np.ndarray]:
             taken = 0
-            for i, (rgb, _t) in enumerate(videoio.iter_frames(p)):
+            for i, (rgb, _t) in enumerate(iter_frames(p)):
                 if i % stride == 0:
                     yield rgb
                     taken += 1

@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import InputError, MasqueradeError, OutputError
-from ..imageio import IMAGE_EXTENSIONS, atomic_write_bytes, load_image
+from ..files import atomic_write_bytes
+from ..imageio import IMAGE_EXTENSIONS, load_image
 from ..job import SwapJob
 from ..pipeline import FaceSwapper
-from ..video.videoio import INPUT_VIDEO_EXTENSIONS, VIDEO_EXTENSIONS
+from ..video.probe import INPUT_VIDEO_EXTENSIONS
+from ..video.transcode import VIDEO_EXTENSIONS
 
 log = logging.getLogger(__name__)
 

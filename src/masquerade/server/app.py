@@ -144,7 +144,7 @@ def _sniff(path: Path, cfg: ServerConfig) -> tuple[str, str, np.ndarray, dict[st
         raise
     except Exception:
         raise _error(400, "not an image or a video masquerade can read") from None
-    from ..video.videoio import iter_frames, probe
+    from ..video.probe import iter_frames, probe
 
     try:
         info = probe(path)

@@ -1,9 +1,9 @@
 """Training data from facesets: reading, in-memory arrays, augmentation, loss-weight maps, sampling.
 
 numpy/OpenCV only (no torch), shared by every trainer. A faceset is a folder written by
-``masquerade.faceset.extract``: ``faceset.json`` (format ``masquerade-faceset``, version 1) listing aligned
-S×S
-RGB crops, their uint8 mask PNGs and 68 landmarks in crop pixels (iBUG 300-W order).
+``masquerade.faceset.extract`` (see ``masquerade.faceset.format``): ``faceset.json`` (format
+``masquerade-faceset``, version 1) listing aligned S×S RGB crops, their uint8 mask PNGs and 68
+landmarks in crop pixels (iBUG 300-W order).
 
 Reproducibility: a batch depends only on ``(seed, stream, step)`` — which faces (shuffled passes
 over the faceset, see :class:`EpochSampler`) and every augmentation parameter are drawn from
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..faceset.extract import Faceset, load_faceset
+from ..faceset.format import Faceset, load_faceset
 from .configs import AugmentConfig, RegionWeights
 
 MIN_FACES = 4
@@ -34,7 +34,7 @@ MOUTH_OUTER = tuple(range(48, 60))
 
 def read_faceset(path: str | Path) -> Faceset:
     """Read and check a faceset folder (one-line :class:`InputError` when it is unusable); the single
-    place trainers read faceset metadata through (:func:`masquerade.faceset.extract.load_faceset`)."""
+    place trainers read faceset metadata through (:func:`masquerade.faceset.format.load_faceset`)."""
     return load_faceset(path)
 
 

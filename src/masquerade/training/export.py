@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, ModelError
-from ..imageio import atomic_write_bytes
+from ..files import atomic_write_bytes
 from .autoencoder import PairAutoencoder, SwapNet, build_autoencoder
 from .common import IDENTITY_DIM, parameter_count
 from .configs import AutoencoderTrainConfig, DiffusionTrainConfig, GeneratorTrainConfig

@@ -298,7 +298,7 @@ def _save_part(folder: Path, records: list[dict[str, Any]], failed: list[str]) -
         embeddings=stack("embedding", (128,), np.float32),
         chips=stack("chip", (2, 3), np.float64),
     )
-    from ..imageio import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     atomic_write_bytes(dest, buf.getvalue())
 
@@ -463,7 +463,7 @@ def write_identity_pack(
     replaced only with ``force``."""
     import cv2
 
-    from ..imageio import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     p = Path(dest).expanduser()
     if p.suffix.lower() != ".npz":

@@ -44,7 +44,8 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..imageio import atomic_write_bytes, save_image
+from ..files import atomic_write_bytes
+from ..imageio import save_image
 from .configs import TrainOptions
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ def read_run(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    from ..imageio import atomic_write
+    from ..files import atomic_write
 
     atomic_write(path, lambda fh: torch.save(obj, fh))
 

@@ -1,6 +1,8 @@
-"""Video: streaming I/O with timing and audio (:mod:`.videoio`), face tracking (:mod:`.tracking`) and
+"""Video: reading (:mod:`.probe`), streaming decode → swap → encode with timing and audio
+(:mod:`.transcode`), frame-by-frame output (:mod:`.writer`), face tracking (:mod:`.tracking`) and
 smoothing (:mod:`.smoothing`), the frame-by-frame swapper (:mod:`.swap`), keyframe-cut segments
-(:mod:`.segments`), live streams (:mod:`.live`) and stability metrics (:mod:`.temporal`)."""
+(:mod:`.segments`) and their encoded parts (:mod:`.parts`), live streams (:mod:`.live`) and stability
+metrics (:mod:`.temporal`)."""
 
 from __future__ import annotations
 

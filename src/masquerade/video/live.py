@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from .videoio import iter_frames
+from .probe import iter_frames
 
 log = logging.getLogger(__name__)
 

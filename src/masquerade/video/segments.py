@@ -8,10 +8,10 @@ any order, on any machine) and joined into one output with the original's frames
   swapper over the ``warmup`` seconds before its start (from the preceding keyframe) without writing
   them, so the tracks and smoothed landmarks at the seam are those the single-process run would have,
   closely. With ``segment.part`` (the default of :func:`swap_video_segmented`) it watermarks the
-  frames and encodes them as the output will hold them (``videoio.encode_part``); without, it stores
-  them losslessly (FFV1 in Matroska). Their timestamps go to a ``.npy`` beside.
+  frames and encodes them as the output will hold them (:func:`.parts.encode_part`); without, it
+  stores them losslessly (FFV1 in Matroska). Their timestamps go to a ``.npy`` beside.
 * :func:`join_encoded` copies the encoded parts' packets and the original's audio into the output
-  (``videoio.concat_parts``: no frame is decoded or encoded) and signs it; :func:`join_segments`
+  (:func:`.parts.concat_parts`: no frame is decoded or encoded) and signs it; :func:`join_segments`
   instead re-reads the original once through the same transcoder as ``swap_video`` and replaces
   every frame by the swapped one of the same timestamp. Either way frame count, timestamps,
   rotation, metadata and audio are the original's, and the provenance watermark and C2PA manifest
@@ -42,18 +42,9 @@ from .swap import VideoFaceSwapper, VideoReport, stamped_options
 if TYPE_CHECKING:
     from ..job import SwapJob
     from ..swappers import Swapper
-from .videoio import (
-    EncodeOptions,
-    _open_input,
-    _stored,
-    _upright,
-    _video_stream_in,
-    concat_parts,
-    encode_part,
-    probe,
-    stream_timing,
-    transcode,
-)
+from .parts import concat_parts, encode_part
+from .probe import frame_rotation, open_input, probe, stored, stream_timing, upright, video_stream_in
+from .transcode import EncodeOptions, transcode
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +93,8 @@ def keyframe_times(path: str | os.PathLike[str]) -> list[float]:
     """Timestamps (seconds) of the video stream's keyframes, from the packets (nothing is decoded)."""
     p = Path(path)
     out: list[float] = []
-    with _open_input(p) as c:
-        v = _video_stream_in(c, p)
+    with open_input(p) as c:
+        v = video_stream_in(c, p)
         for packet in c.demux(v):
             if packet.pts is not None and packet.is_keyframe:
                 out.append(float(packet.pts * packet.time_base))
@@ -119,8 +110,8 @@ def trim_bounds(
     if not start and not end:
         return None, None
     p = Path(path)
-    with _open_input(p) as c:
-        tb = _video_stream_in(c, p).time_base
+    with open_input(p) as c:
+        tb = video_stream_in(c, p).time_base
 
     def q(x: float | None) -> float | None:
         return float(int(x / tb) * tb) if x and tb else x or None
@@ -180,8 +171,8 @@ def swap_segment(
     swapped = faces = rotation = 0
     begin = segment.start - segment.warmup
     try:
-        with _open_input(p) as c:
-            v = _video_stream_in(c, p)
+        with open_input(p) as c:
+            v = video_stream_in(c, p)
             v.thread_type = "AUTO"
             tb, rate = stream_timing(v)
             if part is not None:
@@ -202,8 +193,8 @@ def swap_segment(
                         break
                     if math.isfinite(begin) and t < begin - 1e-6:
                         continue
-                    rotation = int(round(frame.rotation or 0)) % 360
-                    rgb = _upright(frame.to_ndarray(format="rgb24"), rotation)
+                    rotation = frame_rotation(frame)
+                    rgb = upright(frame.to_ndarray(format="rgb24"), rotation)
                     before = (vs.report.frames_swapped, vs.report.faces_swapped)
                     rendered = vs(rgb, t)
                     if not segment.covers(t):
@@ -212,7 +203,7 @@ def swap_segment(
                     faces += vs.report.faces_swapped - before[1]
                     if part is not None:
                         marked = post(rendered) if post is not None else rendered
-                        write(_stored(marked, rotation), frame.pts - t0_pts)
+                        write(stored(marked, rotation), frame.pts - t0_pts)
                     else:
                         write(rendered, len(times))
                     times.append(t)

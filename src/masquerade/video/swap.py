@@ -34,7 +34,7 @@ from ..provenance.stamp import OutputStamp, ProvenanceRecord
 from ..swappers import Swapper
 from .smoothing import OneEuroParams
 from .tracking import SceneCutDetector, Track, Tracker, carry_box
-from .videoio import EncodeOptions, TranscodeStats, transcode
+from .transcode import EncodeOptions, TranscodeStats, transcode
 
 if TYPE_CHECKING:
     from ..job import SwapJob

@@ -144,7 +144,7 @@ def measure_frames(
 ) -> FrameSeries:
     """One analysis pass: landmarks, IOD and (with ``colour``) face lightness of the largest face of
     every frame. ``frames`` yields RGB uint8 arrays or ``(rgb, seconds)`` pairs (as
-    :func:`masquerade.video.videoio.iter_frames` does)."""
+    :func:`masquerade.video.probe.iter_frames` does)."""
     own = analyzer is None
     fa = analyzer or FaceAnalyzer(identity=False)
     lms: list[np.ndarray] = []
@@ -284,7 +284,7 @@ def compare(
 ) -> dict[str, Any]:
     """Jitter and flicker of an input video and its processed output (first ``max_frames`` frames of
     each), and the ratios output / input (None where undefined)."""
-    from .videoio import iter_frames
+    from .probe import iter_frames
 
     own = analyzer is None
     fa = analyzer or FaceAnalyzer(identity=False)

@@ -1,0 +1,200 @@
+"""Writing outputs safely: atomic writes and the checks made on an output before any work.
+
+* Every output is written under a temporary name beside its destination (:func:`temp_beside`: a hidden
+  ``.NAME.XXXX.part`` file or folder in the same folder, so the final rename never crosses file systems)
+  and renamed into place when complete (:func:`commit_file`, :func:`commit_folder`); on any error the
+  temporary is removed (:func:`removed_on_error`), so a failed or interrupted write never leaves a
+  partial output and an existing file is replaced in one step. :func:`atomic_write` does all of that for
+  a file written in one go.
+* Finished outputs get the usual permissions (``0o666`` or ``0o777`` less the umask), not the
+  private ones of a temporary file.
+* The checks refuse, with a one-line :class:`~masquerade.errors.OutputError`, an output that would
+  overwrite an input, replace a file without ``--force``, or land in a missing or read-only folder:
+  :func:`check_output_path` for a file, :func:`check_output_folder` for a folder written whole and
+  :func:`prepare_out_folder` for a folder written into.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import OutputError
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _parent(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def temp_beside(path: Path, suffix: str = ".part", folder: bool = False) -> Path:
+    """A new, empty temporary file (or with ``folder`` a folder) named ``.NAME.XXXX<suffix>`` in
+    ``path``'s folder, private to the user until it is committed."""
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=_parent(path)))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=_parent(path))
+    os.close(fd)
+    return Path(tmp)
+
+
+@contextlib.contextmanager
+def removed_on_error(tmp: Path) -> Iterator[None]:
+    """Remove the temporary file or folder ``tmp`` when the block raises (anything, interrupts too)."""
+    try:
+        yield
+    except BaseException:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+
+
+def commit_file(tmp: Path, path: Path) -> None:
+    """Give the finished temporary file ``tmp`` the usual permissions and rename it over ``path``."""
+    os.chmod(tmp, 0o666 & ~current_umask())
+    os.replace(tmp, path)
+
+
+def commit_folder(tmp: Path, out: Path) -> None:
+    """Give the finished temporary folder ``tmp`` the usual permissions and move it to ``out``; an
+    existing ``out`` (an empty folder, or one the caller may replace) is replaced, and put back if the
+    move fails."""
+    os.chmod(tmp, 0o777 & ~current_umask())
+    old = None
+    if out.exists() or out.is_symlink():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except BaseException:
+        if old is not None:
+            os.rename(old, out)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` atomically: ``write(file)`` fills a temporary file in the same folder (created
+    with its parents), which is flushed to disk and renamed over ``path``; on any error the temporary
+    file is removed and ``path`` is left as it was."""
+    _parent(path).mkdir(parents=True, exist_ok=True)
+    tmp = temp_beside(path)
+    with removed_on_error(tmp):
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        commit_file(tmp, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda fh: fh.write(data))
+
+
+def check_output_path(
+    output: str | os.PathLike[str], inputs: Sequence[Path], force: bool, extensions: Mapping[str, str]
+) -> Path:
+    """Validate an output file's path before any work is done: its extension is one of ``extensions``
+    (e.g. :data:`masquerade.imageio.IMAGE_EXTENSIONS`), it is none of the ``inputs``, it does not exist
+    (unless ``force``) and is not a folder, and its folder exists and is writable."""
+    out = Path(output)
+    if out.suffix.lower() not in extensions:
+        raise OutputError(
+            f"{out}: unsupported output extension {out.suffix!r} (use {', '.join(sorted(extensions))})"
+        )
+    for src in inputs:
+        try:
+            same = out.exists() and src.exists() and os.path.samefile(out, src)
+        except OSError:
+            same = False
+        if same or out.resolve() == src.resolve():
+            raise OutputError(f"{out}: output would overwrite the input {src}; choose another path")
+    if out.exists() and not force:
+        raise OutputError(f"{out}: already exists (use --force to replace it)")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a directory")
+    parent = _parent(out)
+    if not parent.is_dir():
+        raise OutputError(f"{out}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{out}: folder {parent} is not writable")
+    return out
+
+
+def check_output_folder(
+    out_dir: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]], force: bool = False
+) -> Path:
+    """Check a folder that will be written whole and committed with :func:`commit_folder`: refuse one
+    that exists with files in it (unless ``force``: it is then replaced at the end), is a file, holds or
+    is an input, lies inside an input folder, or has no writable parent. Returns the absolute path."""
+    given = Path(out_dir)
+    out = Path(os.path.abspath(given))  # ".." and "." resolved by name, links kept
+    if out.parent == out:
+        raise OutputError(f"{given}: choose a named output folder")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{given}: exists and is not a folder")
+    if out.is_dir() and not force:
+        with contextlib.suppress(OSError):
+            if any(out.iterdir()):
+                raise OutputError(f"{given}: folder is not empty (use --force to replace it)")
+    out_r = out.resolve()
+    cwd = Path.cwd().resolve()
+    if out_r == cwd or out_r in cwd.parents:
+        raise OutputError(f"{given}: the output folder holds the current folder; choose another")
+    for raw in inputs:
+        src_r = Path(raw).resolve()
+        if out_r == src_r or out_r in src_r.parents:
+            raise OutputError(f"{given}: the output folder would replace the input {raw}; choose another")
+        if Path(raw).is_dir() and src_r in out_r.parents:
+            raise OutputError(f"{given}: the output folder is inside the input folder {raw}; choose another")
+    parent = out.parent
+    if not parent.is_dir():
+        raise OutputError(f"{given}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{given}: folder {parent} is not writable")
+    return out
+
+
+def prepare_out_folder(folder: str | os.PathLike[str], force: bool = False, create: bool = True) -> Path:
+    """Create ``folder`` (and parents) or accept an existing empty one, for files written into it one
+    by one; a non-empty one only with ``force`` (files of the same names are then replaced, others left
+    alone). ``create=False`` only checks, so a run can refuse before doing any work and leave nothing
+    behind."""
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputError(f"{out}: folder is not empty (use --force to write into it)")
+    if not create:
+        anc = out.absolute()
+        while not anc.exists():
+            anc = anc.parent
+        if not anc.is_dir() or not os.access(anc, os.W_OK):
+            raise OutputError(f"{out}: cannot create it ({anc} is not a writable folder)")
+        return out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):
+        raise OutputError(f"{out}: folder is not writable")
+    return out

@@ -149,3 +149,37 @@ def test_pairs_with_occluders_and_tags(tmp_path: Path, astronaut: np.ndarray) ->
         f.write_text(row)
         with pytest.raises(InputError, match=msg):
             load_pairs(f)
+
+
+def test_evaluate_same_person_and_occluder_pairs(
+    tmp_path: Path, astronaut: np.ndarray, hopper: np.ndarray
+) -> None:
+    """End to end on the samples (different sizes): occluder pairs for every swapper and baseline, the
+    same-person measures, grids and the comparison in the report."""
+    from masquerade.evaluation import evaluate, write_report
+
+    cv2.imwrite(str(tmp_path / "a.png"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "h.png"), cv2.cvtColor(hopper[:500, :440], cv2.COLOR_RGB2BGR))
+    f = tmp_path / "pairs.tsv"
+    f.write_text(
+        "swap\th.png\ta.png\t-\tH\tA\t-\tsmall_face\n"
+        "same\ta.png\ta.png\t-\tA\tA\t-\tsmall_face\n"
+        "occ_target\th.png\ta.png\t-\tH\tA\thand:1\t-\n"
+        "occ_source\th.png\ta.png\t-\tH\tA\tglasses:2\t-\n"
+    )
+    bench = load_pairs(f)
+    mesh, none, src = evaluate(["mesh3d", "none", "source"], bench)
+    assert none.aggregate["occ_target"]["occ_survival"]["mean"] == 1.0
+    assert mesh.aggregate["occ_target"]["occ_survival"]["mean"] < 0.9  # mesh3d paints over the hand
+    assert none.aggregate["occ_source"]["occ_source_err"]["mean"] == 0.0
+    assert mesh.aggregate["occ_source"]["occ_source_err"]["mean"] > 1.0  # the glasses reach the output
+    assert src.aggregate["occ_source"]["occ_source_err"]["n"] == 0  # not measurable on the source photo
+    assert none.aggregate["same"]["ssim_region"]["mean"] == pytest.approx(1.0)
+    assert mesh.aggregate["same"]["sharpness"]["mean"] > 0.5
+    assert mesh.aggregate["subsets"]["small_face"]["swap"]["pairs"] == 1
+    files = {p.name for p in write_report([mesh, none], tmp_path / "report", bench)}
+    assert {"grid-swap.jpg", "grid-same.jpg", "grid-occ_target.jpg", "grid-occ_source.jpg"} <= files
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "## Synthetic occluders" in md and "compared pair by pair" in md and "grid-occ_source.jpg" in md
+    grid = cv2.imread(str(tmp_path / "report" / "grid-occ_target.jpg"))
+    assert grid.shape[1] == 4 * 160  # source | target | two swappers

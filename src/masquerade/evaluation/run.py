@@ -197,7 +197,7 @@ def _swap_one(
     if tf is None:
         m.failure = "no face in target"
         return m
-    if layer is not None and clean is not None:
+    if layer is not None and clean is not None and out.shape == tgt.shape == clean.shape:
         face = face_region(tgt.shape, tf)
         if pair.kind == "occ_target":
             grown = cv2.dilate(face.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0

@@ -183,3 +183,18 @@ def test_mask_stays_inside_the_face_outline(analyzer, astronaut, scale):
     oval = cv2.dilate(oval, np.ones((3, 3), np.uint8))  # anti-aliased edge pixels
     assert mask[oval == 0].max() == 0.0
     assert (mask > 0.99).sum() > 0.25 * oval.sum()
+
+
+def test_gaze_follows_the_target(analyzer, astronaut, hopper):
+    """mesh3d's eye fans (gaze="target", the default) map the target's iris centres, in the swapped face,
+    onto the source's iris centres: the source's irises are drawn where the target looks."""
+    from masquerade.swappers.mesh3d import Mesh3DSwapper
+
+    src, tgt = analyzer.get(astronaut)[0], analyzer.get(hopper)[0]
+    sw = Mesh3DSwapper()
+    maps = sw.warp_maps(src, tgt, hopper.shape)
+    assert len(sw.eye_fans(src.mesh, maps.mesh)) > len(sw._skin_triangles)  # both eyes fanned
+    for iris in (468, 473):
+        x, y = np.round(maps.mesh[iris, :2] - [maps.x0, maps.y0]).astype(int)
+        hit = np.array([maps.map_x[y, x], maps.map_y[y, x]])
+        assert np.linalg.norm(hit - src.mesh[iris, :2]) < 2.0

@@ -45,6 +45,7 @@ class Mesh3DOptions:
     expression_strength: float = 1.0  # 0: source expression, 1: target expression
     brow_strength: float = 0.7  # how far the source's brow shape is taken, 0 to 1
     map_resolution: int = 256  # largest side (px) at which the warp map is computed before upsampling
+    gaze: str = "target"  # target: the irises move to where the target looks; source: as in the source
 
     def __post_init__(self) -> None:
         for name in ("shape_strength", "expression_strength", "brow_strength"):
@@ -53,6 +54,8 @@ class Mesh3DOptions:
                 raise InputError(f"{name.replace('_', ' ')} must be 0 to 1, got {value:g}")
         if not 32 <= int(self.map_resolution) <= 4096:
             raise InputError(f"map resolution must be 32 to 4096 px, got {self.map_resolution}")
+        if self.gaze not in ("target", "source"):
+            raise InputError(f"gaze must be target or source, got {self.gaze!r}")
 
 
 MESH3D_INFO = SwapperInfo(
@@ -66,6 +69,7 @@ MESH3D_INFO = SwapperInfo(
             "expression_strength", float, "how much of the target's expression, 0–1 (default 1)", "S"
         ),
         SwapperOption("brow_strength", float, "how much of the source's brow shape, 0–1 (default 0.7)", "S"),
+        SwapperOption("gaze", str, "where the eyes look: target (default) or source", "WHO"),
     ),
 )
 
@@ -220,38 +224,95 @@ class Mesh3DSwapper:
         )
         return fit_t.from_canonical(res_n)
 
-    def swap(
-        self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
-    ) -> SwapPatch:
-        if source_rgb is None or source is None:
-            raise SkipFace("the mesh3d swapper needs a source face")
+    def eye_fans(self, source_mesh: np.ndarray, result_mesh: np.ndarray) -> np.ndarray:
+        """Triangles that fan each eye opening from its iris centre to the lids, so the source's iris
+        lands where the target's iris is (the target's gaze), instead of the canonical triangles that
+        carry the source's eyeball as it was; an eye keeps its canonical triangles where a fan would
+        fold (the iris centre outside the lids, or a nearly closed eye)."""
+        keep = np.ones(len(self._skin_triangles), bool)
+        fans = []
+        for lids, iris in ((EYE_IMAGE_LEFT, IRIS_IMAGE_LEFT[0]), (EYE_IMAGE_RIGHT, IRIS_IMAGE_RIGHT[0])):
+            loop = idx(lids)
+            if not all(_fan_ok(m[loop, :2], m[iris, :2]) for m in (source_mesh, result_mesh)):
+                continue
+            keep &= ~np.isin(self._skin_triangles, loop).all(axis=1)
+            fans.append(np.stack([np.full(len(loop), iris), loop, np.roll(loop, -1)], 1))
+        if not fans:
+            return self._skin_triangles
+        return np.concatenate([self._skin_triangles[keep], *fans])
+
+    def warp_maps(self, source: Face, target: Face, shape: tuple[int, ...]) -> WarpMaps:
+        """Where each pixel of the swapped face comes from in the source photo (the expensive part of a
+        swap; :meth:`render` then only resamples, so one set of maps serves several source images, e.g.
+        a source with and without an occluder)."""
         res = self.result_mesh(source, target)
         assert source.mesh is not None
-        h, w = target_rgb.shape[:2]
+        h, w = shape[:2]
         lo = np.floor(res[:468, :2].min(0)).astype(int) - 2
         hi = np.ceil(res[:468, :2].max(0)).astype(int) + 3
         x0, y0 = max(0, lo[0]), max(0, lo[1])
         x1, y1 = min(w, hi[0]), min(h, hi[1])
         if x1 - x0 < 4 or y1 - y0 < 4:
             raise SkipFace("the swapped face falls outside the target image")
-        tri = self._skin_triangles
-        dst = res[:468, :2] - [x0, y0]
-        order = np.argsort(-res[:468, 2][tri].mean(1))  # far (large z) first
+        n = len(res) if self.options.gaze == "target" else 468
+        tri = self.eye_fans(source.mesh, res) if n > 468 else self._skin_triangles
+        dst = res[:n, :2] - [x0, y0]
+        src = source.mesh[:n, :2]
+        order = np.argsort(-res[:n, 2][tri].mean(1))  # far (large z) first
         size = (x1 - x0, y1 - y0)
+        outline = idx(FACE_OVAL)
         # maps are piecewise linear: for large faces compute them coarser and interpolate up
         k = min(1.0, self.options.map_resolution / max(size))
         if k < 1.0:
             small = (max(4, round(size[0] * k)), max(4, round(size[1] * k)))
             sdst = (dst + 0.5) * k - 0.5
-            mx, my, cov = piecewise_affine_maps(
-                sdst, source.mesh[:468, :2], tri, order, small, outline=sdst[idx(FACE_OVAL)]
-            )
+            mx, my, cov = piecewise_affine_maps(sdst, src, tri, order, small, outline=sdst[outline])
             map_x = cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR)
             map_y = cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)
             cover = cv2.resize(cov.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         else:
-            map_x, map_y, cover = piecewise_affine_maps(
-                dst, source.mesh[:468, :2], tri, order, size, outline=dst[idx(FACE_OVAL)]
-            )
-        patch = cv2.remap(source_rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        return SwapPatch(image=patch, coverage=cover.astype(np.float32), x0=int(x0), y0=int(y0), mesh=res)
+            map_x, map_y, cover = piecewise_affine_maps(dst, src, tri, order, size, outline=dst[outline])
+        return WarpMaps(map_x, map_y, cover.astype(np.float32), int(x0), int(y0), res)
+
+    @staticmethod
+    def render(source_rgb: np.ndarray, maps: WarpMaps) -> SwapPatch:
+        """The source photo resampled through ``maps``: the patch over the target."""
+        patch = cv2.remap(source_rgb, maps.map_x, maps.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        return SwapPatch(image=patch, coverage=maps.coverage, x0=maps.x0, y0=maps.y0, mesh=maps.mesh)
+
+    def swap(
+        self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
+    ) -> SwapPatch:
+        if source_rgb is None or source is None:
+            raise SkipFace("the mesh3d swapper needs a source face")
+        return self.render(source_rgb, self.warp_maps(source, target, target_rgb.shape))
+
+
+@dataclass(frozen=True)
+class WarpMaps:
+    """cv2.remap maps from the patch (target pixels ``[y0:, x0:]``) into the source photo, the pixels they
+    cover, and the swapped face's mesh in target pixels."""
+
+    map_x: np.ndarray
+    map_y: np.ndarray
+    coverage: np.ndarray
+    x0: int
+    y0: int
+    mesh: np.ndarray
+
+
+def _fan_ok(lids: np.ndarray, centre: np.ndarray) -> bool:
+    """Whether a fan from ``centre`` to the closed ``lids`` loop is a proper (unfolded) triangulation: the
+    centre well inside and the eye open (opening at least a sixth of its width)."""
+    width = float(np.ptp(lids[:, 0])) or 1.0
+    if float(np.ptp(lids[:, 1])) < width / 6:
+        return False
+    if (
+        cv2.pointPolygonTest(lids.astype(np.float32), (float(centre[0]), float(centre[1])), True)
+        < width * 0.05
+    ):
+        return False
+    d = np.roll(lids, -1, axis=0) - lids
+    r = lids - centre
+    cross = r[:, 0] * d[:, 1] - r[:, 1] * d[:, 0]
+    return bool(np.all(cross > 0) or np.all(cross < 0))

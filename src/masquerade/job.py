@@ -103,7 +103,7 @@ def check_swapper(name: str, model: str | os.PathLike[str] | None) -> SwapperInf
     info = swapper_info(name)
     if info.needs_model and model is None:
         raise InputError(f"--swapper {name} needs --model {info.model_help}")
-    if not info.needs_model and model is not None:
+    if not info.takes_a_model and model is not None:
         users = " or ".join(f"--swapper {n}" for n in model_users())
         raise InputError(f"--model goes with {users}, not --swapper {name}")
     return info

@@ -155,8 +155,9 @@ class FaceSwapper:
                 log.warning("face at %s not swapped: %s", np.round(tf.box).tolist(), exc)
                 continue
             out, m = composite(out, p, tf, self.options, mouth_policy(s_face, tf))
-            assert m is not None
-            total = np.maximum(total, m)
+            if self.swapper.info.refines:
+                out = self.swapper.refine(out, s_rgb, s_face, tf, m)  # type: ignore[attr-defined]
+            total = np.maximum(total, m.full(out.shape))
             done.append(tf)
         if not done:
             raise NoFaceError("no target face could be swapped")

@@ -7,23 +7,26 @@ from typing import Literal
 import cv2
 import numpy as np
 
-TemplateName = Literal["arcface", "arcface_v2", "ffhq"]
+TemplateName = Literal["arcface", "arcface_v2", "ffhq", "refine"]
 
 # Normalised (0..1) 5-point templates: eye (image-left), eye (image-right), nose tip, mouth corners.
 _ARCFACE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
 )
+_FFHQ = np.array(
+    [[0.37691676, 0.46864664], [0.62285697, 0.46912813], [0.50123859, 0.61331904],
+     [0.39308822, 0.72541100], [0.61150205, 0.72490465]]
+)  # fmt: skip
 TEMPLATES: dict[str, np.ndarray] = {
     # insightface ArcFace 112×112 template
     "arcface": _ARCFACE_112 / 112.0,
     # ArcFace template as used on 128-px crops by one-shot swappers (8-px horizontal shift)
     "arcface_v2": (_ARCFACE_112 + np.array([8.0, 0.0])) / 128.0,
     # FFHQ-style looser crop with the whole face, forehead and chin
-    "ffhq": np.array(
-        [[0.37691676, 0.46864664], [0.62285697, 0.46912813], [0.50123859, 0.61331904],
-         [0.39308822, 0.72541100], [0.61150205, 0.72490465]]
-    ),
-}  # fmt: skip
+    "ffhq": _FFHQ,
+    # the refiner's crop: FFHQ zoomed 1.15× about the face centre (the whole face oval and a margin)
+    "refine": 0.5 + (_FFHQ - np.array([0.5, 0.57])) * 1.15,
+}
 
 
 def template(name: TemplateName | str, size: int) -> np.ndarray:

@@ -88,7 +88,7 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--swapper", choices=list(SWAPPERS), default="mesh3d", help=f"swapping method: {summaries}"
     )
-    users = [n for n, c in SWAPPERS.items() if c.info.needs_model]
+    users = [n for n, c in SWAPPERS.items() if c.info.takes_a_model]
     s.add_argument(
         "--model", type=Path, metavar="DIR|CARD",
         help="the model of --swapper " + ", ".join(f"{n}: {SWAPPERS[n].info.model_help}" for n in users),

@@ -125,12 +125,14 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         *(n for n in SWAPPERS if not swapper_needs_model(n) or (
             args.model is not None and swapper_takes_model(n, args.model))), "none",
     ]  # fmt: skip
-    if args.model is not None and not any(n in SWAPPERS and swapper_needs_model(n) for n in names):
-        users = " or ".join(f"--swapper {n}" for n in SWAPPERS if swapper_needs_model(n))
+    if args.model is not None and not any(n in SWAPPERS and SWAPPERS[n].info.takes_a_model for n in names):
+        users = " or ".join(f"--swapper {n}" for n in SWAPPERS if SWAPPERS[n].info.takes_a_model)
         raise InputError(f"--model goes with {users}")
     model = str(args.model) if args.model is not None else None
     specs = [
-        swapper_spec(_options(n, model, own), model if n in SWAPPERS and swapper_needs_model(n) else None)
+        swapper_spec(
+            _options(n, model, own), model if n in SWAPPERS and swapper_takes_model(n, model or "") else None
+        )
         for n in names
         for own in [_own_options(n, names, given_swapper_options(args))]
     ]

@@ -29,6 +29,9 @@ from ..training.configs import (
     GENERATOR_LOSS_NAMES,
     GENERATOR_PRESETS,
     GENERATOR_STEPS,
+    REFINER_LOSS_NAMES,
+    REFINER_PRESETS,
+    REFINER_STEPS,
     TEMPLATES,
     VARIANTS,
     AugmentConfig,
@@ -37,11 +40,14 @@ from ..training.configs import (
     DiffusionTrainConfig,
     GeneratorLossConfig,
     GeneratorTrainConfig,
+    RefinerLossConfig,
+    RefinerTrainConfig,
     TrainOptions,
     autoencoder_preset,
     diffusion_preset,
     field_defaults,
     generator_preset,
+    refiner_preset,
     resolve_path,
 )
 
@@ -124,6 +130,7 @@ def _weights_of(names: tuple[str, ...]) -> Any:
 
 _weight = _weights_of(GENERATOR_LOSS_NAMES)
 _diffusion_weight = _weights_of(DIFFUSION_LOSS_NAMES)
+_refiner_weight = _weights_of(REFINER_LOSS_NAMES)
 
 
 def _show(value: Any) -> str:
@@ -305,6 +312,65 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     df.add_argument("--seed", type=int, help=f"random seed (default {seed})")
     df.add_argument("--no-augment", action="store_true", help="no flips, affine or colour jitter of targets")
     _add_run_options(df, "denoiser.onnx")
+
+    rf = tsub.add_parser(
+        "refiner",
+        help="the refiner: learns to correct the 3-D warp (relight, remove copied occluders, seams)",
+        description="Train the refiner (--swapper refined): a small U-Net that adds a bounded correction to "
+        "mesh3d's composite, on real photo pairs — same-person pairs (the real target is the ground truth) "
+        "and different-person pairs (the source's identity must stay), each also from a corrupted source "
+        "(occluder, blur, JPEG, colour cast). Photos are analysed and the warps made once, then cached. "
+        "Writes OUT/checkpoints/, OUT/previews/ (target | input | refined | clean warp), OUT/loss.csv, "
+        "OUT/loss.png and, when done, OUT/refiner.onnx + OUT/model.json. Options left out on a resumed run "
+        "keep the run's values.",
+    )  # fmt: skip
+    d = field_defaults(RefinerTrainConfig)
+    rf.add_argument(
+        "--data", type=Path, action="append", metavar="DIR",
+        help="folder of person folders (CelebA, LFW or ROOT/<id>/*.jpg); repeat for several",
+    )  # fmt: skip
+    rf.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
+    rf.add_argument(
+        "--holdout", metavar="BENCHMARK|PAIRS|none",
+        help=f"leave out the people of this benchmark or pairs file (default {d['holdout']}: every shipped "
+        "benchmark)",
+    )  # fmt: skip
+    rf.add_argument(
+        "--max-photos", type=_positive, metavar="N", help=f"photos per person ({d['max_photos']})"
+    )
+    rf.add_argument(
+        "--same-per-person", type=_positive, metavar="N",
+        help=f"same-person pairs per person ({d['same_per_person']})",
+    )  # fmt: skip
+    rf.add_argument(
+        "--different", type=_positive, metavar="N", help=f"different-person pairs ({d['different']})"
+    )
+    _add_model_options(rf, d, REFINER_PRESETS, REFINER_STEPS, "batch size")
+    rf.add_argument("--lr", type=_lr, help=f"Adam learning rate (default {_show(d['lr'])})")
+    rf.add_argument("--lr-d", type=_lr, help=f"discriminator learning rate (default {_show(d['lr_d'])})")
+    rf.add_argument(
+        "--corrupt",
+        type=_ratio,
+        help=f"share of inputs from a corrupted source (default {_show(d['corrupt'])})",
+    )
+    rf.add_argument(
+        "--identity-samples", type=_non_negative, metavar="N",
+        help=f"outputs per step through the identity network ({d['identity_samples']})",
+    )  # fmt: skip
+    rf.add_argument(
+        "--weight", type=_refiner_weight, action="append", metavar="NAME=VALUE",
+        help=f"a loss weight (repeat): {_weights_help(RefinerLossConfig())}; 0 skips the term",
+    )  # fmt: skip
+    rf.add_argument("--seed", type=int, help=f"random seed (default {seed})")
+    rf.add_argument(
+        "--cache", type=Path, metavar="DIR",
+        help="where analysed photos and warps are cached (default $MASQUERADE_CACHE or ~/.cache/masquerade)",
+    )  # fmt: skip
+    rf.add_argument(
+        "--build-workers", type=_positive, default=2, metavar="N",
+        help="processes analysing photos and making warps (2)",
+    )  # fmt: skip
+    _add_run_options(rf, "refiner.onnx")
 
     d = field_defaults(GeneratorTrainConfig)
     pk = tsub.add_parser(
@@ -680,6 +746,79 @@ def _cmd_pack(args: argparse.Namespace, out: Console, err: Console) -> int:
     return 0
 
 
+def _refiner_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
+    """The refiner run's config from the arguments (resumed runs as for the generator)."""
+    base = _stored(RefinerTrainConfig, stored)
+    if base is None and not args.data:
+        raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
+    pick = _picker(base, RefinerTrainConfig)
+    own = (
+        "holdout",
+        "max_photos",
+        "same_per_person",
+        "different",
+        "lr",
+        "lr_d",
+        "corrupt",
+        "identity_samples",
+    )
+    try:
+        cfg = RefinerTrainConfig(
+            data=tuple(resolve_path(d) for d in args.data) if args.data else base.data,
+            **{name: pick(name, getattr(args, name)) for name in own},
+            model=_model(args, base, refiner_preset, resolution=pick("model.resolution", args.resolution)),
+            batch_size=pick("batch_size", args.batch),
+            loss=_loss(args, pick),
+            preview_faces=pick("preview_faces"),
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return cfg, _seed(args, base, stored)
+
+
+def _cmd_refiner(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..training.common import model_parameters
+    from ..training.refiner import RefinerTask, build_refiner
+    from ..training.trainer import Trainer, read_run, resolve_device
+    from ..training.warp_data import load_warp_pairs
+
+    device = resolve_device(args.device)
+    run = None if args.force else read_run(args.output)
+    cfg, seed = _refiner_config(args, run.get("config") if run else None)
+    if args.resolution is not None and args.resolution % 32:
+        raise InputError("--resolution must be a multiple of 32 for the refiner")
+    task = RefinerTask(cfg, seed=seed)
+    trainer = Trainer(task, args.output, _run_options(args, device, seed))
+    start = trainer.prepare()
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        job = bar.add_task("analysing photos", total=None)
+
+        def stage(name: str, done: int, total: int) -> None:
+            bar.update(job, description=name, completed=done, total=total)
+
+        data, summary = load_warp_pairs(cfg, seed, args.cache, args.build_workers, stage)
+    task.use_data(data)
+    params = model_parameters(build_refiner, cfg.model)
+    out.print(
+        f"refiner {cfg.model.resolution} px, {params / 1e6:.2f} M parameters, batch {cfg.batch_size}, on "
+        f"{device}: {summary} → {args.output}" + (f"; resuming at step {start}" if start else ""),
+        highlight=False,
+        markup=False,
+    )
+
+    def loss_text(losses: dict[str, float]) -> str:
+        nan = float("nan")
+        return (
+            f"recon {losses.get('reconstruction', nan):.3f} clean {losses.get('clean', nan):.3f} "
+            f"id {losses.get('identity', nan):.3f}"
+        )
+
+    return _train(trainer, start, args, out, err, loss_text)
+
+
 def _export(output: Path, checkpoint: Path | None, out: Console) -> int:
     from ..training.export import export_run
 
@@ -708,4 +847,6 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _export(args.output, args.checkpoint, out)
     if args.train_command in ("generator", "diffusion"):
         return _cmd_identity_trainer(args, out, err, args.train_command)
+    if args.train_command == "refiner":
+        return _cmd_refiner(args, out, err)
     return _cmd_autoencoder(args, out, err)

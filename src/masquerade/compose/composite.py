@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +21,22 @@ if TYPE_CHECKING:
 MOUTH_OPEN_TEETH = 0.06
 
 
+@dataclass(frozen=True)
+class BlendMask:
+    """Where a composite changed the image: ``mask`` (float32 0..1) over pixels ``[y0:+h, x0:+w]``."""
+
+    mask: np.ndarray
+    x0: int
+    y0: int
+
+    def full(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The mask over a whole image of ``shape``."""
+        out = np.zeros(shape[:2], np.float32)
+        h, w = self.mask.shape
+        out[self.y0 : self.y0 + h, self.x0 : self.x0 + w] = self.mask
+        return out
+
+
 def mouth_policy(source: Face | None, target: Face) -> MouthKeep:
     """Which part of the target's mouth to keep: its open interior, its lips, or neither. Without a
     source face (a built-in identity) the swapped face has the target's expression, mouth included."""
@@ -34,13 +51,13 @@ def composite(
     target_rgb: np.ndarray, patch: SwapPatch, target_face: Face, options: SwapOptions,
     keep_mouth: MouthKeep = None, stats_filter: Callable[[np.ndarray], np.ndarray] | None = None,
     inplace: bool = False,
-) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
-    """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, full-size mask).
+) -> tuple[np.ndarray, BlendMask]:  # fmt: skip
+    """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, the mask it used).
 
     The mask is the swapped face's region (``options.mask``, eroded and feathered), with a hole for the
     part of the target's mouth ``keep_mouth`` names, limited to what the swapper covered.
     ``stats_filter`` smooths the colour statistics over time (video). ``inplace`` (video frames nobody
-    else holds) writes into ``target_rgb`` and skips the full-size mask (None)."""
+    else holds) writes into ``target_rgb``."""
     h, w = patch.image.shape[:2]
     x0, y0 = patch.x0, patch.y0
     roi = target_rgb[y0 : y0 + h, x0 : x0 + w]
@@ -54,8 +71,4 @@ def composite(
     )
     out = target_rgb if inplace else target_rgb.copy()
     out[y0 : y0 + h, x0 : x0 + w] = blend(roi, fg, mask, options.blend)
-    if inplace:
-        return out, None
-    full = np.zeros(target_rgb.shape[:2], np.float32)
-    full[y0 : y0 + h, x0 : x0 + w] = mask
-    return out, full
+    return out, BlendMask(mask, x0, y0)

@@ -94,8 +94,7 @@ def swapper_spec(item: str | SwapOptions | SwapperSpec, model: str | None = None
         opts = spec.options or SwapOptions()
         spec = replace(spec, options=replace(opts, swapper=spec.name, model=model or opts.model))
         assert spec.options is not None
-        if check_swapper(spec.name, spec.options.model).needs_model:
-            assert spec.options.model is not None
+        if check_swapper(spec.name, spec.options.model).takes_a_model and spec.options.model is not None:
             read_swapper_model(spec.name, spec.options.model)
     elif model is not None:
         raise InputError(f"the {spec.name} baseline takes no model")

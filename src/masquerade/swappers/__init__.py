@@ -19,9 +19,11 @@ from .diffusion import DiffusionOptions, DiffusionSwapper
 from .external import ExternalOnnxSwapper
 from .generator import GeneratorSwapper
 from .mesh3d import Mesh3DOptions, Mesh3DSwapper
+from .refined import RefinedSwapper
 
 _REGISTERED: tuple[type[Swapper], ...] = (
     Mesh3DSwapper,
+    RefinedSwapper,
     AutoencoderSwapper,
     GeneratorSwapper,
     DiffusionSwapper,
@@ -39,8 +41,8 @@ def swapper_info(name: str) -> SwapperInfo:
 
 
 def model_users() -> list[str]:
-    """The swappers that take a ``--model``."""
-    return [n for n, cls in SWAPPERS.items() if cls.info.needs_model]
+    """The swappers that take a ``--model`` (needed or optional)."""
+    return [n for n, cls in SWAPPERS.items() if cls.info.takes_a_model]
 
 
 def swapper_needs_source(name: str) -> bool:
@@ -56,7 +58,7 @@ def swapper_needs_model(name: str) -> bool:
 def swapper_takes_model(name: str, model: str | os.PathLike[str]) -> bool:
     """Whether ``model`` is the kind of model the swapper takes (a folder, or a model card file)."""
     info = swapper_info(name)
-    return info.needs_model and bool(info.takes_model(model))
+    return info.takes_a_model and bool(info.takes_model(model))
 
 
 def read_swapper_model(name: str, model: str | os.PathLike[str], verify: bool = True) -> Any:
@@ -64,7 +66,7 @@ def read_swapper_model(name: str, model: str | os.PathLike[str], verify: bool = 
     ``model.json``, onnx's model card; with ``verify`` its files' sha256 too (one-line
     :class:`ModelError` otherwise)."""
     info = swapper_info(name)
-    if not info.needs_model:
+    if not info.takes_a_model:
         raise InputError(f"the {name} swapper takes no model")
     if info.read_model is None:
         raise ModelError(f"the {name} swapper cannot describe its model")
@@ -96,10 +98,11 @@ def create_swapper(
     them, ``options`` (its options dataclass) to those that have options (one-line :class:`ModelError` /
     :class:`InputError` otherwise)."""
     info = swapper_info(name)
-    if info.needs_model:
-        if model is None:
-            raise ModelError(f"the {name} swapper needs --model {info.model_help}")
-        kwargs["model"] = model
+    if info.needs_model and model is None:
+        raise ModelError(f"the {name} swapper needs --model {info.model_help}")
+    if info.takes_a_model:
+        if model is not None:
+            kwargs["model"] = model
     elif model is not None:
         raise InputError(f"the {name} swapper takes no model (--model is for: {', '.join(model_users())})")
     if options is not None:
@@ -118,6 +121,7 @@ __all__ = [
     "GeneratorSwapper",
     "Mesh3DOptions",
     "Mesh3DSwapper",
+    "RefinedSwapper",
     "SwapPatch",
     "Swapper",
     "SwapperInfo",

@@ -32,6 +32,7 @@ FOLDER_FORMATS: dict[str, str] = {
     "masquerade-autoencoder": "autoencoder",
     "masquerade-generator": "generator",
     "masquerade-diffusion": "diffusion",
+    "masquerade-refiner": "refined",
 }
 
 # a model's mask is mapped to coverage with a ramp centred on 0.5 (0 below 0.25, 1 above 0.75): "the

@@ -59,22 +59,32 @@ class SwapperInfo:
 
     ``needs_source``: False when the identity is built into the model (``swap`` then gets ``None`` for
     the source and the pipeline looks for no source face). ``needs_model``: created from ``model=`` (a
-    model folder, or a model card file for ``onnx``); ``model_help`` says what ``--model`` takes,
+    model folder, or a model card file for ``onnx``); ``model_optional``: takes a ``model=`` but has one of
+    its own (shipped in the package) without it; ``model_help`` says what ``--model`` takes,
     ``read_model(model, verify)`` returns the checked model description (``describe()``, ``summary()``)
     and ``takes_model(model)`` whether a path is its kind of model. ``options_type``: the dataclass of
     its own options (given to the factory as ``options=``), ``options`` those the CLI and the HTTP API
-    expose, ``options_title`` their heading in ``--help``."""
+    expose, ``options_title`` their heading in ``--help``. ``refines``: after the composite, the pipeline
+    calls the swapper's ``refine(image, source_rgb, source, target, blend_mask)``, which returns the
+    image corrected around that face."""
 
     name: str
     summary: str  # one line: what it is and what it needs (for --help and GET /api/swappers)
     needs_source: bool = True
     needs_model: bool = False
+    model_optional: bool = False
     model_help: str = "DIR (a trained model folder)"
     read_model: Callable[..., Any] | None = None
     takes_model: Callable[[str | os.PathLike[str]], bool] = _is_folder
     options_type: type | None = None
     options: tuple[SwapperOption, ...] = ()
     options_title: str = ""
+    refines: bool = False
+
+    @property
+    def takes_a_model(self) -> bool:
+        """Whether ``--model`` goes with this swapper (needed or optional)."""
+        return self.needs_model or self.model_optional
 
 
 class Swapper(Protocol):

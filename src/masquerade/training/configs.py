@@ -188,7 +188,8 @@ def with_model(config: AutoencoderTrainConfig, **changes: Any) -> AutoencoderTra
 
 # ------------------------------------------------------------------------------------ generator
 TEMPLATES: tuple[str, ...] = ("ffhq", "arcface_v2")  # alignments the identity-data trainers support
-DEFAULT_HOLDOUT = "lfw_swap_v1"  # the evaluation benchmark, whose people are left out of training
+# the evaluation benchmarks (lfw_swap_v1, lfw_swap_v2, celeba_swap_v1), whose people are left out of training
+DEFAULT_HOLDOUT = "shipped"
 GENERATOR_STEPS = 100_000  # what ``masquerade train generator`` trains to unless told
 
 # channels, max_channels, downs, id_blocks, id_dims, disc_channels
@@ -389,5 +390,98 @@ class DiffusionTrainConfig:
             augment=AugmentConfig(**d.pop("augment")),
             regions=RegionWeights(**d.pop("regions")),
             loss=DiffusionLossConfig(**d.pop("loss")),
+            **{k: v for k, v in d.items() if k in cls.__dataclass_fields__},
+        )
+
+
+# ------------------------------------------------------------------------------------ refiner
+REFINER_STEPS = 8_000  # what ``masquerade train refiner`` trains to unless told
+
+# channels at 1/4, 1/8, 1/16, 1/32 of the crop; width of the last block (at 1/4)
+REFINER_PRESETS: dict[str, tuple[tuple[int, int, int, int], int]] = {
+    "tiny": ((24, 48, 64, 96), 24),
+    "small": ((32, 64, 96, 128), 32),
+    "medium": ((48, 96, 128, 192), 48),
+}
+
+
+@dataclass(frozen=True)
+class RefinerConfig:
+    """The refiner network (:mod:`masquerade.training.refiner`): a U-Net over the mesh3d composite crop."""
+
+    resolution: int = 128  # crop side, multiple of 32
+    channels: tuple[int, int, int, int] = (32, 64, 96, 128)
+    head: int = 32
+    max_correction: float = 0.5  # largest change per channel, in [0, 1] image units
+    seam: int = 5  # px the correction may reach beyond the composite's mask (fixes the seam)
+
+    def __post_init__(self) -> None:
+        if self.resolution < 64 or self.resolution % 32:
+            raise ValueError(f"resolution must be a multiple of 32 and at least 64, not {self.resolution}")
+        if len(self.channels) != 4 or min(*self.channels, self.head) < 1:
+            raise ValueError("channels must be four positive widths and head positive")
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+
+
+def refiner_preset(preset: str = DEFAULT_PRESET, resolution: int = 128) -> RefinerConfig:
+    _check_choice("preset", preset, REFINER_PRESETS)
+    channels, head = REFINER_PRESETS[preset]
+    return RefinerConfig(resolution=resolution, channels=channels, head=head)
+
+
+@dataclass(frozen=True)
+class RefinerLossConfig:
+    """Loss weights (see :mod:`masquerade.training.refiner`)."""
+
+    reconstruction: float = 1.0  # same-person pairs: L1 + DSSIM to the real target in the face
+    clean: float = 1.0  # different-person pairs from a corrupted source: L1 + DSSIM to the clean swap
+    structure: float = 1.0  # different-person pairs: high frequencies of the output stay the warp's
+    identity: float = 0.3  # 1 − cosine of the output's dlib embedding to the source's (centred)
+    adversarial: float = 0.02  # hinge GAN on the crops (real: target photos)
+
+    def __post_init__(self) -> None:
+        _check_weights(self)
+
+
+REFINER_LOSS_NAMES: tuple[str, ...] = tuple(RefinerLossConfig.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class RefinerTrainConfig:
+    """Everything that defines a refiner run (stored in checkpoints; must match to resume)."""
+
+    data: tuple[str, ...]  # folders of person folders (CelebA, LFW, ROOT/<id>/*.jpg)
+    holdout: str = DEFAULT_HOLDOUT  # benchmark (or pairs file) whose people are left out; "none"
+    max_photos: int = 6  # per person
+    same_per_person: int = 6  # ordered same-person pairs per person
+    different: int = 6000  # different-person pairs
+    model: RefinerConfig = field(default_factory=RefinerConfig)
+    loss: RefinerLossConfig = field(default_factory=RefinerLossConfig)
+    batch_size: int = 12
+    identity_samples: int = 2  # outputs per step that go through the identity network
+    corrupt: float = 0.5  # share of samples whose input is the corrupted-source composite
+    lr: float = 3e-4
+    lr_d: float = 2e-4
+    preview_faces: int = 6
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", tuple(str(d) for d in self.data))
+        if not self.data:
+            raise ValueError("the refiner needs at least one data folder")
+        if not 0.0 <= self.corrupt <= 1.0:
+            raise ValueError("corrupt must be between 0 and 1")
+        if self.batch_size < 2 or self.identity_samples < 0:
+            raise ValueError("batch_size must be ≥ 2 and identity_samples ≥ 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RefinerTrainConfig:
+        d = dict(d)
+        return cls(
+            data=tuple(d.pop("data")),
+            model=RefinerConfig(**d.pop("model")),
+            loss=RefinerLossConfig(**d.pop("loss", {})),
             **{k: v for k, v in d.items() if k in cls.__dataclass_fields__},
         )

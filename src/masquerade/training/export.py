@@ -359,6 +359,68 @@ def _export_diffusion_state(out: Path, state: dict[str, Any], opset: int = 17) -
     return _write_model(out, data, compare_diffusion_onnx(model, data), meta)
 
 
+REFINER_FORMAT = "masquerade-refiner"
+REFINER_VERSION = 1
+REFINER_ONNX = "refiner.onnx"
+REFINER_INPUTS = ("image", "mask", "parts", "identity")
+REFINER_OUTPUTS = ("correction",)
+
+
+def refiner_from_checkpoint(state: dict[str, Any]) -> tuple[Any, Any]:
+    from .configs import RefinerTrainConfig
+    from .refiner import build_refiner
+
+    cfg = RefinerTrainConfig.from_dict(
+        {k: v for k, v in state["config"].items() if k not in ("trainer", "seed")}
+    )
+    model = build_refiner(cfg.model)
+    model.load_state_dict(state["modules"]["refiner"])
+    return model.eval(), cfg
+
+
+def _refiner_dummies(r: int, batch: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((batch, 1, r, r), np.float32)
+    mask[:, :, r // 4 : 3 * r // 4, r // 4 : 3 * r // 4] = 1.0
+    return {
+        "image": rng.random((batch, 3, r, r), dtype=np.float32),
+        "mask": mask,
+        "parts": rng.random((batch, 3, r, r), dtype=np.float32),
+        "identity": rng.standard_normal((batch, IDENTITY_DIM)).astype(np.float32),
+    }
+
+
+def export_refiner_state(out: Path, state: dict[str, Any], opset: int = 17) -> ExportResult:
+    """``OUT/refiner.onnx`` (inputs ``image`` N×3×R×R composite crop in [0, 1], ``mask`` N×1×R×R, ``parts``
+    N×3×R×R eyes/irises/mouth, ``identity`` N×128 unit dlib embedding of the source; output
+    ``correction`` N×3×R×R to add) and ``OUT/model.json`` (format ``masquerade-refiner``)."""
+    from .refiner import CorrectionNet
+
+    model, cfg = refiner_from_checkpoint(state)
+    r = cfg.model.resolution
+    net = CorrectionNet(model)
+    dummies = tuple(torch.from_numpy(v) for v in _refiner_dummies(r, 1, 0).values())
+    data = onnx_bytes(net, dummies, REFINER_INPUTS, REFINER_OUTPUTS, opset)
+    diff = onnx_difference(net, data, _refiner_dummies(r, 2, 1), REFINER_OUTPUTS)
+    meta = {
+        "format": REFINER_FORMAT,
+        "version": REFINER_VERSION,
+        "resolution": r,
+        "template": "refine",
+        "onnx": REFINER_ONNX,
+        "sha256": "",
+        "identity": "dlib128",
+        "inputs": list(REFINER_INPUTS),
+        "outputs": list(REFINER_OUTPUTS),
+        "steps": int(state["step"]),
+        "data": {"folders": list(cfg.data), "holdout": cfg.holdout, "max_photos": cfg.max_photos},
+        "config": cfg.to_dict(),
+        "parameters": parameter_count(model),
+        "trained": _trained(state),
+    }
+    return _write_model(out, data, diff, meta)
+
+
 def export_run(
     out_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None, opset: int = 17
 ) -> ExportResult:
@@ -372,4 +434,6 @@ def export_run(
         return _export_diffusion_state(out, state, opset)
     if trainer == "autoencoder":
         return _export_autoencoder_state(out, state, opset)
+    if trainer == "refiner":
+        return export_refiner_state(out, state, opset)
     raise InputError(f"{out}: checkpoint from an unknown trainer {trainer!r}")

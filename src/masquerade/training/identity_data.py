@@ -3,7 +3,7 @@
 **Input**: a folder of people, one sub-folder per person holding that person's photos: LFW's layout
 (``LFW/images/<Name>/<Name>_0001.jpg``; the folder or its ``images/`` may be given) or any
 ``ROOT/<id>/*.{jpg,png,webp,…}``. :func:`scan_identity_folder` lists it, leaves out held-out people
-(by default everyone in the evaluation benchmark ``lfw_swap_v1``, so a model is never evaluated on
+(by default everyone in the shipped evaluation benchmarks, so a model is never evaluated on
 people it was trained on), keeps at most ``max_photos`` photos per person and, with ``people=N``,
 ``N`` people drawn (with a fixed seed, the same for every run) from those with two or more photos.
 
@@ -123,10 +123,15 @@ def _images_in(folder: Path) -> list[str]:
 
 def holdout_people(spec: str | os.PathLike[str] | None) -> frozenset[str]:
     """The people of a benchmark (a shipped one by name, e.g. ``lfw_swap_v1``, or a pairs file): the
-    person folders of its photos and its id columns. ``None``, ``""`` or ``"none"``: nobody."""
+    person folders of its photos and its id columns. ``"shipped"``: the people of every shipped
+    benchmark (the default). ``None``, ``""`` or ``"none"``: nobody."""
     if spec is None or str(spec) in ("", "none"):
         return frozenset()
     text = os.fspath(spec)
+    if text == "shipped":  # every shipped benchmark: the evaluation people of lfw_swap_v*, celeba_swap_v1
+        from ..evaluation.benchmarks import shipped_benchmarks
+
+        return frozenset().union(*(holdout_people(name) for name in shipped_benchmarks()))
     shipped = resources.files("masquerade") / "data" / "benchmarks" / f"{text}.tsv"
     if shipped.is_file():
         content = shipped.read_text(encoding="utf-8")

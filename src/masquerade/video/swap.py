@@ -177,10 +177,12 @@ class VideoFaceSwapper:
             except SkipFace as exc:
                 log.debug("frame %d: face not swapped: %s", self._frame, exc)
                 continue
-            out, _ = composite(
+            out, m = composite(
                 out, p, face, self.options, mouth_policy(src_face, face),
                 stats_filter=partial(tr.colour_filter, t=t), inplace=True,
             )  # fmt: skip
+            if self.swapper.info.refines:
+                out = self.swapper.refine(out, src_rgb, src_face, face, m)  # type: ignore[attr-defined]
             n += 1
         if n:
             self.report.frames_swapped += 1

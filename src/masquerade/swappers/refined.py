@@ -1,0 +1,177 @@
+"""The refined swapper: the training-free 3-D warp (:mod:`.mesh3d`) plus a learned correction.
+
+The warp carries the source's identity and the target's geometry; after the usual mask, colour and blend,
+a small network (``masquerade train refiner``, :mod:`masquerade.training.refiner`) looks at the result
+around the face (a ``resolution``-px crop, the ``refine`` template of
+:mod:`masquerade.analysis.alignment`) and predicts a bounded correction — relighting, what a bad source
+photo brought (hands, hair, sunglasses, blur), seams. The correction is resampled to the face's size in
+the photo and added there, so the warp's own detail stays at full resolution.
+
+The model ships in the package (``data/models/refiner``: ``model.json`` + ``refiner.onnx``, sha256-checked,
+with its model card; registry name ``masquerade-refiner``); ``--model DIR`` takes another trained one.
+Its ONNX contract: inputs ``image`` (float32 N×3×R×R, the composite crop, RGB in [0, 1]), ``mask``
+(N×1×R×R, the composite's mask), ``parts`` (N×3×R×R: the target's eyes, irises and inner mouth) and
+``identity`` (N×128, the source's unit dlib embedding); output ``correction`` (N×3×R×R, added to the crop).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import cv2
+import numpy as np
+
+from ..analysis.alignment import invert_affine, similarity_matrix, template
+from ..errors import ModelError
+from ..face import Face
+from .aligned import ModelInfo, SourceIdentities, folder_kind, onnx_session, read_model_folder
+from .base import SwapperInfo
+from .mesh3d import MESH3D_INFO, Mesh3DOptions, Mesh3DSwapper
+
+if TYPE_CHECKING:
+    from ..compose.composite import BlendMask
+
+MODEL_FORMAT = "masquerade-refiner"
+MODEL_VERSION = 1
+SHIPPED = "masquerade-refiner"  # the registry name of the model in the package
+INPUTS = ("image", "mask", "parts", "identity")
+
+
+def shipped_model_folder() -> Path:
+    """The folder of the refiner that ships in the package (one-line :class:`ModelError` if absent)."""
+    from ..models import get_model
+
+    return get_model(SHIPPED).path().parent
+
+
+def read_refiner_info(folder: str | os.PathLike[str] | None = None, verify: bool = True) -> ModelInfo:
+    """A refiner model folder's checked ``model.json`` (the shipped one by default; its ONNX file must
+    also match the registry's sha256)."""
+    if folder is None:
+        from ..models import get_model
+
+        spec = get_model(SHIPPED)
+        info = read_model_folder(spec.path().parent, MODEL_FORMAT, "refiner", MODEL_VERSION, verify)
+        if verify and info.sha256 != spec.sha256:
+            raise ModelError(
+                f"{info.onnx}: sha256 {info.sha256[:16]}… is not the shipped refiner's ({spec.sha256[:16]}…)"
+            )
+        return info
+    return read_model_folder(folder, MODEL_FORMAT, "refiner", MODEL_VERSION, verify)
+
+
+def takes_model(model: str | os.PathLike[str]) -> bool:
+    return folder_kind(Path(model)) == "refined"
+
+
+REFINED_INFO = SwapperInfo(
+    name="refined",
+    summary="refined (mesh3d warp + the shipped learned correction, or --model DIR; needs --source)",
+    model_optional=True,
+    model_help="DIR (a trained refiner model folder; default: the one in the package)",
+    read_model=read_refiner_info,
+    takes_model=takes_model,
+    options_type=Mesh3DOptions,
+    options=MESH3D_INFO.options,
+    options_title="mesh3d warp of the refined swapper (--swapper refined)",
+    refines=True,
+)
+
+
+def parts_map(mesh: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """size×size×3 uint8: the eyes (lids), the irises (discs), the inner mouth of a 478-point mesh,
+    drawn in the crop ``matrix`` maps to."""
+    from ..analysis.regions import EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, INNER_MOUTH, idx
+
+    pts = mesh[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+    out = np.zeros((3, size, size), np.uint8)
+
+    def poly(ch: int, loop: tuple[int, ...]) -> None:
+        cv2.fillPoly(out[ch], [np.round(pts[idx(loop)] * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+
+    poly(0, EYE_IMAGE_LEFT)
+    poly(0, EYE_IMAGE_RIGHT)
+    if len(pts) >= 478:
+        for centre, ring in ((468, (469, 470, 471, 472)), (473, (474, 475, 476, 477))):
+            r = float(np.mean(np.linalg.norm(pts[list(ring)] - pts[centre], axis=1)))
+            c = tuple(int(v) for v in np.round(pts[centre] * 16))
+            cv2.circle(out[1], c, max(1, int(round(r * 16))), 255, -1, cv2.LINE_AA, 4)
+    poly(2, INNER_MOUTH)
+    return np.ascontiguousarray(out.transpose(1, 2, 0))
+
+
+def crop_matrix(landmarks_5: np.ndarray, size: int) -> np.ndarray:
+    """The 2×3 image → crop matrix of the refiner's crop of a face."""
+    return similarity_matrix(np.asarray(landmarks_5, np.float64), template("refine", size))
+
+
+class RefinedSwapper(Mesh3DSwapper):
+    """mesh3d's warp, then the refiner's correction of the composite (see the module docstring)."""
+
+    info: ClassVar[SwapperInfo] = REFINED_INFO
+
+    def __init__(
+        self, options: Mesh3DOptions | None = None, model: str | os.PathLike[str] | None = None,
+        providers: list[str] | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(options, **kwargs)
+        self.model_info = read_refiner_info(model)
+        self.session = onnx_session(self.model_info.onnx, providers, "the refiner")
+        names = [i.name for i in self.session.get_inputs()]
+        if sorted(names) != sorted(INPUTS) or len(self.session.get_outputs()) != 1:
+            raise ModelError(f"{self.model_info.onnx}: expected inputs {', '.join(INPUTS)} and one output")
+        self.identities = SourceIdentities()
+
+    @property
+    def resolution(self) -> int:
+        return self.model_info.resolution
+
+    def correction(
+        self, image: np.ndarray, source_rgb: np.ndarray, source: Face, target: Face, mask: BlendMask
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The network's correction (R×R×3, in 0..255 units) of ``target``'s crop and the image → crop
+        matrix."""
+        r = self.resolution
+        m = crop_matrix(target.landmarks_5, r)
+        crop = cv2.warpAffine(image, m, (r, r), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        shifted = m.copy()
+        shifted[:, 2] += m[:, :2] @ np.array([mask.x0, mask.y0], np.float64)
+        mcrop = cv2.warpAffine(mask.mask, shifted, (r, r), flags=cv2.INTER_AREA, borderValue=0)
+        assert target.mesh is not None
+        feeds = {
+            "image": crop.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255),
+            "mask": np.clip(mcrop, 0, 1)[None, None].astype(np.float32),
+            "parts": parts_map(target.mesh, m, r).transpose(2, 0, 1)[None].astype(np.float32)
+            * np.float32(1 / 255),
+            "identity": self.identities(source_rgb, source)[None].astype(np.float32),
+        }
+        (corr,) = self.session.run(None, feeds)
+        return corr[0].transpose(1, 2, 0) * np.float32(255), m
+
+    def refine(
+        self, image: np.ndarray, source_rgb: np.ndarray | None, source: Face | None, target: Face,
+        mask: BlendMask,
+    ) -> np.ndarray:  # fmt: skip
+        """``image`` (the composite, changed in place) with the correction added around ``target``."""
+        if source_rgb is None or source is None or target.mesh is None:
+            return image
+        corr, m = self.correction(image, source_rgb, source, target, mask)
+        r = self.resolution
+        h, w = image.shape[:2]
+        inv = invert_affine(m)
+        corners = np.array([[0, 0], [r, 0], [0, r], [r, r]], np.float64) @ inv[:, :2].T + inv[:, 2]
+        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int), [w, h])
+        if x1 <= x0 or y1 <= y0:
+            return image
+        back = m.copy()  # ROI pixel → crop pixel
+        back[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
+        full = cv2.warpAffine(
+            corr, back, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+        )  # fmt: skip
+        roi = image[y0:y1, x0:x1]
+        roi[:] = np.clip(roi.astype(np.float32) + full, 0, 255).astype(np.uint8)
+        return image

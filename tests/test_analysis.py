@@ -111,6 +111,7 @@ def test_identity_separates_the_two_samples(analyzer, astronaut, hopper):
     assert euclidean_distance(a.embedding, mirrored.embedding) < 0.35
 
 
+@pytest.mark.slow  # LFW
 def test_lfw_detection_and_verification(analyzer, lfw):
     """Official pairs.txt (first 50 matched, first 50 mismatched): accuracy at dlib's 0.6 threshold."""
     correct = total = 0
@@ -128,6 +129,7 @@ def test_lfw_detection_and_verification(analyzer, lfw):
     assert correct / total >= 0.95, f"verification accuracy {correct / total:.2%}"
 
 
+@pytest.mark.slow  # LFW
 @pytest.mark.parametrize(("name", "n", "sign"), [("Allan_Houston", 1, -1), ("George_Clooney", 2, +1)])
 def test_profileish_faces_are_found_with_the_right_yaw(analyzer, lfw, name, n, sign):
     """Faces turned ~50° (nose towards the image's left: yaw < 0; right: yaw > 0), and their mirrors."""

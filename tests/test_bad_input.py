@@ -449,7 +449,9 @@ def cli(*argv: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("case", ["text_source", "huge_target", "no_face_target"])
+@pytest.mark.parametrize(
+    "case", ["text_source", "huge_target", pytest.param("no_face_target", marks=pytest.mark.slow)]
+)
 def test_console_script(case: str, tmp_path: Path) -> None:
     good = good_copy(tmp_path)
     if case == "text_source":

@@ -115,6 +115,7 @@ def test_local_batch_swaps_every_file_and_reports_the_bad_ones(local, folder, so
     assert [r["status"] for r in saved["results"]] == [r.status for r in report.results]
 
 
+@pytest.mark.slow
 def test_cli_batch_exit_status_rerun_and_provenance(folder, tmp_path, capsys) -> None:
     out = tmp_path / "out"
     args = ["swap", "-s", "sample:grace_hopper", "-t", str(folder), "-o", str(out)]
@@ -158,6 +159,7 @@ def _ray_batch(folder, out, extra):
     return main([*args, "--no-provenance", "--backend", "ray", *extra])
 
 
+@pytest.mark.slow  # Ray
 def test_ray_batch_two_workers_same_outputs_and_a_dying_file(local, folder, tmp_path, monkeypatch) -> None:
     pytest.importorskip("ray")
     from masquerade.run.ray_backend import CRASH_ENV
@@ -192,6 +194,7 @@ def test_ray_batch_two_workers_same_outputs_and_a_dying_file(local, folder, tmp_
     assert len(fa) == len(fb) == 40 and all(np.array_equal(x, y) for x, y in zip(fa, fb, strict=True))
 
 
+@pytest.mark.slow  # Ray
 def test_ray_cluster_by_address(folder, tmp_path) -> None:
     """An existing 2-node cluster (two raylets on this machine, 1 CPU each) reached by --address: the
     files are spread over both nodes, and the cluster is left running."""

@@ -246,6 +246,7 @@ def test_self_pairs_ssim_psnr(sample_reports: list[SwapperReport]) -> None:
     assert ms["cos_tgt"]["mean"] > 0.9
 
 
+@pytest.mark.slow
 def test_report_files(sample_reports: list[SwapperReport], sample_bench: Benchmark, tmp_path: Path) -> None:
     out = tmp_path / "rep"
     written = write_report(sample_reports, out, sample_bench)
@@ -302,6 +303,7 @@ def test_cli_evaluate(sample_bench: Benchmark, tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "unknown swapper" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_evaluate_takes_the_swappers_own_options(
     sample_bench: Benchmark, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -367,6 +369,7 @@ def _onnx_models(folder: Path) -> tuple[Path, Path]:
     return fmodel, dmodel
 
 
+@pytest.mark.slow
 def test_onnx_models_are_labelled_by_file_and_hash(
     tmp_path: Path, sample_bench: Benchmark, analyzer: FaceAnalyzer, astronaut: np.ndarray, hopper: np.ndarray
 ) -> None:
@@ -402,6 +405,7 @@ def test_onnx_models_are_labelled_by_file_and_hash(
 # ------------------------------------------------------------------------------------------- video
 
 
+@pytest.mark.slow
 def test_video_jitter_and_flicker(tmp_path: Path, analyzer: FaceAnalyzer, astronaut: np.ndarray) -> None:
     from masquerade.video.writer import VideoWriter
 
@@ -426,6 +430,7 @@ def test_video_jitter_and_flicker(tmp_path: Path, analyzer: FaceAnalyzer, astron
 # --------------------------------------------------------------------------------------------- LFW
 
 
+@pytest.mark.slow  # LFW
 @pytest.mark.lfw
 def test_lfw_benchmark_pairs(lfw: Path, analyzer: FaceAnalyzer) -> None:
     bench = load_benchmark("lfw_swap_v1", lfw)

@@ -205,6 +205,7 @@ def one_line_error(code: int, err: str, needle: str) -> None:
     assert needle.lower() in lines[0].lower(), lines[0]
 
 
+@pytest.mark.slow
 def test_cli_image_swap_equals_library(
     models: Path, fa: FaceAnalyzer, swapper_a: ExternalOnnxSwapper, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

@@ -122,6 +122,7 @@ def test_folder_faceset_format_and_loader(tmp_path, photo_folder, analyzer):
     assert len(load_faceset(out / "faceset.json")) == 2
 
 
+@pytest.mark.slow
 def test_dedup_on_a_static_clip(tmp_path, head, analyzer):
     clip = tmp_path / "static.mp4"
     write_clip(clip, [head] * 16 + [None] * 2)
@@ -272,6 +273,7 @@ def test_loader_rejects_bad_facesets(tmp_path):
             load_faceset(d)
 
 
+@pytest.mark.slow  # real clip
 def test_talking_video(tmp_path, analyzer):
     if not TALKING.is_file():
         pytest.skip(f"{TALKING} not available (../shared/data/videos beside the repo)")

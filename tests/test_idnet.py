@@ -146,6 +146,7 @@ def test_embed_from_landmarks(hopper, astronaut, analyzer, dlib_id, onnx_id) -> 
     assert_same(face.embedding, dlib_id.embed(hopper, face.landmarks_68))
 
 
+@pytest.mark.slow  # LFW
 @pytest.mark.lfw
 def test_onnx_equals_dlib_on_lfw(lfw: Path, analyzer, dlib_id: IdentityEncoder, onnx_id) -> None:
     chips = []
@@ -219,6 +220,7 @@ def torch_net(net: dlibnet.DlibNet):
     return DlibResNet(net).eval()
 
 
+@pytest.mark.slow  # PyTorch
 def test_torch_equals_onnx(torch_net, sample_chips: np.ndarray, onnx_id: IdentityEncoder) -> None:
     import torch
 
@@ -232,6 +234,7 @@ def test_torch_equals_onnx(torch_net, sample_chips: np.ndarray, onnx_id: Identit
     assert_same(out, ref)
 
 
+@pytest.mark.slow  # PyTorch
 def test_gradient_reaches_pixels(torch_net, sample_chips: np.ndarray) -> None:
     from masquerade.identity.torch_net import DlibResNet
 
@@ -245,6 +248,7 @@ def test_gradient_reaches_pixels(torch_net, sample_chips: np.ndarray) -> None:
     assert float(g.abs().sum()) > 0 and float((g != 0).float().mean()) > 0.5
 
 
+@pytest.mark.slow  # PyTorch
 def test_export_onnx(torch_net, sample_chips: np.ndarray, tmp_path: Path, onnx_id) -> None:
     import onnxruntime as ort
 

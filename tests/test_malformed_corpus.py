@@ -36,6 +36,8 @@ from PIL import Image
 
 from masquerade import sample_path
 
+pytestmark = pytest.mark.slow  # 546 swaps, each in its own process
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "make_malformed_corpus.py"
 TIMEOUT = float(os.environ.get("MASQUERADE_CORPUS_TIMEOUT", "60"))

@@ -107,6 +107,7 @@ def test_segmented_output_matches_the_single_process_one(single, segmented) -> N
     assert np.mean(diff) < 1.5 and np.max(diff) < 4.0, (np.mean(diff), np.max(diff))
 
 
+@pytest.mark.slow  # Ray
 def test_ray_two_workers_with_a_killed_worker(clip, source, segmented, tmp_path, monkeypatch) -> None:
     pytest.importorskip("ray")
     from masquerade.run.ray_backend import CRASH_ENV, ray_runner
@@ -150,6 +151,7 @@ def test_cli_backend_options(clip, tmp_path, capsys) -> None:
     assert not os.environ.get("MASQUERADE_RAY_CRASH_ONCE")
 
 
+@pytest.mark.slow  # Ray
 def test_cli_ray_trimmed_matches_the_local_trim(clip, tmp_path, capsys) -> None:
     """--start/--end with --backend ray: the same frames, timestamps and audio as the local trim."""
     pytest.importorskip("ray")
@@ -211,6 +213,7 @@ def _odd_clip(path: Path, size: tuple[int, int], rotation: int, audio: str | Non
                 out.mux(p)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "size", "rotation", "audio", "out_ext"),
     [

@@ -133,6 +133,7 @@ def test_cli_analyze_prints_json_and_annotates(tmp_path, capsys):
     assert ann.exists()
 
 
+@pytest.mark.slow  # LFW
 def test_lfw_swaps_move_identity_towards_the_source(analyzer, swapper, lfw):
     """20 official mismatched pairs: the output is nearer the source identity in at least 80 %."""
     closer = 0
@@ -155,6 +156,7 @@ def test_lfw_swaps_move_identity_towards_the_source(analyzer, swapper, lfw):
     assert closer / len(pairs) >= 0.8, f"only {closer}/{len(pairs)} outputs nearer the source"
 
 
+@pytest.mark.slow  # LFW
 def test_swap_onto_a_turned_face_keeps_its_pose(analyzer, swapper, lfw, hopper):
     """A frontal source onto a target turned ~50°: the output keeps the target's yaw."""
     tgt = lfw_image(lfw, "George_Clooney", 2)

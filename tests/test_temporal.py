@@ -122,6 +122,7 @@ def test_face_lightness_uses_the_face_hull(hopper: np.ndarray, fa: FaceAnalyzer)
     assert face_lightness(grey, face) == pytest.approx(float(want), abs=1e-3)
 
 
+@pytest.mark.slow  # real clip
 def test_original_clip_is_smooth(clip_stats) -> None:
     j, f = clip_stats.jitter, clip_stats.flicker
     assert j.face_fraction > 0.95
@@ -132,6 +133,7 @@ def test_original_clip_is_smooth(clip_stats) -> None:
     assert 20 < f.mean_lightness < 90
 
 
+@pytest.mark.slow  # real clip
 def test_translation_jitter_raises_landmark_jitter(
     clip_frames: list[np.ndarray], clip_stats, fa: FaceAnalyzer
 ) -> None:
@@ -144,6 +146,7 @@ def test_translation_jitter_raises_landmark_jitter(
     assert s.flicker.flicker < 2.0 * clip_stats.flicker.flicker + 0.1
 
 
+@pytest.mark.slow  # real clip
 def test_brightness_flicker_raises_colour_flicker(
     clip_frames: list[np.ndarray], clip_stats, fa: FaceAnalyzer
 ) -> None:
@@ -159,6 +162,7 @@ def test_brightness_flicker_raises_colour_flicker(
     assert s.jitter.jitter < 1.5 * clip_stats.jitter.jitter
 
 
+@pytest.mark.slow  # real clip
 def test_compare_same_video_gives_unit_ratios(clip_frames: list[np.ndarray], fa: FaceAnalyzer) -> None:
     res = compare(CLIP, CLIP, max_frames=20, analyzer=fa)
     assert res["input"]["jitter"]["frames"] == 20

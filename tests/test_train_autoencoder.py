@@ -43,6 +43,8 @@ from masquerade.training.export import export_autoencoder  # noqa: E402
 from masquerade.training.losses import dssim, ssim_map  # noqa: E402
 from masquerade.training.trainer import ConfigMismatchError, Trainer  # noqa: E402
 
+pytestmark = pytest.mark.slow  # training
+
 RES = 32
 MICRO = {"resolution": RES, "enc_dims": 8, "ae_dims": 32, "dec_dims": 8, "mask_dims": 4}
 

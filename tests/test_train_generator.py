@@ -50,7 +50,8 @@ from masquerade.training.identity_data import (  # noqa: E402
 )
 from masquerade.training.trainer import Trainer  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")  # people, cache, faces: conftest.py
+# training: slow; people, cache, faces: conftest.py
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("torch_one_thread")]
 
 
 def _config(people: Path, **kw) -> GeneratorTrainConfig:

@@ -200,6 +200,7 @@ def clips() -> Path:
     return VIDEOS
 
 
+@pytest.mark.slow  # real clip
 def test_talking_head_is_stable_and_smooth(tmp_path, clips, analyzer, source):
     from masquerade.video.temporal import compare
 
@@ -214,6 +215,7 @@ def test_talking_head_is_stable_and_smooth(tmp_path, clips, analyzer, source):
     assert res["ratio"]["flicker"] <= 1.5, res
 
 
+@pytest.mark.slow  # real clip
 def test_trimmed_music_video_keeps_audio_and_sees_the_cut(tmp_path, clips, analyzer, source):
     src = clips / "music_720p.mp4"
     out = tmp_path / "music.mp4"

@@ -159,6 +159,7 @@ def test_embed_does_not_modify_input_and_accepts_views(wm: Watermarker, astronau
     assert wm.detect(marked).content_id == PAYLOAD.content_id
 
 
+@pytest.mark.slow  # LFW
 @pytest.mark.lfw
 def test_lfw_unmarked_not_detected_marked_detected(wm: Watermarker, lfw: Path) -> None:
     names = sorted(p.name for p in (lfw / "images").iterdir())[::115][:50]

@@ -20,6 +20,8 @@ import pytest
 
 from masquerade import load_image, sample_path
 
+pytestmark = pytest.mark.slow  # a real browser
+
 CHROMIUM = os.environ.get("MASQUERADE_CHROMIUM", "/usr/bin/chromium")
 DRIVER = os.environ.get("MASQUERADE_CHROMEDRIVER", "/usr/bin/chromedriver")
 

@@ -1,0 +1,140 @@
+"""Colour correction on a real face (the astronaut sample, its face mask from the mesh): ``reinhard``
+moves the patch's Lab mean and spread inside the mask to the target's, ``shading`` also carries the
+target's lighting across the face, ``none`` is the identity."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from masquerade import FaceAnalyzer
+from masquerade.compose.colour import COLOUR_MODES, correct_colour, reinhard_stats
+from masquerade.compose.masks import region_mask
+from masquerade.face import Face
+
+
+@pytest.fixture(scope="module")
+def face(analyzer: FaceAnalyzer, astronaut: np.ndarray) -> Face:
+    (f,) = analyzer.get(astronaut, identity=False)
+    return f
+
+
+@pytest.fixture(scope="module")
+def mask(face: Face, astronaut: np.ndarray) -> np.ndarray:
+    return region_mask(astronaut.shape[:2], face.mesh)
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def stats(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of L, a, b inside the mask."""
+    px = lab(rgb)[mask > 0.5]
+    return px.mean(0), px.std(0)
+
+
+def cast(rgb: np.ndarray) -> np.ndarray:
+    """A warm colour cast with 30 % less contrast."""
+    x = (rgb.astype(np.float32) - 128) * 0.7 + 128
+    return np.clip(x * np.array([1.25, 0.95, 0.7], np.float32), 0, 255).astype(np.uint8)
+
+
+def lit_from_the_right(rgb: np.ndarray, face: Face) -> np.ndarray:
+    """Light falling across the face: dark on its left edge, bright on its right."""
+    x0, x1 = face.box[0], face.box[2]
+    gain = np.clip(0.45 + (np.arange(rgb.shape[1]) - x0) / (x1 - x0) * 0.8, 0.45, 1.25)
+    return np.clip(rgb * gain[None, :, None], 0, 255).astype(np.uint8)
+
+
+def right_minus_left(rgb: np.ndarray, mask: np.ndarray, face: Face) -> float:
+    """Mean lightness of the right half of the masked face minus the left half's."""
+    L = lab(rgb)[..., 0]
+    sel, right = mask > 0.5, (np.arange(rgb.shape[1]) >= face.center[0])[None, :]
+    return float(L[sel & right].mean() - L[sel & ~right].mean())
+
+
+def test_none_is_the_identity(astronaut, mask) -> None:
+    patch = cast(astronaut)
+    assert correct_colour(patch, astronaut, mask, "none") is patch
+
+
+@pytest.mark.parametrize("mode", ["reinhard", "shading"])
+def test_colour_statistics_move_to_the_targets_inside_the_mask(astronaut, mask, face, mode) -> None:
+    patch = cast(astronaut)
+    out = correct_colour(patch, astronaut, mask, mode, face_px=100.0)
+    assert out.shape == patch.shape and out.dtype == np.uint8
+    (mu_p, sd_p), (mu_t, sd_t), (mu_o, sd_o) = (stats(x, mask) for x in (patch, astronaut, out))
+    assert np.all(np.abs(mu_p - mu_t) > [3, 10, 15])  # the cast is a real one
+    assert np.all(np.abs(mu_o - mu_t) < 0.1 * np.abs(mu_p - mu_t) + 0.5)
+    assert abs(sd_p[0] / sd_t[0] - 1) > 0.25 and abs(sd_o[0] / sd_t[0] - 1) < 0.03  # contrast restored
+    assert np.all(np.abs(sd_o - sd_t) < [0.5, 0.5, 0.6])
+
+
+def test_a_different_face_takes_the_targets_colours_with_a_bounded_contrast_change(
+    astronaut, hopper, mask
+) -> None:
+    """Hopper's photo (other skin, other light) on the astronaut's face: the means match, the spread
+    moves by at most the gain limit (×0.5 to ×2) — her spread is over three times the astronaut's
+    in a and b, so it ends at half of hers."""
+    patch = cv2.resize(hopper, astronaut.shape[1::-1], interpolation=cv2.INTER_AREA)
+    out = correct_colour(patch, astronaut, mask, "reinhard")
+    (mu_p, sd_p), (mu_t, sd_t), (mu_o, sd_o) = (stats(x, mask) for x in (patch, astronaut, out))
+    assert abs(mu_p[0] - mu_t[0]) > 20 and np.abs(mu_o - mu_t).max() < 1.5
+    assert np.all(sd_p[1:] > 3 * sd_t[1:])
+    assert np.all((sd_o[1:] > 0.45 * sd_p[1:]) & (sd_o[1:] < 0.55 * sd_p[1:]))
+    assert abs(sd_o[0] - sd_t[0]) < 0.5  # L within the limit: matched
+
+
+def test_only_the_target_inside_the_mask_counts(astronaut, mask) -> None:
+    patch = cast(astronaut)
+    other = astronaut.copy()
+    other[mask <= 0.5] = (0, 255, 0)  # a green world around the same face
+    for mode in ("reinhard", "shading"):
+        assert np.array_equal(
+            correct_colour(patch, astronaut, mask, mode), correct_colour(patch, other, mask, mode)
+        )
+    changed = astronaut.copy()
+    changed[mask > 0.5] //= 2
+    assert not np.array_equal(correct_colour(patch, astronaut, mask), correct_colour(patch, changed, mask))
+
+
+def test_shading_carries_the_targets_lighting_across_the_face(astronaut, mask, face) -> None:
+    target = lit_from_the_right(astronaut, face)
+    t, p = right_minus_left(target, mask, face), right_minus_left(astronaut, mask, face)
+    assert t > 8 and p < -8  # the photo's own light comes from the left
+    reinhard = right_minus_left(
+        correct_colour(astronaut, target, mask, "reinhard", face_px=100.0), mask, face
+    )
+    shading = right_minus_left(correct_colour(astronaut, target, mask, "shading", face_px=100.0), mask, face)
+    assert abs(reinhard - p) < 1.0  # global statistics only: the patch's own light stays
+    assert abs(shading - t) < 0.35 * abs(t - p)  # most of the way to the target's light
+
+
+def test_stats_filter_sees_the_statistics_and_its_result_is_used(astronaut, mask) -> None:
+    patch = cast(astronaut)
+    seen: list[np.ndarray] = []
+
+    def keep_the_patch(s: np.ndarray) -> np.ndarray:
+        seen.append(s.copy())
+        return np.stack([s[0], s[1], s[0], s[1]])  # "the target looks like the patch"
+
+    out = correct_colour(patch, astronaut, mask, "reinhard", stats_filter=keep_the_patch)
+    (s,) = seen
+    assert s.shape == (4, 3)
+    assert np.allclose(s, reinhard_stats(lab(patch), lab(astronaut), mask > 0.5))
+    assert np.abs(out.astype(int) - patch).max() <= 1  # an identity transform, up to Lab round trips
+
+
+def test_too_small_a_mask_leaves_the_patch(astronaut) -> None:
+    patch = cast(astronaut)
+    tiny = np.zeros(astronaut.shape[:2], np.float32)
+    tiny[200:203, 200:205] = 1.0  # 15 pixels
+    assert correct_colour(patch, astronaut, tiny, "reinhard") is patch
+
+
+def test_unknown_mode(astronaut, mask) -> None:
+    assert COLOUR_MODES == ("none", "reinhard", "shading")
+    with pytest.raises(ValueError, match="unknown colour mode 'auto'; choose from none, reinhard, shading"):
+        correct_colour(astronaut, astronaut, mask, "auto")

@@ -41,6 +41,10 @@ IMAGE_EXTENSIONS: dict[str, str] = {
     ".tiff": "TIFF",
 }
 
+# what Pillow may decode: raster formats it reads itself. Not EPS/PS (Pillow hands those to Ghostscript,
+# an interpreter, when it is installed) nor anything else that would run another program on the input.
+READ_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "DIB", "TIFF", "GIF", "PPM", "TGA", "ICO")
+
 
 @dataclass(frozen=True)
 class LoadedImage:
@@ -197,7 +201,7 @@ def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarr
     checked = False  # whether the declared size passed the max_pixels check
     try:
         # (Pillow's DecompressionBombWarning is recorded, not shown: our own max_pixels check governs.)
-        with Image.open(BytesIO(data)) as probe:
+        with Image.open(BytesIO(data), formats=READ_FORMATS) as probe:
             w, h = probe.size
             if w <= 0 or h <= 0:
                 raise InputError(f"{p}: image has no pixels")

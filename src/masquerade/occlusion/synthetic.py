@@ -107,8 +107,8 @@ class _Canvas:
         self.x1, self.y1 = min(w, int(hi[0])), min(h, int(hi[1]))
         self.shape = shape
         bw, bh = max(1, self.x1 - self.x0), max(1, self.y1 - self.y0)
-        self.alpha = np.zeros((bh * SS, bw * SS), np.float32)
-        self.rgb = np.zeros((bh * SS, bw * SS, 3), np.float32)
+        self.alpha: np.ndarray = np.zeros((bh * SS, bw * SS), np.float32)
+        self.rgb: np.ndarray = np.zeros((bh * SS, bw * SS, 3), np.float32)
 
     def px(self, pts: np.ndarray) -> np.ndarray:
         """Image points → fixed-point canvas coordinates (cv2's shift of 4 bits)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -62,7 +62,7 @@ def edge_taper(size: int, fraction: float) -> np.ndarray:
 class ExternalOnnxSwapper:
     """A user-supplied one-shot ONNX swapper described by a model card (see :mod:`.model_card`)."""
 
-    info = SwapperInfo(
+    info: ClassVar[SwapperInfo] = SwapperInfo(
         name="onnx",
         summary="onnx (your own ONNX swapper described by a model card, --model CARD.toml, needs --source)",
         needs_model=True,
@@ -213,7 +213,8 @@ class ExternalOnnxSwapper:
                 )
             oshape = iouts[names.index(oname)].shape
             last = [_static(v) for v in oshape[1:]]
-            if None not in last and int(np.prod(last)) != card.identity.dim:
+            dims = [v for v in last if v is not None]
+            if len(dims) == len(last) and int(np.prod(dims)) != card.identity.dim:
                 raise ModelError(
                     f"{iw}: its output {oname!r} has shape {oshape}, but [identity] dim = {card.identity.dim}"
                 )
@@ -298,6 +299,7 @@ class ExternalOnnxSwapper:
     ) -> SwapPatch:
         """The model's face for (source identity, target face) over the target face's region."""
         check_swap_inputs(self.info.name, source_rgb, source, target)
+        assert source_rgb is not None and source is not None
         crop, m = self.align(target_rgb, target)
         face, mask = self.predict(crop, self.latent(source_rgb, source))
         return self.patch(face, mask, m, target_rgb.shape, target)

@@ -235,7 +235,7 @@ def _load_card(path: Path) -> dict[str, Any]:
             raise ModelError(f"{path}: not valid TOML ({first_line(exc)})") from None
     else:
         try:
-            import yaml  # type: ignore[import-untyped]
+            import yaml
         except ImportError:
             raise ModelError(
                 f"{path}: YAML model cards need PyYAML (pip install pyyaml); or use TOML"

@@ -60,7 +60,7 @@ def encode_part(
     fh.write(PART_MAGIC)
     last = [-(1 << 62)]
 
-    def save(packets: list) -> None:  # type: ignore[type-arg]
+    def save(packets: list) -> None:
         for p in packets:
             data = bytes(p)
             dts = p.dts if p.dts is not None else p.pts
@@ -83,7 +83,7 @@ def encode_part(
     return put
 
 
-def _part_packets(path: Path, tb: Fraction) -> Iterator:  # type: ignore[type-arg]
+def _part_packets(path: Path, tb: Fraction) -> Iterator:
     import av
 
     with open(path, "rb") as fh:
@@ -134,12 +134,12 @@ def concat_parts(
             vout = video_stream(out, opts, width, height, rate, tb, rotation)
             aout, resampler = audio_stream(out, ain, fmt, stats)
 
-            def video():  # type: ignore[no-untyped-def]
+            def video():
                 for part in parts:
                     for packet in _part_packets(Path(part), tb):
                         yield float(packet.dts * tb), packet
 
-            def audio():  # type: ignore[no-untyped-def]
+            def audio():
                 if aout is None:
                     return
                 for packet in inp.demux(ain):
@@ -153,6 +153,7 @@ def concat_parts(
             nv, na = next(vit, None), next(ait, None)
             while nv is not None or na is not None:
                 if na is None or (nv is not None and nv[0] <= na[0]):
+                    assert nv is not None
                     packet = nv[1]
                     packet.stream = vout
                     out.mux(packet)

@@ -92,7 +92,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         )  # fmt: skip
 
 
-def stream_timing(stream) -> tuple[Fraction, Fraction]:  # type: ignore[no-untyped-def]
+def stream_timing(stream) -> tuple[Fraction, Fraction]:
     """(time base, frame rate) of an input video stream as the encoders use them, with fallbacks."""
     return stream.time_base or Fraction(1, 90000), stream.average_rate or stream.guessed_rate or Fraction(25)
 

@@ -254,7 +254,7 @@ class _SegmentFrames:
         self.results = sorted(results, key=lambda r: r.segment.index)
         self._iter = self._frames()
 
-    def _frames(self):  # type: ignore[no-untyped-def]
+    def _frames(self):
         import av
 
         for r in self.results:

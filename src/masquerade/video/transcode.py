@@ -368,7 +368,7 @@ def mux_audio(out, aout, item, copy: bool, stats: TranscodeStats) -> None:
     stats.audio_packets += 1
 
 
-def configure_encoder(cc, opts: EncodeOptions, width: int, height: int, tb: Fraction) -> None:  # type: ignore[no-untyped-def]
+def configure_encoder(cc, opts: EncodeOptions, width: int, height: int, tb: Fraction) -> None:
     """The output encoder's settings, the same for a whole output and for an encoded part of one."""
     cc.width, cc.height = width, height
     # 4:2:0 needs even dimensions; odd-sized video keeps its size in 4:4:4
@@ -378,7 +378,7 @@ def configure_encoder(cc, opts: EncodeOptions, width: int, height: int, tb: Frac
         cc.options = {"crf": str(opts.crf), "preset": opts.preset}
 
 
-def audio_out(packet, t: float, opts: EncodeOptions, resampler) -> list:  # type: ignore[no-untyped-def,type-arg]
+def audio_out(packet, t: float, opts: EncodeOptions, resampler) -> list:
     """What a demuxed audio packet (at ``t`` seconds) becomes in the output: nothing outside the trim;
     else the packet shifted by the trim start (copied audio) or its resampled frames (re-encoded)."""
     if (opts.start and t < opts.start) or (opts.end and t >= opts.end):

@@ -52,6 +52,7 @@ class VideoWriter:
         self._last_pts = pts
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         frame.pts, frame.time_base = pts, self.tb
+        assert self._stream is not None
         for p in self._stream.encode(frame.reformat(format=self._stream.pix_fmt)):
             self._out.mux(p)
         self.frames += 1

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, BinaryIO
 
+from ..files import atomic_write_bytes
 from .credentials import SigningConfig, load_credentials, resolve_signing_config
 from .manifest import ProvenanceError, ProvenanceInfo, c2pa_library, c2pa_settings
 
@@ -246,18 +247,8 @@ def write_sidecar(
     """
     manifest = sign_sidecar(Path(media_path), info, config, mime=mime)
     out = Path(sidecar) if sidecar is not None else sidecar_path(media_path)
-    parent = out.parent if str(out.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(manifest)
-        os.replace(tmp, out)
+        atomic_write_bytes(out, manifest)
     except OSError as exc:
         raise ProvenanceError(f"cannot write the C2PA sidecar {out}: {exc}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
     return out

@@ -22,9 +22,11 @@ from masquerade.training.configs import (
     DiffusionConfig,
     GeneratorConfig,
     GeneratorTrainConfig,
+    RefinerConfig,
     autoencoder_preset,
     diffusion_preset,
     generator_preset,
+    refiner_preset,
 )
 
 # option (argparse dest) → the config field it sets
@@ -34,11 +36,16 @@ FIELDS = {
     "batch": "batch_size",
     **{name: name for name in ("lr", "lr_d", "same_ratio", "holdout", "template", "ema", "schedule")},
     **{name: name for name in ("timesteps", "cond_drop", "sampling_steps", "guidance")},
+    **{name: name for name in ("condition", "strength", "same_per_person", "different", "max_photos")},
+    **{name: name for name in ("corrupt", "identity_samples")},
 }
 RUN_FIELDS = {"steps": "steps", "device": "device", "workers": "prefetch", "preview_every": "preview_every",
               "save_every": "save_every", "keep_checkpoints": "keep_checkpoints"}  # fmt: skip
-NOT_SETTINGS = {"cache"}  # shown defaults that are not training settings (the face cache's folder)
-PRESETS = {"autoencoder": autoencoder_preset, "generator": generator_preset, "diffusion": diffusion_preset}
+NOT_SETTINGS = {"cache", "build_workers"}  # shown defaults that are not training settings (cache, processes)
+PRESETS = {
+    "autoencoder": autoencoder_preset, "generator": generator_preset, "diffusion": diffusion_preset,
+    "refiner": refiner_preset,
+}  # fmt: skip
 
 
 def _subparser(*names: str) -> argparse.ArgumentParser:
@@ -78,7 +85,7 @@ def _run_of(kind: str, tmp_path: Path) -> tuple[argparse.ArgumentParser, argpars
     return _subparser("train", kind), args, cfg, seed
 
 
-@pytest.mark.parametrize("kind", ["autoencoder", "generator", "diffusion"])
+@pytest.mark.parametrize("kind", ["autoencoder", "generator", "diffusion", "refiner"])
 def test_help_shows_the_values_the_trainer_uses(kind: str, tmp_path: Path) -> None:
     parser, args, cfg, seed = _run_of(kind, tmp_path)
     run = train_cli._run_options(args, args.device, seed)
@@ -120,6 +127,7 @@ def test_model_defaults_are_the_default_preset() -> None:
     assert AutoencoderConfig() == autoencoder_preset(DEFAULT_PRESET)
     assert GeneratorConfig() == generator_preset(DEFAULT_PRESET)
     assert DiffusionConfig() == diffusion_preset(DEFAULT_PRESET)
+    assert RefinerConfig() == refiner_preset(DEFAULT_PRESET)
     assert GeneratorTrainConfig("x").model == generator_preset()
     with pytest.raises(ValueError, match="unknown preset 'huge'; choose from tiny, small, medium"):
         generator_preset("huge")

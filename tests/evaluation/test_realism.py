@@ -183,3 +183,36 @@ def test_evaluate_same_person_and_occluder_pairs(
     assert "## Synthetic occluders" in md and "compared pair by pair" in md and "grid-occ_source.jpg" in md
     grid = cv2.imread(str(tmp_path / "report" / "grid-occ_target.jpg"))
     assert grid.shape[1] == 4 * 160  # source | target | two swappers
+
+
+def _script(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_celeba_benchmark_is_reproducible_from_its_script() -> None:
+    from importlib import resources
+
+    celeba = Path(__file__).resolve().parents[3] / "shared" / "data" / "celeba"
+    if not (celeba / "images").is_dir():
+        pytest.skip(f"CelebA not available at {celeba} (../shared/data/celeba beside the repo)")
+    counts = {"swap": 200, "same": 200, "occ_target": 100, "occ_source": 100}
+    text = _script("make_celeba_benchmark").build(celeba, 0, 60, counts, "celeba_swap_v1")
+    assert text == (resources.files("masquerade") / "data/benchmarks/celeba_swap_v1.tsv").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.lfw
+def test_lfw_v2_benchmark_is_reproducible_from_its_script(lfw: Path) -> None:
+    from importlib import resources
+
+    text = _script("make_lfw_benchmark").build(lfw, 0, 100, 50, "lfw_swap_v2", 100, 50)
+    assert text == (resources.files("masquerade") / "data/benchmarks/lfw_swap_v2.tsv").read_text()
+    bench = load_pairs(resources.files("masquerade") / "data/benchmarks/lfw_swap_v2.tsv", lfw / "images")
+    assert bench.counts() == {"swap": 100, "self": 50, "same": 100, "occ_target": 50, "occ_source": 50}

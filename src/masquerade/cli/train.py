@@ -23,6 +23,7 @@ from ..training.configs import (
     AUTOENCODER_PRESETS,
     AUTOENCODER_STEPS,
     DEFAULT_PRESET,
+    DIFFUSION_CONDITIONS,
     DIFFUSION_LOSS_NAMES,
     DIFFUSION_PRESETS,
     DIFFUSION_STEPS,
@@ -44,7 +45,7 @@ from ..training.configs import (
     RefinerTrainConfig,
     TrainOptions,
     autoencoder_preset,
-    diffusion_preset,
+    diffusion_condition_preset,
     field_defaults,
     generator_preset,
     refiner_preset,
@@ -292,6 +293,25 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     df.add_argument(
         "--same-ratio", type=_ratio,
         help=f"share of pairs whose source is the target's person (default {_show(d['same_ratio'])})",
+    )  # fmt: skip
+    df.add_argument(
+        "--condition", choices=tuple(DIFFUSION_CONDITIONS),
+        help=f"what the denoiser sees besides identity: the target's attributes, or the 3-D warp (mesh3d's "
+        f"composite; trained on the refiner's warp pairs, sampled from the warp) (default {d['condition']})",
+    )  # fmt: skip
+    df.add_argument(
+        "--extra-data", type=Path, action="append", metavar="DIR",
+        help="with --condition warp: another folder of people (repeat), as the refiner's --data",
+    )  # fmt: skip
+    for flag, key, what in (
+        ("--same-per-person", "same_per_person", "same-person pairs per person"),
+        ("--different", "different", "different-person pairs"),
+    ):
+        df.add_argument(flag, type=_positive, metavar="N", help=f"with --condition warp: {what} ({d[key]})")
+    df.add_argument(
+        "--strength", type=_ratio,
+        help=f"with --condition warp: how far up the schedule sampling starts from the warp "
+        f"(default {_show(d['strength'])})",
     )  # fmt: skip
     df.add_argument("--schedule", choices=SCHEDULES, help=f"noise schedule (default {d['schedule']})")
     df.add_argument("--timesteps", type=_positive, help=f"diffusion timesteps T (default {d['timesteps']})")
@@ -630,11 +650,24 @@ def _diffusion_config(args: argparse.Namespace, stored: dict[str, Any] | None) -
     pick = _picker(base, DiffusionTrainConfig)
     fields = _identity_run_fields(args, base, pick)
     own = ("schedule", "timesteps", "cond_drop", "sampling_steps", "guidance", "ema", "same_ratio", "lr")
+    condition = pick("condition", args.condition)
+    extra = tuple(resolve_path(x) for x in args.extra_data) if args.extra_data else pick("extra_data")
+
+    def preset(name: str, resolution: int) -> Any:
+        return diffusion_condition_preset(name, resolution, condition)
+
     try:
+        if args.preset is None and base is not None and condition != base.condition:
+            raise ValueError("--condition differs from the run's; give --preset too (a new model)")
         cfg = DiffusionTrainConfig(
             **fields,
             **{name: pick(name, getattr(args, name)) for name in own},
-            model=_model(args, base, diffusion_preset, resolution=pick("model.resolution", args.resolution)),
+            condition=condition,
+            extra_data=extra,
+            strength=pick("strength", args.strength),
+            same_per_person=pick("same_per_person", args.same_per_person),
+            different=pick("different", args.different),
+            model=_model(args, base, preset, resolution=pick("model.resolution", args.resolution)),
             batch_size=pick("batch_size", args.batch),
             augment=_augment(args, pick),
             loss=_loss(args, pick),
@@ -684,21 +717,29 @@ def _cmd_identity_trainer(args: argparse.Namespace, out: Console, err: Console, 
             f"(+ {d_params / 1e6:.1f} M discriminator)"
         )
     else:
-        from ..training.diffusion import DiffusionTask, model_size
+        from ..training.diffusion import DiffusionTask, WarpDiffusionTask, model_size
 
         cfg, seed = _diffusion_config(args, stored)
-        task = DiffusionTask(cfg, seed=seed, cache=args.cache)
+        task = (WarpDiffusionTask if cfg.condition == "warp" else DiffusionTask)(
+            cfg, seed=seed, cache=args.cache
+        )
         what = (
-            f"diffusion {cfg.model.resolution} px ({cfg.template}), {model_size(cfg.model) / 1e6:.1f} M "
+            f"diffusion {cfg.model.resolution} px "
+            f"({'conditioned on the 3-D warp' if cfg.condition == 'warp' else cfg.template}), "
+            f"{model_size(cfg.model) / 1e6:.1f} M "
             f"parameters, {cfg.schedule} schedule T={cfg.timesteps}"
         )
     trainer = Trainer(task, args.output, _run_options(args, device, seed))
     start = trainer.prepare()  # (checks the folder and a resumed run's options before aligning faces)
     with _alignment_bar(err) as aligned:
         data = task.load_data(aligned)
+    what_data = (
+        task.summary
+        if kind == "diffusion" and cfg.condition == "warp"
+        else f"{len(data)} faces of {len(data.people)} people ({data.skipped} photos without a usable face)"
+    )
     out.print(
-        f"{what}, batch {cfg.batch_size}, on {device}: {len(data)} faces of {len(data.people)} people "
-        f"({data.skipped} photos without a usable face) → {args.output}"
+        f"{what}, batch {cfg.batch_size}, on {device}: {what_data} → {args.output}"
         + (f"; resuming at step {start}" if start else ""),
         highlight=False,
         markup=False,

@@ -60,6 +60,10 @@ MODEL_FORMAT = "masquerade-diffusion"
 MODEL_VERSION = 1
 CONDITION = "masked-face+mask+landmarks-v1"
 CONDITION_CHANNELS = 5
+# conditioned on the 3-D warp: mesh3d's composite crop (the refiner's view), its mask, eyes/irises/mouth
+WARP_CONDITION = "warp-composite+mask+parts-v1"
+WARP_CONDITION_CHANNELS = 7
+CHANNELS = {CONDITION: CONDITION_CHANNELS, WARP_CONDITION: WARP_CONDITION_CHANNELS}
 IDENTITY_DIM = 128
 SCHEDULES = ("cosine", "linear")
 INPUT_NAMES = ("x", "t", "condition", "identity")
@@ -105,13 +109,17 @@ def ddim_sample(
     guidance: float = 1.0,
     seed: int = 0,
     noise: np.ndarray | None = None,
+    start: np.ndarray | None = None,
+    strength: float = 1.0,
 ) -> np.ndarray:
     """Deterministic DDIM (η = 0) with classifier-free guidance on identity.
 
     ``denoise(x, t, condition, identity) → eps`` on float32 batches; ``condition`` N×5×R×R,
     ``identity`` N×128 (unit vectors). With ``guidance`` ≠ 1 each step runs the conditional and the
     unconditional (zero identity) batch in one call and mixes ``eps_u + guidance · (eps_c − eps_u)``.
-    The start noise is ``noise`` or drawn from ``seed`` (one R×R×3 field shared by the N faces).
+    The start noise is ``noise`` or drawn from ``seed`` (one R×R×3 field shared by the N faces). With
+    ``start`` (N×3×R×R in [−1, 1], e.g. the 3-D warp) sampling begins from ``start`` noised to the
+    timestep ``strength`` of the way to T (SDEdit): few steps, and the result stays near ``start``.
     Returns the N×3×R×R faces in [−1, 1]. Calls ``denoise`` exactly ``steps`` times."""
     cond = np.ascontiguousarray(condition, np.float32)
     ident = np.ascontiguousarray(identity, np.float32).reshape(len(cond), -1)
@@ -119,7 +127,13 @@ def ddim_sample(
     if noise is None:
         noise = np.random.default_rng(seed).standard_normal((1, 3, r, r)).astype(np.float32)
     x = np.broadcast_to(np.asarray(noise, np.float32), (n, 3, r, r)).copy()
-    ts = ddim_timesteps(len(abar), steps)
+    if start is None:
+        ts = ddim_timesteps(len(abar), steps)
+    else:
+        top = int(round(float(np.clip(strength, 0.0, 1.0)) * (len(abar) - 1)))
+        ts = ddim_timesteps(top + 1, min(steps, top + 1))
+        a0 = float(abar[ts[0]])
+        x = (np.sqrt(a0) * np.asarray(start, np.float32) + np.sqrt(1 - a0) * x).astype(np.float32)
     guided = float(guidance) != 1.0
     if guided:
         cond2 = np.concatenate([cond, cond])
@@ -180,6 +194,8 @@ class DiffusionInfo:
     timesteps: int
     sampling_steps: int
     guidance: float
+    condition: str = CONDITION
+    strength: float = 1.0  # warp-conditioned models: how far up the schedule sampling starts from the warp
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -188,6 +204,8 @@ class DiffusionInfo:
             "timesteps": self.timesteps,
             "sampling_steps": self.sampling_steps,
             "guidance": self.guidance,
+            "condition": self.condition,
+            "strength": self.strength,
         }
 
     def summary(self) -> str:
@@ -200,8 +218,12 @@ def read_diffusion_info(folder: str | os.PathLike[str], verify: bool = True) -> 
     meta, mf = info.meta, info.folder / "model.json"
     if meta.get("identity", "dlib128") != "dlib128":
         raise ModelError(f"{mf}: identity {meta.get('identity')!r} is not supported (only dlib128)")
-    if meta.get("condition") != CONDITION:
-        raise ModelError(f"{mf}: condition {meta.get('condition')!r} is not supported ({CONDITION!r})")
+    condition = meta.get("condition")
+    if condition not in CHANNELS:
+        raise ModelError(f"{mf}: condition {condition!r} is not supported ({', '.join(map(repr, CHANNELS))})")
+    strength = meta.get("strength", 1.0)
+    if not isinstance(strength, int | float) or isinstance(strength, bool) or not 0 < strength <= 1:
+        raise ModelError(f"{mf}: 'strength' must be a number in (0, 1], got {strength!r}")
     schedule, timesteps = meta.get("schedule"), meta.get("timesteps")
     if schedule not in SCHEDULES:
         raise ModelError(f"{mf}: unknown noise schedule {schedule!r}")
@@ -212,7 +234,9 @@ def read_diffusion_info(folder: str | os.PathLike[str], verify: bool = True) -> 
         raise ModelError(f"{mf}: 'sampling_steps' must be an integer from 1 to {timesteps}, got {steps!r}")
     if not isinstance(guidance, int | float) or isinstance(guidance, bool) or not 0 <= guidance <= 50:
         raise ModelError(f"{mf}: 'guidance' must be a number from 0 to 50, got {guidance!r}")
-    return DiffusionInfo(info, str(schedule), int(timesteps), int(steps), float(guidance))
+    return DiffusionInfo(
+        info, str(schedule), int(timesteps), int(steps), float(guidance), str(condition), float(strength)
+    )
 
 
 @dataclass(frozen=True)
@@ -279,6 +303,7 @@ class DiffusionSwapper:
         self.session = onnx_session(self.model_info.model.onnx, providers)
         self.identities = SourceIdentities()
         self.calls = 0  # denoiser runs so far
+        self._warper: Any = None  # mesh3d, for a warp-conditioned model
         self._bind()
 
     def _bind(self) -> None:
@@ -289,7 +314,7 @@ class DiffusionSwapper:
             raise ModelError(f"{where}: expected inputs {', '.join(INPUT_NAMES)} + 1 output, got {names}")
         by = {i.name: i for i in ins}
         check_nchw(where, "x input", by["x"], 3, r)
-        check_nchw(where, "condition input", by["condition"], CONDITION_CHANNELS, r)
+        check_nchw(where, "condition input", by["condition"], CHANNELS[self.model_info.condition], r)
         check_nchw(where, "eps output", outs[0], 3, r)
         self.output_name = outs[0].name
 
@@ -312,12 +337,37 @@ class DiffusionSwapper:
         lm = np.asarray(face.landmarks_68, np.float64) @ m[:, :2].T + m[:, 2]
         return attribute_condition(crop.astype(np.float32) / 255.0, mask, lm), mask, m
 
-    def generate(self, conditions: np.ndarray, identities: np.ndarray) -> np.ndarray:
-        """Faces (N×R×R×3 float32 in 0..255) for N conditions and unit identity embeddings."""
+    def generate(
+        self, conditions: np.ndarray, identities: np.ndarray, start: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Faces (N×R×R×3 float32 in 0..255) for N conditions and unit identity embeddings (from ``start``,
+        N×3×R×R in [−1, 1], for a warp-conditioned model)."""
         x0 = ddim_sample(
-            self.denoise, conditions, identities, self.abar, self.steps, self.guidance, self.options.seed
-        )
+            self.denoise, conditions, identities, self.abar, self.steps, self.guidance, self.options.seed,
+            start=start, strength=self.model_info.strength,
+        )  # fmt: skip
         return ((x0.transpose(0, 2, 3, 1) + 1.0) * 127.5).astype(np.float32)
+
+    def warp_condition(
+        self, source_rgb: np.ndarray, source: Face, rgb: np.ndarray, face: Face
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(7×R×R condition, R×R mask in [0, 1], 2×3 image → crop matrix) of a target face for a
+        warp-conditioned model: mesh3d's composite (default options) seen as the refiner sees it."""
+        from ..compose.composite import composite, mouth_policy
+        from ..pipeline import SwapOptions
+        from .mesh3d import Mesh3DSwapper
+        from .refined import composite_crop
+
+        if self._warper is None:
+            self._warper = Mesh3DSwapper()
+        patch = self._warper.swap(source_rgb, source, rgb, face)
+        out, mask = composite(rgb, patch, face, SwapOptions(), mouth_policy(source, face))
+        crop, mcrop, parts, m = composite_crop(out, mask, face, self.resolution)
+        cond = np.concatenate(
+            [(crop.astype(np.float32) / 127.5 - 1).transpose(2, 0, 1), mcrop[None],
+             parts.astype(np.float32).transpose(2, 0, 1) / 255],
+        ).astype(np.float32)  # fmt: skip
+        return cond, mcrop, m
 
     def swap(
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
@@ -325,7 +375,12 @@ class DiffusionSwapper:
         """The generated face for (source identity, target attributes) over the target face's region."""
         check_swap_inputs(self.info.name, source_rgb, source, target)
         assert source_rgb is not None and source is not None
-        cond, mask, m = self.condition(target_rgb, target)
-        face = self.generate(cond[None], self.identities(source_rgb, source)[None])[0]
+        ident = self.identities(source_rgb, source)[None]
+        if self.model_info.condition == WARP_CONDITION:
+            cond, mask, m = self.warp_condition(source_rgb, source, target_rgb, target)
+            face = self.generate(cond[None], ident, start=cond[None, :3])[0]
+        else:
+            cond, mask, m = self.condition(target_rgb, target)
+            face = self.generate(cond[None], ident)[0]
         coverage = mask_coverage(mask, self.mask_low, self.mask_high)
         return crop_patch(face, coverage, m, target_rgb.shape, target)

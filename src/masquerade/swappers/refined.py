@@ -107,6 +107,20 @@ def crop_matrix(landmarks_5: np.ndarray, size: int) -> np.ndarray:
     return similarity_matrix(np.asarray(landmarks_5, np.float64), template("refine", size))
 
 
+def composite_crop(
+    image: np.ndarray, mask: BlendMask, target: Face, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The refiner's view of a composite around ``target``: the crop (size×size×3 uint8), the composite's
+    mask in it (float32 0..1), the parts map (:func:`parts_map`) and the image → crop matrix."""
+    m = crop_matrix(target.landmarks_5, size)
+    crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    shifted = m.copy()
+    shifted[:, 2] += m[:, :2] @ np.array([mask.x0, mask.y0], np.float64)
+    mcrop = cv2.warpAffine(mask.mask, shifted, (size, size), flags=cv2.INTER_AREA, borderValue=0)
+    assert target.mesh is not None
+    return crop, np.clip(mcrop, 0, 1).astype(np.float32), parts_map(target.mesh, m, size), m
+
+
 class RefinedSwapper(Mesh3DSwapper):
     """mesh3d's warp, then the refiner's correction of the composite (see the module docstring)."""
 
@@ -133,18 +147,11 @@ class RefinedSwapper(Mesh3DSwapper):
     ) -> tuple[np.ndarray, np.ndarray]:
         """The network's correction (R×R×3, in 0..255 units) of ``target``'s crop and the image → crop
         matrix."""
-        r = self.resolution
-        m = crop_matrix(target.landmarks_5, r)
-        crop = cv2.warpAffine(image, m, (r, r), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-        shifted = m.copy()
-        shifted[:, 2] += m[:, :2] @ np.array([mask.x0, mask.y0], np.float64)
-        mcrop = cv2.warpAffine(mask.mask, shifted, (r, r), flags=cv2.INTER_AREA, borderValue=0)
-        assert target.mesh is not None
+        crop, mcrop, parts, m = composite_crop(image, mask, target, self.resolution)
         feeds = {
             "image": crop.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255),
-            "mask": np.clip(mcrop, 0, 1)[None, None].astype(np.float32),
-            "parts": parts_map(target.mesh, m, r).transpose(2, 0, 1)[None].astype(np.float32)
-            * np.float32(1 / 255),
+            "mask": mcrop[None, None],
+            "parts": parts.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255),
             "identity": self.identities(source_rgb, source)[None].astype(np.float32),
         }
         (corr,) = self.session.run(None, feeds)
@@ -152,26 +159,53 @@ class RefinedSwapper(Mesh3DSwapper):
 
     def refine(
         self, image: np.ndarray, source_rgb: np.ndarray | None, source: Face | None, target: Face,
-        mask: BlendMask,
+        mask: BlendMask, state: dict[str, Any] | None = None,
     ) -> np.ndarray:  # fmt: skip
-        """``image`` (the composite, changed in place) with the correction added around ``target``."""
+        """``image`` (the composite, changed in place) with the correction added around ``target``.
+
+        ``state`` (video: one dict per tracked person, kept between frames) makes it cheaper and steadier:
+        the network runs on every :data:`VIDEO_EVERY`-th frame and its correction, which lives in the
+        face's own coordinates, is averaged over time (:data:`VIDEO_SMOOTHING`) and follows the face in
+        between."""
         if source_rgb is None or source is None or target.mesh is None:
             return image
-        corr, m = self.correction(image, source_rgb, source, target, mask)
         r = self.resolution
-        h, w = image.shape[:2]
-        inv = invert_affine(m)
-        corners = np.array([[0, 0], [r, 0], [0, r], [r, r]], np.float64) @ inv[:, :2].T + inv[:, 2]
-        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int), [w, h])
-        if x1 <= x0 or y1 <= y0:
-            return image
-        back = m.copy()  # ROI pixel → crop pixel
-        back[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
-        full = cv2.warpAffine(
-            corr, back, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-        )  # fmt: skip
-        roi = image[y0:y1, x0:x1]
-        roi[:] = np.clip(roi.astype(np.float32) + full, 0, 255).astype(np.uint8)
+        if state is None:
+            corr, m = self.correction(image, source_rgb, source, target, mask)
+        else:
+            n = int(state.get("frame", 0))
+            state["frame"] = n + 1
+            if "corr" in state and n % VIDEO_EVERY:
+                corr, m = state["corr"], crop_matrix(target.landmarks_5, r)
+            else:
+                corr, m = self.correction(image, source_rgb, source, target, mask)
+                if "corr" in state:
+                    corr = VIDEO_SMOOTHING * corr + (1 - VIDEO_SMOOTHING) * state["corr"]
+                state["corr"] = corr
+        return add_correction(image, corr, m)
+
+
+VIDEO_EVERY = 2  # video: the refiner runs on every second frame of a person
+VIDEO_SMOOTHING = 0.5  # video: weight of a new correction against the running one
+
+
+def add_correction(image: np.ndarray, corr: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Add a crop-space correction (R×R×3, 0..255 units) to ``image`` in place, resampled through the
+    inverse of the image → crop matrix ``m``."""
+    r = corr.shape[0]
+    h, w = image.shape[:2]
+    inv = invert_affine(m)
+    corners = np.array([[0, 0], [r, 0], [0, r], [r, r]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int), [w, h])
+    if x1 <= x0 or y1 <= y0:
         return image
+    back = m.copy()  # ROI pixel → crop pixel
+    back[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
+    full = cv2.warpAffine(
+        corr, back, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )  # fmt: skip
+    roi = image[y0:y1, x0:x1]
+    roi[:] = np.clip(roi.astype(np.float32) + full, 0, 255).astype(np.uint8)
+    return image

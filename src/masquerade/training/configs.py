@@ -316,6 +316,7 @@ class DiffusionConfig:
     mults: tuple[int, ...] = (1, 2, 4)
     res_blocks: int = 2
     attention: bool = True  # self-attention at the bottleneck
+    condition_channels: int = 5  # 5: target attributes; 7: the 3-D warp's composite, mask, parts
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mults", tuple(int(m) for m in self.mults))
@@ -342,6 +343,9 @@ class DiffusionLossConfig:
 
 
 DIFFUSION_LOSS_NAMES: tuple[str, ...] = tuple(DiffusionLossConfig.__dataclass_fields__)
+# what the denoiser is conditioned on besides identity: the target's attributes (masked face, mask,
+# landmarks; identity-labelled faces) or the 3-D warp (mesh3d's composite; the refiner's warp pairs)
+DIFFUSION_CONDITIONS: dict[str, int] = {"attributes": 5, "warp": 7}
 
 
 @dataclass(frozen=True)
@@ -368,8 +372,25 @@ class DiffusionTrainConfig:
     regions: RegionWeights = field(default_factory=RegionWeights)
     loss: DiffusionLossConfig = field(default_factory=DiffusionLossConfig)
     preview_faces: int = 4
+    condition: str = "attributes"  # or "warp" (see DIFFUSION_CONDITIONS)
+    extra_data: tuple[str, ...] = ()  # "warp": more folders of people, as the refiner's --data
+    same_per_person: int = 6  # "warp": the refiner's pairs (the same cache)
+    different: int = 6000
+    corrupt: float = 0.5  # "warp": share of conditions from a corrupted source
+    strength: float = 0.6  # "warp": sampling starts from the warp noised this far up the schedule
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_data", tuple(str(d) for d in self.extra_data))
+        _check_choice("condition", self.condition, DIFFUSION_CONDITIONS)
+        if self.model.condition_channels != DIFFUSION_CONDITIONS[self.condition]:
+            raise ValueError(
+                f"a {self.condition}-conditioned model has {DIFFUSION_CONDITIONS[self.condition]} condition "
+                f"channels, not {self.model.condition_channels}"
+            )
+        if self.extra_data and self.condition != "warp":
+            raise ValueError("several data folders need condition 'warp'")
+        if not 0 < self.strength <= 1 or not 0 <= self.corrupt <= 1:
+            raise ValueError("strength must be in (0, 1] and corrupt in [0, 1]")
         _check_choice("template", self.template, TEMPLATES)
         _check_choice("schedule", self.schedule, SCHEDULES)
         for name in ("same_ratio", "cond_drop", "ema"):
@@ -390,8 +411,15 @@ class DiffusionTrainConfig:
             augment=AugmentConfig(**d.pop("augment")),
             regions=RegionWeights(**d.pop("regions")),
             loss=DiffusionLossConfig(**d.pop("loss")),
+            extra_data=tuple(d.pop("extra_data", ())),
             **{k: v for k, v in d.items() if k in cls.__dataclass_fields__},
         )
+
+
+def diffusion_condition_preset(preset: str, resolution: int, condition: str) -> DiffusionConfig:
+    """:func:`diffusion_preset` for a condition (its number of condition channels)."""
+    _check_choice("condition", condition, DIFFUSION_CONDITIONS)
+    return replace(diffusion_preset(preset, resolution), condition_channels=DIFFUSION_CONDITIONS[condition])
 
 
 # ------------------------------------------------------------------------------------ refiner

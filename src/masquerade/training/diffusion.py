@@ -45,7 +45,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..swappers.diffusion import (
-    CONDITION_CHANNELS,
     IDENTITY_DIM,
     alphas_cumprod,
     attribute_condition,
@@ -116,7 +115,7 @@ class DiffusionUNet(nn.Module):
         c, emb = config.channels, 4 * config.channels
         self.time = nn.Sequential(nn.Linear(c, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.ident = nn.Sequential(nn.Linear(IDENTITY_DIM, emb), nn.SiLU(), nn.Linear(emb, emb))
-        self.inp = nn.Conv2d(3 + CONDITION_CHANNELS, c, 3, padding=1)
+        self.inp = nn.Conv2d(3 + config.condition_channels, c, 3, padding=1)
         widths = [c * m for m in config.mults]
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
@@ -384,3 +383,154 @@ class DenoiserNet(nn.Module):
         self, x: torch.Tensor, t: torch.Tensor, condition: torch.Tensor, identity: torch.Tensor
     ) -> torch.Tensor:
         return self.unet(x, t, condition, identity)
+
+
+# ------------------------------------------------------------------- conditioned on the 3-D warp
+class _WarpView:
+    """A diffusion config seen as the refiner's pair settings (the same pairs, the same cache)."""
+
+    def __init__(self, cfg: DiffusionTrainConfig, size: int) -> None:
+        from types import SimpleNamespace
+
+        self.data = (cfg.data, *cfg.extra_data)
+        self.holdout = cfg.holdout
+        self.max_photos = cfg.max_photos or 6
+        self.same_per_person = cfg.same_per_person
+        self.different = cfg.different
+        self.model = SimpleNamespace(resolution=size)
+
+
+WARP_SIZE = 128  # the warp pairs' crop (the refiner's); the denoiser works on them downsampled
+
+
+def _downsample(x: np.ndarray, r: int) -> np.ndarray:
+    """N×S×S×C uint8 → N×C×r×r float32 in [0, 1] (box filter; S a multiple of r)."""
+    n, s = x.shape[0], x.shape[1]
+    k = s // r
+    c = x.shape[3] if x.ndim == 4 else 1
+    y = x.reshape(n, r, k, r, k, c).astype(np.float32).mean((2, 4)) / 255.0
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+
+
+class WarpDiffusionTask(DiffusionTask):
+    """The diffusion denoiser conditioned on the 3-D warp (``condition="warp"``): trained on the refiner's
+    warp pairs (:mod:`.warp_data`). The condition is mesh3d's composite crop (clean or, for a ``corrupt``
+    share, from a corrupted source), its mask and the target's eyes/irises/mouth; the clean image x₀ is
+    the real target on same-person pairs (denoising and reconstruction losses) and the clean composite on
+    different-person pairs (only the identity loss reads them). Sampling starts from the composite
+    noised to ``strength`` (SDEdit), as the swapper does."""
+
+    def __init__(
+        self, config: DiffusionTrainConfig, seed: int = 0, data: Any = None, cache: Any = None
+    ) -> None:
+        super().__init__(config, seed, None, cache)
+        self._pairs = data
+        self._centre: np.ndarray | None = None
+        self.summary = "" if data is None else f"{len(data)} warp pairs"
+
+    def load_data(self, progress: Any = None, workers: int = 1) -> Any:  # type: ignore[override]
+        if self._pairs is None:
+            from .warp_data import load_warp_pairs
+
+            stage = None if progress is None else (lambda name, done, total: progress(done, total, 0))
+            self._pairs, self.summary = load_warp_pairs(
+                _WarpView(self.cfg, WARP_SIZE), 0, self.cache, workers, stage
+            )
+        return self._pairs
+
+    @property
+    def pairs(self) -> Any:
+        return self.load_data()
+
+    @property
+    def centre(self) -> np.ndarray:
+        if self._centre is None:
+            self._centre = self.pairs.source_emb.astype(np.float64).mean(0).astype(np.float32)
+        return self._centre
+
+    def build(self, device: torch.device) -> None:
+        c = self.cfg
+        self.load_data()
+        self.unet = build_unet(c.model).to(device)
+        self.ema = build_unet(c.model).to(device)
+        self.ema.load_state_dict(self.unet.state_dict())
+        self.ema.requires_grad_(False)
+        self.identity = IdentityLoss(self.centre).to(device)
+        self.opt = torch.optim.Adam(self.unet.parameters(), lr=c.lr)
+        self._abar_t = torch.from_numpy(self.abar.astype(np.float32)).to(device)
+
+    def warp_batch(
+        self, index: np.ndarray, rng: np.random.Generator, corrupt: float
+    ) -> tuple[PairBatch, np.ndarray]:
+        """The (pairs, 7×R×R conditions) of warp pairs ``index``."""
+        d, r = self.pairs, self.cfg.model.resolution
+        n = len(index)
+        bad = (rng.random(n) < corrupt) & (d.corruption[index] > 0)
+        clean, worse = _downsample(d.out[index], r), _downsample(d.out_corrupt[index], r)
+        comp = np.where(bad[:, None, None, None], worse, clean)
+        mask = _downsample(d.mask[index][..., None], r)
+        parts = _downsample(d.parts[index], r)
+        same = d.same[index].astype(np.float32)
+        x0 = np.where(same[:, None, None, None] > 0, _downsample(d.target[index], r), clean)
+        src = d.source_emb[index].astype(np.float32)
+        unit = src / np.maximum(np.linalg.norm(src, axis=1, keepdims=True), 1e-8)
+        centred = src - self.centre
+        centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-8)
+        pairs = PairBatch(
+            target=x0, mask=mask, weights=1.0 + 2.0 * parts[:, :2].max(1, keepdims=True) + parts[:, 2:],
+            eyes=parts[:, :1], theta=d.theta[index].astype(np.float32),
+            landmarks=np.zeros((n, 68, 2), np.float32), identity=unit, id_target=centred.astype(np.float32),
+            same=same, source_index=index.astype(np.int64), target_index=index.astype(np.int64),
+        )  # fmt: skip
+        return pairs, np.concatenate([comp * 2 - 1, mask, parts], 1).astype(np.float32)
+
+    def batch(self, step: int) -> DiffusionBatch:
+        rng = np.random.default_rng([self.seed, step])
+        n, r = self.cfg.batch_size, self.cfg.model.resolution
+        held = set(self.preview_index.tolist())
+        index = np.array([i for i in rng.integers(0, len(self.pairs), 2 * n) if i not in held][:n])
+        pairs, cond = self.warp_batch(index, rng, self.cfg.corrupt)
+        return DiffusionBatch(
+            pairs=pairs, condition=cond, t=rng.integers(0, self.cfg.timesteps, n).astype(np.int64),
+            noise=rng.standard_normal((n, 3, r, r)).astype(np.float32),
+            has_identity=(rng.random(n) >= self.cfg.cond_drop).astype(np.float32),
+        )  # fmt: skip
+
+    @property
+    def preview_index(self) -> np.ndarray:
+        d, k = self.pairs, self.cfg.preview_faces
+        same = np.flatnonzero(d.same & (d.corruption > 0))[: (k + 1) // 2]
+        diff = np.flatnonzero(~d.same & (d.corruption > 0))[: k // 2]
+        return np.concatenate([same, diff]).astype(np.int64)
+
+    @torch.no_grad()
+    def sample_warp(
+        self, index: np.ndarray, device: torch.device, use_ema: bool = True
+    ) -> tuple[PairBatch, np.ndarray, np.ndarray]:
+        """(pairs, conditions, N×3×R×R samples in [0, 1]) of warp pairs ``index``, from their corrupted
+        composites."""
+        assert self.unet is not None and self.ema is not None
+        net = self.ema if use_ema else self.unet
+        was = net.training
+        net.eval()
+        pairs, cond = self.warp_batch(index, np.random.default_rng(0), 1.0)
+
+        def denoise(x: np.ndarray, t: np.ndarray, c: np.ndarray, ident: np.ndarray) -> np.ndarray:
+            def d(a: np.ndarray) -> torch.Tensor:
+                return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(device)
+
+            return net(d(x), d(t), d(c), d(ident)).float().cpu().numpy()
+
+        try:
+            x0 = ddim_sample(
+                denoise, cond, pairs.identity, self.abar, self.cfg.sampling_steps, self.cfg.guidance, 0,
+                start=cond[:, :3], strength=self.cfg.strength,
+            )  # fmt: skip
+        finally:
+            net.train(was)
+        return pairs, cond, (x0 + 1) / 2
+
+    def preview(self, device: torch.device) -> np.ndarray:
+        _, cond, out = self.sample_warp(self.preview_index, device)
+        real = _downsample(self.pairs.target[self.preview_index], self.cfg.model.resolution)
+        return preview_grid([("target", real), ("warp", (cond[:, :3] + 1) / 2), ("sampled", out)])

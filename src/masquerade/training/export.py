@@ -302,14 +302,14 @@ def diffusion_from_checkpoint(state: dict[str, Any]) -> tuple[Any, Any]:
 
 
 def diffusion_onnx_bytes(model: Any, opset: int = 17) -> bytes:
-    from ..swappers.diffusion import CONDITION_CHANNELS, INPUT_NAMES, OUTPUT_NAMES
+    from ..swappers.diffusion import INPUT_NAMES, OUTPUT_NAMES
     from .diffusion import DenoiserNet
 
     r = model.config.resolution
     dummies = (
         torch.zeros((1, 3, r, r)),
         torch.full((1,), 500.0),
-        torch.zeros((1, CONDITION_CHANNELS, r, r)),
+        torch.zeros((1, model.config.condition_channels, r, r)),
         torch.full((1, IDENTITY_DIM), IDENTITY_DIM**-0.5),
     )
     return onnx_bytes(DenoiserNet(model), dummies, INPUT_NAMES, OUTPUT_NAMES, opset)
@@ -317,7 +317,7 @@ def diffusion_onnx_bytes(model: Any, opset: int = 17) -> bytes:
 
 def compare_diffusion_onnx(model: Any, data: bytes, batch: int = 2, seed: int = 0) -> float:
     """Max abs difference between onnxruntime's and PyTorch's noise predictions on a random batch."""
-    from ..swappers.diffusion import CONDITION_CHANNELS, OUTPUT_NAMES
+    from ..swappers.diffusion import OUTPUT_NAMES
     from .diffusion import DenoiserNet
 
     rng = np.random.default_rng(seed)
@@ -326,7 +326,7 @@ def compare_diffusion_onnx(model: Any, data: bytes, batch: int = 2, seed: int = 
     inputs = {
         "x": rng.standard_normal((batch, 3, r, r)).astype(np.float32),
         "t": rng.integers(0, 1000, batch).astype(np.float32),
-        "condition": rng.random((batch, CONDITION_CHANNELS, r, r), dtype=np.float32),
+        "condition": rng.random((batch, model.config.condition_channels, r, r), dtype=np.float32),
         "identity": ident / np.linalg.norm(ident, axis=1, keepdims=True),
     }
     return onnx_difference(DenoiserNet(model), data, inputs, OUTPUT_NAMES)
@@ -342,15 +342,25 @@ def export_diffusion(
 
 
 def _export_diffusion_state(out: Path, state: dict[str, Any], opset: int = 17) -> ExportResult:
-    from ..swappers.diffusion import CONDITION, INPUT_NAMES, MODEL_FORMAT, MODEL_VERSION, OUTPUT_NAMES
+    from ..swappers.diffusion import (
+        CONDITION,
+        INPUT_NAMES,
+        MODEL_FORMAT,
+        MODEL_VERSION,
+        OUTPUT_NAMES,
+        WARP_CONDITION,
+    )
 
     model, cfg = diffusion_from_checkpoint(state)
     data = diffusion_onnx_bytes(model, opset)
     meta = _identity_model_meta(
         state, cfg, model, MODEL_FORMAT, MODEL_VERSION, DIFFUSION_ONNX, INPUT_NAMES, OUTPUT_NAMES
     )
+    if cfg.condition == "warp":
+        meta.update(template="refine", strength=cfg.strength)
+        meta["data"]["folders"] = [cfg.data, *cfg.extra_data]
     meta.update(
-        condition=CONDITION,
+        condition=WARP_CONDITION if cfg.condition == "warp" else CONDITION,
         schedule=cfg.schedule,
         timesteps=cfg.timesteps,
         sampling_steps=cfg.sampling_steps,

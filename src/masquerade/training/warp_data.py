@@ -31,7 +31,7 @@ import logging
 import os
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -123,6 +123,29 @@ def _write_part(folder: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write_bytes(folder / f"part-{uuid.uuid4().hex[:16]}.npz", buf.getvalue())
 
 
+class _Inline:
+    """A one-worker stand-in for a process pool: runs in this process."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        return map(fn, items)
+
+
+def _pool(workers: int) -> Any:
+    """``workers`` processes, started fresh ("spawn": the face models and PyTorch's threads of this
+    process must not be forked), or this process alone for one worker."""
+    if workers <= 1:
+        return _Inline()
+    import multiprocessing
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
 def _analyse_chunk(paths: list[str]) -> dict[str, np.ndarray]:
     """Worker: analyse photos (largest face, identity) → arrays for a cache part (keys, ok, faces)."""
     from ..analysis.analyzer import FaceAnalyzer
@@ -176,7 +199,7 @@ def analyse_photos(
     if todo:
         chunks = [todo[i : i + PART_SIZE // 4] for i in range(0, len(todo), PART_SIZE // 4)]
         done = 0
-        with ProcessPoolExecutor(max(1, workers)) as pool:
+        with _pool(workers) as pool:
             for arrays in pool.map(_analyse_chunk, chunks):
                 _write_part(folder, arrays)
                 done += len(arrays["keys"])
@@ -401,7 +424,7 @@ def build_pairs(
             names = {q.key: gkey(p) for q, p in zip(mine, chunk, strict=True)}
             jobs.append(((mine, [photos[j] for j in used], size), names))
         finished = 0
-        with ProcessPoolExecutor(max(1, workers)) as pool:
+        with _pool(workers) as pool:
             for (job, names), arrays in zip(jobs, pool.map(_make_pairs, [j for j, _ in jobs]), strict=True):
                 for field in ("keys", "failed"):
                     arrays[field] = np.array([names[k] for k in arrays[field].tolist()], dtype=str).reshape(

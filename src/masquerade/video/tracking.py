@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,6 +29,8 @@ class Track:
     anchor: tuple[np.ndarray, np.ndarray] | None = None
     mesh_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
     colour_filter: ExpAverage = field(default_factory=ExpAverage)
+    # what a swapper keeps from frame to frame for this person (e.g. the refiner's last correction)
+    swapper_state: dict[str, Any] = field(default_factory=dict)
 
 
 def carry_box(anchor: tuple[np.ndarray, np.ndarray], mesh_box: np.ndarray) -> np.ndarray:

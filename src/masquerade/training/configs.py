@@ -423,7 +423,7 @@ def diffusion_condition_preset(preset: str, resolution: int, condition: str) -> 
 
 
 # ------------------------------------------------------------------------------------ refiner
-REFINER_STEPS = 8_000  # what ``masquerade train refiner`` trains to unless told
+REFINER_STEPS = 10_000  # what ``masquerade train refiner`` trains to unless told
 
 # channels at 1/4, 1/8, 1/16, 1/32 of the crop; width of the last block (at 1/4)
 REFINER_PRESETS: dict[str, tuple[tuple[int, int, int, int], int]] = {
@@ -461,11 +461,11 @@ def refiner_preset(preset: str = DEFAULT_PRESET, resolution: int = 128) -> Refin
 class RefinerLossConfig:
     """Loss weights (see :mod:`masquerade.training.refiner`)."""
 
-    reconstruction: float = 1.0  # same-person pairs: L1 + DSSIM to the real target in the face
-    clean: float = 1.0  # different-person pairs from a corrupted source: L1 + DSSIM to the clean swap
+    reconstruction: float = 1.0  # same-person pairs: smooth L1 + DSSIM to the real target in the face
+    clean: float = 2.0  # different-person pairs from a corrupted source: smooth L1 + DSSIM to the clean swap
     structure: float = 1.0  # different-person pairs: high frequencies of the output stay the warp's
-    identity: float = 0.3  # 1 − cosine of the output's dlib embedding to the source's (centred)
-    adversarial: float = 0.02  # hinge GAN on the crops (real: target photos)
+    identity: float = 0.1  # 1 − cosine of the output's dlib embedding to the source's (centred)
+    adversarial: float = 0.01  # hinge GAN on the crops (real: target photos)
 
     def __post_init__(self) -> None:
         _check_weights(self)
@@ -488,7 +488,7 @@ class RefinerTrainConfig:
     batch_size: int = 12
     identity_samples: int = 2  # outputs per step that go through the identity network
     corrupt: float = 0.5  # share of samples whose input is the corrupted-source composite
-    lr: float = 3e-4
+    lr: float = 5e-4
     lr_d: float = 2e-4
     preview_faces: int = 6
 

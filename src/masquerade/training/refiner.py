@@ -77,6 +77,10 @@ class RefinerNet(nn.Module):
         self.d1 = _Block(c2 + c1, c1)
         self.d0 = _Block(c1 + c0, config.head)
         self.out = nn.Conv2d(config.head, 3 * BLOCK * BLOCK, 3, 1, 1)  # 4×4 blocks of RGB
+        for mod in self.modules():  # He init for leaky ReLUs: activations keep their scale through the net
+            if isinstance(mod, nn.Conv2d):
+                nn.init.kaiming_normal_(mod.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(mod.bias)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         nn.init.zeros_(self.film.weight)
@@ -220,6 +224,16 @@ def make_batch(
     )  # fmt: skip
 
 
+CHARBONNIER = 0.01  # ε of the pixel losses (about 2.5 grey levels)
+
+
+def charbonnier(x: torch.Tensor) -> torch.Tensor:
+    """A smooth L1 (√(x² + ε²) − ε): L1's robustness, without its kink at zero — where most corrections
+    should stay (an L1 there sends a full-size gradient of random sign for any tiny change, which drowns
+    the signal of the pixels that do need correcting)."""
+    return torch.sqrt(x * x + CHARBONNIER**2) - CHARBONNIER
+
+
 def _per_sample(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Weighted mean over C×H×W per sample."""
     w = w.expand_as(x)
@@ -271,7 +285,7 @@ class RefinerTask(TrainTask):
         self.disc = PatchDiscriminator().to(device)
         self.idloss = IdentityLoss(self.centre).to(device)
         self._opt = {
-            "main": torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr, betas=(0.5, 0.99)),
+            "main": torch.optim.Adam(self.net.parameters(), lr=self.cfg.lr, betas=(0.9, 0.99)),
             "disc": torch.optim.Adam(self.disc.parameters(), lr=self.cfg.lr_d, betas=(0.5, 0.99)),
         }
         log.info("refiner: %d parameters", parameter_count(self.net))
@@ -307,10 +321,9 @@ class RefinerTask(TrainTask):
         lw = self.cfg.loss
         region = self.net.region(b.mask)
         same, diff = b.same, 1.0 - b.same
-        rec = (out - b.target).abs()
-        rec_l = _per_sample(rec, region) + ssim_per_sample(out, b.target, region)
-        clean_l = _per_sample((out - b.clean).abs(), region) + ssim_per_sample(out, b.clean, region)
-        struct_l = _per_sample((high_pass(out) - high_pass(b.clean)).abs(), region)
+        rec_l = _per_sample(charbonnier(out - b.target), region) + ssim_per_sample(out, b.target, region)
+        clean_l = _per_sample(charbonnier(out - b.clean), region) + ssim_per_sample(out, b.clean, region)
+        struct_l = _per_sample(charbonnier(high_pass(out) - high_pass(b.clean)), region)
         parts = {
             "reconstruction": (rec_l * same).sum() / same.sum().clamp_min(1.0),
             "clean": (clean_l * diff * b.corrupt).sum() / (diff * b.corrupt).sum().clamp_min(1.0),
@@ -360,6 +373,19 @@ class RefinerTask(TrainTask):
         return preview_grid(
             [("target", b.target), ("input", b.image), ("refined", out), ("clean warp", b.clean)]
         )
+
+    @torch.no_grad()
+    def objective(self, device: torch.device, seed: int = 1) -> float:
+        """The pixel losses (reconstruction, clean, structure; weighted) on a fixed batch of every pair:
+        what training lowers, without the noise of sampling, identity and the discriminator."""
+        assert self.net is not None
+        rng = np.random.default_rng(seed)
+        b = make_batch(self.data, np.arange(len(self.data)), rng, self.cfg.corrupt, self.centre).to(device)
+        was = self.net.training
+        self.net.eval()
+        out = self.net(b.image, b.mask, b.parts, b.identity)
+        self.net.train(was)
+        return float(sum(self.losses(b, out).values()))
 
     @torch.no_grad()
     def evaluate(self, device: torch.device, count: int = 256) -> dict[str, float]:

@@ -73,6 +73,7 @@ class SwapRequest:
     mask_blur: float = 0.06
     colour: str = "shading"
     blend: str = "feather"
+    occlusion: bool = False
     video: VideoOptions = field(default_factory=VideoOptions)
     provenance: ProvenanceOptions = field(default_factory=ProvenanceOptions)
     quality: int = 95
@@ -185,7 +186,7 @@ def prepare_job(
     options = SwapOptions(
         swapper=r.swapper, target_faces=r.faces, source_face=r.source_face,  # type: ignore[arg-type]
         references=refs, source_reference=sref, mask=r.mask, mask_erode=r.mask_erode,  # type: ignore[arg-type]
-        mask_blur=r.mask_blur, colour=r.colour, blend=r.blend,  # type: ignore[arg-type]
+        mask_blur=r.mask_blur, colour=r.colour, blend=r.blend, occlusion=r.occlusion,  # type: ignore[arg-type]
         model=str(r.model) if r.model is not None else None,
         swapper_options=swapper_options(r.swapper, dict(r.swapper_options)),
     )  # fmt: skip

@@ -16,6 +16,7 @@ from .compose.composite import composite, mouth_policy
 from .compose.masks import MaskKind
 from .errors import InputError, NoFaceError, SkipFace
 from .face import Face
+from .occlusion.handling import Occlusion
 from .swappers import Swapper, create_swapper
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class SwapOptions:
     blend: BlendMode = "feather"
     model: str | None = None  # model folder or card, for swappers that need one (autoencoder, onnx)
     swapper_options: Any = None  # the swapper's own options (e.g. DiffusionOptions), None: defaults
+    occlusion: bool = False  # keep what is in front of the target face; leave out what covers the source
 
 
 @dataclass
@@ -78,6 +80,7 @@ class FaceSwapper:
         self.options = options or SwapOptions()
         self.swapper: Swapper = make_swapper(self.options)
         self.analyzer = analyzer or FaceAnalyzer(identity=False)
+        self.occlusion = Occlusion() if self.options.occlusion else None
 
     @property
     def needs_source(self) -> bool:
@@ -94,6 +97,10 @@ class FaceSwapper:
 
     def source_face(self, source_rgb: np.ndarray) -> Face:
         return source_face(self.analyzer, source_rgb, self.options)
+
+    def clean_source(self, source_rgb: np.ndarray, face: Face) -> np.ndarray:
+        """The source photo with what covers its face painted over (``occlusion``; else as it is)."""
+        return source_rgb if self.occlusion is None else self.occlusion.clean_source(source_rgb, face)
 
     def swap(
         self, source_rgb: np.ndarray | None, target_rgb: np.ndarray, source: Face | None = None
@@ -144,6 +151,8 @@ class FaceSwapper:
             small_faces=mode != "largest",
         )  # fmt: skip
         chosen = select_faces(faces, mode, references, sources=max(1, len(sources)))
+        if self.occlusion is not None:
+            sources = [(self.occlusion.clean_source(rgb, face), face) for rgb, face in sources]
         out = target_rgb
         total = np.zeros(target_rgb.shape[:2], np.float32)
         done: list[Face] = []
@@ -154,7 +163,8 @@ class FaceSwapper:
             except SkipFace as exc:
                 log.warning("face at %s not swapped: %s", np.round(tf.box).tolist(), exc)
                 continue
-            out, m = composite(out, p, tf, self.options, mouth_policy(s_face, tf))
+            keep = None if self.occlusion is None else self.occlusion.target_mask(target_rgb, tf)
+            out, m = composite(out, p, tf, self.options, mouth_policy(s_face, tf), keep=keep)
             if self.swapper.info.refines:
                 out = self.swapper.refine(out, s_rgb, s_face, tf, m)  # type: ignore[attr-defined]
             total = np.maximum(total, m.full(out.shape))

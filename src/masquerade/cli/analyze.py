@@ -21,6 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--landmarks", choices=["mediapipe", "dlib"], default="mediapipe")
     a.add_argument("--no-identity", action="store_true", help="skip the 128-d identity embedding")
     a.add_argument("--mesh", action="store_true", help="include the 478-point mesh in the JSON")
+    a.add_argument(
+        "--no-occlusion", action="store_true",
+        help="skip 'visible': the share of each face the occlusion segmenter sees uncovered",
+    )  # fmt: skip
     a.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
     a.add_argument("--force", action="store_true", help="replace an existing --annotate file")
 
@@ -35,12 +39,14 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     img = load_image(src, max_pixels=args.max_pixels)
     with FaceAnalyzer(identity=not args.no_identity, landmarks=args.landmarks) as fa:
         faces = fa.get(img.rgb)
-    doc = {
-        "image": str(src),
-        "width": img.rgb.shape[1],
-        "height": img.rgb.shape[0],
-        "faces": [f.to_dict(with_mesh=args.mesh) for f in faces],
-    }
+    records = [f.to_dict(with_mesh=args.mesh) for f in faces]
+    if not args.no_occlusion and faces:
+        from ..occlusion.segmenter import OcclusionSegmenter
+
+        seg = OcclusionSegmenter()
+        for rec, face in zip(records, faces, strict=True):
+            rec["visible"] = round(seg.visible_share(img.rgb, face), 3)
+    doc = {"image": str(src), "width": img.rgb.shape[1], "height": img.rgb.shape[0], "faces": records}
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     if args.annotate is not None:
         save_image(args.annotate, annotate(img.rgb, faces))

@@ -117,6 +117,12 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
         help="colour correction: LAB statistics (reinhard) plus the target's lighting (shading, default)",
     )  # fmt: skip
     s.add_argument("--blend", choices=["feather", "poisson", "multiband"], default="feather")
+    s.add_argument(
+        "--occlusion", choices=["on", "off"], default="off",
+        help="on: what is in front of the target's face (fingers, hair, a microphone) stays, and what covers "
+        "the source's face (a hand, sunglasses) is painted over before swapping, with the occlusion "
+        "segmenter in the package (default off)",
+    )  # fmt: skip
     pv = s.add_argument_group("provenance (on by default: invisible watermark + signed C2PA manifest)")
     pv.add_argument(
         "--no-provenance", action="store_true",
@@ -172,7 +178,7 @@ def swap_request(args: argparse.Namespace, **extra: Any) -> SwapRequest:
         source_face=args.source_face,
         source_reference=resolve(args.source_reference) if args.source_reference else None,
         mask=args.mask, mask_erode=args.mask_erode, mask_blur=args.mask_blur,
-        colour=args.colour, blend=args.blend,
+        colour=args.colour, blend=args.blend, occlusion=args.occlusion == "on",
         max_pixels=getattr(args, "max_pixels", DEFAULT_MAX_PIXELS),
         **extra,
     )  # fmt: skip

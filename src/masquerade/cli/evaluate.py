@@ -51,6 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     add_swapper_options(e)
     e.add_argument(
+        "--occlusion", choices=["on", "off"], default="off",
+        help="swap with occlusion handling on or off, as in masquerade swap (default off)",
+    )  # fmt: skip
+    e.add_argument(
         "--benchmark",
         help="shipped benchmark (lfw_swap_v1, lfw_swap_v2, celeba_swap_v1) or a pairs file (default "
         "lfw_swap_v1, unless only --video is given)",
@@ -136,6 +140,12 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         for n in names
         for own in [_own_options(n, names, given_swapper_options(args))]
     ]
+    if args.occlusion == "on":
+        from dataclasses import replace
+
+        specs = [
+            s if s.options is None else replace(s, options=replace(s.options, occlusion=True)) for s in specs
+        ]
     bench = None
     if args.pairs is not None:
         bench = load_pairs(args.pairs, args.root)
@@ -244,6 +254,8 @@ def _evaluate_command(args: argparse.Namespace) -> str:
         parts += ["--model", str(args.model)]
     for k, v in given_swapper_options(args).items():
         parts += ["--" + k.replace("_", "-"), str(v)]
+    if args.occlusion == "on":
+        parts += ["--occlusion", "on"]
     if args.pairs is not None:
         parts += ["--pairs", str(args.pairs)] + (["--root", str(args.root)] if args.root else [])
     elif args.benchmark is not None or not args.video:

@@ -33,6 +33,8 @@ from ..training.configs import (
     REFINER_LOSS_NAMES,
     REFINER_PRESETS,
     REFINER_STEPS,
+    SEGMENTER_PRESETS,
+    SEGMENTER_STEPS,
     TEMPLATES,
     VARIANTS,
     AugmentConfig,
@@ -43,6 +45,7 @@ from ..training.configs import (
     GeneratorTrainConfig,
     RefinerLossConfig,
     RefinerTrainConfig,
+    SegmenterTrainConfig,
     TrainOptions,
     autoencoder_preset,
     diffusion_condition_preset,
@@ -50,6 +53,7 @@ from ..training.configs import (
     generator_preset,
     refiner_preset,
     resolve_path,
+    segmenter_preset,
 )
 
 
@@ -212,6 +216,32 @@ def _add_identity_data_options(p: argparse.ArgumentParser, defaults: dict[str, A
     )  # fmt: skip
 
 
+def _add_pair_data_options(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    """The data options of the trainers on photo pairs and faces of person folders (refiner, segmenter)."""
+    p.add_argument(
+        "--data", type=Path, action="append", metavar="DIR",
+        help="folder of person folders (CelebA, LFW or ROOT/<id>/*.jpg); repeat for several",
+    )  # fmt: skip
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
+    p.add_argument(
+        "--holdout", metavar="BENCHMARK|PAIRS|none",
+        help=f"leave out the people of this benchmark or pairs file (default {defaults['holdout']}: every "
+        "shipped benchmark's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-photos", type=_positive, metavar="N", help=f"photos per person ({defaults['max_photos']})"
+    )
+    p.add_argument(
+        "--cache", type=Path, metavar="DIR",
+        help="where analysed photos, warps and crops are cached (default $MASQUERADE_CACHE or "
+        "~/.cache/masquerade)",
+    )  # fmt: skip
+    p.add_argument(
+        "--build-workers", type=_positive, default=2, metavar="N",
+        help="processes analysing photos and making warps (2)",
+    )  # fmt: skip
+
+
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     seed = TrainOptions().seed
     t = sub.add_parser(
@@ -345,19 +375,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "keep the run's values.",
     )  # fmt: skip
     d = field_defaults(RefinerTrainConfig)
-    rf.add_argument(
-        "--data", type=Path, action="append", metavar="DIR",
-        help="folder of person folders (CelebA, LFW or ROOT/<id>/*.jpg); repeat for several",
-    )  # fmt: skip
-    rf.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
-    rf.add_argument(
-        "--holdout", metavar="BENCHMARK|PAIRS|none",
-        help=f"leave out the people of this benchmark or pairs file (default {d['holdout']}: every shipped "
-        "benchmark)",
-    )  # fmt: skip
-    rf.add_argument(
-        "--max-photos", type=_positive, metavar="N", help=f"photos per person ({d['max_photos']})"
-    )
+    _add_pair_data_options(rf, d)
     rf.add_argument(
         "--same-per-person", type=_positive, metavar="N",
         help=f"same-person pairs per person ({d['same_per_person']})",
@@ -382,15 +400,42 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help=f"a loss weight (repeat): {_weights_help(RefinerLossConfig())}; 0 skips the term",
     )  # fmt: skip
     rf.add_argument("--seed", type=int, help=f"random seed (default {seed})")
-    rf.add_argument(
-        "--cache", type=Path, metavar="DIR",
-        help="where analysed photos and warps are cached (default $MASQUERADE_CACHE or ~/.cache/masquerade)",
-    )  # fmt: skip
-    rf.add_argument(
-        "--build-workers", type=_positive, default=2, metavar="N",
-        help="processes analysing photos and making warps (2)",
-    )  # fmt: skip
     _add_run_options(rf, "refiner.onnx")
+
+    sg = tsub.add_parser(
+        "segmenter",
+        help="the face-occlusion segmenter: which face pixels have something in front of them",
+        description="Train the occlusion segmenter (--occlusion on): a small U-Net over face crops, learning "
+        "from faces with synthetic occluders of known masks (hands, hair strands, microphones, glasses, "
+        "patches of other photos). Same data folders and photo cache as train refiner. Writes "
+        "OUT/checkpoints/, OUT/previews/ (input | label | predicted), OUT/loss.csv, OUT/loss.png and, when "
+        "done, OUT/segmenter.onnx + OUT/model.json.",
+    )  # fmt: skip
+    d = field_defaults(SegmenterTrainConfig)
+    _add_pair_data_options(sg, d)
+    sg.add_argument(
+        "--preset", choices=tuple(SEGMENTER_PRESETS), help=f"model size (default {DEFAULT_PRESET})"
+    )
+    sg.add_argument(
+        "--steps",
+        type=_non_negative,
+        default=SEGMENTER_STEPS,
+        help=f"total steps to reach ({SEGMENTER_STEPS})",
+    )
+    sg.add_argument("--batch", type=_positive, help=f"batch size (default {d['batch_size']})")
+    sg.add_argument("--lr", type=_lr, help=f"Adam learning rate (default {_show(d['lr'])})")
+    sg.add_argument(
+        "--no-occluder",
+        type=_ratio,
+        help=f"share of faces shown without an occluder ({_show(d['no_occluder'])})",
+    )
+    sg.add_argument(
+        "--max-non-skin", type=_ratio,
+        help=f"leave out faces whose non-skin share is this or more: they look occluded already "
+        f"({_show(d['max_non_skin'])})",
+    )  # fmt: skip
+    sg.add_argument("--seed", type=int, help=f"random seed (default {seed})")
+    _add_run_options(sg, "segmenter.onnx")
 
     d = field_defaults(GeneratorTrainConfig)
     pk = tsub.add_parser(
@@ -817,20 +862,21 @@ def _refiner_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> 
     return cfg, _seed(args, base, stored)
 
 
-def _cmd_refiner(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _cmd_pair_trainer(
+    args: argparse.Namespace, out: Console, err: Console, config: Callable[..., tuple[Any, int]],
+    task_class: Any, load: Callable[..., tuple[Any, str]], what: Callable[[Any], str],
+    losses: tuple[tuple[str, str], ...],
+) -> int:  # fmt: skip
+    """The trainers on the refiner's photo pairs and faces (refiner, segmenter): config, data (made or
+    read from the cache, with a progress bar), a summary line, then :func:`_train`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from ..training.common import model_parameters
-    from ..training.refiner import RefinerTask, build_refiner
     from ..training.trainer import Trainer, read_run, resolve_device
-    from ..training.warp_data import load_warp_pairs
 
     device = resolve_device(args.device)
     run = None if args.force else read_run(args.output)
-    cfg, seed = _refiner_config(args, run.get("config") if run else None)
-    if args.resolution is not None and args.resolution % 32:
-        raise InputError("--resolution must be a multiple of 32 for the refiner")
-    task = RefinerTask(cfg, seed=seed)
+    cfg, seed = config(args, run.get("config") if run else None)
+    task = task_class(cfg, seed=seed)
     trainer = Trainer(task, args.output, _run_options(args, device, seed))
     start = trainer.prepare()
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn())
@@ -840,24 +886,67 @@ def _cmd_refiner(args: argparse.Namespace, out: Console, err: Console) -> int:
         def stage(name: str, done: int, total: int) -> None:
             bar.update(job, description=name, completed=done, total=total)
 
-        data, summary = load_warp_pairs(cfg, seed, args.cache, args.build_workers, stage)
+        data, summary = load(cfg, seed, args.cache, args.build_workers, stage)
     task.use_data(data)
-    params = model_parameters(build_refiner, cfg.model)
     out.print(
-        f"refiner {cfg.model.resolution} px, {params / 1e6:.2f} M parameters, batch {cfg.batch_size}, on "
-        f"{device}: {summary} → {args.output}" + (f"; resuming at step {start}" if start else ""),
+        f"{what(cfg)}, batch {cfg.batch_size}, on {device}: {summary} → {args.output}"
+        + (f"; resuming at step {start}" if start else ""),
         highlight=False,
         markup=False,
     )
 
-    def loss_text(losses: dict[str, float]) -> str:
-        nan = float("nan")
-        return (
-            f"recon {losses.get('reconstruction', nan):.3f} clean {losses.get('clean', nan):.3f} "
-            f"id {losses.get('identity', nan):.3f}"
-        )
+    def loss_text(values: dict[str, float]) -> str:
+        return " ".join(f"{label} {values.get(key, float('nan')):.3f}" for key, label in losses)
 
     return _train(trainer, start, args, out, err, loss_text)
+
+
+def _cmd_refiner(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from ..training.common import model_parameters
+    from ..training.refiner import RefinerTask, build_refiner
+    from ..training.warp_data import load_warp_pairs
+
+    if args.resolution is not None and args.resolution % 32:
+        raise InputError("--resolution must be a multiple of 32 for the refiner")
+
+    def what(cfg: Any) -> str:
+        params = model_parameters(build_refiner, cfg.model)
+        return f"refiner {cfg.model.resolution} px, {params / 1e6:.2f} M parameters"
+
+    losses = (("reconstruction", "recon"), ("clean", "clean"), ("identity", "id"))
+    return _cmd_pair_trainer(args, out, err, _refiner_config, RefinerTask, load_warp_pairs, what, losses)
+
+
+def _segmenter_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> tuple[Any, int]:
+    base = _stored(SegmenterTrainConfig, stored)
+    if base is None and not args.data:
+        raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
+    pick = _picker(base, SegmenterTrainConfig)
+    own = ("holdout", "max_photos", "lr", "no_occluder", "max_non_skin")
+    try:
+        cfg = SegmenterTrainConfig(
+            data=tuple(resolve_path(d) for d in args.data) if args.data else base.data,
+            **{name: pick(name, getattr(args, name)) for name in own},
+            model=segmenter_preset(args.preset) if args.preset or base is None else base.model,
+            batch_size=pick("batch_size", args.batch),
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return cfg, _seed(args, base, stored)
+
+
+def _cmd_segmenter(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from ..training.common import model_parameters
+    from ..training.segmenter import SegmenterNet, SegmenterTask, load_segmenter_faces
+
+    def what(cfg: Any) -> str:
+        params = model_parameters(SegmenterNet, cfg.model)
+        return f"segmenter {cfg.resolution} px, {params / 1e6:.2f} M parameters"
+
+    losses = (("bce", "bce"), ("dice", "dice"))
+    return _cmd_pair_trainer(
+        args, out, err, _segmenter_config, SegmenterTask, load_segmenter_faces, what, losses
+    )
 
 
 def _export(output: Path, checkpoint: Path | None, out: Console) -> int:
@@ -890,4 +979,6 @@ def cmd_train(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _cmd_identity_trainer(args, out, err, args.train_command)
     if args.train_command == "refiner":
         return _cmd_refiner(args, out, err)
+    if args.train_command == "segmenter":
+        return _cmd_segmenter(args, out, err)
     return _cmd_autoencoder(args, out, err)

@@ -50,14 +50,15 @@ def mouth_policy(source: Face | None, target: Face) -> MouthKeep:
 def composite(
     target_rgb: np.ndarray, patch: SwapPatch, target_face: Face, options: SwapOptions,
     keep_mouth: MouthKeep = None, stats_filter: Callable[[np.ndarray], np.ndarray] | None = None,
-    inplace: bool = False,
+    inplace: bool = False, keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, BlendMask]:  # fmt: skip
     """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, the mask it used).
 
     The mask is the swapped face's region (``options.mask``, eroded and feathered), with a hole for the
     part of the target's mouth ``keep_mouth`` names, limited to what the swapper covered.
     ``stats_filter`` smooths the colour statistics over time (video). ``inplace`` (video frames nobody
-    else holds) writes into ``target_rgb``."""
+    else holds) writes into ``target_rgb``. ``keep`` (float, image size, 0..1) is what the target keeps
+    whatever the mask says: things in front of its face (the occlusion segmenter's mask)."""
     h, w = patch.image.shape[:2]
     x0, y0 = patch.x0, patch.y0
     roi = target_rgb[y0 : y0 + h, x0 : x0 + w]
@@ -66,6 +67,8 @@ def composite(
         erode=options.mask_erode, blur=options.mask_blur, offset=(x0, y0), keep_mouth=keep_mouth,
     )  # fmt: skip
     mask = np.minimum(mask, patch.coverage)
+    if keep is not None:
+        mask = mask * (1.0 - keep[y0 : y0 + h, x0 : x0 + w])
     fg = correct_colour(
         patch.image, roi, mask, options.colour, face_px=face_size(patch.mesh), stats_filter=stats_filter
     )

@@ -60,6 +60,7 @@ class JobRequest(BaseModel):
     mask_blur: float = 0.06
     colour: str = "shading"
     blend: str = "feather"
+    occlusion: bool = False
     quality: int = 95
     # video
     codec: Literal["libx264", "mpeg4"] = "libx264"
@@ -193,7 +194,7 @@ def swap_request(store: JobStore, req: JobRequest, settings: JobSettings) -> tup
         sources=tuple(photo(up) for up in sources), faces=faces, references=tuple(references),
         source_face="reference" if source_reference is not None else "largest",
         source_reference=source_reference, mask=req.mask, mask_erode=req.mask_erode,
-        mask_blur=req.mask_blur, colour=req.colour, blend=req.blend, video=vopts,
+        mask_blur=req.mask_blur, colour=req.colour, blend=req.blend, occlusion=req.occlusion, video=vopts,
         provenance=ProvenanceOptions(enabled=req.provenance, signing=settings.signing()),
         quality=req.quality, **extra,
     )  # fmt: skip

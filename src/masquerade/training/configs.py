@@ -513,3 +513,65 @@ class RefinerTrainConfig:
             loss=RefinerLossConfig(**d.pop("loss", {})),
             **{k: v for k, v in d.items() if k in cls.__dataclass_fields__},
         )
+
+
+# ------------------------------------------------------------------------------------ occlusion segmenter
+SEGMENTER_STEPS = 3_000  # what ``masquerade train segmenter`` trains to unless told
+SEGMENTER_PRESETS: dict[str, tuple[int, int, int, int]] = {
+    "tiny": (16, 24, 32, 48),
+    "small": (24, 32, 48, 64),
+    "medium": (32, 48, 64, 96),
+}
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """The occlusion segmenter (:mod:`masquerade.training.segmenter`): channels at 1/4 … 1/32 of the crop."""
+
+    channels: tuple[int, int, int, int] = (24, 32, 48, 64)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if len(self.channels) != 4 or min(self.channels) < 1:
+            raise ValueError("channels must be four positive widths")
+
+
+def segmenter_preset(preset: str = DEFAULT_PRESET) -> SegmenterConfig:
+    _check_choice("preset", preset, SEGMENTER_PRESETS)
+    return SegmenterConfig(SEGMENTER_PRESETS[preset])
+
+
+@dataclass(frozen=True)
+class SegmenterTrainConfig:
+    """Everything that defines a segmenter run (stored in checkpoints; must match to resume)."""
+
+    data: tuple[str, ...]  # folders of person folders (as the refiner's)
+    holdout: str = DEFAULT_HOLDOUT
+    max_photos: int = 6
+    resolution: int = 128  # the face crop, multiple of 32
+    model: SegmenterConfig = field(default_factory=SegmenterConfig)
+    batch_size: int = 24
+    lr: float = 1e-3
+    no_occluder: float = 0.15  # share of samples without an occluder
+    max_non_skin: float = 0.08  # faces that look occluded already are left out
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", tuple(str(d) for d in self.data))
+        if not self.data:
+            raise ValueError("the segmenter needs at least one data folder")
+        if self.resolution < 64 or self.resolution % 32:
+            raise ValueError(f"resolution must be a multiple of 32 and at least 64, not {self.resolution}")
+        if not 0 <= self.no_occluder <= 1 or not 0 < self.max_non_skin <= 1:
+            raise ValueError("no_occluder must be in [0, 1] and max_non_skin in (0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SegmenterTrainConfig:
+        d = dict(d)
+        return cls(
+            data=tuple(d.pop("data")),
+            model=SegmenterConfig(**d.pop("model")),
+            **{k: v for k, v in d.items() if k in cls.__dataclass_fields__},
+        )

@@ -226,9 +226,13 @@ class DiffusionTask(IdentityPairTask):
         self.ema = build_unet(c.model).to(device)
         self.ema.load_state_dict(self.unet.state_dict())
         self.ema.requires_grad_(False)
-        self.identity = IdentityLoss(self.data.mean_embedding).to(device)
+        self.identity = IdentityLoss(self.identity_centre()).to(device)
         self.opt = torch.optim.Adam(self.unet.parameters(), lr=c.lr)
         self._abar_t = torch.from_numpy(self.abar.astype(np.float32)).to(device)
+
+    def identity_centre(self) -> np.ndarray:
+        """What the identity loss centres embeddings on: the data's mean embedding."""
+        return self.data.mean_embedding
 
     def modules(self) -> dict[str, nn.Module]:
         assert self.unet is not None and self.ema is not None
@@ -339,16 +343,9 @@ class DiffusionTask(IdentityPairTask):
         was = net.training
         net.eval()
         b = clean_pair_batch(self.data, source, target)
-
-        def denoise(x: np.ndarray, t: np.ndarray, cond: np.ndarray, ident: np.ndarray) -> np.ndarray:
-            def d(a: np.ndarray) -> torch.Tensor:
-                return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(device)
-
-            return net(d(x), d(t), d(cond), d(ident)).float().cpu().numpy()
-
         try:
             x0 = ddim_sample(
-                denoise,
+                numpy_denoiser(net, device),
                 conditions_of(b),
                 b.identity,
                 self.abar,
@@ -370,6 +367,18 @@ class DiffusionTask(IdentityPairTask):
         return preview_grid(
             [("source", sources), ("target", b.target), ("condition", masked), ("swap", swap), ("self", own)]
         )
+
+
+def numpy_denoiser(net: DiffusionUNet, device: torch.device) -> Any:
+    """``net`` as the sampler calls a denoiser: numpy arrays in and out."""
+
+    def denoise(x: np.ndarray, t: np.ndarray, cond: np.ndarray, ident: np.ndarray) -> np.ndarray:
+        def d(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(device)
+
+        return net(d(x), d(t), d(cond), d(ident)).float().cpu().numpy()
+
+    return denoise
 
 
 class DenoiserNet(nn.Module):
@@ -448,16 +457,8 @@ class WarpDiffusionTask(DiffusionTask):
             self._centre = self.pairs.source_emb.astype(np.float64).mean(0).astype(np.float32)
         return self._centre
 
-    def build(self, device: torch.device) -> None:
-        c = self.cfg
-        self.load_data()
-        self.unet = build_unet(c.model).to(device)
-        self.ema = build_unet(c.model).to(device)
-        self.ema.load_state_dict(self.unet.state_dict())
-        self.ema.requires_grad_(False)
-        self.identity = IdentityLoss(self.centre).to(device)
-        self.opt = torch.optim.Adam(self.unet.parameters(), lr=c.lr)
-        self._abar_t = torch.from_numpy(self.abar.astype(np.float32)).to(device)
+    def identity_centre(self) -> np.ndarray:
+        return self.centre
 
     def warp_batch(
         self, index: np.ndarray, rng: np.random.Generator, corrupt: float
@@ -514,17 +515,10 @@ class WarpDiffusionTask(DiffusionTask):
         was = net.training
         net.eval()
         pairs, cond = self.warp_batch(index, np.random.default_rng(0), 1.0)
-
-        def denoise(x: np.ndarray, t: np.ndarray, c: np.ndarray, ident: np.ndarray) -> np.ndarray:
-            def d(a: np.ndarray) -> torch.Tensor:
-                return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(device)
-
-            return net(d(x), d(t), d(c), d(ident)).float().cpu().numpy()
-
         try:
             x0 = ddim_sample(
-                denoise, cond, pairs.identity, self.abar, self.cfg.sampling_steps, self.cfg.guidance, 0,
-                start=cond[:, :3], strength=self.cfg.strength,
+                numpy_denoiser(net, device), cond, pairs.identity, self.abar, self.cfg.sampling_steps,
+                self.cfg.guidance, 0, start=cond[:, :3], strength=self.cfg.strength,
             )  # fmt: skip
         finally:
             net.train(was)

@@ -446,4 +446,8 @@ def export_run(
         return _export_autoencoder_state(out, state, opset)
     if trainer == "refiner":
         return export_refiner_state(out, state, opset)
+    if trainer == "segmenter":
+        from .segmenter import export_segmenter_state
+
+        return export_segmenter_state(out, state, opset)
     raise InputError(f"{out}: checkpoint from an unknown trainer {trainer!r}")

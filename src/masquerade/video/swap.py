@@ -90,6 +90,12 @@ class VideoFaceSwapper:
             if options.target_faces == "many":
                 raise InputError(f"the {self.swapper.info.name} swapper has one built-in identity: no 'many'")
             sources = []
+        self.occlusion = None
+        if options.occlusion:
+            from ..occlusion.handling import Occlusion
+
+            self.occlusion = Occlusion()
+            sources = [(self.occlusion.clean_source(rgb, face), face) for rgb, face in sources]
         self.sources = sources
         self.options = options
         self.video = job.video
@@ -177,9 +183,12 @@ class VideoFaceSwapper:
             except SkipFace as exc:
                 log.debug("frame %d: face not swapped: %s", self._frame, exc)
                 continue
+            keep = None
+            if self.occlusion is not None:
+                keep = self.occlusion.target_mask(rgb, face, state=tr.occlusion_state)
             out, m = composite(
                 out, p, face, self.options, mouth_policy(src_face, face),
-                stats_filter=partial(tr.colour_filter, t=t), inplace=True,
+                stats_filter=partial(tr.colour_filter, t=t), inplace=True, keep=keep,
             )  # fmt: skip
             if self.swapper.info.refines:
                 out = self.swapper.refine(out, src_rgb, src_face, face, m, state=tr.swapper_state)  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ class Track:
     colour_filter: ExpAverage = field(default_factory=ExpAverage)
     # what a swapper keeps from frame to frame for this person (e.g. the refiner's last correction)
     swapper_state: dict[str, Any] = field(default_factory=dict)
+    occlusion_state: dict[str, Any] = field(default_factory=dict)  # the occlusion mask, over time
 
 
 def carry_box(anchor: tuple[np.ndarray, np.ndarray], mesh_box: np.ndarray) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""Occlusion-aware swapping (``--occlusion on``): the segmenter's masks where the swap uses them.
+
+* **Target side** (:meth:`Occlusion.target_mask`): what is in front of the target's face keeps the target's
+  pixels — the composite's mask times one minus this (soft-edged) mask. In video the mask is averaged
+  over time per person (in the face's own coordinates), so it does not flicker.
+* **Source side** (:meth:`Occlusion.clean_source`): what covers the source's face is painted over in the
+  source photo before anything is taken from it (OpenCV's Telea inpainting from the face around it), so a
+  hand, hair strands or sunglasses are not warped onto the target as if they were skin, and learned
+  swappers embed the face rather than the object. When more than :data:`WARN_HIDDEN` of the source's
+  face is hidden, one warning says so and suggests another photo.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..face import Face
+from .segmenter import OcclusionSegmenter
+
+log = logging.getLogger(__name__)
+
+WARN_HIDDEN = 0.35  # share of the source's face oval hidden above which the swap warns
+KEEP_LOW, KEEP_HIGH = 0.3, 0.7  # the target keeps nothing below, everything above this probability
+VIDEO_SMOOTHING = 0.5  # video: weight of a frame's mask against the running one
+
+
+class Occlusion:
+    """The occlusion segmenter applied to swaps (see the module docstring)."""
+
+    def __init__(self, segmenter: OcclusionSegmenter | None = None) -> None:
+        self.segmenter = segmenter or OcclusionSegmenter()
+        self._cleaned: list[tuple[np.ndarray, Face, np.ndarray]] = []
+
+    def target_mask(self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None) -> np.ndarray:
+        """What the target keeps in front of ``face`` (float32, image size, 0..1)."""
+        prob, _ = self.segmenter.crop_mask(rgb, face)
+        if state is not None:
+            if "occlusion" in state:
+                prob = VIDEO_SMOOTHING * prob + (1 - VIDEO_SMOOTHING) * state["occlusion"]
+            state["occlusion"] = prob
+        keep = np.clip((prob - KEEP_LOW) / (KEEP_HIGH - KEEP_LOW), 0.0, 1.0).astype(np.float32)
+        return self.segmenter.image_mask(rgb, face, cv2.GaussianBlur(keep, (0, 0), 1.0))
+
+    def clean_source(self, rgb: np.ndarray, face: Face) -> np.ndarray:
+        """``rgb`` with what covers ``face`` painted over (computed once per source photo and face)."""
+        for img, f, out in self._cleaned:
+            if img is rgb and f is face:
+                return out
+        prob, _ = self.segmenter.crop_mask(rgb, face)
+        hidden = 1.0 - self.segmenter.visible_share(rgb, face, prob)
+        if hidden > WARN_HIDDEN:
+            log.warning(
+                "%.0f %% of the source face is hidden (hands, hair, sunglasses or an object in front of it); "
+                "a photo with the face in full view swaps better",
+                100 * hidden,
+            )
+        hole = self.segmenter.image_mask(rgb, face, prob) > 0.5
+        out = rgb
+        if hole.any():
+            iod = float(np.linalg.norm(face.landmarks_5[1] - face.landmarks_5[0])) or 1.0
+            g = max(1, int(round(iod * 0.06)))
+            hole = cv2.dilate(hole.astype(np.uint8), np.ones((2 * g + 1, 2 * g + 1), np.uint8))
+            ys, xs = np.nonzero(hole)
+            pad = int(iod)
+            y0, y1 = max(0, ys.min() - pad), min(rgb.shape[0], ys.max() + pad + 1)
+            x0, x1 = max(0, xs.min() - pad), min(rgb.shape[1], xs.max() + pad + 1)
+            out = rgb.copy()
+            out[y0:y1, x0:x1] = cv2.inpaint(
+                np.ascontiguousarray(rgb[y0:y1, x0:x1]), hole[y0:y1, x0:x1], max(3, g), cv2.INPAINT_TELEA
+            )
+        self._cleaned = [(rgb, face, out), *self._cleaned[:3]]
+        return out

@@ -1,0 +1,89 @@
+"""Occlusion-aware swapping with the shipped segmenter: a pasted occluder in front of the target survives
+the swap, one pasted on the source does not reach the output, video masks are steady, bad weights are a
+one-line error, and ``analyze`` reports each face's visible share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions
+from masquerade.cli.main import main
+from masquerade.errors import ModelError
+from masquerade.evaluation.metrics import face_region
+from masquerade.occlusion.segmenter import OcclusionSegmenter, read_segmenter_info
+from masquerade.occlusion.synthetic import make_occluder
+
+
+@pytest.fixture(scope="module")
+def faces(astronaut: np.ndarray, hopper: np.ndarray):
+    with FaceAnalyzer(identity=False) as fa:
+        return fa.get(astronaut)[0], fa.get(hopper)[0]
+
+
+def _swap(source: np.ndarray, target: np.ndarray, occlusion: bool) -> np.ndarray:
+    with FaceSwapper(SwapOptions(occlusion=occlusion)) as fs:
+        return fs.swap(source, target)[0]
+
+
+def test_segmenter_finds_a_pasted_hand(faces, astronaut: np.ndarray) -> None:
+    seg = OcclusionSegmenter()
+    face = faces[0]
+    layer = make_occluder("hand", 11, face.landmarks_68, astronaut.shape)
+    occluded = layer.over(astronaut)
+    region = face_region(astronaut.shape, face)
+    found = seg.image_mask(occluded, face) > 0.5
+    truth = layer.mask & region
+    iou = (found & truth).sum() / max(1, (found | truth).sum())
+    assert iou > 0.5, iou
+    assert seg.visible_share(astronaut, face) > 0.9  # the clean photo
+    assert seg.visible_share(occluded, face) < seg.visible_share(astronaut, face) - 0.05
+
+
+def test_target_occluder_survives_the_swap(faces, astronaut: np.ndarray, hopper: np.ndarray) -> None:
+    face = faces[0]
+    layer = make_occluder("hand", 11, face.landmarks_68, astronaut.shape)
+    target = layer.over(astronaut)
+    inside = layer.mask & face_region(astronaut.shape, face)
+    off, on = _swap(hopper, target, False), _swap(hopper, target, True)
+
+    def err(out: np.ndarray) -> float:
+        return float(np.abs(out[inside].astype(int) - target[inside].astype(int)).mean())
+
+    assert err(off) > 8 and err(on) < 0.35 * err(off), (err(off), err(on))
+
+
+def test_source_occluder_does_not_reach_the_output(faces, astronaut: np.ndarray, hopper: np.ndarray) -> None:
+    src_face = faces[1]
+    layer = make_occluder("glasses", 3, src_face.landmarks_68, hopper.shape)
+    covered = layer.over(hopper)
+    clean = _swap(hopper, astronaut, False)
+    region = face_region(astronaut.shape, faces[0])
+    off = float(np.abs(_swap(covered, astronaut, False)[region].astype(int) - clean[region].astype(int)).mean())
+    on = float(np.abs(_swap(covered, astronaut, True)[region].astype(int) - clean[region].astype(int)).mean())
+    assert on < 0.6 * off, (off, on)
+
+
+def test_bad_or_missing_weights_are_one_line_errors(tmp_path: Path) -> None:
+    shipped = read_segmenter_info().folder
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in ("model.json", "segmenter.onnx"):
+        (bad / f).write_bytes((shipped / f).read_bytes())
+    with (bad / "segmenter.onnx").open("r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\xff\xfe")
+    with pytest.raises(ModelError, match="sha256") as exc:
+        OcclusionSegmenter(bad)
+    assert "\n" not in str(exc.value)
+    with pytest.raises(ModelError, match="no such model folder"):
+        OcclusionSegmenter(tmp_path / "nowhere")
+
+
+def test_analyze_reports_visible_share(capsys) -> None:
+    assert main(["analyze", "sample:astronaut", "--no-identity"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert 0.9 < doc["faces"][0]["visible"] <= 1.0

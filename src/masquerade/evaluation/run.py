@@ -197,7 +197,8 @@ def _swap_one(
     if tf is None:
         m.failure = "no face in target"
         return m
-    if layer is not None and clean is not None and out.shape == tgt.shape == clean.shape:
+    measurable = spec.name != "source" and out.shape == tgt.shape  # (the source photo is no swap)
+    if layer is not None and clean is not None and measurable and clean.shape == tgt.shape:
         face = face_region(tgt.shape, tf)
         if pair.kind == "occ_target":
             grown = cv2.dilate(face.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
@@ -231,7 +232,7 @@ def _swap_one(
     m.expr_err = expression_error(of, tf, analyzer.canonical)
     m.expr_measures_err = expression_measures_error(of, tf)
     m.gaze_err = gaze_error(of, tf)
-    if pair.kind in ("self", "same") and out.shape == tgt.shape:
+    if pair.kind in ("self", "same") and measurable:
         region = face_region(tgt.shape, tf)
         m.ssim_region, m.psnr_region = masked_ssim(out, tgt, region), masked_psnr(out, tgt, region)
         m.colour_err, m.sharpness = colour_error(out, tgt, region), sharpness_ratio(out, tgt, region)

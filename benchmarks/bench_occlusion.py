@@ -1,0 +1,191 @@
+"""Benchmark occlusion handling: the segmenter's quality and cost, and swaps with ``--occlusion on`` vs
+``off`` on ``celeba_swap_v1``.
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_occlusion.py --celeba ../shared/data/celeba --out benchmarks/out/occlusion
+
+* Segmenter on synthetic occluders: every photo of ``celeba_swap_v1``'s held-out people (largest face)
+  with one occluder per photo (the kinds in turn, seed = photo number; :mod:`masquerade.occlusion.
+  synthetic`); IoU and recall of ``probability > ½`` against the occluder's exact mask, inside the face
+  oval grown by 3 % of the crop, summed over all photos; per kind too.
+* Segmenter on real occluders: the 33 hand-drawn masks of ``data/benchmarks/celeba_occlusion_v1.json``
+  (sunglasses, hands, microphones, bangs …), same measure.
+* Cost: median time of ``OcclusionSegmenter.crop_mask`` + ``image_mask`` per face on the 720p photo of
+  ``bench_refiner.py`` (100 calls after 5 warm-up calls).
+* Swaps: ``masquerade.evaluation.evaluate`` over ``celeba_swap_v1`` (``--kinds``, ``--limit`` per kind) with
+  each of ``--swapper`` twice — occlusion off and on — in one run; report folder with grids and the paired
+  comparison in ``--out/swaps``.
+
+Writes ``results.json`` and ``results.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from envinfo import environment
+
+from masquerade import FaceAnalyzer, load_image
+from masquerade.evaluation import evaluate, limit_pairs, load_benchmark, write_report
+from masquerade.evaluation.results import SwapperSpec
+from masquerade.occlusion.segmenter import OcclusionSegmenter, oval_mask
+from masquerade.occlusion.synthetic import OCCLUDER_KINDS, make_occluder
+from masquerade.pipeline import SwapOptions
+
+
+def _score(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, float]:
+    inter = union = truth = 0.0
+    for pred, lab, region in pairs:
+        p, t = pred & region, lab & region
+        inter += float((p & t).sum())
+        union += float((p | t).sum())
+        truth += float(t.sum())
+    return {
+        "iou": inter / union if union else 1.0,
+        "recall": inter / truth if truth else 1.0,
+        "faces": len(pairs),
+    }
+
+
+def synthetic(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
+    bench = load_benchmark("celeba_swap_v1", None, celeba)
+    photos = sorted({q for p in bench.pairs for q in (p.source, p.target)})
+    per_kind: dict[str, list[Any]] = {k: [] for k in OCCLUDER_KINDS}
+    with FaceAnalyzer(identity=False) as fa:
+        for k, path in enumerate(photos):
+            rgb = load_image(path).rgb
+            faces = fa.get(rgb)
+            if not faces:
+                continue
+            face = faces[0]
+            kind = OCCLUDER_KINDS[k % len(OCCLUDER_KINDS)]
+            other = load_image(photos[(k + 1) % len(photos)]).rgb
+            layer = make_occluder(kind, k, face.landmarks_68, rgb.shape, other, None)
+            prob, m = seg.crop_mask(layer.over(rgb), face)
+            r = seg.resolution
+            lab = cv2.warpAffine(layer.mask.astype(np.float32), m, (r, r), flags=cv2.INTER_LINEAR) > 0.5
+            assert face.mesh is not None
+            region = oval_mask(face.mesh, m, r, grow=0.03) > 0.5
+            per_kind[kind].append((prob > 0.5, lab, region))
+    out = {"all": _score([x for v in per_kind.values() for x in v])}
+    out.update({k: _score(v) for k, v in per_kind.items()})
+    return out
+
+
+def real(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
+    doc = json.loads((resources.files("masquerade") / "data/benchmarks/celeba_occlusion_v1.json").read_text())
+    scored = []
+    with FaceAnalyzer(identity=False) as fa:
+        for entry in doc["faces"]:
+            rgb = load_image(celeba / "images" / entry["photo"]).rgb
+            face = fa.get(rgb)[0]
+            prob, m = seg.crop_mask(rgb, face)
+            r = seg.resolution
+            lab = np.zeros((r, r), np.uint8)
+            for poly in entry["polygons"]:
+                pts = np.asarray(poly, np.float64) @ m[:, :2].T + m[:, 2]
+                cv2.fillPoly(lab, [np.round(pts * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+            assert face.mesh is not None
+            region = oval_mask(face.mesh, m, r, grow=0.03) > 0.5
+            scored.append((prob > 0.5, lab > 0, region))
+    return _score(scored)
+
+
+def cost(seg: OcclusionSegmenter) -> float:
+    from bench_refiner import photo_720p
+
+    rgb = photo_720p()
+    with FaceAnalyzer(identity=False) as fa:
+        face = fa.get(rgb)[0]
+    for _ in range(5):
+        seg.image_mask(rgb, face)
+    times = []
+    for _ in range(100):
+        t0 = time.perf_counter()
+        seg.image_mask(rgb, face)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def swaps(celeba: Path, names: list[str], kinds: list[str], limit: int | None, out: Path) -> dict[str, Any]:
+    bench = load_benchmark("celeba_swap_v1", None, celeba)
+    bench = limit_pairs(replace(bench, pairs=[p for p in bench.pairs if p.kind in kinds]), limit)
+    specs = [
+        SwapperSpec(n, SwapOptions(swapper=n, occlusion=on), label=f"{n}{'+occlusion' if on else ''}")
+        for n in names
+        for on in (False, True)
+    ]
+    reports = evaluate(specs, bench)
+    write_report(reports, out, bench, {"command": "python benchmarks/bench_occlusion.py"}, force=True)
+    keys = {"swap": ("closer_to_source", "top1"), "same": ("ssim_region",), "occ_target": ("occ_survival",),
+            "occ_source": ("occ_source_err",)}  # fmt: skip
+    res: dict[str, Any] = {}
+    for r in reports:
+        row = {}
+        for kind, ks in keys.items():
+            a = r.aggregate.get(kind)
+            if a is None:
+                continue
+            for k in ks:
+                v = a[k]
+                row[f"{kind}.{k}"] = v["mean"] if isinstance(v, dict) else v
+        for tag in ("source_occluded", "target_occluded"):
+            sub = r.aggregate.get("subsets", {}).get(tag, {}).get("swap")
+            if sub:
+                row[f"swap[{tag}].closer_to_source"] = sub["closer_to_source"]
+        res[r.label] = row
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/out/occlusion"))
+    ap.add_argument("--swapper", action="append", help="swappers to compare with occlusion off/on (mesh3d)")
+    ap.add_argument("--kinds", default="swap,same,occ_target,occ_source")
+    ap.add_argument("--limit", type=int, help="pairs per kind")
+    ap.add_argument("--skip-swaps", action="store_true")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    seg = OcclusionSegmenter()
+    res: dict[str, Any] = {"environment": environment(), "segmenter": str(seg.path)}
+    res["synthetic"] = synthetic(seg, args.celeba)
+    res["real"] = real(seg, args.celeba)
+    res["ms_per_face_720p"] = cost(seg)
+    if not args.skip_swaps:
+        res["swaps"] = swaps(
+            args.celeba, args.swapper or ["mesh3d"], args.kinds.split(","), args.limit, args.out / "swaps"
+        )
+    (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
+    lines = ["| occluders | faces | IoU | recall |", "|---|---|---|---|"]
+    for name, s in [(f"synthetic: {k}", v) for k, v in res["synthetic"].items()] + [
+        ("real (hand-drawn)", res["real"])
+    ]:
+        lines.append(f"| {name} | {s['faces']} | {s['iou']:.3f} | {s['recall']:.3f} |")
+    lines.append(f"\nsegmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)\n")
+    if "swaps" in res:
+        cols = sorted({k for row in res["swaps"].values() for k in row})
+        lines += ["| swapper | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for label, row in res["swaps"].items():
+            lines.append(
+                f"| {label} | "
+                + " | ".join("—" if row.get(c) is None else f"{row[c]:.3f}" for c in cols)
+                + " |"
+            )
+    (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -62,8 +62,11 @@ def test_source_occluder_does_not_reach_the_output(faces, astronaut: np.ndarray,
     covered = layer.over(hopper)
     clean = _swap(hopper, astronaut, False)
     region = face_region(astronaut.shape, faces[0])
-    off = float(np.abs(_swap(covered, astronaut, False)[region].astype(int) - clean[region].astype(int)).mean())
-    on = float(np.abs(_swap(covered, astronaut, True)[region].astype(int) - clean[region].astype(int)).mean())
+
+    def err(out: np.ndarray) -> float:
+        return float(np.abs(out[region].astype(int) - clean[region].astype(int)).mean())
+
+    off, on = err(_swap(covered, astronaut, False)), err(_swap(covered, astronaut, True))
     assert on < 0.6 * off, (off, on)
 
 

@@ -927,7 +927,9 @@ def _segmenter_config(args: argparse.Namespace, stored: dict[str, Any] | None) -
         cfg = SegmenterTrainConfig(
             data=tuple(resolve_path(d) for d in args.data) if args.data else base.data,
             **{name: pick(name, getattr(args, name)) for name in own},
-            model=segmenter_preset(args.preset) if args.preset or base is None else base.model,
+            model=segmenter_preset(args.preset or DEFAULT_PRESET)
+            if args.preset or base is None
+            else base.model,
             batch_size=pick("batch_size", args.batch),
         )
     except ValueError as exc:

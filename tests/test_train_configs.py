@@ -27,6 +27,7 @@ from masquerade.training.configs import (
     diffusion_preset,
     generator_preset,
     refiner_preset,
+    segmenter_preset,
 )
 
 # option (argparse dest) → the config field it sets
@@ -37,14 +38,14 @@ FIELDS = {
     **{name: name for name in ("lr", "lr_d", "same_ratio", "holdout", "template", "ema", "schedule")},
     **{name: name for name in ("timesteps", "cond_drop", "sampling_steps", "guidance")},
     **{name: name for name in ("condition", "strength", "same_per_person", "different", "max_photos")},
-    **{name: name for name in ("corrupt", "identity_samples")},
+    **{name: name for name in ("corrupt", "identity_samples", "no_occluder", "max_non_skin")},
 }
 RUN_FIELDS = {"steps": "steps", "device": "device", "workers": "prefetch", "preview_every": "preview_every",
               "save_every": "save_every", "keep_checkpoints": "keep_checkpoints"}  # fmt: skip
 NOT_SETTINGS = {"cache", "build_workers"}  # shown defaults that are not training settings (cache, processes)
 PRESETS = {
     "autoencoder": autoencoder_preset, "generator": generator_preset, "diffusion": diffusion_preset,
-    "refiner": refiner_preset,
+    "refiner": refiner_preset, "segmenter": segmenter_preset,
 }  # fmt: skip
 
 
@@ -85,7 +86,7 @@ def _run_of(kind: str, tmp_path: Path) -> tuple[argparse.ArgumentParser, argpars
     return _subparser("train", kind), args, cfg, seed
 
 
-@pytest.mark.parametrize("kind", ["autoencoder", "generator", "diffusion", "refiner"])
+@pytest.mark.parametrize("kind", ["autoencoder", "generator", "diffusion", "refiner", "segmenter"])
 def test_help_shows_the_values_the_trainer_uses(kind: str, tmp_path: Path) -> None:
     parser, args, cfg, seed = _run_of(kind, tmp_path)
     run = train_cli._run_options(args, args.device, seed)
@@ -100,7 +101,10 @@ def test_help_shows_the_values_the_trainer_uses(kind: str, tmp_path: Path) -> No
             continue
         elif action.dest == "preset":
             assert shown == DEFAULT_PRESET and action.choices is not None and shown in action.choices
-            assert cfg.model == PRESETS[kind](shown, resolution=cfg.model.resolution)
+            if kind == "segmenter":  # (its crop size is no model setting)
+                assert cfg.model == PRESETS[kind](shown)
+            else:
+                assert cfg.model == PRESETS[kind](shown, resolution=cfg.model.resolution)
         elif action.dest == "seed":
             assert _same(shown, seed)
         elif action.dest in RUN_FIELDS:
@@ -110,7 +114,8 @@ def test_help_shows_the_values_the_trainer_uses(kind: str, tmp_path: Path) -> No
             assert action.dest in FIELDS, f"--{action.dest} shows a default no test checks"
             assert _same(shown, _field(cfg, FIELDS[action.dest])), (action.dest, shown, cfg)
         checked.add(action.dest)
-    assert {"resolution", "preset", "batch", "lr", "seed", "steps", "workers"} <= checked
+    required = {"resolution", "preset", "batch", "lr", "seed", "steps", "workers"}
+    assert required - ({"resolution"} if kind == "segmenter" else set()) <= checked
 
 
 def test_pack_defaults_are_the_generators(tmp_path: Path) -> None:

@@ -151,7 +151,10 @@ def test_refined_swapper_changes_only_the_face(
     with FaceSwapper(SwapOptions(swapper="mesh3d")) as fs:
         warp, rep = fs.swap(hopper, astronaut)
     with FaceSwapper(SwapOptions(swapper="refined", model=str(model_dir))) as fs:
-        refined, _ = fs.swap(hopper, astronaut)
+        refined, rep2 = fs.swap(hopper, astronaut)
+    assert rep2.mask is not None
+    touched = np.abs(refined.astype(int) - astronaut.astype(int)).max(-1) > 0
+    assert not (touched & (rep2.mask <= 0)).any()  # the report's mask covers every changed pixel
     changed = np.abs(refined.astype(int) - warp.astype(int)).max(-1) > 0
     assert changed.sum() > 500  # the correction did something
     x1, y1, x2, y2 = rep.targets[0].box

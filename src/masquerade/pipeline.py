@@ -165,9 +165,11 @@ class FaceSwapper:
                 continue
             keep = None if self.occlusion is None else self.occlusion.target_mask(target_rgb, tf)
             out, m = composite(out, p, tf, self.options, mouth_policy(s_face, tf), keep=keep)
-            if self.swapper.info.refines:
-                out = self.swapper.refine(out, s_rgb, s_face, tf, m)  # type: ignore[attr-defined]
             total = np.maximum(total, m.full(out.shape))
+            if self.swapper.info.refines:
+                changed = self.swapper.refine(out, s_rgb, s_face, tf, m)  # type: ignore[attr-defined]
+                if changed is not None:
+                    total = np.maximum(total, changed.full(out.shape))
             done.append(tf)
         if not done:
             raise NoFaceError("no target face could be swapped")

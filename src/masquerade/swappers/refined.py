@@ -160,15 +160,16 @@ class RefinedSwapper(Mesh3DSwapper):
     def refine(
         self, image: np.ndarray, source_rgb: np.ndarray | None, source: Face | None, target: Face,
         mask: BlendMask, state: dict[str, Any] | None = None,
-    ) -> np.ndarray:  # fmt: skip
-        """``image`` (the composite, changed in place) with the correction added around ``target``.
+    ) -> BlendMask | None:  # fmt: skip
+        """Add the correction around ``target`` to ``image`` (the composite, changed in place); returns
+        the pixels it changed (None: none).
 
         ``state`` (video: one dict per tracked person, kept between frames) makes it cheaper and steadier:
         the network runs on every :data:`VIDEO_EVERY`-th frame and its correction, which lives in the
         face's own coordinates, is averaged over time (:data:`VIDEO_SMOOTHING`) and follows the face in
         between."""
         if source_rgb is None or source is None or target.mesh is None:
-            return image
+            return None
         r = self.resolution
         if state is None:
             corr, m = self.correction(image, source_rgb, source, target, mask)
@@ -189,9 +190,11 @@ VIDEO_EVERY = 2  # video: the refiner runs on every second frame of a person
 VIDEO_SMOOTHING = 0.5  # video: weight of a new correction against the running one
 
 
-def add_correction(image: np.ndarray, corr: np.ndarray, m: np.ndarray) -> np.ndarray:
+def add_correction(image: np.ndarray, corr: np.ndarray, m: np.ndarray) -> BlendMask | None:
     """Add a crop-space correction (R×R×3, 0..255 units) to ``image`` in place, resampled through the
-    inverse of the image → crop matrix ``m``."""
+    inverse of the image → crop matrix ``m``; returns where it changed pixels by half a grey level or more."""
+    from ..compose.composite import BlendMask
+
     r = corr.shape[0]
     h, w = image.shape[:2]
     inv = invert_affine(m)
@@ -199,7 +202,7 @@ def add_correction(image: np.ndarray, corr: np.ndarray, m: np.ndarray) -> np.nda
     x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
     x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int), [w, h])
     if x1 <= x0 or y1 <= y0:
-        return image
+        return None
     back = m.copy()  # ROI pixel → crop pixel
     back[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
     full = cv2.warpAffine(
@@ -208,4 +211,4 @@ def add_correction(image: np.ndarray, corr: np.ndarray, m: np.ndarray) -> np.nda
     )  # fmt: skip
     roi = image[y0:y1, x0:x1]
     roi[:] = np.clip(roi.astype(np.float32) + full, 0, 255).astype(np.uint8)
-    return image
+    return BlendMask((np.abs(full).max(-1) >= 0.5).astype(np.float32), int(x0), int(y0))

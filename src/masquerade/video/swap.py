@@ -191,7 +191,7 @@ class VideoFaceSwapper:
                 stats_filter=partial(tr.colour_filter, t=t), inplace=True, keep=keep,
             )  # fmt: skip
             if self.swapper.info.refines:
-                out = self.swapper.refine(out, src_rgb, src_face, face, m, state=tr.swapper_state)  # type: ignore[attr-defined]
+                self.swapper.refine(out, src_rgb, src_face, face, m, state=tr.swapper_state)  # type: ignore[attr-defined]
             n += 1
         if n:
             self.report.frames_swapped += 1

@@ -117,6 +117,34 @@ def cost(seg: OcclusionSegmenter) -> float:
     return statistics.median(times)
 
 
+def video_fps(videos: Path, seconds: float) -> dict[str, Any]:
+    """mesh3d on the 720p music clip (single face, ``seconds`` of it), occlusion off and on: frames per
+    second of ``swap_video`` (wall time of the call, provenance off)."""
+    import tempfile
+
+    from masquerade import FaceSwapper
+    from masquerade.job import SwapJob
+    from masquerade.provenance.stamp import ProvenanceOptions
+    from masquerade.samples import sample_path
+    from masquerade.video.swap import VideoOptions, swap_video
+    from masquerade.video.transcode import EncodeOptions
+
+    clip = videos / "music_720p.mp4"
+    source = load_image(sample_path("grace_hopper")).rgb
+    out: dict[str, Any] = {}
+    with FaceAnalyzer(identity=False) as fa, tempfile.TemporaryDirectory() as tmp:
+        face = FaceSwapper(analyzer=fa).source_face(source)
+        for on in (False, True):
+            job = SwapJob(
+                SwapOptions(occlusion=on), ((source, face),), VideoOptions(encode=EncodeOptions(end=seconds)),
+                ProvenanceOptions(enabled=False),
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            rep = swap_video(job, clip, Path(tmp) / f"o{int(on)}.mp4", fa)
+            out["on" if on else "off"] = rep.frames / (time.perf_counter() - t0)
+    return out
+
+
 def swaps(celeba: Path, names: list[str], kinds: list[str], limit: int | None, out: Path) -> dict[str, Any]:
     bench = load_benchmark("celeba_swap_v1", None, celeba)
     bench = limit_pairs(replace(bench, pairs=[p for p in bench.pairs if p.kind in kinds]), limit)
@@ -155,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default="swap,same,occ_target,occ_source")
     ap.add_argument("--limit", type=int, help="pairs per kind")
     ap.add_argument("--skip-swaps", action="store_true")
+    ap.add_argument("--videos", type=Path, default=Path("../shared/data/videos"))
+    ap.add_argument("--seconds", type=float, default=10.0, help="of the 720p clip")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     seg = OcclusionSegmenter()
@@ -162,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     res["synthetic"] = synthetic(seg, args.celeba)
     res["real"] = real(seg, args.celeba)
     res["ms_per_face_720p"] = cost(seg)
+    res["video_720p_fps"] = video_fps(args.videos, args.seconds)
     if not args.skip_swaps:
         res["swaps"] = swaps(
             args.celeba, args.swapper or ["mesh3d"], args.kinds.split(","), args.limit, args.out / "swaps"
@@ -172,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         ("real (hand-drawn)", res["real"])
     ]:
         lines.append(f"| {name} | {s['faces']} | {s['iou']:.3f} | {s['recall']:.3f} |")
-    lines.append(f"\nsegmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)\n")
+    lines.append(f"\nsegmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)")
+    fps = res["video_720p_fps"]
+    lines.append(f"mesh3d on music_720p.mp4: {fps['off']:.1f} fps occlusion off, {fps['on']:.1f} fps on\n")
     if "swaps" in res:
         cols = sorted({k for row in res["swaps"].values() for k in row})
         lines += ["| swapper | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]

@@ -333,6 +333,10 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--extra-data", type=Path, action="append", metavar="DIR",
         help="with --condition warp: another folder of people (repeat), as the refiner's --data",
     )  # fmt: skip
+    df.add_argument(
+        "--identity-samples", type=_positive, metavar="N",
+        help="samples per step through the identity network (default: the whole batch)",
+    )  # fmt: skip
     for flag, key, what in (
         ("--same-per-person", "same_per_person", "same-person pairs per person"),
         ("--different", "different", "different-person pairs"),
@@ -712,6 +716,7 @@ def _diffusion_config(args: argparse.Namespace, stored: dict[str, Any] | None) -
             strength=pick("strength", args.strength),
             same_per_person=pick("same_per_person", args.same_per_person),
             different=pick("different", args.different),
+            identity_samples=pick("identity_samples", args.identity_samples),
             model=_model(args, base, preset, resolution=pick("model.resolution", args.resolution)),
             batch_size=pick("batch_size", args.batch),
             augment=_augment(args, pick),

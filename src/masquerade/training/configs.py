@@ -378,6 +378,7 @@ class DiffusionTrainConfig:
     different: int = 6000
     corrupt: float = 0.5  # "warp": share of conditions from a corrupted source
     strength: float = 0.6  # "warp": sampling starts from the warp noised this far up the schedule
+    identity_samples: int | None = None  # samples per step through the identity network (None: all)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "extra_data", tuple(str(d) for d in self.extra_data))

@@ -285,9 +285,10 @@ class DiffusionTask(IdentityPairTask):
         weight = ab.flatten()
         identity = zero
         if w.identity > 0:
-            emb = self.identity(img, b.theta)
-            cos = (emb * b.id_target).sum(1)
-            iw = weight * keep
+            k = self.cfg.identity_samples or len(img)  # the dlib network is the costly part on a CPU
+            emb = self.identity(img[:k], b.theta[:k])
+            cos = (emb * b.id_target[:k]).sum(1)
+            iw = (weight * keep)[:k]
             identity = ((1 - cos) * iw).sum() / iw.sum().clamp(min=1e-6)
         recon = zero
         if w.reconstruction > 0:

@@ -3,7 +3,8 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/bench_occlusion.py --celeba ../shared/data/celeba --out benchmarks/out/occlusion
+    python benchmarks/bench_occlusion.py --celeba ../shared/data/celeba --out benchmarks/out/occlusion \
+        --swapper mesh3d --swapper refined --baseline none --baseline source
 
 * Segmenter on synthetic occluders: every photo of ``celeba_swap_v1``'s held-out people (largest face)
   with one occluder per photo (the kinds in turn, seed = photo number; :mod:`masquerade.occlusion.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from dataclasses import replace
 from importlib import resources
@@ -145,16 +147,19 @@ def video_fps(videos: Path, seconds: float) -> dict[str, Any]:
     return out
 
 
-def swaps(celeba: Path, names: list[str], kinds: list[str], limit: int | None, out: Path) -> dict[str, Any]:
+def swaps(
+    celeba: Path, names: list[str], kinds: list[str], limit: int | None, out: Path, baselines: list[str],
+    command: str,
+) -> dict[str, Any]:  # fmt: skip
     bench = load_benchmark("celeba_swap_v1", None, celeba)
     bench = limit_pairs(replace(bench, pairs=[p for p in bench.pairs if p.kind in kinds]), limit)
     specs = [
         SwapperSpec(n, SwapOptions(swapper=n, occlusion=on), label=f"{n}{'+occlusion' if on else ''}")
         for n in names
         for on in (False, True)
-    ]
+    ] + [SwapperSpec(n) for n in baselines]
     reports = evaluate(specs, bench)
-    write_report(reports, out, bench, {"command": "python benchmarks/bench_occlusion.py"}, force=True)
+    write_report(reports, out, bench, {"command": command}, force=True)
     keys = {"swap": ("closer_to_source", "top1"), "same": ("ssim_region",), "occ_target": ("occ_survival",),
             "occ_source": ("occ_source_err",)}  # fmt: skip
     res: dict[str, Any] = {}
@@ -180,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/occlusion"))
     ap.add_argument("--swapper", action="append", help="swappers to compare with occlusion off/on (mesh3d)")
+    ap.add_argument(
+        "--baseline", action="append", default=[], help="swappers run once, occlusion off (none, source)"
+    )
     ap.add_argument("--kinds", default="swap,same,occ_target,occ_source")
     ap.add_argument("--limit", type=int, help="pairs per kind")
     ap.add_argument("--skip-swaps", action="store_true")
@@ -194,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     res["ms_per_face_720p"] = cost(seg)
     res["video_720p_fps"] = video_fps(args.videos, args.seconds)
     if not args.skip_swaps:
+        command = "python benchmarks/bench_occlusion.py " + " ".join(sys.argv[1:] if argv is None else argv)
         res["swaps"] = swaps(
-            args.celeba, args.swapper or ["mesh3d"], args.kinds.split(","), args.limit, args.out / "swaps"
-        )
+            args.celeba, args.swapper or ["mesh3d"], args.kinds.split(","), args.limit, args.out / "swaps",
+            args.baseline, command,
+        )  # fmt: skip
     (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     lines = ["| occluders | faces | IoU | recall |", "|---|---|---|---|"]
     for name, s in [(f"synthetic: {k}", v) for k, v in res["synthetic"].items()] + [

@@ -83,9 +83,7 @@ V2_HEADER = """\
 """
 
 
-def build(
-    lfw: Path, seed: int, n_swap: int, n_self: int, name: str, n_same: int = 0, n_occ: int = 0
-) -> str:
+def build(lfw: Path, seed: int, n_swap: int, n_self: int, name: str, n_same: int = 0, n_occ: int = 0) -> str:
     images = lfw / "images"
     if not images.is_dir():
         raise SystemExit(f"error: {images} is not a folder (give the LFW root with --lfw)")
@@ -119,8 +117,10 @@ def build(
         photos=sum(len(v) for v in people.values()), n_swap=n_swap, n_self=n_self,
     )  # fmt: skip
     if not n_same and not n_occ:
-        return header + "kind\tsource\ttarget\tsource_other\tsource_id\ttarget_id\n" + "".join(
-            "\t".join(r.line().split("\t")[:6]) + "\n" for r in rows
+        return (
+            header
+            + "kind\tsource\ttarget\tsource_other\tsource_id\ttarget_id\n"
+            + "".join("\t".join(r.line().split("\t")[:6]) + "\n" for r in rows)
         )
     used = {r.source_id for r in rows} | {r.target_id for r in rows}
     rest = {n: [rel(n, ph) for ph in people[n]] for n in multi if n not in used}

@@ -18,7 +18,7 @@ from .errors import ModelError
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    kind: str  # detector | landmarks | identity | geometry
+    kind: str  # detector | landmarks | identity | geometry | occlusion | swapper
     package: str  # installed Python package that holds the file
     relpath: str  # path inside that package
     sha256: str
@@ -49,6 +49,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 _MP = "Apache-2.0 (Google MediaPipe)"
 _DLIB = "CC0-1.0 (Davis King, dlib models via face-recognition-models)"
+_OURS_CELEBA = "non-commercial research only (this project; trained on CelebA, whose licence says so)"
 
 REGISTRY: tuple[ModelSpec, ...] = (
     ModelSpec(
@@ -122,6 +123,15 @@ REGISTRY: tuple[ModelSpec, ...] = (
         "49596b3f26ac669e6f6997a8998a375902d48a513adafb16e03858772812e3f9",
         "Apache-2.0 (this project)",
         "mean pose-normalised 478-point mesh built by scripts/build_canonical_mesh.py from LFW",
+    ),
+    ModelSpec(
+        "masquerade-occlusion",
+        "occlusion",
+        "masquerade",
+        "data/models/occlusion/segmenter.onnx",
+        "fb815b0adf213d8a3c84be9dde181cdaa519287dd63ad3c2d371646a3e7781cf",
+        _OURS_CELEBA,
+        "face-occlusion segmenter trained by this project (masquerade train segmenter; MODEL_CARD.md)",
     ),
 )
 

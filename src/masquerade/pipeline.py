@@ -16,7 +16,7 @@ from .compose.composite import composite, mouth_policy
 from .compose.masks import MaskKind
 from .errors import InputError, NoFaceError, SkipFace
 from .face import Face
-from .occlusion.handling import Occlusion
+from .occlusion.handling import Occlusion, swap_face
 from .swappers import Swapper, create_swapper
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class FaceSwapper:
         for tf, k in chosen:
             s_rgb, s_face = sources[k] if sources else (None, None)
             try:
-                p = self.swapper.swap(s_rgb, s_face, out, tf)
+                p = swap_face(self.swapper, self.occlusion, s_rgb, s_face, out, tf)
             except SkipFace as exc:
                 log.warning("face at %s not swapped: %s", np.round(tf.box).tolist(), exc)
                 continue

@@ -6,20 +6,25 @@
 * **Source side** (:meth:`Occlusion.clean_source`): what covers the source's face is painted over in the
   source photo before anything is taken from it (OpenCV's Telea inpainting from the face around it), so a
   hand, hair strands or sunglasses are not warped onto the target as if they were skin, and learned
-  swappers embed the face rather than the object. When more than :data:`WARN_HIDDEN` of the source's
-  face is hidden, one warning says so and suggests another photo.
+  swappers embed the face rather than the object. A swapper that warps the source photo itself (mesh3d,
+  refined: ``SwapperInfo.source_holes``) also leaves those texels out of its patch, so the target's own
+  face shows there instead of the painted-over guess (:func:`swap_face`). When more than
+  :data:`WARN_HIDDEN` of the source's face is hidden, one warning says so and suggests another photo.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from ..face import Face
 from .segmenter import OcclusionSegmenter
+
+if TYPE_CHECKING:
+    from ..swappers.base import SwapPatch, Swapper
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,7 @@ class Occlusion:
 
     def __init__(self, segmenter: OcclusionSegmenter | None = None) -> None:
         self.segmenter = segmenter or OcclusionSegmenter()
-        self._cleaned: list[tuple[np.ndarray, Face, np.ndarray]] = []
+        self._cleaned: list[tuple[np.ndarray, Face, np.ndarray, np.ndarray | None]] = []
 
     def target_mask(self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None) -> np.ndarray:
         """What the target keeps in front of ``face`` (float32, image size, 0..1)."""
@@ -47,7 +52,7 @@ class Occlusion:
 
     def clean_source(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         """``rgb`` with what covers ``face`` painted over (computed once per source photo and face)."""
-        for img, f, out in self._cleaned:
+        for img, f, out, _ in self._cleaned:
             if img is rgb and f is face:
                 return out
         prob, _ = self.segmenter.crop_mask(rgb, face)
@@ -59,7 +64,7 @@ class Occlusion:
                 100 * hidden,
             )
         hole = self.segmenter.image_mask(rgb, face, prob) > 0.5
-        out = rgb
+        out, holes = rgb, None
         if hole.any():
             iod = float(np.linalg.norm(face.landmarks_5[1] - face.landmarks_5[0])) or 1.0
             g = max(1, int(round(iod * 0.06)))
@@ -72,5 +77,28 @@ class Occlusion:
             out[y0:y1, x0:x1] = cv2.inpaint(
                 np.ascontiguousarray(rgb[y0:y1, x0:x1]), hole[y0:y1, x0:x1], max(3, g), cv2.INPAINT_TELEA
             )
-        self._cleaned = [(rgb, face, out), *self._cleaned[:3]]
+            holes = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), max(1.0, g / 2))
+        self._cleaned = [(rgb, face, out, holes), *self._cleaned[:3]]
         return out
+
+    def source_holes(self, rgb: np.ndarray, face: Face) -> np.ndarray | None:
+        """The soft mask (float32, photo size) of what :meth:`clean_source` painted over in the source photo
+        ``rgb`` (the original or the cleaned one); None when nothing covers the face."""
+        for img, f, out, holes in self._cleaned:
+            if (img is rgb or out is rgb) and f is face:
+                return holes
+        self.clean_source(rgb, face)
+        return self._cleaned[0][3]
+
+
+def swap_face(
+    swapper: Swapper, occlusion: Occlusion | None, source_rgb: np.ndarray | None, source: Face | None,
+    target_rgb: np.ndarray, target: Face,
+) -> SwapPatch:  # fmt: skip
+    """``swapper.swap`` of one face, given the source's holes when occlusion handling is on and the
+    swapper leaves them out (``SwapperInfo.source_holes``)."""
+    if occlusion is not None and source_rgb is not None and source is not None and swapper.info.source_holes:
+        holes = occlusion.source_holes(source_rgb, source)
+        if holes is not None:
+            return swapper.swap(source_rgb, source, target_rgb, target, holes=holes)  # type: ignore[call-arg]
+    return swapper.swap(source_rgb, source, target_rgb, target)

@@ -81,6 +81,7 @@ class SwapperInfo:
     options: tuple[SwapperOption, ...] = ()
     options_title: str = ""
     refines: bool = False
+    source_holes: bool = False  # swap(..., holes=) leaves the masked source texels out of its patch
 
     @property
     def takes_a_model(self) -> bool:

@@ -63,6 +63,7 @@ MESH3D_INFO = SwapperInfo(
     summary="mesh3d (default, training-free 3-D mesh warp, needs --source)",
     options_type=Mesh3DOptions,
     options_title="mesh3d warp (--swapper mesh3d)",
+    source_holes=True,
     options=(
         SwapperOption("shape_strength", float, "how much of the source's face shape, 0–1 (default 1)", "S"),
         SwapperOption(
@@ -275,17 +276,24 @@ class Mesh3DSwapper:
         return WarpMaps(map_x, map_y, cover.astype(np.float32), int(x0), int(y0), res)
 
     @staticmethod
-    def render(source_rgb: np.ndarray, maps: WarpMaps) -> SwapPatch:
-        """The source photo resampled through ``maps``: the patch over the target."""
+    def render(source_rgb: np.ndarray, maps: WarpMaps, holes: np.ndarray | None = None) -> SwapPatch:
+        """The source photo resampled through ``maps``: the patch over the target. ``holes`` (float, source
+        photo size, 0..1): source texels to leave out (what covers the source's face), taken out of the
+        patch's coverage so the target shows there."""
         patch = cv2.remap(source_rgb, maps.map_x, maps.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        return SwapPatch(image=patch, coverage=maps.coverage, x0=maps.x0, y0=maps.y0, mesh=maps.mesh)
+        cover = maps.coverage
+        if holes is not None:
+            gone = cv2.remap(holes, maps.map_x, maps.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            cover = cover * (1.0 - np.clip(gone, 0.0, 1.0))
+        return SwapPatch(image=patch, coverage=cover, x0=maps.x0, y0=maps.y0, mesh=maps.mesh)
 
     def swap(
-        self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face
-    ) -> SwapPatch:
+        self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face,
+        holes: np.ndarray | None = None,
+    ) -> SwapPatch:  # fmt: skip
         if source_rgb is None or source is None:
             raise SkipFace("the mesh3d swapper needs a source face")
-        return self.render(source_rgb, self.warp_maps(source, target, target_rgb.shape))
+        return self.render(source_rgb, self.warp_maps(source, target, target_rgb.shape), holes)
 
 
 @dataclass(frozen=True)

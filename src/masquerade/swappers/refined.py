@@ -77,6 +77,7 @@ REFINED_INFO = SwapperInfo(
     options=MESH3D_INFO.options,
     options_title="mesh3d warp of the refined swapper (--swapper refined)",
     refines=True,
+    source_holes=True,
 )
 
 
@@ -210,5 +211,6 @@ def add_correction(image: np.ndarray, corr: np.ndarray, m: np.ndarray) -> BlendM
         borderMode=cv2.BORDER_CONSTANT, borderValue=0,
     )  # fmt: skip
     roi = image[y0:y1, x0:x1]
-    roi[:] = np.clip(roi.astype(np.float32) + full, 0, 255).astype(np.uint8)
+    # rounded, so a correction under half a grey level changes nothing (the mask below is exact)
+    roi[:] = np.clip(np.rint(roi.astype(np.float32) + full), 0, 255).astype(np.uint8)
     return BlendMask((np.abs(full).max(-1) >= 0.5).astype(np.float32), int(x0), int(y0))

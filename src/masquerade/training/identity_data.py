@@ -259,9 +259,11 @@ def _cache_folder(cache: Path | None, root: Path, template: str, size: int) -> P
     return Path(cache) / f"{template}-{size}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
-def _photo_key(root: Path, rel: str) -> str:
-    st = (root / rel).stat()
-    return f"{rel}|{st.st_size}|{st.st_mtime_ns}"
+def photo_key(path: Path, name: str) -> str:
+    """A photo's cache key: ``name``, size and a digest of its bytes (not its modification time, which a
+    copy or a re-extracted archive changes)."""
+    data = path.read_bytes()
+    return f"{name}|{len(data)}|{hashlib.blake2b(data, digest_size=8).hexdigest()}"
 
 
 def _load_parts(folder: Path) -> tuple[dict[str, tuple[int, int]], list[dict[str, np.ndarray]], set[str]]:
@@ -352,7 +354,7 @@ def load_identity_faces(
     for i, person in enumerate(folder.people):
         for rel in person.files:
             try:
-                wanted.append((i, rel, _photo_key(root, rel)))
+                wanted.append((i, rel, photo_key(root / rel, rel)))
             except OSError:
                 unreadable += 1
     todo = [w for w in wanted if w[2] not in index and w[2] not in failed]

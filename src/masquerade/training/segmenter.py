@@ -83,9 +83,8 @@ def load_segmenter_faces(
     from .warp_data import analyse_photos, training_people
 
     people = training_people(cfg)
-    photos = analyse_photos(
-        people, cache, workers, None if progress is None else (lambda d, t: progress(d, t))
-    )
+    stage = None if progress is None else (lambda d, t: progress("analysing photos", d, t))
+    photos = analyse_photos(people, cache, workers, stage)
     r = cfg.resolution
     key = json.dumps(["segmenter-faces", FACES_VERSION, r, sorted(p.path for p in photos)])
     folder = _faces_folder(cache, key)

@@ -46,10 +46,12 @@ from ..files import atomic_write_bytes
 from ..imageio import load_image
 from ..occlusion.synthetic import OCCLUDER_KINDS, make_occluder
 from ..swappers.refined import crop_matrix, parts_map
+from .identity_data import photo_key
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+PHOTOS_VERSION = 2  # 2: photos keyed by content, not modification time
 PART_SIZE = 256
 EXPRESSION_KEYS = (
     "mouth_open", "mouth_width", "smile", "eye_open_left", "eye_open_right", "brow_raise_left",
@@ -98,11 +100,6 @@ def _cache_root(cache: str | os.PathLike[str] | None) -> Path:
     from ..identity.dlibnet import cache_dir
 
     return cache_dir()
-
-
-def _photo_key(path: Path) -> str:
-    st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def _read_parts(folder: Path) -> list[dict[str, np.ndarray]]:
@@ -162,7 +159,7 @@ def _analyse_chunk(paths: list[str]) -> dict[str, np.ndarray]:
                     face = fa.embed(rgb, faces[0])
             except InputError as exc:
                 log.info("%s: skipped (%s)", p, exc)
-            keys.append(_photo_key(Path(p)))
+            keys.append(_photo_key(p))
             ok.append(face is not None)
             if face is not None:
                 rows.append(_face_arrays(face))
@@ -186,8 +183,8 @@ def analyse_photos(
     """The analysed face of every photo of ``people`` (person, absolute paths) that has a usable one
     (largest face with a mesh, ≥ :data:`MIN_IOD` px between the eyes), analysing only what the cache
     lacks."""
-    folder = _cache_root(cache) / "refiner-photos" / f"v{FORMAT_VERSION}"
-    wanted = [(person, p, _photo_key(Path(p))) for person, paths in people for p in paths]
+    folder = _cache_root(cache) / "refiner-photos" / f"v{PHOTOS_VERSION}"
+    wanted = [(person, p, _photo_key(p)) for person, paths in people for p in paths]
     known: dict[str, tuple[int, int] | None] = {}
     parts = _read_parts(folder)
     for k, part in enumerate(parts):
@@ -212,6 +209,11 @@ def analyse_photos(
         if where is not None:
             out.append(PhotoFace(p, person, _face_from(parts[where[0]], where[1])))
     return out
+
+
+def _photo_key(path: str) -> str:
+    p = Path(path)
+    return photo_key(p, str(p.resolve()))
 
 
 # ------------------------------------------------------------------------------------ pairs

@@ -29,6 +29,7 @@ from ..compose.composite import composite, mouth_policy
 from ..compose.masks import face_size
 from ..errors import InputError, NoFaceError, SkipFace
 from ..face import Face
+from ..occlusion.handling import swap_face
 from ..pipeline import make_swapper
 from ..provenance.stamp import OutputStamp, ProvenanceRecord
 from ..swappers import Swapper
@@ -179,7 +180,7 @@ class VideoFaceSwapper:
         for tr, face in selected:
             src_rgb, src_face = self.sources[tr.source_index or 0] if self.sources else (None, None)
             try:
-                p = self.swapper.swap(src_rgb, src_face, out, face)
+                p = swap_face(self.swapper, self.occlusion, src_rgb, src_face, out, face)
             except SkipFace as exc:
                 log.debug("frame %d: face not swapped: %s", self._frame, exc)
                 continue

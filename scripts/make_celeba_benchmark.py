@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from masquerade.evaluation.attributes import SUBSETS
-from masquerade.evaluation.building import COLUMNS, analyse_photos, draw_pairs, subset_counts, tagged
+from masquerade.evaluation.building import COLUMNS, analyse_photos, draw_pairs, subset_header, tagged
 
 HEADER = """\
 # {name}: masquerade's in-the-wild face-swap evaluation benchmark, built from a CelebA subset (Liu et al.
@@ -78,12 +77,7 @@ def build(celeba: Path, seed: int, held_out: int, counts: dict[str, int], name: 
     n_all = sum(len(v) for v in photos.values())
     header = HEADER.format(
         name=name, seed=seed, held=held_out, people=len(folders), photos=n_ok, dropped=n_all - n_ok,
-        subsets="\n".join(f"#   {k}: {v}" for k, v in SUBSETS.items()),
-        counts=", ".join(f"{n} '{k}'" for k, n in counts.items()),
-        per_subset="; ".join(
-            f"{k}: " + ", ".join(f"{t} {c}" for t, c in sorted(v.items()))
-            for k, v in subset_counts(rows).items()
-        ),
+        counts=", ".join(f"{n} '{k}'" for k, n in counts.items()), **subset_header(rows),
     )  # fmt: skip
     return header + COLUMNS + "\n" + "\n".join(r.line() for r in rows) + "\n"
 

@@ -30,14 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from masquerade.evaluation.attributes import SUBSETS
 from masquerade.evaluation.building import (
     COLUMNS,
     Row,
     analyse_photos,
     draw_pairs,
     occluder_spec,
-    subset_counts,
+    subset_header,
     tagged,
 )
 
@@ -132,12 +131,7 @@ def build(lfw: Path, seed: int, n_swap: int, n_self: int, name: str, n_same: int
     attrs = analyse_photos(images, [q for r in rows for q in (r.source, r.target)])
     rows = [tagged(r, attrs) for r in rows]
     header += V2_HEADER.format(
-        n_same=n_same, n_occ=n_occ, seed=seed,
-        subsets="\n".join(f"#   {k}: {v}" for k, v in SUBSETS.items()),
-        per_subset="; ".join(
-            f"{k}: " + ", ".join(f"{t} {c}" for t, c in sorted(v.items()))
-            for k, v in subset_counts(rows).items()
-        ),
+        n_same=n_same, n_occ=n_occ, seed=seed, **subset_header(rows),
     )  # fmt: skip
     return header + COLUMNS + "\n" + "\n".join(r.line() for r in rows) + "\n"
 

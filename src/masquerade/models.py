@@ -133,6 +133,15 @@ REGISTRY: tuple[ModelSpec, ...] = (
         _OURS_CELEBA,
         "face-occlusion segmenter trained by this project (masquerade train segmenter; MODEL_CARD.md)",
     ),
+    ModelSpec(
+        "masquerade-refiner",
+        "swapper",
+        "masquerade",
+        "data/models/refiner/refiner.onnx",
+        "2483eb1571f34247c6e6a71f383631fc1048ee85d13be508334d10b479e87cf6",
+        _OURS_CELEBA,
+        "the refined swapper's correction network, trained by this project (masquerade train refiner)",
+    ),
 )
 
 

@@ -82,6 +82,20 @@ def subset_counts(rows: Sequence[Row]) -> dict[str, dict[str, int]]:
     return out
 
 
+def subset_header(rows: Sequence[Row]) -> dict[str, str]:
+    """The header fields a benchmark file states its subsets with: ``subsets`` (one ``#`` line per subset
+    and its definition) and ``per_subset`` (the rows of each kind in each subset)."""
+    from .attributes import SUBSETS
+
+    return {
+        "subsets": "\n".join(f"#   {k}: {v}" for k, v in SUBSETS.items()),
+        "per_subset": "; ".join(
+            f"{k}: " + ", ".join(f"{t} {c}" for t, c in sorted(v.items()))
+            for k, v in subset_counts(rows).items()
+        ),
+    }
+
+
 def draw_pairs(
     people: dict[str, list[str]], rng: np.random.Generator, n: int, kind: str,
     seen: set[tuple[str, str]], occluders_from: int | None = None,

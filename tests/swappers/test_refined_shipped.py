@@ -1,0 +1,64 @@
+"""The refiner that ships in the package: listed and verified by the registry, its sha256 checked at load,
+and an identity-drift guard on held-out LFW people (the refined output stays closer to the source)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image
+from masquerade.cli.main import main
+from masquerade.errors import ModelError
+from masquerade.evaluation import load_benchmark
+from masquerade.models import get_model
+from masquerade.swappers import create_swapper
+from masquerade.swappers.refined import SHIPPED, read_refiner_info, shipped_model_folder
+
+
+def test_registry_lists_and_verifies_the_shipped_models(capsys) -> None:
+    assert main(["models", "--verify"]) == 0
+    text = capsys.readouterr().out
+    for name in ("masquerade-refiner", "masquerade-occlusion"):
+        assert name in text
+    info = read_refiner_info()
+    assert info.sha256 == get_model(SHIPPED).sha256
+    assert info.onnx.stat().st_size <= 20 * 2**20
+    card = (shipped_model_folder() / "MODEL_CARD.md").read_text()
+    assert "non-commercial" in card and info.sha256 in card
+
+
+def test_a_changed_shipped_refiner_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "refiner"
+    shutil.copytree(shipped_model_folder(), copy)
+    onnx = read_refiner_info(copy).onnx
+    with onnx.open("r+b") as fh:
+        fh.seek(500)
+        fh.write(b"\x07\x07\x07")
+    with pytest.raises(ModelError, match="sha256"):
+        create_swapper("refined", model=copy)
+    # a registry entry that does not match the file in the package: refused before any use
+    spec = get_model(SHIPPED)
+    monkeypatch.setattr("masquerade.models.get_model", lambda name: replace(spec, sha256="0" * 64))
+    with pytest.raises(ModelError, match="not the shipped refiner"):
+        create_swapper("refined")
+
+
+@pytest.mark.slow
+def test_refined_output_stays_closer_to_the_source(lfw: Path) -> None:
+    """Identity-drift guard: on 8 different-person pairs of held-out LFW people (``lfw_swap_v1``), the refined
+    swap is closer to the source than to the target about as often as the mesh3d warp it corrects."""
+    pairs = [p for p in load_benchmark("lfw_swap_v1", lfw).pairs if p.kind == "swap"][:8]
+    wins = {"mesh3d": 0, "refined": 0}
+    with FaceAnalyzer() as fa:
+        for name in wins:
+            with FaceSwapper(SwapOptions(swapper=name)) as fs:
+                for p in pairs:
+                    src, tgt = load_image(p.source).rgb, load_image(p.target).rgb
+                    out, _ = fs.swap(src, tgt)
+                    e = [fa.get(x)[0].embedding for x in (out, src, tgt)]
+                    wins[name] += int(np.linalg.norm(e[0] - e[1]) < np.linalg.norm(e[0] - e[2]))
+    assert wins["refined"] >= 6 and wins["refined"] >= wins["mesh3d"] - 1, wins

@@ -104,3 +104,26 @@ def test_top_level_holds_only_the_shared_pieces() -> None:
     shared = {"__init__", "__main__", "_native", "errors", "face", "files", "imageio", "job", "models",
               "pipeline", "samples"}  # fmt: skip
     assert top <= shared, f"modules outside the stage packages: {sorted(top - shared)}"
+
+
+def test_command_line_start_up_skips_what_it_does_not_use() -> None:
+    """A swap's process imports neither the evaluation suite nor matplotlib (mediapipe pulls it in for
+    drawing helpers: about a second of every start), and matplotlib still imports normally later."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import masquerade.cli.main\n"
+        "from masquerade.analysis.detection import FaceDetector\n"
+        "from masquerade.analysis.landmarks import MeshLandmarker\n"
+        "d = FaceDetector(); m = MeshLandmarker()\n"
+        "loaded = sorted(n for n in sys.modules if n.split('.')[0] == 'matplotlib'"
+        " or n.startswith(('masquerade.evaluation', 'mediapipe.tasks')))\n"
+        "print('loaded:', loaded)\n"
+        "import matplotlib.pyplot, mediapipe.tasks.python.vision\n"
+        "print('later:', callable(matplotlib.pyplot.plot))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "loaded: []" in out.stdout, out.stdout
+    assert "later: True" in out.stdout, out.stdout

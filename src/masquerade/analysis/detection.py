@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._native import quiet_stderr
+from .._native import mediapipe_solutions, quiet_stderr
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,11 @@ class FaceDetector:
     """BlazeFace detector. Call :meth:`detect` with an RGB uint8 image; close() frees the graphs."""
 
     def __init__(self, min_score: float = 0.5, tile: bool = True, tile_size: int = 640) -> None:
-        import mediapipe as mp
-
+        solutions = mediapipe_solutions()
         self.min_score = min_score
         self.tile = tile
         self.tile_size = tile_size
-        fd = mp.solutions.face_detection
+        fd = solutions.face_detection
         with quiet_stderr():
             self._full = fd.FaceDetection(model_selection=1, min_detection_confidence=min_score)
             self._short = fd.FaceDetection(model_selection=0, min_detection_confidence=min_score)

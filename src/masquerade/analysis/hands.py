@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._native import quiet_stderr
+from .._native import mediapipe_solutions, quiet_stderr
 
 
 class HandDetector:
     """mediapipe Hands on still images. Call :meth:`get` with an RGB uint8 image; ``close()`` frees it."""
 
     def __init__(self, max_hands: int = 4, min_score: float = 0.5) -> None:
-        import mediapipe as mp
-
+        solutions = mediapipe_solutions()
         with quiet_stderr():
-            self._hands = mp.solutions.hands.Hands(
+            self._hands = solutions.hands.Hands(
                 static_image_mode=True, max_num_hands=max_hands, min_detection_confidence=min_score
             )
 

@@ -14,7 +14,7 @@ import logging
 import cv2
 import numpy as np
 
-from .._native import quiet_stderr
+from .._native import mediapipe_solutions, quiet_stderr
 from ..models import get_model
 
 log = logging.getLogger(__name__)
@@ -79,14 +79,13 @@ class MeshLandmarker:
     """
 
     def __init__(self, crop_scale: float = 1.7, crop_size: int = 256, tracking: bool = False) -> None:
-        import mediapipe as mp
-
+        solutions = mediapipe_solutions()
         self.crop_scale = crop_scale
         self.crop_size = crop_size
         self.tracking = tracking
         self._first = True
         with quiet_stderr():
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
+            self._mesh = solutions.face_mesh.FaceMesh(
                 static_image_mode=not tracking,
                 max_num_faces=1,
                 refine_landmarks=True,

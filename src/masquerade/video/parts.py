@@ -30,6 +30,7 @@ from .transcode import (
     commit_output,
     configure_encoder,
     discard_on_error,
+    encoder_frame,
     mux_audio,
     temp_output,
     video_stream,
@@ -75,10 +76,10 @@ def encode_part(
             finally:
                 fh.close()
             return
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame = encoder_frame(rgb, cc.pix_fmt, width, height)
         frame.pts, frame.time_base = max(pts, last[0] + 1), tb
         last[0] = frame.pts
-        save(cc.encode(frame.reformat(format=cc.pix_fmt, width=width, height=height)))
+        save(cc.encode(frame))
 
     return put
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .transcode import EncodeOptions, commit_output, temp_output, video_stream
+from .transcode import EncodeOptions, commit_output, encoder_frame, temp_output, video_stream
 
 
 class VideoWriter:
@@ -43,17 +43,15 @@ class VideoWriter:
         self.frames = 0
 
     def write(self, rgb: np.ndarray, seconds: float) -> None:
-        import av
-
         if self._stream is None:
             h, w = rgb.shape[:2]
             self._stream = video_stream(self._out, self.options, w, h, self.rate, self.tb, 0)
         pts = max(int(round(seconds / self.tb)), self._last_pts + 1)
         self._last_pts = pts
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame.pts, frame.time_base = pts, self.tb
         assert self._stream is not None
-        for p in self._stream.encode(frame.reformat(format=self._stream.pix_fmt)):
+        frame = encoder_frame(rgb, self._stream.pix_fmt)
+        frame.pts, frame.time_base = pts, self.tb
+        for p in self._stream.encode(frame):
             self._out.mux(p)
         self.frames += 1
 

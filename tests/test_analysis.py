@@ -139,3 +139,27 @@ def test_profileish_faces_are_found_with_the_right_yaw(analyzer, lfw, name, n, s
         faces = analyzer.get(img, identity=False)
         face = min(faces, key=lambda f: np.linalg.norm(f.center - 125))
         assert sign * flip * face.pose.yaw > 30, f"{name}: yaw {face.pose.yaw:.1f}"
+
+
+def test_landmark_array_reads_mediapipe_lists_exactly() -> None:
+    """The serialised fast path and the field-by-field path agree, and unusual lists take the latter."""
+    from mediapipe.framework.formats import landmark_pb2
+
+    from masquerade._native import mediapipe_solutions
+    from masquerade.analysis.landmarks import landmark_array
+
+    mediapipe_solutions()
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform(-1, 2, (478, 3)).astype(np.float32)
+    plain = landmark_pb2.NormalizedLandmarkList()
+    for x, y, z in xyz:
+        plain.landmark.add(x=x, y=y, z=z)
+    assert np.array_equal(landmark_array(plain), xyz.astype(np.float64))
+    odd = landmark_pb2.NormalizedLandmarkList()
+    odd.CopyFrom(plain)
+    odd.landmark[7].visibility = 0.5  # an extra field: the record layout no longer holds
+    odd.landmark[9].x = 0.0  # a default value is not serialised at all
+    want = xyz.astype(np.float64)
+    want[9, 0] = 0.0
+    assert np.array_equal(landmark_array(odd), want)
+    assert landmark_array(landmark_pb2.NormalizedLandmarkList()).shape == (0,)

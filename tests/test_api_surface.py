@@ -124,6 +124,8 @@ def test_command_line_start_up_skips_what_it_does_not_use() -> None:
         "import matplotlib.pyplot, mediapipe.tasks.python.vision\n"
         "print('later:', callable(matplotlib.pyplot.plot))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert "loaded: []" in out.stdout, out.stdout
     assert "later: True" in out.stdout, out.stdout

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import cv2
 import numpy as np
@@ -96,11 +97,12 @@ class MeshLandmarker:
     def close(self) -> None:
         self._mesh.close()
 
-    def get(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray | None:
-        """Return a (478, 3) mesh in image pixels (z in pixels, smaller is nearer), or None."""
+    def get(self, rgb: np.ndarray, box: np.ndarray, thorough: bool = True) -> np.ndarray | None:
+        """Return a (478, 3) mesh in image pixels (z in pixels, smaller is nearer), or None.
+        ``thorough=False``: one crop only (a quick look where a face was lost)."""
         x1, y1, x2, y2 = box
         scales: tuple[float, ...] = (self.crop_scale,)
-        if not self.tracking:
+        if not self.tracking and thorough:
             scales += (self.crop_scale * 0.75, self.crop_scale * 1.4)
         for scale in scales:
             x, y, side = square_crop_box(box, scale, rgb.shape)
@@ -116,8 +118,7 @@ class MeshLandmarker:
                 res = self._mesh.process(crop)
             if not res.multi_face_landmarks:
                 continue
-            lms = res.multi_face_landmarks[0].landmark
-            pts = np.array([[p.x, p.y, p.z] for p in lms], dtype=np.float64) * side
+            pts = landmark_array(res.multi_face_landmarks[0]) * side
             pts[:, 0] += x
             pts[:, 1] += y
             nose = pts[1]
@@ -125,6 +126,25 @@ class MeshLandmarker:
             if x1 <= nose[0] <= x2 and y1 <= nose[1] <= y2:
                 return pts
         return None
+
+
+# a NormalizedLandmarkList as mediapipe's face mesh serialises it: per landmark, field 1 (15 bytes)
+# holding x, y and z as fixed32 fields 1, 2 and 3
+_LANDMARK_FIELDS = [("key", "u1"), ("size", "u1"), ("kx", "u1"), ("x", "<f4"), ("ky", "u1"), ("y", "<f4")]
+_LANDMARK_RECORD = np.dtype([*_LANDMARK_FIELDS, ("kz", "u1"), ("z", "<f4")])
+
+
+def landmark_array(landmarks: Any) -> np.ndarray:
+    """(N, 3) float64 x, y, z of a mediapipe ``NormalizedLandmarkList``: read from its serialised bytes
+    in one step (20× faster than a Python loop over 478 messages) when every landmark has exactly x, y
+    and z, as the face mesh writes them; otherwise field by field."""
+    data = landmarks.SerializeToString()
+    if data and len(data) % _LANDMARK_RECORD.itemsize == 0:
+        rec = np.frombuffer(data, _LANDMARK_RECORD)
+        keys_ok = (rec["key"] == 0x0A) & (rec["size"] == 15) & (rec["kx"] == 0x0D)
+        if (keys_ok & (rec["ky"] == 0x15) & (rec["kz"] == 0x1D)).all():
+            return np.stack([rec["x"], rec["y"], rec["z"]], axis=1).astype(np.float64)
+    return np.array([[p.x, p.y, p.z] for p in landmarks.landmark], dtype=np.float64)
 
 
 class DlibLandmarker:

@@ -2,9 +2,10 @@
 a signed C2PA manifest (embedded, or in a ``.c2pa`` sidecar where the format has no place for one).
 
 :class:`OutputStamp` is made once per output file. For an image, :meth:`OutputStamp.write_image`
-marks, encodes, signs and writes atomically. For a video, :meth:`OutputStamp.frame_post` marks each
-frame as it is rendered, :meth:`OutputStamp.video_finalizer` signs the finished temporary file before
-it is moved into place, and :meth:`OutputStamp.video_metadata` gives the container's comment tag.
+marks, encodes, signs and writes atomically. For a video, :meth:`OutputStamp.video_marker` marks each
+frame as it is encoded (:meth:`OutputStamp.frame_post`: as it is rendered),
+:meth:`OutputStamp.video_finalizer` signs the finished temporary file before it is moved into place,
+and :meth:`OutputStamp.video_metadata` gives the container's comment tag.
 
 Turning provenance off takes ``ProvenanceOptions(enabled=False)`` (the command line's
 ``--no-provenance``); the output then carries a plain-text note saying so (PNG/JPEG/TIFF comment,
@@ -35,7 +36,7 @@ from .signing import (
     sign_sidecar,
     write_sidecar,
 )
-from .watermark import Watermarker, WatermarkPayload
+from .watermark import FrameMarker, Watermarker, WatermarkPayload
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,34 @@ class ProvenanceRecord:
         elif self.c2pa == "sidecar":
             parts.append(f"signed C2PA manifest in {self.sidecar.name if self.sidecar else 'a sidecar'}")
         return f"provenance: {' + '.join(parts)}, content id {self.content_id}"
+
+
+class VideoMarker:
+    """Marks the frames of one video in order — as RGB frames (``marker(rgb)``) or through the luma
+    plane of the encoder's ``yuv420p`` frames (``marker.mark_luma(y)``) — and keeps the output's
+    :class:`ProvenanceRecord` up to date. One thread, frame order."""
+
+    def __init__(self, marker: FrameMarker, record: ProvenanceRecord) -> None:
+        self.marker = marker
+        self.record = record
+
+    def __call__(self, rgb: np.ndarray, inplace: bool = False) -> np.ndarray:
+        out = self.marker(rgb, inplace=inplace)
+        self._update(rgb.shape[:2])
+        return out
+
+    def mark_luma(self, y: np.ndarray) -> bool:
+        done = self.marker.mark_luma(y)
+        self._update(y.shape[:2])
+        return done
+
+    def _update(self, shape: tuple[int, ...]) -> None:
+        record, marker = self.record, self.marker
+        record.frames_marked, record.frames_unmarked = marker.frames, marker.skipped
+        record.watermarked = marker.frames > 0
+        if marker.skipped and record.watermark_note is None:
+            h, w = shape[:2]
+            record.watermark_note = f"frames of {w}x{h} are below the watermark's minimum size"
 
 
 @dataclass
@@ -165,24 +194,24 @@ class OutputStamp:
 
     # ------------------------------------------------------------------------------------ videos
 
+    def video_marker(self) -> VideoMarker | None:
+        """The watermark for one video's frames, in order, keeping this stamp's record (None when
+        provenance is off)."""
+        if not self.options.enabled:
+            return None
+        return VideoMarker(self._wm().frame_marker(self.payload), self.record)
+
     def frame_post(
         self, then: Callable[[np.ndarray], np.ndarray] | None = None
     ) -> Callable[[np.ndarray], np.ndarray] | None:
         """A per-frame hook that applies ``then`` (if any), then the watermark. Call from one thread,
         in frame order (it keeps the mark steady from frame to frame)."""
-        if not self.options.enabled:
+        marker = self.video_marker()
+        if marker is None:
             return then
-        marker = self._wm().frame_marker(self.payload)
-        record = self.record
 
         def post(rgb: np.ndarray) -> np.ndarray:
-            out = marker(then(rgb) if then is not None else rgb)
-            record.frames_marked, record.frames_unmarked = marker.frames, marker.skipped
-            record.watermarked = marker.frames > 0
-            if marker.skipped and record.watermark_note is None:
-                h, w = rgb.shape[:2]
-                record.watermark_note = f"frames of {w}x{h} are below the watermark's minimum size"
-            return out
+            return marker(then(rgb) if then is not None else rgb)
 
         return post
 

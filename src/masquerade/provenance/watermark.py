@@ -74,6 +74,7 @@ MIN_DETECT_SIDE = 24  # px; below this detect() says "not measurable"
 MAX_RMS = 2.4  # grey levels: cap on the mark's RMS, so PSNR stays ≥ 40 dB (2.55 RMS)
 DEFAULT_THRESHOLD = 6.0  # pilot z-score for "present": normal tail 1.0e-9, Hoeffding bound 1.2e-4
 CRC_THRESHOLD = 3.0  # a valid CRC-16 with z ≥ 3 also counts (chance ≤ 1.3e-3 × 2⁻¹⁶ = 2e-8)
+_Y_SPAN = 219.0  # limited-range luma: black 16, white 235
 HYSTERESIS = 0.7  # FrameMarker keeps last frame's lattice point while it is within 0.7 Δ (less flicker)
 _ITERATIONS = 2  # refinements of the canonical change against the mask and the resampling
 # perceptual mask: gain = clip(texture / REF, LO, HI) × luminance factor, then normalised to mean 1
@@ -341,8 +342,14 @@ class _Buffers:
         self.off = np.empty((h, w), np.uint8)
         self.mid = np.full((h, w), 128, np.uint8)
         self.gray = np.empty((h, w), np.uint8)
-        self.pos = np.empty((h, w, 3), np.uint8)
-        self.neg = np.empty((h, w, 3), np.uint8)
+        self._colour: tuple[np.ndarray, np.ndarray] | None = None
+
+    def colour(self) -> tuple[np.ndarray, np.ndarray]:
+        """Two H×W×3 scratch images (made on first use: a luma-only marker never needs them)."""
+        if self._colour is None:
+            h, w = self.off.shape
+            self._colour = (np.empty((h, w, 3), np.uint8), np.empty((h, w, 3), np.uint8))
+        return self._colour
 
 
 _Sparse2 = tuple[sparse.csr_matrix, sparse.csr_matrix]
@@ -470,20 +477,35 @@ class Watermarker:
             delta *= MAX_RMS / rms
         return delta, index
 
-    def _apply(self, rgb: np.ndarray, delta: np.ndarray, inplace: bool) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        # round(delta) + 128 at canonical resolution, then bilinear in uint8: the detector's canonical
-        # image is rounded to integers as well, so this costs nothing measurable
+    def _offset(self, h: int, w: int, delta: np.ndarray) -> _Buffers:
+        """``round(delta) + 128`` at canonical resolution, upsampled bilinearly in uint8 to h×w (into
+        the buffers' ``off``); the detector's canonical image is rounded to integers as well, so the
+        rounding costs nothing measurable."""
         small = cv2.convertScaleAbs(delta, alpha=1.0, beta=128.0)
         buf = _lru(self._buffers, (h, w), lambda: _Buffers(h, w), 2)
         cv2.resize(small, (w, h), dst=buf.off, interpolation=cv2.INTER_LINEAR)
+        return buf
+
+    def _apply(self, rgb: np.ndarray, delta: np.ndarray, inplace: bool) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        buf = self._offset(h, w, delta)
+        pos, neg = buf.colour()
         cv2.subtract(buf.off, buf.mid, dst=buf.gray)
-        cv2.cvtColor(buf.gray, cv2.COLOR_GRAY2RGB, dst=buf.pos)
+        cv2.cvtColor(buf.gray, cv2.COLOR_GRAY2RGB, dst=pos)
         cv2.subtract(buf.mid, buf.off, dst=buf.gray)
-        cv2.cvtColor(buf.gray, cv2.COLOR_GRAY2RGB, dst=buf.neg)
+        cv2.cvtColor(buf.gray, cv2.COLOR_GRAY2RGB, dst=neg)
         # equal changes to R, G and B change Y only (the BT.601 weights sum to 1)
-        out = cv2.add(rgb, buf.pos, dst=rgb if inplace else None)
-        return cv2.subtract(out, buf.neg, dst=out)
+        out = cv2.add(rgb, pos, dst=rgb if inplace else None)
+        return cv2.subtract(out, neg, dst=out)
+
+    def _apply_luma(self, y: np.ndarray, delta: np.ndarray) -> None:
+        """Add ``delta`` (grey levels of full-range luma) to a limited-range Y plane, in place."""
+        h, w = y.shape
+        buf = self._offset(h, w, delta * (_Y_SPAN / 255.0))
+        cv2.subtract(buf.off, buf.mid, dst=buf.gray)
+        cv2.add(y, buf.gray, dst=y)
+        cv2.subtract(buf.mid, buf.off, dst=buf.gray)
+        cv2.subtract(y, buf.gray, dst=y)
 
     def _refusal(self, rgb: np.ndarray) -> str | None:
         h, w = rgb.shape[:2]
@@ -634,6 +656,29 @@ class FrameMarker:
         delta, self._index = wm.canonical_delta(y, self.payload.content_id, keep=self._index)
         self.frames += 1
         return wm._apply(rgb, delta, inplace)
+
+    def mark_luma(self, y: np.ndarray) -> bool:
+        """Mark the next frame through its luma plane alone, in place: ``y`` is the frame's Y plane as
+        an encoder's ``yuv420p`` frame carries it (uint8, H×W, BT.601 limited range 16-235), upright
+        (a rotated view is fine). The same mark as :meth:`__call__` on the RGB frame, which moves R, G
+        and B by the same amount and so changes Y alone, up to rounding; at about half the cost (no
+        RGB → grey, one channel to change). Returns whether the frame was marked."""
+        wm = self.watermarker
+        h, w = y.shape
+        if min(h, w) < MIN_EMBED_SIDE:
+            self.skipped += 1
+            return False
+        if self._shape != (h, w):
+            self.reset()
+            self._shape = (h, w)
+        plane = y if y.flags.c_contiguous else np.ascontiguousarray(y)
+        grey = cv2.convertScaleAbs(plane, alpha=255.0 / _Y_SPAN, beta=-16.0 * 255.0 / _Y_SPAN)
+        delta, self._index = wm.canonical_delta(grey, self.payload.content_id, keep=self._index)
+        wm._apply_luma(plane, delta)
+        if plane is not y:
+            y[...] = plane
+        self.frames += 1
+        return True
 
 
 def detect_file(path: str | os.PathLike[str], max_frames: int = 32) -> WatermarkResult:

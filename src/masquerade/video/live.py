@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from .probe import iter_frames
+from .probe import frame_rgb, iter_frames
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _url_frames(url: str) -> Iterator[tuple[np.ndarray, float]]:
         v = container.streams.video[0]
         for frame in container.decode(v):
             t = float(frame.pts * v.time_base) if frame.pts is not None else 0.0
-            yield frame.to_ndarray(format="rgb24"), t
+            yield frame_rgb(frame), t
 
 
 def run_live(

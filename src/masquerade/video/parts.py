@@ -24,6 +24,7 @@ from ..errors import OutputError
 from .probe import open_input, stream_timing, video_stream_in
 from .transcode import (
     EncodeOptions,
+    FrameMark,
     TranscodeStats,
     audio_out,
     audio_stream,
@@ -44,14 +45,15 @@ _PART_RECORD = struct.Struct("<qqBI")  # pts, dts, keyframe, size; then the pack
 
 def encode_part(
     path: str | os.PathLike[str], options: EncodeOptions, width: int, height: int, rate: Fraction,
-    tb: Fraction,
-) -> Callable[[np.ndarray | None, int], None]:  # fmt: skip
+    tb: Fraction, mark: FrameMark | None = None,
+) -> Callable[..., None]:  # fmt: skip
     """An encoder for one part of a video that :func:`concat_parts` will join by stream copy: frames
     (stored orientation, RGB) are scaled to ``width``×``height`` and encoded with the settings
     ``transcode`` uses, with the given pts (in ``tb``, counted from the output's start; made
     increasing). The packets go to ``path`` as they are (no container: none keeps every time base and
     negative decode timestamps exactly); each keyframe carries its own parameter sets. Call with
-    ``None`` to finish."""
+    ``None`` to finish. ``mark`` watermarks each frame as :func:`transcode` does (``put(rgb, pts,
+    rotation)``: the frame's display rotation, so the mark is upright)."""
     import av
 
     cc = av.CodecContext.create(options.codec, "w")
@@ -68,7 +70,7 @@ def encode_part(
             fh.write(_PART_RECORD.pack(p.pts, dts, 1 if p.is_keyframe else 0, len(data)))
             fh.write(data)
 
-    def put(rgb: np.ndarray | None, pts: int) -> None:
+    def put(rgb: np.ndarray | None, pts: int, rotation: int = 0) -> None:
         if rgb is None:
             try:
                 if cc.is_open:
@@ -76,7 +78,7 @@ def encode_part(
             finally:
                 fh.close()
             return
-        frame = encoder_frame(rgb, cc.pix_fmt, width, height)
+        frame = encoder_frame(rgb, cc.pix_fmt, width, height, mark, rotation)
         frame.pts, frame.time_base = max(pts, last[0] + 1), tb
         last[0] = frame.pts
         save(cc.encode(frame))

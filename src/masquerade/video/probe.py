@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..errors import InputError
@@ -97,10 +98,32 @@ def stream_timing(stream) -> tuple[Fraction, Fraction]:
     return stream.time_base or Fraction(1, 90000), stream.average_rate or stream.guessed_rate or Fraction(25)
 
 
+def decoded_pixels(frame) -> tuple[np.ndarray | None, np.ndarray]:
+    """A decoded frame's pixels: its I420 planes (``yuv420p`` frames of even size, else None) and RGB.
+
+    The RGB of an I420 frame is OpenCV's BT.601 limited-range conversion, the exact inverse (within
+    rounding) of the one :func:`~masquerade.video.transcode.encoder_frame` uses on the way back, so a
+    region converted there and back keeps its colours."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        yuv = frame.to_ndarray(format="yuv420p")
+        return yuv, cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
+    return None, frame.to_ndarray(format="rgb24")
+
+
+def frame_rgb(frame) -> np.ndarray:
+    """A decoded frame's RGB pixels (stored orientation), as every reader of masquerade converts them."""
+    return decoded_pixels(frame)[1]
+
+
+def upright_view(pixels: np.ndarray, rotation: int) -> np.ndarray:
+    """Stored pixels seen upright (a view: writing to it writes the stored pixels)."""
+    k = {0: 0, 90: 1, 180: 2, 270: 3}.get(rotation % 360, 0)
+    return np.rot90(pixels, k) if k else pixels
+
+
 def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
     """Apply a display rotation (degrees counter-clockwise, as FFmpeg reports it) to stored pixels."""
-    k = {0: 0, 90: 1, 180: 2, 270: 3}.get(rotation % 360, 0)
-    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+    return np.ascontiguousarray(upright_view(rgb, rotation))
 
 
 def stored(rgb: np.ndarray, rotation: int) -> np.ndarray:
@@ -120,6 +143,6 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[tuple[np.ndarray, floa
         try:
             for frame in c.decode(v):
                 t = float(frame.pts * v.time_base) if frame.pts is not None else 0.0
-                yield upright(frame.to_ndarray(format="rgb24"), frame_rotation(frame)), t
+                yield upright(frame_rgb(frame), frame_rotation(frame)), t
         except av.error.FFmpegError as exc:
             log.warning("%s: decoding stopped early (%s)", p, exc)

@@ -43,7 +43,16 @@ if TYPE_CHECKING:
     from ..job import SwapJob
     from ..swappers import Swapper
 from .parts import concat_parts, encode_part
-from .probe import frame_rotation, open_input, probe, stored, stream_timing, upright, video_stream_in
+from .probe import (
+    frame_rgb,
+    frame_rotation,
+    open_input,
+    probe,
+    stored,
+    stream_timing,
+    upright,
+    video_stream_in,
+)
 from .transcode import EncodeOptions, transcode
 
 log = logging.getLogger(__name__)
@@ -166,7 +175,7 @@ def swap_segment(
     stamp = (
         OutputStamp(part.swapper, part.provenance, payload=part.payload) if part and part.payload else None
     )
-    post = stamp.frame_post(None) if stamp is not None else None
+    mark = stamp.video_marker() if stamp is not None else None
     times: list[float] = []
     swapped = faces = rotation = 0
     begin = segment.start - segment.warmup
@@ -177,7 +186,7 @@ def swap_segment(
             tb, rate = stream_timing(v)
             if part is not None:
                 w, h = part.width, part.height
-                write = encode_part(frames_path, part.encode, w, h, rate, tb)
+                write = encode_part(frames_path, part.encode, w, h, rate, tb, mark)
                 t0_pts = int(part.encode.start / tb) if part.encode.start else 0
             else:
                 write = _lossless_writer(frames_path)
@@ -194,7 +203,7 @@ def swap_segment(
                     if math.isfinite(begin) and t < begin - 1e-6:
                         continue
                     rotation = frame_rotation(frame)
-                    rgb = upright(frame.to_ndarray(format="rgb24"), rotation)
+                    rgb = upright(frame_rgb(frame), rotation)
                     before = (vs.report.frames_swapped, vs.report.faces_swapped)
                     rendered = vs(rgb, t)
                     if not segment.covers(t):
@@ -202,8 +211,7 @@ def swap_segment(
                     swapped += vs.report.frames_swapped - before[0]
                     faces += vs.report.faces_swapped - before[1]
                     if part is not None:
-                        marked = post(rendered) if post is not None else rendered
-                        write(stored(marked, rotation), frame.pts - t0_pts)
+                        write(stored(rendered, rotation), frame.pts - t0_pts, rotation)
                     else:
                         write(rendered, len(times))
                     times.append(t)
@@ -263,7 +271,7 @@ class _SegmentFrames:
                 continue
             with av.open(str(r.frames)) as c:
                 for t, frame in zip(times, c.decode(video=0), strict=False):
-                    yield float(t), frame.to_ndarray(format="rgb24")
+                    yield float(t), frame_rgb(frame)
 
     def next(self, t: float, tolerance: float) -> np.ndarray:
         try:
@@ -287,7 +295,7 @@ def join_segments(
     stamp, vopts = stamped_options(job, stamp)
     # the transcoder counts time from the trim start; the segments keep the video's own times
     offset = trim_bounds(target, vopts.encode.start, None)[0] or 0.0
-    post = stamp.frame_post(None)
+    mark = stamp.video_marker()
     finalize = stamp.video_finalizer(output, None)
     frames = _SegmentFrames(results)
     report = VideoReport(
@@ -298,15 +306,14 @@ def join_segments(
     )
 
     def fn(_rgb: np.ndarray, t: float) -> np.ndarray:
-        frame = frames.next(t + offset, tolerance=1e-3)
-        return post(frame) if post is not None else frame
+        return frames.next(t + offset, tolerance=1e-3)
 
     def check() -> None:
         if report.frames and not report.frames_swapped:
             raise NoFaceError(f"no face to swap in any of the {report.frames} frames of {Path(target).name}")
 
     report.transcode = transcode(
-        target, output, fn, vopts.encode, progress, before_commit=check, finalize=finalize
+        target, output, fn, vopts.encode, progress, before_commit=check, finalize=finalize, mark=mark
     )
     return report
 

@@ -23,13 +23,23 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
 from ..files import commit_file, removed_on_error, temp_beside
-from .probe import frame_rotation, open_input, stored, stream_timing, upright, video_stream_in
+from .probe import (
+    decoded_pixels,
+    frame_rotation,
+    open_input,
+    stored,
+    stream_timing,
+    upright,
+    upright_view,
+    video_stream_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +74,18 @@ class TranscodeStats:
     audio_dropped_stream: bool = False  # the input's audio had no sample rate and was left out
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A frame function's result that says where it differs from the decoded frame: ``changed`` boxes
+    ``(x0, y0, x1, y1)`` in upright pixels (empty: nowhere). Only those regions are converted back to
+    YUV; the rest of the frame goes to the encoder exactly as it was decoded."""
+
+    rgb: np.ndarray
+    changed: tuple[tuple[int, int, int, int], ...]
+
+
 FrameFn = Callable[
-    [np.ndarray, float], "np.ndarray | Future[np.ndarray]"
+    [np.ndarray, float], "np.ndarray | Rendered | Future[np.ndarray] | Future[Rendered]"
 ]  # (upright RGB frame, seconds since start) → frame
 
 
@@ -77,12 +97,14 @@ def transcode(
     progress: Callable[[int, float], None] | None = None,
     before_commit: Callable[[], None] | None = None,
     finalize: Callable[[Path], None] | None = None,
+    mark: FrameMark | None = None,
 ) -> TranscodeStats:
     """Decode ``src``, call ``fn(upright_rgb, seconds)`` on every video frame, encode to ``dst``.
 
     ``progress(frames_done, seconds_of_media_done)`` is called after each frame; ``before_commit()``
     runs before the finished file is moved into place and may raise to discard it; ``finalize(path)``
     then may rewrite the finished temporary file in place (e.g. to sign it) before it is moved.
+    ``mark`` watermarks every frame as it is encoded (on the writer thread, in frame order).
     """
     import av
 
@@ -150,8 +172,8 @@ def transcode(
                                 ):
                                     continue
                                 rot = frame_rotation(frame)
-                                rgb = upright(frame.to_ndarray(format="rgb24"), rot)
-                                _put(to_fn, ("v", rgb, pts, rot), stop)
+                                yuv, rgb = decoded_pixels(frame)
+                                _put(to_fn, ("v", upright(rgb, rot), pts, rot, yuv), stop)
                     except av.error.FFmpegError as exc:
                         stats.decode_error = str(exc)
                     except _Stopped:
@@ -180,9 +202,12 @@ def transcode(
                                 else:
                                     mux_audio(out, aout, item[1], resampler is None, stats)
                                 continue
-                            _, res, pts, rot = item
+                            _, res, pts, rot, yuv = item
                             if isinstance(res, Future):
                                 res = res.result()
+                            changed = res.changed if isinstance(res, Rendered) else None
+                            if isinstance(res, Rendered):
+                                res = res.rgb
                             if vout is None:
                                 h, w = stored(res, rot).shape[:2]
                                 vout = video_stream(out, opts, w, h, rate, tb, rot)
@@ -193,7 +218,13 @@ def transcode(
                             if arr.shape[:2] != (vout.height, vout.width):
                                 # the stream changed size mid-way: keep the first frame's size
                                 stats.frames_resized += 1
-                            of = encoder_frame(arr, vout.pix_fmt, vout.width, vout.height)
+                            if (
+                                yuv is not None and changed is not None and rot == 0
+                                and vout.pix_fmt == "yuv420p" and arr.shape[:2] == (vout.height, vout.width)
+                            ):  # fmt: skip
+                                of = patched_frame(yuv, arr, changed, mark)
+                            else:
+                                of = encoder_frame(arr, vout.pix_fmt, vout.width, vout.height, mark, rot)
                             of.pts = pts - t0_pts
                             of.time_base = tb
                             for p in vout.encode(of):
@@ -228,9 +259,9 @@ def transcode(
                         if item[0] == "end":
                             break
                         if item[0] == "v":
-                            _, rgb, pts, rot = item
+                            _, rgb, pts, rot, yuv = item
                             t_sec = float((pts - t0_pts) * tb)
-                            item = ("v", fn(rgb, t_sec), pts, rot)
+                            item = ("v", fn(rgb, t_sec), pts, rot, yuv)
                             done += 1
                             if progress is not None:
                                 progress(done, t_sec)
@@ -397,19 +428,73 @@ def audio_out(packet, t: float, opts: EncodeOptions, resampler) -> list:
     return out
 
 
-def encoder_frame(rgb: np.ndarray, pix_fmt: str, width: int | None = None, height: int | None = None):
-    """An ``av.VideoFrame`` of ``rgb`` in the encoder's pixel format (and size, if given).
+def patched_frame(
+    yuv: np.ndarray, rgb: np.ndarray, changed: tuple[tuple[int, int, int, int], ...], mark: FrameMark | None
+):
+    """The decoded I420 frame ``yuv`` (changed in place) with the ``changed`` boxes of ``rgb`` converted
+    into it (widened to even coordinates, as 4:2:0 chroma needs), marked through its Y plane, as an
+    ``av.VideoFrame``. Pixels outside the boxes are passed on exactly as decoded."""
+    import av
+
+    h, w = rgb.shape[:2]
+    planes = i420_planes(yuv, h, w)
+    for x0, y0, x1, y1 in changed:
+        x0, y0 = max(0, x0 - x0 % 2), max(0, y0 - y0 % 2)
+        x1, y1 = min(w, x1 + x1 % 2), min(h, y1 + y1 % 2)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        box = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2YUV_I420)
+        sub = i420_planes(box, y1 - y0, x1 - x0)
+        planes[0][y0:y1, x0:x1] = sub[0]
+        planes[1][y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = sub[1]
+        planes[2][y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = sub[2]
+    if mark is not None:
+        mark.mark_luma(planes[0])
+    return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+
+
+def i420_planes(yuv: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y (h×w), U and V (h/2 × w/2) planes of an I420 array of shape (h·3/2, w)."""
+    flat = yuv.reshape(-1)
+    n, q = h * w, (h // 2) * (w // 2)
+    return yuv[:h], flat[n : n + q].reshape(h // 2, w // 2), flat[n + q : n + 2 * q].reshape(h // 2, w // 2)
+
+
+class FrameMark(Protocol):
+    """A video watermark applied as frames are encoded, through the luma plane of a ``yuv420p`` frame
+    or on the RGB frame where there is none (:class:`masquerade.provenance.stamp.VideoMarker`)."""
+
+    def __call__(self, rgb: np.ndarray, inplace: bool = False) -> np.ndarray: ...
+
+    def mark_luma(self, y: np.ndarray) -> bool: ...
+
+
+def encoder_frame(
+    rgb: np.ndarray,
+    pix_fmt: str,
+    width: int | None = None,
+    height: int | None = None,
+    mark: FrameMark | None = None,
+    rotation: int = 0,
+):
+    """An ``av.VideoFrame`` of ``rgb`` (stored orientation) in the encoder's pixel format (and size, if
+    given), marked by ``mark`` as it would be seen upright (``rotation``: the stream's display rotation).
 
     For the usual case (``yuv420p``, same even size) OpenCV's BT.601 limited-range conversion is used:
     the same matrix and range as libswscale's default, equal to it within one grey level (59 dB on
-    the test clips), and about 5× cheaper than ``VideoFrame.reformat`` on a 720p frame."""
+    the test clips), and about 5× cheaper than ``VideoFrame.reformat`` on a 720p frame; the mark then
+    goes into the Y plane alone."""
     import av
 
     h, w = rgb.shape[:2]
     same = width in (None, w) and height in (None, h)
     if pix_fmt == "yuv420p" and same and h % 2 == 0 and w % 2 == 0:
         yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
+        if mark is not None:
+            mark.mark_luma(upright_view(yuv[:h], rotation))
         return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+    if mark is not None:
+        rgb = stored(mark(upright(rgb, rotation), inplace=True), rotation)
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     size = {} if same else {"width": width, "height": height}
     return frame.reformat(format=pix_fmt, **size)

@@ -1,10 +1,13 @@
-"""``masquerade serve``'s REST API on real photos (FastAPI's test client, real job processes): uploads
-and their checks, jobs from queue to result, cancelling, the per-job time limit, the bounded queue,
-persistence across a restart, and the errors of bad requests."""
+"""``masquerade serve``'s REST API on real photos (FastAPI's test client, real worker processes):
+uploads and their checks, jobs from queue to result, cancelling, the per-job time limit, the bounded
+queue, persistence across a restart, the errors of bad requests, and the warm workers — reused from
+job to job, replaced when killed, cancelled, crashed or over their memory limit."""
 
 from __future__ import annotations
 
 import io
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -48,6 +51,78 @@ def _wait(c: TestClient, job_id: str, timeout: float = 120.0) -> dict:
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
 
 
+def _clip(path: Path, frames: int) -> Path:
+    """A clip of the astronaut (the photo, slightly moving), 512×512 at 10 fps."""
+    import av
+
+    astro = load_image(sample_path("astronaut")).rgb
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 512, 512, "yuv420p"
+        for k in range(frames):
+            frame = np.roll(astro[:512, :512], k, axis=1)
+            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def _running(c: TestClient, job_id: str, timeout: float = 120.0) -> dict:
+    """The job once it has left the queue."""
+    t0 = time.monotonic()
+    while (job := c.get(f"/api/jobs/{job_id}").json())["status"] == "queued":
+        assert time.monotonic() - t0 < timeout, f"job {job_id} still queued after {timeout} s"
+        time.sleep(0.05)
+    return job
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _until(condition, timeout: float = 60.0, what: str = "") -> None:
+    t0 = time.monotonic()
+    while not condition():
+        assert time.monotonic() - t0 < timeout, f"not after {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+def _idle_worker(c: TestClient) -> int:
+    """The pid of the server's worker once it is warm and idle (one worker: concurrency 1)."""
+    scheduler = c.app.state.scheduler
+    _until(lambda: scheduler.workers()["idle"] == 1, 120.0, "an idle warm worker")
+    (pid,) = scheduler.pids
+    return pid
+
+
+@pytest.fixture(scope="module")
+def slow_clip(tmp_path_factory) -> Path:
+    """A target video whose job runs for seconds: long enough to be cancelled, killed or timed out."""
+    return _clip(tmp_path_factory.mktemp("clip") / "slow.mp4", 60)
+
+
+@pytest.fixture(scope="module")
+def judge():
+    """Whether a result carries the source's identity on the target's face (and the watermark)."""
+    hopper, astro = load_image(sample_path("grace_hopper")).rgb, load_image(sample_path("astronaut")).rgb
+    with FaceAnalyzer() as fa:
+        e_src, e_tgt = (fa.get(x)[0].embedding for x in (hopper, astro))
+
+        def check(out: Path) -> None:
+            swapped = load_image(out).rgb
+            assert swapped.shape == astro.shape
+            e_out = fa.get(swapped)[0].embedding
+            assert euclidean_distance(e_out, e_src) < euclidean_distance(e_out, e_tgt)
+            assert detect_file(out).present
+
+        yield check
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("serve")
@@ -79,7 +154,7 @@ def test_upload_describes_the_file_and_its_faces(server, uploads) -> None:
     assert c.get(f"/api/uploads/{src['id']}").json()["faces"] == src["faces"]
 
 
-def test_job_swaps_and_returns_a_marked_result(server, uploads, tmp_path) -> None:
+def test_job_swaps_and_returns_a_marked_result(server, uploads, judge, tmp_path) -> None:
     c, _ = server
     src, tgt = uploads
     r = c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]})
@@ -92,13 +167,8 @@ def test_job_swaps_and_returns_a_marked_result(server, uploads, tmp_path) -> Non
     out = tmp_path / "result.png"
     out.write_bytes(res.content)
     # the target's face now carries the source's identity; the file carries the provenance watermark
-    hopper, astro = load_image(sample_path("grace_hopper")).rgb, load_image(sample_path("astronaut")).rgb
-    swapped = load_image(out).rgb
-    assert swapped.shape == astro.shape
-    with FaceAnalyzer() as fa:
-        e_src, e_tgt, e_out = (fa.get(x)[0].embedding for x in (hopper, astro, swapped))
-    assert euclidean_distance(e_out, e_src) < euclidean_distance(e_out, e_tgt)
-    assert detect_file(out).present
+    judge(out)
+    assert "worker" not in job  # which process ran it is the server's business
 
 
 def test_bad_uploads_are_refused_in_one_line(server, tmp_path) -> None:
@@ -152,9 +222,10 @@ def test_job_errors(server, uploads) -> None:
     assert c.post(f"/api/jobs/{unknown}/cancel").status_code == 404
 
 
-def test_cancel_and_result_of_an_unfinished_job(server, uploads) -> None:
+def test_cancel_and_result_of_an_unfinished_job(server, uploads, slow_clip) -> None:
     c, _ = server
-    src, tgt = uploads
+    src, _ = uploads
+    tgt = _upload(c, slow_clip, "slow.mp4").json()  # a job of seconds: not done before it is cancelled
     job = c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()
     r = c.get(f"/api/jobs/{job['id']}/result")
     assert r.status_code == 409 and "no result" in r.json()["detail"]
@@ -163,17 +234,17 @@ def test_cancel_and_result_of_an_unfinished_job(server, uploads) -> None:
     assert done["status"] == "cancelled" and "result_url" not in done
 
 
-def test_queue_is_bounded_and_time_limit_stops_a_job(tmp_path) -> None:
+def test_queue_is_bounded_and_time_limit_stops_a_job(tmp_path, slow_clip) -> None:
     cfg = ServerConfig(data=tmp_path / "q", queue_size=1, job_time_limit=0.5)
     with TestClient(create_app(cfg)) as c:
         src = _upload(c, sample_path("grace_hopper")).json()
-        tgt = _upload(c, sample_path("astronaut")).json()
+        tgt = _upload(c, slow_clip, "slow.mp4").json()
         codes = [c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}) for _ in range(4)]
         assert 429 in [r.status_code for r in codes]
         full = next(r for r in codes if r.status_code == 429)
         assert "queue is full" in full.json()["detail"]
         accepted = [r.json()["id"] for r in codes if r.status_code == 202]
-        for job_id in accepted:  # a job process cannot even load its models in 0.5 s
+        for job_id in accepted:  # 60 frames take seconds, even on a warm worker
             job = _wait(c, job_id)
             assert job["status"] == "failed" and "time limit" in job["error"], job
 
@@ -204,17 +275,7 @@ def test_video_job(tmp_path) -> None:
     same number of frames."""
     import av
 
-    astro = load_image(sample_path("astronaut")).rgb[:, :, :]
-    clip = tmp_path / "clip.mp4"
-    with av.open(str(clip), "w") as out:
-        s = out.add_stream("libx264", rate=10)
-        s.width, s.height, s.pix_fmt = 512, 512, "yuv420p"
-        for k in range(8):
-            frame = np.roll(astro[:512, :512], k, axis=1)
-            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+    clip = _clip(tmp_path / "clip.mp4", 8)
     with TestClient(create_app(ServerConfig(data=tmp_path / "v"))) as c:
         src = _upload(c, sample_path("grace_hopper")).json()
         tgt = _upload(c, clip, "clip.mp4")
@@ -237,6 +298,7 @@ def test_serve_command_checks_its_options(tmp_path, capsys) -> None:
         (["--max-upload-mb", "-1"], "--max-upload-mb"),
         (["--model", f"x={tmp_path}"], "not a trained model folder"),
         (["--port", "70000"], "--port"),
+        (["--worker-memory-mb", "-5"], "--worker-memory-mb"),
         (["--c2pa-cert", str(tmp_path)], "go together"),
         (["--c2pa-cert", str(tmp_path / "no.pem"), "--c2pa-key", str(tmp_path / "no.pem")], "no such file"),
     ):
@@ -304,3 +366,97 @@ def test_provenance_can_be_off_only_where_the_server_allows_it(server, uploads, 
         out = tmp_path / "plain.png"
         out.write_bytes(c2.get(job["result_url"]).content)
     assert not detect_file(out).present
+
+
+# -- warm workers ----------------------------------------------------------------------------------
+
+
+def test_photo_jobs_in_a_row_share_one_warm_worker(server, uploads, judge, tmp_path) -> None:
+    """The worker loads its models once: two photo jobs in a row run in the same process, each only
+    the swap (not a process start and a model load), and both results are right."""
+    c, data = server
+    src, tgt = uploads
+    store = JobStore(data)
+    pid = _idle_worker(c)
+    for k in range(2):
+        job = _wait(c, c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()["id"])
+        assert job["status"] == "done", job
+        assert store.job(job["id"]).worker == pid
+        out = tmp_path / f"result-{k}.png"
+        out.write_bytes(c.get(job["result_url"]).content)
+        judge(out)
+    assert _idle_worker(c) == pid and _alive(pid)
+    assert c.get("/api/health").json()["workers"] == {"starting": 0, "idle": 1, "busy": 0}
+
+
+def test_cancelling_a_running_job_replaces_its_worker(server, uploads, slow_clip, judge, tmp_path) -> None:
+    c, data = server
+    src, _ = uploads
+    store = JobStore(data)
+    pid = _idle_worker(c)
+    clip = _upload(c, slow_clip, "slow.mp4").json()
+    job = c.post("/api/jobs", json={"source": src["id"], "target": clip["id"]}).json()
+    assert _running(c, job["id"])["status"] == "running"
+    assert store.job(job["id"]).worker == pid
+    c.post(f"/api/jobs/{job['id']}/cancel")
+    done = _wait(c, job["id"])
+    assert done["status"] == "cancelled" and done["error"] == "cancelled while running", done
+    assert not _alive(pid)  # killed with its job
+    # a replacement warms up and serves the next job
+    _, tgt = uploads
+    nxt = _wait(c, c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()["id"])
+    assert nxt["status"] == "done", nxt
+    assert store.job(nxt["id"]).worker not in (None, pid)
+    out = tmp_path / "after-cancel.png"
+    out.write_bytes(c.get(nxt["result_url"]).content)
+    judge(out)
+
+
+def test_a_killed_worker_fails_its_job_and_is_replaced(server, uploads, slow_clip) -> None:
+    """A worker that dies (here SIGKILL, as a native crash or the OOM killer would): its job fails
+    with one line, and a new worker serves the next job; an idle one that dies loses no job."""
+    c, data = server
+    src, tgt = uploads
+    store = JobStore(data)
+    scheduler = c.app.state.scheduler
+    # mid-job
+    pid = _idle_worker(c)
+    clip = _upload(c, slow_clip, "slow.mp4").json()
+    job = c.post("/api/jobs", json={"source": src["id"], "target": clip["id"]}).json()
+    _running(c, job["id"])
+    assert store.job(job["id"]).worker == pid
+    os.kill(pid, signal.SIGKILL)
+    failed = _wait(c, job["id"])
+    assert failed["status"] == "failed", failed
+    assert failed["error"] == "the job's process ended unexpectedly (exit code -9)", failed
+    # idle
+    idle = _idle_worker(c)
+    assert idle != pid
+    os.kill(idle, signal.SIGKILL)
+    _until(lambda: idle not in scheduler.pids, 30.0, "the dead worker noticed")
+    job = _wait(c, c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()["id"])
+    assert job["status"] == "done", job
+    assert store.job(job["id"]).worker not in (pid, idle)
+
+
+def test_a_worker_over_its_memory_limit_is_replaced_after_its_job(tmp_path, judge) -> None:
+    """``worker_memory_mb`` (``serve --worker-memory-mb``): a worker whose resident memory is above it
+    after a job exits and a fresh one takes its place; jobs go on."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("resident memory is read from /proc")
+    data = tmp_path / "m"
+    with TestClient(create_app(ServerConfig(data=data, worker_memory_mb=1))) as c:
+        src = _upload(c, sample_path("grace_hopper")).json()
+        tgt = _upload(c, sample_path("astronaut")).json()
+        store = JobStore(data)
+        pids = []
+        for k in range(2):
+            job = _wait(c, c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()["id"])
+            assert job["status"] == "done", job
+            out = tmp_path / f"m{k}.png"
+            out.write_bytes(c.get(job["result_url"]).content)
+            judge(out)
+            pids.append(store.job(job["id"]).worker)
+        assert pids[0] != pids[1]
+        _until(lambda: not _alive(pids[0]), 30.0, "the worn-out worker exits")
+        assert c.get("/api/health").json()["limits"]["worker_memory_mb"] == 1

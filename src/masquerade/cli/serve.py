@@ -43,6 +43,11 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-pixels", type=int, default=50_000_000, help="largest image or frame (50,000,000)")
     s.add_argument("--max-video-seconds", type=float, default=300.0, help="longest target video (300)")
     s.add_argument("--job-time-limit", type=float, default=900.0, help="seconds a job may run (900)")
+    s.add_argument(
+        "--worker-memory-mb", type=float, default=2048.0, metavar="MB",
+        help="a worker process (one per --jobs, models kept loaded) using more memory after a job is "
+        "replaced by a fresh one (2048; 0: no limit)",
+    )  # fmt: skip
     pv = s.add_argument_group("provenance (every output carries a watermark and a signed C2PA manifest)")
     pv.add_argument(
         "--allow-no-provenance", action="store_true",
@@ -72,6 +77,8 @@ def make_config(args: argparse.Namespace):  # -> ServerConfig (imports FastAPI)
     ):
         if not value > 0:
             raise InputError(f"{name} must be positive")
+    if not args.worker_memory_mb >= 0:
+        raise InputError("--worker-memory-mb must be 0 (no limit) or more")
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: not a port number")
     models: dict[str, str] = {}
@@ -92,6 +99,7 @@ def make_config(args: argparse.Namespace):  # -> ServerConfig (imports FastAPI)
         concurrency=args.jobs,
         queue_size=args.queue,
         job_time_limit=args.job_time_limit,
+        worker_memory_mb=args.worker_memory_mb,
         models=models,
         allow_no_provenance=args.allow_no_provenance,
         c2pa_cert=None if args.c2pa_cert is None else args.c2pa_cert.resolve(),

@@ -14,6 +14,7 @@ REST API (JSON; the OpenAPI description is served at ``/openapi.json``):
   colour, blend, quality, codec, crf, preset, start?, end?, detect_every, smooth}`` → 202 the job;
   404 unknown upload, 422 bad option or combination (the CLI's one-line message), 429 queue full.
 * ``GET /api/swappers`` → the swappers offered, each with its summary and its own options.
+* ``GET /api/health`` → ``{status, version, running, queued, workers: {starting, idle, busy}, limits}``.
 * ``GET /api/jobs/{id}`` → ``{id, status, progress, message, error?, result_url?, …}``; 404 unknown.
 * ``GET /api/jobs/{id}/result`` → the output file (409 while not done); ``POST /api/jobs/{id}/cancel``.
 
@@ -60,6 +61,7 @@ class ServerConfig:
     concurrency: int = 1
     queue_size: int = 16
     job_time_limit: float = 900.0
+    worker_memory_mb: float = 2048.0  # a worker process using more after a job is replaced (0: no limit)
     models: dict[str, str] = field(default_factory=dict)  # name shown → model folder (learned swappers)
     allow_no_provenance: bool = False  # whether a job may ask for outputs without watermark and C2PA
     c2pa_cert: Path | None = None  # signing certificate chain and key (None: the environment's or local)
@@ -177,7 +179,8 @@ def create_app(cfg: ServerConfig) -> FastAPI:
     recovered = store.recover()
     if recovered:
         log.warning("%d job(s) were interrupted by the last shutdown", recovered)
-    scheduler = Scheduler(store, RunLimits(cfg.concurrency, cfg.job_time_limit))
+    limits = RunLimits(cfg.concurrency, cfg.job_time_limit, worker_memory_mb=cfg.worker_memory_mb)
+    scheduler = Scheduler(store, limits)
     analyzer = _Analyzer()
     max_bytes = int(cfg.max_upload_mb * 2**20)
 
@@ -223,6 +226,7 @@ def create_app(cfg: ServerConfig) -> FastAPI:
             "status": "ok",
             "version": __version__,
             "running": scheduler.running,
+            "workers": scheduler.workers(),
             "queued": store.count("queued"),
             "limits": {
                 "max_upload_mb": cfg.max_upload_mb,
@@ -231,6 +235,7 @@ def create_app(cfg: ServerConfig) -> FastAPI:
                 "concurrency": cfg.concurrency,
                 "queue_size": cfg.queue_size,
                 "job_time_limit": cfg.job_time_limit,
+                "worker_memory_mb": cfg.worker_memory_mb,
             },
         }
 

@@ -2,7 +2,7 @@
 ``masquerade swap`` in the terms of the API — uploads by id, faces by their index in an upload.
 
 The same translation serves the API (checked when the job is created, so a bad combination is a 422
-with the CLI's one-line message) and the job's process (which builds the job from it).
+with the CLI's one-line message) and the worker that runs the job (which builds the job from it).
 """
 
 from __future__ import annotations

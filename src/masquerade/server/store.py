@@ -12,12 +12,14 @@ path is built from an id checked against :data:`ID_PATTERN`, never from a client
 
 Job states: ``queued`` → ``running`` → ``done`` | ``failed`` | ``cancelled``; ``interrupted`` marks
 jobs that were queued or running when the server stopped (set when it starts again,
-:meth:`JobStore.recover`). Several processes use the file at once (the server and its job
-processes): WAL mode, a short busy timeout, one connection per operation.
+:meth:`JobStore.recover`). A running job records the worker process it was handed to (``worker``, its
+pid): only that worker may write the job's progress and outcome. Several processes use the file at once
+(the server and its workers): WAL mode, a short busy timeout, one connection per operation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -41,7 +43,7 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, created REAL NOT NULL, status TEXT NOT NULL, progress REAL NOT NULL,
     message TEXT NOT NULL, spec TEXT NOT NULL, result TEXT, error TEXT, started REAL, finished REAL,
-    cancel INTEGER NOT NULL DEFAULT 0
+    cancel INTEGER NOT NULL DEFAULT 0, worker INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created);
 """
@@ -81,6 +83,7 @@ class Job:
     started: float | None
     finished: float | None
     cancel: bool
+    worker: int | None = None  # pid of the worker process it was handed to (not shown by the API)
 
     @property
     def final(self) -> bool:
@@ -116,6 +119,9 @@ class JobStore:
         (self.root / "jobs").mkdir(exist_ok=True)
         with self._conn() as c:
             c.executescript(_SCHEMA)
+            if "worker" not in {row[1] for row in c.execute("PRAGMA table_info(jobs)")}:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                    c.execute("ALTER TABLE jobs ADD COLUMN worker INTEGER")  # a store of an older version
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -178,12 +184,15 @@ class JobStore:
         with self._conn() as c:
             row = c.execute(
                 "SELECT id, created, status, progress, message, spec, result, error, started, finished, "
-                "cancel FROM jobs WHERE id = ?",
+                "cancel, worker FROM jobs WHERE id = ?",
                 (job_id,),
             ).fetchone()
         if row is None:
             return None
-        return Job(*row[:5], json.loads(row[5]), row[6], row[7], row[8], row[9], bool(row[10]))  # type: ignore[arg-type]
+        return Job(
+            row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], row[9],
+            bool(row[10]), row[11],
+        )  # fmt: skip
 
     def queued(self) -> list[str]:
         """Ids of the queued jobs, oldest first."""
@@ -198,35 +207,41 @@ class JobStore:
                 c.execute(f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})", states).fetchone()[0]
             )
 
-    def start(self, job_id: str) -> bool:
-        """queued → running; False when the job is no longer queued (e.g. cancelled meanwhile)."""
+    def start(self, job_id: str, worker: int | None = None) -> bool:
+        """queued → running, handed to the process ``worker`` (a pid); False when the job is no longer
+        queued (e.g. cancelled meanwhile)."""
         with self._conn() as c:
             cur = c.execute(
-                "UPDATE jobs SET status = 'running', started = ?, message = 'starting' "
+                "UPDATE jobs SET status = 'running', started = ?, message = 'starting', worker = ? "
                 "WHERE id = ? AND status = 'queued'",
-                (time.time(), job_id),
+                (time.time(), worker, job_id),
             )
             return cur.rowcount == 1
 
-    def progress(self, job_id: str, fraction: float, message: str) -> None:
+    def progress(self, job_id: str, fraction: float, message: str, *, worker: int | None = None) -> None:
+        """A running job's progress (with ``worker``: only while the job is that worker's)."""
         with self._conn() as c:
             c.execute(
-                "UPDATE jobs SET progress = ?, message = ? WHERE id = ? AND status = 'running'",
-                (max(0.0, min(1.0, float(fraction))), message, job_id),
+                "UPDATE jobs SET progress = ?, message = ? WHERE id = ? AND status = 'running' "
+                "AND (? IS NULL OR worker = ?)",
+                (max(0.0, min(1.0, float(fraction))), message, job_id, worker, worker),
             )
 
     def finish(
-        self, job_id: str, status: str, *, result: str | None = None, error: str | None = None
-    ) -> None:
-        """Move a queued or running job to a final state (a final job is left as it is)."""
+        self, job_id: str, status: str, *, result: str | None = None, error: str | None = None,
+        worker: int | None = None,
+    ) -> None:  # fmt: skip
+        """Move a queued or running job to a final state (a final job is left as it is; with ``worker``,
+        only a running job of that worker)."""
         assert status in FINAL_STATES
         message = {"done": "done", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
         with self._conn() as c:
             c.execute(
                 "UPDATE jobs SET status = ?, result = ?, error = ?, finished = ?, message = ?, "
                 "progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END "
-                "WHERE id = ? AND status IN ('queued', 'running')",
-                (status, result, error, time.time(), message[status], status, job_id),
+                "WHERE id = ? AND status IN ('queued', 'running') "
+                "AND (? IS NULL OR (status = 'running' AND worker = ?))",
+                (status, result, error, time.time(), message[status], status, job_id, worker, worker),
             )
 
     def request_cancel(self, job_id: str) -> Job | None:

@@ -16,10 +16,11 @@ Usage (from the repository root)::
    1280×720 canvas (astronaut scaled to 720 px and edge-padded, as in bench_swap) and its 720×1280
    portrait counterpart.
 3. Video: a synthetic 960×544 30-frame pan over the astronaut photo encoded directly at CRF 28
-   (superfast, as VideoWriter does), and the first 4 s of each clip in ``--videos`` marked with a
-   ``FrameMarker`` while transcoding at CRF 18 (masquerade's default), then re-encoded at CRF 28
-   (preset medium, as a platform would); every unmarked original re-encoded at CRF 28 must read absent.
-   ``detect_file`` samples up to 32 frames.
+   (superfast, as VideoWriter does), and the first 4 s of each clip in ``--videos`` marked as a swap
+   marks them (in the Y plane of each frame as it is encoded, ``OutputStamp.video_marker``) while
+   transcoding at CRF 18 (masquerade's default), then re-encoded at CRF 28 (preset medium, as a
+   platform would); every unmarked original re-encoded at CRF 28 must read absent. ``detect_file``
+   samples up to 32 frames. ``--video-only`` runs this part and 5 (no cost, no LFW).
 4. Cost: time per 1280×720 and 1920×1080 ``embed``, ``FrameMarker`` frame and ``detect`` (rounds of
    ``--calls`` calls after warm-up; median and best round), and video throughput: transcoding 4 s of a
    720p clip with and without marking.
@@ -47,6 +48,7 @@ import numpy as np
 from envinfo import environment
 
 from masquerade import load_image, sample_path
+from masquerade.provenance.stamp import OutputStamp
 from masquerade.provenance.watermark import (
     DEFAULT_THRESHOLD,
     Watermarker,
@@ -220,9 +222,10 @@ def video_robustness(wm: Watermarker, videos: Path | None, tmp: Path, seconds: f
             "per_frame_detected": float(np.mean([z >= wm.threshold for z in zs])),
         }  # fmt: skip
     for src in sorted(videos.glob("*.mp4")) if videos and videos.is_dir() else []:
-        marker = wm.frame_marker(payload)
+        # marked as swapped videos are: in the encoder's Y plane, as the frames are encoded
+        marker = OutputStamp("mesh3d", payload=payload, watermarker=wm).video_marker()
         m18, m28, p28 = tmp / f"{src.stem}_m18.mp4", tmp / f"{src.stem}_m28.mp4", tmp / f"{src.stem}_p28.mp4"
-        transcode(src, m18, lambda rgb, _t, mk=marker: mk(rgb), EncodeOptions(crf=18, end=seconds))
+        transcode(src, m18, lambda rgb, _t: rgb, EncodeOptions(crf=18, end=seconds), mark=marker)
         transcode(m18, m28, lambda rgb, _t: rgb, EncodeOptions(crf=28, preset="medium"))
         transcode(src, p28, lambda rgb, _t: rgb, EncodeOptions(crf=28, preset="medium", end=seconds))
         row: dict[str, Any] = {}
@@ -402,6 +405,8 @@ def markdown(res: dict[str, Any]) -> str:
                 f"| {name} | {label or '–'} | {'present' if r['present'] else 'absent'} | {r['z']:.1f} | "
                 f"{'yes' if r['id_ok'] else 'no'} | {pct(r['per_frame_detected'])} |"
             )
+    if "cost" not in res:
+        return "\n".join(lines) + "\n"
     lines += ["", "## Cost (ms per call; median of rounds / best round)", ""]
     lines += [
         "| size | embed | FrameMarker frame | detect | detect without decoding |",
@@ -454,6 +459,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    ap.add_argument("--video-only", action="store_true", help="only the video robustness and flicker parts")
     args = ap.parse_args()
     t0 = time.perf_counter()
     wm = Watermarker()
@@ -464,9 +470,10 @@ def main() -> None:
         print(f"LFW not found at {args.lfw}: skipping the LFW parts", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        print("cost …", flush=True)
-        res["cost"] = cost(wm, videos, args.calls, args.rounds, tmp)
-        if files:
+        if not args.video_only:
+            print("cost …", flush=True)
+            res["cost"] = cost(wm, videos, args.calls, args.rounds, tmp)
+        if files and not args.video_only:
             print(f"false positives over {len(files)} LFW photos …", flush=True)
             res["false_positives"] = false_positives(wm, files[: args.fpr_limit] if args.fpr_limit else files)
             step = max(1, len(files) // max(1, args.marked))
@@ -480,7 +487,8 @@ def main() -> None:
             ("canvas_1280x720", canvas_720p()),
             ("canvas_720x1280", cv2.resize(astronaut, (720, 1280), interpolation=cv2.INTER_CUBIC)),
         ]
-        res["detection"]["samples"] = detection(wm, samples, seed=2)
+        if not args.video_only:
+            res["detection"]["samples"] = detection(wm, samples, seed=2)
         print("video …", flush=True)
         res["video"] = video_robustness(wm, videos, tmp, args.seconds)
         res["flicker"] = flicker(wm, videos)

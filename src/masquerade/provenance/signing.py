@@ -142,7 +142,9 @@ def sign_file(
     """Write ``src_path`` with a signed C2PA manifest embedded to ``dst_path`` (which may be ``src_path``).
 
     Meant for videos (``video/mp4``, ``video/quicktime``, ``video/x-m4v``, ``video/x-msvideo``) and
-    works for images too; the file is streamed, not read into memory. ``mime`` None takes it from the
+    works for images too. Python hands the c2pa library file handles, but the library buffers the
+    asset: signing a file peaks at about 2.2 × its size in memory (102 MB: +225 MB measured), the one
+    part of a video swap whose memory grows with the video's length. ``mime`` None takes it from the
     extension of ``dst_path`` (else ``src_path``). ``dst_path`` is replaced atomically, so it is left
     untouched when signing fails. Raises :class:`UnsupportedFormat` for ``video/x-matroska`` and
     ``video/webm`` (see :func:`write_sidecar`).

@@ -460,3 +460,83 @@ def test_a_worker_over_its_memory_limit_is_replaced_after_its_job(tmp_path, judg
         assert pids[0] != pids[1]
         _until(lambda: not _alive(pids[0]), 30.0, "the worn-out worker exits")
         assert c.get("/api/health").json()["limits"]["worker_memory_mb"] == 1
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_server_killed_with_a_running_job_takes_its_worker_along(slow_clip, tmp_path) -> None:
+    """kill -9 of the server while a job runs: its worker dies with it (no orphan finishing the job
+    outside every limit), and a server started again on the same data marks the job interrupted and
+    serves no result for it."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url, data = f"http://127.0.0.1:{port}", tmp_path / "data"
+    cmd = [sys.executable, "-m", "masquerade", "serve", "--port", str(port), "--data", str(data)]
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _until(lambda: _healthy(url), 120.0, "the server answering")
+        return proc
+
+    proc = start()
+    try:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            src = c.post("/api/uploads", files={"file": ("s.jpg", sample_path("grace_hopper").read_bytes())})
+            tgt = c.post("/api/uploads", files={"file": ("t.mp4", slow_clip.read_bytes())})
+            job_id = c.post(
+                "/api/jobs", json={"source": src.json()["id"], "target": tgt.json()["id"]}
+            ).json()["id"]
+            _until(
+                lambda: c.get(f"/api/jobs/{job_id}").json()["status"] == "running", 120.0, "the job running"
+            )
+        workers = _children(proc.pid)
+        assert workers, "the server has no worker process"
+        proc.kill()
+        proc.wait(timeout=30)
+        _until(lambda: all(_state(p) in "XZ" for p in workers), 20.0, "the workers ending with the server")
+        time.sleep(2.0)  # an orphan would go on writing the result now
+        assert not (data / "jobs" / job_id / "result.mp4").exists(), "a result appeared"
+        proc = start()
+        with httpx.Client(base_url=url, timeout=30) as c:
+            job = c.get(f"/api/jobs/{job_id}").json()
+            assert job["status"] == "interrupted", job
+            assert c.get(f"/api/jobs/{job_id}/result").status_code == 409
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def _healthy(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url + "/api/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "X"

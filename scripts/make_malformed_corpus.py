@@ -11,6 +11,10 @@ must do with it, as the target (``expect``) and as the source (``expect_as_sourc
   status when it is certain: 2 unusable input, 3 no face),
 * ``"either"``: one of the two (a damaged file may still decode in part).
 
+``warning``: for an entry swapped only in part (an animation's first frame, a video with fewer frames
+than it declares), words that the one ``warning:`` line of a successful run as the target must hold.
+A few entries are not regular files (a FIFO, a link to ``/dev/zero``): they must be refused unopened.
+
 The contract for every entry, whatever it expects: no crash, no traceback, no hang, no partial or
 temporary file left, and the input left byte-for-byte unchanged (``tests/test_malformed_corpus.py``).
 
@@ -68,6 +72,7 @@ class Spec:
     exit_as_source: int | None = None
     output_size: tuple[int, int] | None = None  # (width, height) of the output as the target
     note: str = ""
+    warning: str = ""  # as the target, on success: one "warning:" line on stderr holding these words
     known_issue: str = ""  # a contract violation not fixed yet: the test expects it to fail (xfail)
 
     @property
@@ -86,6 +91,7 @@ class Spec:
             "exit_as_source": self.exit_as_source,
             "output_size": list(self.output_size) if self.output_size else None,
             "note": self.note,
+            "warning": self.warning or None,
             "known_issue": self.known_issue or None,
         }
 
@@ -699,6 +705,14 @@ def entry_specs() -> list[Spec]:
         **input_error,
     )
     add("huge-tiff-100000", ".tif", "huge-dimensions", write_from(lambda c: huge_tiff(c)), **input_error)
+    add(
+        "huge-mp4-frames-56mp",
+        ".mp4",
+        "huge-dimensions",
+        write_from(huge_frames_mp4),
+        **video_error,
+        note="a real 7500x7500 H.264 frame (56 MP, over the default 50 MP limit): refused before decoding",
+    )
     add("huge-mp4-tkhd-stsd", ".mp4", "huge-dimensions", write_from(lambda c: huge_mp4(c)), **video_either)
 
     # -- decompression bombs: small files that inflate to far more than the pixel limit
@@ -1128,11 +1142,12 @@ def entry_specs() -> list[Spec]:
         **ok_512,
     )
 
-    # -- animation and multi-page
-    add("anim-gif", ".gif", "multi-frame", write_from(lambda c: animated(c, "GIF")), **ok_512)
-    add("anim-webp", ".webp", "multi-frame", write_from(lambda c: animated(c, "WEBP")), **ok_512)
-    add("anim-png-apng", ".png", "multi-frame", write_from(lambda c: animated(c, "PNG")), **ok_512)
-    add("multipage-tiff", ".tif", "multi-frame", write_from(lambda c: animated(c, "TIFF")), **ok_512)
+    # -- animation and multi-page: the first frame is swapped, with a warning
+    first = {**ok_512, "warning": "has 2 frames; only the first frame was used"}
+    add("anim-gif", ".gif", "multi-frame", write_from(lambda c: animated(c, "GIF")), **first)
+    add("anim-webp", ".webp", "multi-frame", write_from(lambda c: animated(c, "WEBP")), **first)
+    add("anim-png-apng", ".png", "multi-frame", write_from(lambda c: animated(c, "PNG")), **first)
+    add("multipage-tiff", ".tif", "multi-frame", write_from(lambda c: animated(c, "TIFF")), **first)
     add(
         "multipage-tiff-first-page-blank",
         ".tiff",
@@ -1349,6 +1364,16 @@ def entry_specs() -> list[Spec]:
             note="the index is lost with the tail",
         )
     add(
+        "video-truncated-declares-78-frames",
+        ".mp4",
+        "video-truncated",
+        write_from(lambda c: mdat_cut(c.clip("long_fast", frames=78, faststart=True, audio=False), 0.78)),
+        **video_ok,
+        output_size=(320, 240),
+        warning="declares 78 frames but only",
+        note="moov first, cut halfway through the frames: the swap says how many of the 78 could be read",
+    )
+    add(
         "video-mdat-zeroed",
         ".mp4",
         "video-truncated",
@@ -1543,6 +1568,11 @@ def entry_specs() -> list[Spec]:
     add("path-symlink-missing", ".jpg", "path", make_dangling, **input_error)
     add("path-symlink-missing-mp4", ".mp4", "path", make_dangling, **video_error)
     add("path-symlink-to-valid", ".jpg", "path", make_link_to("valid-jpeg.jpg"), **ok_512)
+    # not regular files: refused from their stat, never opened (a FIFO would block, /dev/zero never ends)
+    add("path-fifo-jpg", ".jpg", "path", make_fifo, **input_error)
+    add("path-fifo-mp4", ".mp4", "path", make_fifo, **video_error)
+    add("path-symlink-to-dev-zero", ".jpg", "path", make_link_to("/dev/zero"), **input_error)
+    add("path-symlink-to-dev-zero-mp4", ".mp4", "path", make_link_to("/dev/zero"), **video_error)
     add(
         "path-spaces", "", "path", write_from(lambda c: c.astro_jpg), name="photo with  spaces .jpg", **ok_512
     )
@@ -1683,6 +1713,22 @@ def huge_mp4(c: Ctx) -> bytes:
     d = bytearray(data)
     d[pos + 4 + 24 : pos + 4 + 28] = struct.pack(">HH", 65535, 65535)
     return bytes(d)
+
+
+def huge_frames_mp4(c: Ctx) -> bytes:
+    """One 7500x7500 frame (56 MP) of flat grey in H.264 (~60 kB)."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4", options={"fflags": "+bitexact"}) as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width = vs.height = 7500
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"crf": "40", "preset": "ultrafast"}
+        frame = av.VideoFrame.from_ndarray(np.full((7500, 7500, 3), 100, np.uint8), format="rgb24")
+        for p in [*vs.encode(frame), *vs.encode(None)]:
+            out.mux(p)
+    return buf.getvalue()
 
 
 def sample_entry_fourcc(data: bytes, new: bytes) -> bytes:
@@ -1843,6 +1889,10 @@ def make_dir(path: Path, ctx: Ctx) -> None:
 
 def make_dangling(path: Path, ctx: Ctx) -> None:
     path.symlink_to(path.with_name(f"missing-{path.name}"))
+
+
+def make_fifo(path: Path, ctx: Ctx) -> None:
+    os.mkfifo(path)
 
 
 def make_link_to(target: str) -> Callable[[Path, Ctx], None]:

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -465,3 +466,246 @@ def test_console_script(case: str, tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert_one_line_error(proc.returncode, proc.stderr, needle, exit_code=rc)
     assert snapshot(tmp_path) == before
+
+
+# ---------------------------------------------------------------- unbounded and partial inputs
+
+
+def limited_cli(*argv: object, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The console script with a time limit and a 3 GB address-space cap: a regression that reads
+    without end (``/dev/zero``) or blocks (a FIFO) fails the test instead of taking the machine."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    env = {k: v for k, v in os.environ.items() if k != "MASQUERADE_DEBUG"}
+    return subprocess.run(
+        [sys.executable, "-m", "masquerade", *map(str, argv)], capture_output=True, text=True, cwd=cwd,
+        env=env, timeout=timeout, preexec_fn=cap, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _load_corpus_generator():
+    import importlib.util
+
+    name = "make_malformed_corpus"
+    if name not in sys.modules:
+        script = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, script)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up by name
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def truncated_clip(path: Path) -> Path:
+    """A 320x240 H.264 clip whose index (moov first) declares 78 frames, cut so that about half of
+    them are left."""
+    gen = _load_corpus_generator()
+    data = gen.make_clip(gen.Ctx(0), frames=78, faststart=True, audio=False)
+    path.write_bytes(gen.mdat_cut(data, 0.78))
+    return path
+
+
+def large_frame_clip(path: Path, size: tuple[int, int] = (4000, 3000), frames: int = 2) -> Path:
+    """A real H.264 clip of ``frames`` flat frames of ``size`` (12 MP by default), small and quick."""
+    import av
+
+    w, h = size
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"crf": "40", "preset": "ultrafast"}
+        frame = av.VideoFrame.from_ndarray(np.full((h, w, 3), 100, np.uint8), format="rgb24")
+        for _ in range(frames):
+            for p in vs.encode(frame):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return path
+
+
+def animated_gif(path: Path, frames: int = 3) -> Path:
+    """An animation of the astronaut drifting right (GIF, or WebP by the extension)."""
+    rgb = astronaut_rgb()
+    images = [Image.fromarray(np.roll(rgb, 8 * i, axis=1)) for i in range(frames)]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0)
+    return path
+
+
+NOT_REGULAR = {
+    "fifo": "FIFO (named pipe), not a regular file",
+    "dev-zero": "character device, not a regular file",
+    "link-to-dev-zero": "character device, not a regular file",
+}
+
+
+def not_regular(kind: str, folder: Path, name: str) -> Path:
+    if kind == "fifo":
+        os.mkfifo(folder / name)
+        return folder / name
+    if kind == "dev-zero":
+        return Path("/dev/zero")
+    (folder / name).symlink_to("/dev/zero")
+    return folder / name
+
+
+@pytest.mark.parametrize(
+    ("kind", "role", "name"),
+    [
+        ("fifo", "target", "in.jpg"),
+        ("fifo", "target", "in.mp4"),
+        ("fifo", "source", "in.jpg"),
+        ("fifo", "reference", "in.jpg"),
+        ("dev-zero", "target", ""),
+        ("dev-zero", "source", ""),
+        ("link-to-dev-zero", "target", "zero.jpg"),
+        ("link-to-dev-zero", "target", "zero.mp4"),
+    ],
+)
+def test_input_not_a_regular_file(kind: str, role: str, name: str, tmp_path: Path) -> None:
+    """A FIFO would block a read, /dev/zero never ends (the issue: ``-t /dev/zero`` took all memory):
+    both are refused from their stat, in one line, before anything opens them."""
+    bad = not_regular(kind, tmp_path, name)
+    good = good_copy(tmp_path, "target.png")
+    output = "result.mp4" if name.endswith(".mp4") else "result.png"
+    if role == "target":
+        argv = ["-s", HOPPER, "-t", bad]
+    elif role == "source":
+        argv = ["-s", bad, "-t", good]
+    else:
+        argv = ["-s", HOPPER, "-t", good, "--faces", "reference", "--reference", bad]
+    before = snapshot(tmp_path)
+    proc = limited_cli("swap", *argv, "-o", output, cwd=tmp_path)
+    line = assert_one_line_error(proc.returncode, proc.stderr, NOT_REGULAR[kind], exit_code=2)
+    assert str(bad.name) in line
+    assert snapshot(tmp_path) == before, "files were created or left behind"
+
+
+def test_image_file_size_checked_before_reading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file is read into memory only under the size limit that goes with --max-pixels (16 bytes a
+    pixel + 16 MiB); a sparse 40 MB file is refused from its size alone."""
+    big = tmp_path / "big.png"
+    with open(big, "wb") as fh:
+        fh.truncate(40_000_000)
+    line = swap_fails(capsys, tmp_path, HOPPER, big, "big.png", "40.0 MB", extra=("--max-pixels", "1000"))
+    assert "limit for images of up to 1,000 pixels" in line and "--max-pixels" in line
+
+
+def test_small_pixel_limit_is_not_rounded_to_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tgt = good_copy(tmp_path, "a.png")
+    line = swap_fails(capsys, tmp_path, HOPPER, tgt, extra=("--max-pixels", "1000"), exit_code=2)
+    assert "512x512 (262,144 pixels), over the limit of 1,000 pixels" in line and "0 MP limit" not in line
+    line = swap_fails(capsys, tmp_path, HOPPER, tgt, extra=("--max-pixels", "200000"), exit_code=2)
+    assert "over the limit of 200,000 pixels" in line
+    line = swap_fails(capsys, tmp_path, HOPPER, huge_png(tmp_path / "h.png", 1000, 2000),
+                      extra=("--max-pixels", "1500000"), exit_code=2)  # fmt: skip
+    assert "1000x2000 (2.0 MP), over the 1.5 MP limit" in line
+
+
+@pytest.mark.parametrize("depth", ["afile/out.png", "afile/sub/out.png"])
+def test_output_folder_is_a_file(depth: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_bytes(b"precious")
+    before = snapshot(tmp_path)
+    code, _, err = run(capsys, "swap", "-s", HOPPER, "-t", ASTRONAUT, "-o", tmp_path / depth)
+    line = assert_one_line_error(code, err, "afile is a file, not a folder", exit_code=2)
+    assert "does not exist" not in line
+    assert snapshot(tmp_path) == before
+
+
+def test_video_frames_over_max_pixels(tmp_path: Path) -> None:
+    """--max-pixels applies to video frames, judged from the stream before any frame is decoded."""
+    clip = large_frame_clip(tmp_path / "large.mp4")
+    before = snapshot(tmp_path)
+    proc = limited_cli("swap", "-s", HOPPER, "-t", clip.name, "-o", "out.mp4", "--max-pixels", "1000000",
+                       cwd=tmp_path)  # fmt: skip
+    needle = "video frames are 4000x3000 (12.0 MP), over the 1 MP limit"
+    assert_one_line_error(proc.returncode, proc.stderr, "large.mp4", needle, "--max-pixels", exit_code=2)
+    assert snapshot(tmp_path) == before
+
+
+def test_video_frames_over_max_pixels_in_transcode(tmp_path: Path) -> None:
+    """The library path (``swap_video``, as a batch worker calls it) refuses them too, before decoding."""
+    from masquerade.errors import InputError
+    from masquerade.video.transcode import transcode
+
+    clip = large_frame_clip(tmp_path / "large.mp4", (1600, 1000), frames=1)
+    calls: list[float] = []
+    with pytest.raises(
+        InputError, match="1600x1000 \\(1,600,000 pixels\\), over the limit of 1,234,567 pixels"
+    ):
+        transcode(clip, tmp_path / "out.mp4", lambda rgb, t: calls.append(t) or rgb, max_pixels=1_234_567)
+    assert not calls and sorted(p.name for p in tmp_path.iterdir()) == ["large.mp4"]
+
+
+def test_truncated_video_warns(tmp_path: Path) -> None:
+    """A video with fewer frames than its container declares is swapped as far as it goes, with one
+    warning line saying how many of how many."""
+    clip = truncated_clip(tmp_path / "cut.mp4")
+    proc = limited_cli(
+        "swap", "-s", HOPPER, "-t", clip.name, "-o", "out.mp4", "--no-provenance", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1, proc.stderr
+    assert re.fullmatch(r"warning: cut\.mp4 declares 78 frames but only \d+ could be read", warnings[0])
+    n = int(warnings[0].split("only ")[1].split()[0])
+    assert 20 < n < 78 and f"in {n} of {n} frames" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "out.mp4"]
+
+
+def test_animated_target_warns(tmp_path: Path) -> None:
+    """An animated GIF as the photo target: its first frame is swapped, and one warning line says so."""
+    gif = animated_gif(tmp_path / "anim.gif")
+    proc = limited_cli("swap", "-s", HOPPER, "-t", gif.name, "-o", "out.png", "--no-provenance", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]
+    assert warnings == ["warning: anim.gif has 3 frames; only the first frame was used"], proc.stderr
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.size == (512, 512) and getattr(im, "n_frames", 1) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["anim.gif", "out.png"]
+
+
+def test_single_frame_target_does_not_warn(tmp_path: Path) -> None:
+    from masquerade import load_image
+    from masquerade.imageio import frames_note
+
+    gif = animated_gif(tmp_path / "still.gif", frames=1)
+    assert load_image(gif).frames == 1 and frames_note(load_image(gif)) is None
+    assert load_image(animated_gif(tmp_path / "anim.gif")).frames == 3
+
+
+def test_batch_reports_partial_and_unreadable_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In a batch: an animated WebP and the truncated video are done with a warning (in the report and
+    on stderr), frames over --max-pixels and a FIFO fail with their one-line reasons, nothing hangs."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    animated_gif(folder / "anim.webp")
+    truncated_clip(folder / "cut.mp4")
+    large_frame_clip(folder / "large.mp4", (1600, 1000), frames=1)
+    os.mkfifo(folder / "pipe.jpg")
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys, "swap", "-s", HOPPER, "-t", folder, "-o", out, "--no-provenance", "--max-pixels", "1000000"
+    )
+    assert code == 1, err
+    report = json.loads((out / "batch-report.json").read_text())
+    by_name = {Path(r["input"]).name: r for r in report["results"]}
+    assert {n: r["status"] for n, r in by_name.items()} == {
+        "anim.webp": "done", "cut.mp4": "done", "large.mp4": "failed", "pipe.jpg": "failed",
+    }  # fmt: skip
+    assert by_name["anim.webp"]["warning"].endswith("anim.webp has 3 frames; only the first frame was used")
+    assert re.search(
+        r"cut\.mp4 declares 78 frames but only \d+ could be read$", by_name["cut.mp4"]["warning"]
+    )
+    assert "video frames are 1600x1000 (1.6 MP), over the 1 MP limit" in by_name["large.mp4"]["error"]
+    assert "FIFO (named pipe), not a regular file" in by_name["pipe.jpg"]["error"]
+    assert by_name["large.mp4"]["warning"] is None and report["warnings"] == 2
+    assert sum(ln.startswith("warning: ") for ln in err.splitlines()) == 2, err
+    assert "2 with a warning" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["anim.webp", "batch-report.json", "cut.mp4"]

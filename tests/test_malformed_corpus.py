@@ -6,7 +6,8 @@ paths) is generated once per session. Each entry is swapped as the target (sourc
 as the source (target: the astronaut), each run in its own process with a time limit, two at a time.
 Whatever the entry, the run must end in either
 
-* exit 0 with a valid, decodable output file (of the expected size where the manifest gives one), or
+* exit 0 with a valid, decodable output file (of the expected size where the manifest gives one) and,
+  for an entry swapped only in part (the manifest's ``warning``), one ``warning:`` line saying so, or
 * exit 2 or 3 with exactly one ``error:`` line on stderr and no output,
 
 never in a crash, a traceback, an "unexpected" error (exit 1), a hang, a memory blow-up (a
@@ -24,6 +25,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -87,6 +89,8 @@ def fingerprint(path: Path) -> object:
     if path.is_dir():
         return ("dir", sorted((p.name, fingerprint(p)) for p in path.iterdir()))
     st = path.stat()
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device (/dev/zero): never read, here either
+        return ("special", stat.S_IFMT(st.st_mode), os.readlink(path) if path.is_symlink() else None)
     return ("file", hashlib.sha256(path.read_bytes()).hexdigest(), st.st_size, st.st_mtime_ns)
 
 
@@ -260,6 +264,9 @@ def check_run(run: Run) -> None:
                 check_image_output(run.output, size)
         except Exception as exc:
             raise AssertionError(f"invalid output {run.output.name}: {exc!r}{ctx}") from None
+        if role == "target" and entry.get("warning"):
+            warnings = [ln for ln in run.stderr.splitlines() if ln.startswith("warning:")]
+            assert len(warnings) == 1 and entry["warning"] in warnings[0], f"expected one warning{ctx}"
     else:
         assert run.returncode in (2, 3), f"exit {run.returncode}: expected 2 (bad input) or 3 (no face){ctx}"
         lines = [ln for ln in run.stderr.splitlines() if ln.strip()]

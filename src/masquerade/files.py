@@ -12,6 +12,10 @@
   overwrite an input, replace a file without ``--force``, or land in a missing or read-only folder:
   :func:`check_output_path` for a file, :func:`check_output_folder` for a folder written whole and
   :func:`prepare_out_folder` for a folder written into.
+* Inputs (photos, videos) must be regular files: :func:`check_input_file` refuses a FIFO, a device
+  (``/dev/zero``), a socket or a folder, from its ``stat`` alone, before anything opens it; and
+  :func:`read_input_bytes` reads a file into memory only when its size is under a limit, and never
+  more than that.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 
 
 def current_umask() -> int:
@@ -134,10 +139,22 @@ def check_output_path(
         raise OutputError(f"{out}: is a directory")
     parent = _parent(out)
     if not parent.is_dir():
-        raise OutputError(f"{out}: folder {parent} does not exist")
+        raise OutputError(f"{out}: {_missing_folder(parent)}")
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{out}: folder {parent} is not writable")
     return out
+
+
+def _missing_folder(folder: Path) -> str:
+    """Why ``folder`` (not a folder) cannot hold an output: it, or a folder above it, is a file; else
+    it does not exist."""
+    for anc in (folder, *folder.parents):
+        if anc.exists():
+            if not anc.is_dir():
+                what = "a file" if anc.is_file() else file_kind(anc.stat().st_mode)
+                return f"{anc} is {what}, not a folder"
+            break
+    return f"folder {folder} does not exist"
 
 
 def check_output_folder(
@@ -198,3 +215,74 @@ def prepare_out_folder(folder: str | os.PathLike[str], force: bool = False, crea
     if not os.access(out, os.W_OK):
         raise OutputError(f"{out}: folder is not writable")
     return out
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, for a message: "a FIFO (named pipe)" …"""
+    for test, what in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def check_input_file(path: str | os.PathLike[str], what: str = "a file") -> os.stat_result:
+    """The ``stat`` of the input ``path`` (links followed), or a one-line :class:`InputError` when it is
+    missing or not a regular file: a folder ("is a directory, not ``what``"), a FIFO, a device such as
+    ``/dev/zero``, a socket. Nothing is opened, so a FIFO cannot block and a device cannot be read."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(f"{p}: no such file") from None
+    except (OSError, ValueError) as exc:  # ELOOP, EACCES on a folder on the way, a NUL in the name …
+        raise InputError(f"{p}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{p}: is a directory, not {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{p}: is {file_kind(st.st_mode)}, not a regular file")
+    return st
+
+
+def read_input_bytes(path: str | os.PathLike[str], limit: int, what: str = "a file", why: str = "") -> bytes:
+    """The bytes of the regular file ``path`` (:func:`check_input_file`), refused with a one-line
+    :class:`InputError` when it is over ``limit`` bytes: its size is checked before it is read, and no
+    more than ``limit + 1`` bytes are ever read (a file that grows meanwhile is refused too). ``why``
+    ends the message (e.g. how to raise the limit)."""
+    p = Path(path)
+    st = check_input_file(p, what)
+
+    def too_big(size: str) -> InputError:
+        return InputError(f"{p}: file is {size}, over the {_bytes(limit)} limit{why}")
+
+    if st.st_size > limit:
+        raise too_big(_bytes(st.st_size))
+    try:
+        # non-blocking: should it have become a FIFO since the check, opening it must not wait
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    with open(fd, "rb", closefd=True) as fh:
+        mode = os.fstat(fh.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{p}: is {file_kind(mode)}, not a regular file")
+        try:
+            # (a read of n bytes reserves n at once: ask for the size the file has, not the limit)
+            data = fh.read(min(st.st_size, limit) + 1)
+            if len(data) > st.st_size:  # grown since the stat (or a /proc file): read on, to the limit
+                data += fh.read(limit + 1 - len(data))
+        except OSError as exc:
+            raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise too_big(f"over {_bytes(limit)}")
+    return data
+
+
+def _bytes(n: int) -> str:
+    """A file size for a message: "16.8 MB", or "1,000 bytes" under a megabyte (never "0.0 MB")."""
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{n:,} bytes"

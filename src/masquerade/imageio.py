@@ -2,7 +2,10 @@
 
 * Inputs: any format Pillow or OpenCV decode; EXIF orientation applied; grayscale, palette, CMYK,
   16-bit and float images converted to 8-bit RGB; an alpha channel is kept separately so it can be
-  written back unchanged. The pixel count is checked from the header *before* decoding.
+  written back unchanged. Only a regular file is read (not a FIFO or a device), and only when its size
+  is under :func:`max_file_bytes` for the pixel limit; the pixel count is checked from the header
+  *before* decoding. Of an animation or a multi-page file the first frame is read
+  (:attr:`LoadedImage.frames` says how many there are; :func:`frames_note` says it in words).
 * Outputs: encoded in memory and written atomically (:func:`masquerade.files.atomic_write_bytes`), so a
   failed write never leaves a partial file and an existing file is replaced in one step.
 """
@@ -26,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, OutputError
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, read_input_bytes
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +56,60 @@ class LoadedImage:
     rgb: np.ndarray
     alpha: np.ndarray | None
     path: Path | None = None
+    frames: int = 1  # frames (or pages) in the file, of which the first is ``rgb``; 0: several, count unknown
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.rgb.shape[0], self.rgb.shape[1]
+
+
+def _in_mp(max_pixels: int) -> bool:
+    return max_pixels >= 1_000_000 and max_pixels % 100_000 == 0
+
+
+def pixel_limit(max_pixels: int) -> str:
+    """A pixel limit as the messages give it: "50 MP" where that is exact to 0.1 MP, else in pixels
+    ("1,000 pixels"), so that a small limit is never rounded to 0."""
+    return f"{max_pixels / 1e6:g} MP" if _in_mp(max_pixels) else f"{max_pixels:,} pixels"
+
+
+def limit_phrase(max_pixels: int) -> str:
+    """The limit as a phrase: "the 50 MP limit" or "the limit of 1,000 pixels"."""
+    if _in_mp(max_pixels):
+        return f"the {pixel_limit(max_pixels)} limit"
+    return f"the limit of {pixel_limit(max_pixels)}"
+
+
+def over_pixel_limit(width: int, height: int, max_pixels: int) -> str:
+    """A size and the limit it passes, in the same unit: "4000x3000 (12.0 MP), over the 1 MP limit" or
+    "40x40 (1,600 pixels), over the limit of 1,000 pixels"."""
+    n = width * height
+    size = f"{n / 1e6:.1f} MP" if _in_mp(max_pixels) else f"{n:,} pixels"
+    return f"{width}x{height} ({size}), over {limit_phrase(max_pixels)}"
+
+
+def max_file_bytes(max_pixels: int) -> int:
+    """The largest image file read for a pixel limit: 16 bytes a pixel (4 channels of 32 bits,
+    uncompressed, the most any supported format stores) and 16 MiB of metadata."""
+    return 16 * max(int(max_pixels), 0) + (16 << 20)
+
+
+def frames_note(img: LoadedImage) -> str | None:
+    """The warning for an animation or a multi-page file: "anim.gif has 12 frames; only the first frame
+    was used"; None for a single image."""
+    if img.frames == 1:
+        return None
+    n = f"{img.frames} frames" if img.frames > 1 else "several frames"
+    return f"{img.path or 'the image'} has {n}; only the first frame was used"
+
+
+def _frame_count(im: Image.Image) -> int:
+    """Frames (or pages) of an opened image; 0 when it has several but counting them failed."""
+    try:
+        return max(1, int(getattr(im, "n_frames", 1)))
+    except Exception:  # a damaged later frame: there is more than one, whatever it holds
+        log.debug("counting the frames of %s failed", im.format, exc_info=True)
+        return 0 if getattr(im, "is_animated", False) else 1
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -178,27 +231,22 @@ def _from_cv2(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
 def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Load an image file as 8-bit RGB, raising :class:`InputError` with a one-line reason."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, not an image")
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    why = f" for images of up to {pixel_limit(max_pixels)} (raise it with --max-pixels)"
+    data = read_input_bytes(p, max_file_bytes(max_pixels), "an image", why)
     if not data:
         raise InputError(f"{p}: empty file")
     with _native_stderr_to_log(p):
-        rgb, alpha = _decode(p, data, max_pixels)
+        rgb, alpha, frames = _decode(p, data, max_pixels)
     if rgb.shape[0] < 8 or rgb.shape[1] < 8:
         raise InputError(f"{p}: image is only {rgb.shape[1]}x{rgb.shape[0]} pixels, too small for a face")
-    return LoadedImage(rgb=rgb, alpha=alpha, path=p)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=p, frames=frames)
 
 
-def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, int]:
     from io import BytesIO
 
     checked = False  # whether the declared size passed the max_pixels check
+    frames = 1
     try:
         # (Pillow's DecompressionBombWarning is recorded, not shown: our own max_pixels check governs.)
         with Image.open(BytesIO(data), formats=READ_FORMATS) as probe:
@@ -207,8 +255,7 @@ def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarr
                 raise InputError(f"{p}: image has no pixels")
             if w * h > max_pixels:
                 raise InputError(
-                    f"{p}: image is {w}x{h} ({w * h / 1e6:.1f} MP), over the {max_pixels / 1e6:.0f} MP "
-                    "limit (raise it with --max-pixels)"
+                    f"{p}: image is {over_pixel_limit(w, h, max_pixels)} (raise it with --max-pixels)"
                 )
             checked = True
             # Pillow truncates 16-bit colour PNGs; OpenCV decodes them at full depth.
@@ -218,13 +265,14 @@ def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarr
                 rgb, alpha = _from_cv2(data)
             else:
                 rgb, alpha = _from_pil(probe)
+            frames = _frame_count(probe)
     except InputError:
         raise
     except Image.DecompressionBombError:
         # Pillow refuses outright past 2x MAX_IMAGE_PIXELS, before our check can see the size.
         hard = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         if max_pixels < hard:
-            why = f"over the {max_pixels / 1e6:.0f} MP limit (raise it with --max-pixels)"
+            why = f"over {limit_phrase(max_pixels)} (raise it with --max-pixels)"
         else:
             why = f"over the decoder's {hard / 1e6:.0f} MP decompression-bomb pixel limit"
         raise InputError(f"{p}: image dimensions are {why}") from None
@@ -240,16 +288,18 @@ def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarr
                 raise InputError(f"{p}: corrupt or truncated image") from None
             if size[0] * size[1] > max_pixels:
                 raise InputError(
-                    f"{p}: image is {size[0]}x{size[1]}, over the {max_pixels / 1e6:.0f} MP limit "
-                    "(raise it with --max-pixels)"
+                    f"{p}: image is {over_pixel_limit(*size, max_pixels)} (raise it with --max-pixels)"
                 ) from None
         try:
             rgb, alpha = _from_cv2(data)
         except Exception:
             raise InputError(f"{p}: corrupt or truncated image") from None
         if rgb.shape[0] * rgb.shape[1] > max_pixels:
-            raise InputError(f"{p}: image over the {max_pixels / 1e6:.0f} MP limit") from None
-    return rgb, alpha
+            h, w = rgb.shape[:2]
+            raise InputError(
+                f"{p}: image is {over_pixel_limit(w, h, max_pixels)} (raise it with --max-pixels)"
+            ) from None
+    return rgb, alpha, frames
 
 
 def encode_image(

@@ -10,11 +10,20 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import InputError
-from ..files import check_output_path
-from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, load_image
+from ..files import check_input_file, check_output_path
+from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, frames_note, load_image
 from ..job import SwapJob, check_request, prepare_job, video_options
 from ..provenance.stamp import OutputStamp
-from .common import add_swap_options, progress_bar, provenance, quality, resolve, stamp_for, swap_request
+from .common import (
+    add_swap_options,
+    one_line,
+    progress_bar,
+    provenance,
+    quality,
+    resolve,
+    stamp_for,
+    swap_request,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     add_swap_options(s)
     s.add_argument("--quality", type=quality, default=95, help="JPEG/WebP quality (default 95)")
-    s.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    s.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger images and video frames (default {DEFAULT_MAX_PIXELS:,})",
+    )  # fmt: skip
     s.add_argument("--force", action="store_true", help="replace an existing output file")
     v = s.add_argument_group("video")
     v.add_argument("--codec", choices=["libx264", "mpeg4"], default="libx264", help="video codec (H.264)")
@@ -99,6 +111,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     video = is_video_path(tgt_p)
     inputs = [tgt_p, *_inputs(args)]
     dest = check_output_path(args.output, inputs, args.force, VIDEO_EXTENSIONS if video else IMAGE_EXTENSIONS)
+    check_input_file(tgt_p, "a video" if video else "an image")  # a FIFO, /dev/zero …: refused unopened
+    _check_inputs(args)
     stamp = stamp_for(args, dest, inputs)
     t0 = time.perf_counter()
     if video:
@@ -115,7 +129,20 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         highlight=False,
     )
     err.print(stamp.record.summary(), highlight=False, markup=False)
+    warn(err, frames_note(tgt_img))
     return 0
+
+
+def warn(err: Console, note: str | None) -> None:
+    """One ``warning:`` line (nothing for None)."""
+    if note:
+        err.print(f"warning: {one_line(note)}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """The photos besides the target (sources, references) are regular files: checked before any is read."""
+    for p in _inputs(args):
+        check_input_file(p, "an image")
 
 
 def _inputs(args: argparse.Namespace) -> list[Path]:
@@ -143,10 +170,10 @@ def _swap_video(
     args: argparse.Namespace, tgt_p: Path, dest: Path, err: Console, t0: float, stamp: OutputStamp
 ) -> int:
     from ..analysis.analyzer import FaceAnalyzer
-    from ..video.probe import probe
+    from ..video.probe import probe, short_read_note
     from ..video.swap import swap_video
 
-    info = probe(tgt_p)
+    info = probe(tgt_p, max_pixels=args.max_pixels)  # frames over --max-pixels: refused before decoding
     for name in ("start", "end"):
         value = getattr(args, name)
         if value is not None and (value < 0 or (info.duration and value > info.duration)):
@@ -182,10 +209,13 @@ def _swap_video(
         highlight=False,
     )
     err.print(stamp.record.summary(), highlight=False, markup=False)
-    if tc.decode_error:
-        err.print(
-            f"warning: the input is damaged; decoding stopped after {tc.frames_out} frames", highlight=False
-        )
+    # fewer frames than the container declares (a truncated file): said once, with the damage if any
+    trimmed = args.start is not None or args.end is not None
+    short = None if trimmed else short_read_note(tgt_p, info.frames, report.frames)
+    if short:
+        warn(err, short + ("; the input is damaged" if tc.decode_error else ""))
+    elif tc.decode_error:
+        warn(err, f"the input is damaged; decoding stopped after {tc.frames_out} frames")
     return 0
 
 
@@ -239,6 +269,7 @@ def _swap_batch(args: argparse.Namespace, tgt_p: Path, err: Console) -> int:
         raise InputError("--work-dir is for one video on --backend ray; a folder's files are swapped whole")
     request = _request(args)
     protect = _inputs(args)
+    _check_inputs(args)
     stamp = OutputStamp(args.swapper, request.provenance)
     plan = plan_batch(tgt_p, args.output, args.recursive, args.force, protect, stamp.sidecar_for)
     items, skipped, _ = plan
@@ -262,6 +293,8 @@ def _swap_batch(args: argparse.Namespace, tgt_p: Path, err: Console) -> int:
                 if r.status == "failed":
                     why = r.error if r.error.startswith(r.input) else f"{r.input}: {r.error}"
                     bar.console.print(f"failed: {why}", highlight=False, markup=False)
+                elif r.warning:
+                    bar.console.print(f"warning: {one_line(r.warning)}", highlight=False, markup=False)
 
             report = swap_batch(
                 job, tgt_p, args.output, args.recursive, args.force, runner=runner, progress=progress,

@@ -7,7 +7,10 @@ input in an output folder, and a report of what became of every file.
   sidecar) already exists are ``skipped`` unless ``force`` — a stopped batch run again carries on.
 * :class:`BatchWorker` holds the face models and the swapper (loaded once) and swaps one file at a
   time; whatever goes wrong with one file (unreadable, no face, …) becomes that file's ``failed``
-  result with a one-line reason, and the worker goes on with the next.
+  result with a one-line reason, and the worker goes on with the next. A file swapped only in part
+  (an animation's first frame, a video with fewer frames than it declares) is ``done`` with a one-line
+  ``warning``. A FIFO or a device named like a photo or video is listed too, and fails (it is never
+  opened).
 * :func:`swap_batch` runs the plan through a ``runner`` (default: this process, one file after the
   other; :func:`masquerade.run.ray_backend.ray_batch_runner` spreads the files over Ray workers) and
   writes the report (JSON) atomically.
@@ -30,7 +33,7 @@ from typing import Literal
 
 from ..errors import InputError, MasqueradeError, OutputError
 from ..files import atomic_write_bytes
-from ..imageio import IMAGE_EXTENSIONS, load_image
+from ..imageio import IMAGE_EXTENSIONS, frames_note, load_image
 from ..job import SwapJob
 from ..pipeline import FaceSwapper
 from ..video.probe import INPUT_VIDEO_EXTENSIONS
@@ -60,6 +63,7 @@ class BatchResult:
     kind: Kind
     status: Status
     error: str | None = None  # one line, for failed and skipped files
+    warning: str | None = None  # one line, for a file swapped only in part (first frame, truncated video)
     faces: int = 0  # faces swapped (photos: in the photo; videos: over all frames)
     frames: int = 0  # videos: frames written
     frames_swapped: int = 0  # videos: frames in which a face was swapped
@@ -81,6 +85,10 @@ class BatchReport:
         return sum(r.status == status for r in self.results)
 
     @property
+    def warned(self) -> list[BatchResult]:
+        return [r for r in self.results if r.warning]
+
+    @property
     def failed(self) -> list[BatchResult]:
         return [r for r in self.results if r.status == "failed"]
 
@@ -91,6 +99,8 @@ class BatchReport:
             parts.append(f"{self.count('failed')} failed")
         if self.count("skipped"):
             parts.append(f"{self.count('skipped')} skipped (output exists)")
+        if self.warned:
+            parts.append(f"{len(self.warned)} with a warning")
         if self.ignored:
             parts.append(f"{len(self.ignored)} other file{'s' if len(self.ignored) != 1 else ''} ignored")
         return ", ".join(parts) + f" in {self.seconds:.1f} s"
@@ -98,6 +108,7 @@ class BatchReport:
     def to_json(self) -> str:
         d = {"version": REPORT_VERSION, **asdict(self)}
         d["done"], d["failed"], d["skipped"] = self.count("done"), self.count("failed"), self.count("skipped")
+        d["warnings"] = len(self.warned)
         return json.dumps(d, indent=2) + "\n"
 
 
@@ -123,7 +134,7 @@ def _walk(folder: Path, recursive: bool, skip: Path | None) -> list[Path]:
         if q.is_dir():
             if recursive and (skip is None or q.resolve() != skip):
                 out.extend(_walk(q, recursive, skip))
-        elif q.is_file():
+        elif q.exists():  # a regular file, or a FIFO or a device: listed, and refused if it is media
             out.append(q)
     return out
 
@@ -234,14 +245,18 @@ class BatchWorker:
                 out, report = self.swapper.run(list(s.sources), img.rgb)
                 stamp.write_image(item.output, out, alpha=img.alpha, quality=s.quality)
                 res.faces = len(report.targets)
+                res.warning = frames_note(img)
             else:
+                from ..video.probe import probe, short_read_note
                 from ..video.swap import swap_video
 
+                info = probe(item.input, max_pixels=s.max_pixels)  # frames over the limit: not decoded
                 vr = swap_video(
                     s, item.input, item.output, self.analyzer, stamp=stamp, swapper=self.swapper.swapper
                 )
                 res.faces, res.frames_swapped = vr.faces_swapped, vr.frames_swapped
                 res.frames = vr.transcode.frames_out if vr.transcode else vr.frames
+                res.warning = short_read_note(item.input, info.frames, vr.frames)
             res.content_id = stamp.record.content_id
         except MasqueradeError as exc:
             res.status, res.error = "failed", _one_line(str(exc))

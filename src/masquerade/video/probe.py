@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..files import check_input_file
+from ..imageio import over_pixel_limit
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +46,11 @@ class VideoInfo:
 
 
 def open_input(path: Path):
-    """The video file opened for reading with PyAV; InputError for a missing, empty or unreadable file."""
+    """The video file opened for reading with PyAV; InputError for a missing, empty or unreadable file,
+    and for one that is not a regular file (a FIFO, a device: refused before it is opened)."""
     import av
 
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a video")
-    if path.stat().st_size == 0:
+    if check_input_file(path, "a video").st_size == 0:
         raise InputError(f"{path}: empty file")
     try:
         return av.open(str(path), mode="r")
@@ -74,10 +73,20 @@ def frame_rotation(frame) -> int:
     return int(round(frame.rotation or 0)) % 360
 
 
-def probe(path: str | os.PathLike[str]) -> VideoInfo:
+def check_frame_size(p: Path, width: int, height: int, max_pixels: int | None) -> None:
+    """InputError when frames of ``width`` x ``height`` are over ``max_pixels`` (None: no limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        over = over_pixel_limit(width, height, max_pixels)
+        raise InputError(f"{p}: video frames are {over} (raise it with --max-pixels)")
+
+
+def probe(path: str | os.PathLike[str], max_pixels: int | None = None) -> VideoInfo:
+    """What the video file holds. With ``max_pixels``, frames larger than that (as the stream declares
+    them) are refused before any is decoded."""
     p = Path(path)
     with open_input(p) as c:
         v = video_stream_in(c, p)
+        check_frame_size(p, v.codec_context.width or 0, v.codec_context.height or 0, max_pixels)
         rate = v.average_rate or v.guessed_rate or v.base_rate or Fraction(25)
         rotation = 0
         with contextlib.suppress(Exception):
@@ -91,6 +100,14 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             frames=int(v.frames or 0), duration=dur, rotation=rotation, has_audio=audio,
             codec=v.codec_context.name,
         )  # fmt: skip
+
+
+def short_read_note(p: Path, declared: int, read: int) -> str | None:
+    """The warning for a video with fewer frames than its container declares: "clip.mp4 declares 78
+    frames but only 35 could be read"; None when all were read (or the container gives no count)."""
+    if declared > 0 and read < declared:
+        return f"{p} declares {declared} frames but only {read} could be read"
+    return None
 
 
 def stream_timing(stream) -> tuple[Fraction, Fraction]:

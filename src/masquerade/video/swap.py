@@ -322,7 +322,7 @@ def swap_video(
     try:
         vs.report.transcode = transcode(
             target, output, vs.submit, vopts.encode, progress, before_commit=check, finalize=finalize,
-            mark=mark,
+            mark=mark, max_pixels=job.max_pixels,
         )  # fmt: skip
     finally:
         vs.close()

@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import InputError, OutputError
 from ..files import commit_file, removed_on_error, temp_beside
 from .probe import (
+    check_frame_size,
     decoded_pixels,
     frame_rotation,
     open_input,
@@ -98,6 +99,7 @@ def transcode(
     before_commit: Callable[[], None] | None = None,
     finalize: Callable[[Path], None] | None = None,
     mark: FrameMark | None = None,
+    max_pixels: int | None = None,
 ) -> TranscodeStats:
     """Decode ``src``, call ``fn(upright_rgb, seconds)`` on every video frame, encode to ``dst``.
 
@@ -105,6 +107,8 @@ def transcode(
     runs before the finished file is moved into place and may raise to discard it; ``finalize(path)``
     then may rewrite the finished temporary file in place (e.g. to sign it) before it is moved.
     ``mark`` watermarks every frame as it is encoded (on the writer thread, in frame order).
+    ``max_pixels``: frames larger than that are refused (the stream's declared size before decoding,
+    then every decoded frame's), with a one-line :class:`InputError` and nothing written.
     """
     import av
 
@@ -115,6 +119,7 @@ def transcode(
     with discard_on_error(tmp, srcp, dstp):
         with open_input(srcp) as inp:
             vin = video_stream_in(inp, srcp)
+            check_frame_size(srcp, vin.codec_context.width or 0, vin.codec_context.height or 0, max_pixels)
             vin.thread_type = "AUTO"
             ain = next((a for a in inp.streams.audio if a.codec_context is not None), None)
             tb, rate = stream_timing(vin)
@@ -171,6 +176,7 @@ def transcode(
                                     end_pts is not None and pts >= end_pts
                                 ):
                                     continue
+                                check_frame_size(srcp, frame.width, frame.height, max_pixels)
                                 rot = frame_rotation(frame)
                                 yuv, rgb = decoded_pixels(frame)
                                 _put(to_fn, ("v", upright(rgb, rot), pts, rot, yuv), stop)

@@ -288,3 +288,14 @@ def test_talking_video(tmp_path, analyzer):
     assert all(f.time is not None and f.time < 4.0 for f in fs.faces)
     assert all(f.pose is not None and f.face_px > 64 for f in fs.faces)
     assert fs.read_mask(0).mean() > 40
+
+
+def test_cli_video_over_the_pixel_limit_names_it(tmp_path, capsys, head):
+    """A small --max-pixels is printed as it is (never rounded to '0 MP'), and nothing is written."""
+    clip = tmp_path / "c.mp4"
+    write_clip(clip, [head] * 3)
+    out = tmp_path / "fs"
+    code, err = run_cli(capsys, str(clip), "-o", str(out), "--max-pixels", "1000")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "over the limit of 1,000 pixels" in err and "0 MP" not in err
+    assert not out.exists() and leftovers(tmp_path) == []

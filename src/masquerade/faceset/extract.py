@@ -58,7 +58,7 @@ from ..face import Face
 from ..files import check_output_folder, commit_folder, removed_on_error, temp_beside
 from ..identity.encoder import SAME_PERSON_DISTANCE, euclidean_distance
 from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, load_image
-from ..video.probe import is_video_path, iter_frames, probe
+from ..video.probe import check_frame_size, is_video_path, iter_frames, probe
 from .format import FORMAT, REJECT_REASONS, TEMPLATE, VERSION, dump_index
 
 log = logging.getLogger(__name__)
@@ -227,10 +227,7 @@ def _iter_input(
         for i, (rgb, t) in enumerate(iter_frames(inp.path)):
             if not checked:
                 h, w = rgb.shape[:2]
-                if h * w > options.max_pixels:
-                    raise InputError(
-                        f"{inp.path}: frames are {w}x{h}, over the {options.max_pixels / 1e6:.0f} MP limit"
-                    )
+                check_frame_size(inp.path, w, h, options.max_pixels)
                 checked = True
             if options.end is not None and t >= options.end:
                 return

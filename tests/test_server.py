@@ -20,7 +20,7 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient
 
-from masquerade import FaceAnalyzer, load_image, sample_path
+from masquerade import FaceAnalyzer, load_image, sample_path, save_image
 from masquerade.cli.main import main
 from masquerade.identity.encoder import euclidean_distance
 from masquerade.provenance.watermark import detect_file
@@ -195,7 +195,29 @@ def test_limits(tmp_path) -> None:
         assert r.status_code == 413 and "larger than" in r.json()["detail"]
     with TestClient(create_app(ServerConfig(data=tmp_path / "b", max_pixels=100_000))) as c:
         r = _upload(c, photo)
-        assert r.status_code == 413 and "pixels" in r.json()["detail"]
+        assert r.status_code == 413 and "over the limit of 100,000 pixels" in r.json()["detail"], r.json()
+        # a tiny image is bad input, not over a limit
+        tiny = tmp_path / "tiny.png"
+        save_image(tiny, np.zeros((1, 1, 3), np.uint8))
+        r = _upload(c, tiny)
+        assert r.status_code == 400 and "too small" in r.json()["detail"], r.json()
+        # a header so large that the decoder refuses to open it: still the limit, named
+        bomb = tmp_path / "bomb.png"
+        bomb.write_bytes(_png_header(20_000, 20_000))
+        r = _upload(c, bomb)
+        assert r.status_code == 413 and "100,000 pixels" in r.json()["detail"], r.json()
+
+
+def _png_header(w: int, h: int) -> bytes:
+    """A PNG whose header declares w×h RGB pixels (no image data)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
 def test_job_errors(server, uploads) -> None:

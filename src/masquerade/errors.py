@@ -17,6 +17,11 @@ class InputError(MasqueradeError):
     """An input file is missing, unreadable, corrupt, too large or of an unsupported kind."""
 
 
+class LimitError(InputError):
+    """An input is over a set limit (pixels, file size): bad input too, but one the user may raise
+    (the web server answers 413 for it)."""
+
+
 class NoFaceError(MasqueradeError):
     """No (matching) face was found where one is required."""
 

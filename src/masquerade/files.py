@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InputError, OutputError
+from .errors import InputError, LimitError, OutputError
 
 
 def current_umask() -> int:
@@ -257,8 +257,8 @@ def read_input_bytes(path: str | os.PathLike[str], limit: int, what: str = "a fi
     p = Path(path)
     st = check_input_file(p, what)
 
-    def too_big(size: str) -> InputError:
-        return InputError(f"{p}: file is {size}, over the {_bytes(limit)} limit{why}")
+    def too_big(size: str) -> LimitError:
+        return LimitError(f"{p}: file is {size}, over the {_bytes(limit)} limit{why}")
 
     if st.st_size > limit:
         raise too_big(_bytes(st.st_size))

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError, OutputError
+from .errors import InputError, LimitError, OutputError
 from .files import atomic_write_bytes, read_input_bytes
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarr
             if w <= 0 or h <= 0:
                 raise InputError(f"{p}: image has no pixels")
             if w * h > max_pixels:
-                raise InputError(
+                raise LimitError(
                     f"{p}: image is {over_pixel_limit(w, h, max_pixels)} (raise it with --max-pixels)"
                 )
             checked = True
@@ -275,7 +275,7 @@ def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarr
             why = f"over {limit_phrase(max_pixels)} (raise it with --max-pixels)"
         else:
             why = f"over the decoder's {hard / 1e6:.0f} MP decompression-bomb pixel limit"
-        raise InputError(f"{p}: image dimensions are {why}") from None
+        raise LimitError(f"{p}: image dimensions are {why}") from None
     except UnidentifiedImageError:
         raise InputError(f"{p}: not a readable image") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -287,7 +287,7 @@ def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarr
             if size is None:
                 raise InputError(f"{p}: corrupt or truncated image") from None
             if size[0] * size[1] > max_pixels:
-                raise InputError(
+                raise LimitError(
                     f"{p}: image is {over_pixel_limit(*size, max_pixels)} (raise it with --max-pixels)"
                 ) from None
         try:
@@ -296,7 +296,7 @@ def _decode(p: Path, data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarr
             raise InputError(f"{p}: corrupt or truncated image") from None
         if rgb.shape[0] * rgb.shape[1] > max_pixels:
             h, w = rgb.shape[:2]
-            raise InputError(
+            raise LimitError(
                 f"{p}: image is {over_pixel_limit(w, h, max_pixels)} (raise it with --max-pixels)"
             ) from None
     return rgb, alpha, frames

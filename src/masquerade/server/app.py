@@ -41,7 +41,7 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from .. import __version__
-from ..errors import MasqueradeError
+from ..errors import LimitError, MasqueradeError
 from .requests import JobRequest, JobSettings, describe_swappers, swap_request
 from .runner import RunLimits, Scheduler, result_media_type
 from .store import JobStore, Upload, new_id, valid_id
@@ -121,9 +121,14 @@ def _sniff(path: Path, cfg: ServerConfig) -> tuple[str, str, np.ndarray, dict[st
     from PIL import Image, UnidentifiedImageError
 
     fmt = None
-    bad = (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError)
-    with contextlib.suppress(*bad), Image.open(path) as im:
-        fmt = im.format
+    bad = (UnidentifiedImageError, OSError, ValueError)
+    try:
+        with contextlib.suppress(*bad), Image.open(path) as im:
+            fmt = im.format
+    except Image.DecompressionBombError:  # Pillow refuses to open it: far over any pixel limit
+        from ..imageio import limit_phrase
+
+        raise _error(413, f"the image is over {limit_phrase(cfg.max_pixels)} of this server") from None
     if fmt is not None:
         if fmt not in IMAGE_FORMATS:
             raise _error(400, f"{fmt} images are not supported (JPEG, PNG, WebP, BMP or TIFF)")
@@ -132,7 +137,7 @@ def _sniff(path: Path, cfg: ServerConfig) -> tuple[str, str, np.ndarray, dict[st
         try:
             rgb = load_image(path, max_pixels=cfg.max_pixels).rgb
         except MasqueradeError as exc:
-            status = 413 if "pixels" in str(exc) else 400
+            status = 413 if isinstance(exc, LimitError) else 400
             raise _error(status, str(exc).replace(str(path), "the image")) from None
         return "image", IMAGE_FORMATS[fmt], rgb, {"width": rgb.shape[1], "height": rgb.shape[0]}
     import av

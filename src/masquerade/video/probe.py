@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, LimitError
 from ..files import check_input_file
 from ..imageio import over_pixel_limit
 
@@ -77,7 +77,7 @@ def check_frame_size(p: Path, width: int, height: int, max_pixels: int | None) -
     """InputError when frames of ``width`` x ``height`` are over ``max_pixels`` (None: no limit)."""
     if max_pixels is not None and width * height > max_pixels:
         over = over_pixel_limit(width, height, max_pixels)
-        raise InputError(f"{p}: video frames are {over} (raise it with --max-pixels)")
+        raise LimitError(f"{p}: video frames are {over} (raise it with --max-pixels)")
 
 
 def probe(path: str | os.PathLike[str], max_pixels: int | None = None) -> VideoInfo:

@@ -507,8 +507,9 @@ class Watermarker:
         cv2.subtract(buf.mid, buf.off, dst=buf.gray)
         cv2.subtract(y, buf.gray, dst=y)
 
-    def _refusal(self, rgb: np.ndarray) -> str | None:
-        h, w = rgb.shape[:2]
+    def _refusal(self, shape: tuple[int, ...]) -> str | None:
+        """Why an image of ``shape`` (h, w, …) is not marked, or None."""
+        h, w = shape[:2]
         if min(h, w) < MIN_EMBED_SIDE:
             return f"image {w}x{h} is below the {MIN_EMBED_SIDE} px minimum side for a reliable watermark"
         return None
@@ -517,7 +518,7 @@ class Watermarker:
         """Mark ``rgb`` (H×W×3 uint8) or say why not. The image returned is a new array, or with
         ``inplace=True`` ``rgb`` itself, marked in place (when it is C-contiguous; saves a frame copy)."""
         rgb = _as_rgb(rgb)
-        reason = self._refusal(rgb)
+        reason = self._refusal(rgb.shape)
         if reason:
             return EmbedResult(rgb if inplace else rgb.copy(), False, reason)
         y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -639,19 +640,27 @@ class FrameMarker:
     def reset(self) -> None:
         self._index, self._shape = None, None
 
-    def __call__(self, rgb: np.ndarray, inplace: bool = False) -> np.ndarray:
-        """The next frame, marked: a new array, or ``rgb`` itself with ``inplace=True``."""
-        wm = self.watermarker
-        rgb = _as_rgb(rgb)
-        reason = wm._refusal(rgb)
+    def _take(self, shape: tuple[int, ...]) -> bool:
+        """Whether the next frame, of ``shape`` (h, w), gets the mark: a frame too small is counted as
+        skipped; a new size starts the lattice afresh."""
+        reason = self.watermarker._refusal(shape)
         if reason:
             if self.skipped == 0:  # the caller reports it (frames / skipped); a log line here could
                 log.debug("watermark not embedded: %s", reason)  # precede a one-line error
             self.skipped += 1
-            return rgb if inplace else rgb.copy()
-        if self._shape != rgb.shape[:2]:
+            return False
+        hw = (int(shape[0]), int(shape[1]))
+        if self._shape != hw:
             self.reset()
-            self._shape = rgb.shape[:2]
+            self._shape = hw
+        return True
+
+    def __call__(self, rgb: np.ndarray, inplace: bool = False) -> np.ndarray:
+        """The next frame, marked: a new array, or ``rgb`` itself with ``inplace=True``."""
+        wm = self.watermarker
+        rgb = _as_rgb(rgb)
+        if not self._take(rgb.shape[:2]):
+            return rgb if inplace else rgb.copy()
         y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         delta, self._index = wm.canonical_delta(y, self.payload.content_id, keep=self._index)
         self.frames += 1
@@ -664,13 +673,8 @@ class FrameMarker:
         and B by the same amount and so changes Y alone, up to rounding; at about half the cost (no
         RGB → grey, one channel to change). Returns whether the frame was marked."""
         wm = self.watermarker
-        h, w = y.shape
-        if min(h, w) < MIN_EMBED_SIDE:
-            self.skipped += 1
+        if not self._take(y.shape[:2]):
             return False
-        if self._shape != (h, w):
-            self.reset()
-            self._shape = (h, w)
         plane = y if y.flags.c_contiguous else np.ascontiguousarray(y)
         grey = cv2.convertScaleAbs(plane, alpha=255.0 / _Y_SPAN, beta=-16.0 * 255.0 / _Y_SPAN)
         delta, self._index = wm.canonical_delta(grey, self.payload.content_id, keep=self._index)

@@ -247,16 +247,17 @@ class BatchWorker:
                 res.faces = len(report.targets)
                 res.warning = frames_note(img)
             else:
-                from ..video.probe import probe, short_read_note
+                from ..video.probe import short_read_note
                 from ..video.swap import swap_video
 
-                info = probe(item.input, max_pixels=s.max_pixels)  # frames over the limit: not decoded
+                # frames over s.max_pixels are refused by the transcoder before any is decoded
                 vr = swap_video(
                     s, item.input, item.output, self.analyzer, stamp=stamp, swapper=self.swapper.swapper
                 )
                 res.faces, res.frames_swapped = vr.faces_swapped, vr.frames_swapped
                 res.frames = vr.transcode.frames_out if vr.transcode else vr.frames
-                res.warning = short_read_note(item.input, info.frames, vr.frames)
+                declared = vr.transcode.frames_declared if vr.transcode else 0
+                res.warning = short_read_note(item.input, declared, vr.frames)
             res.content_id = stamp.record.content_id
         except MasqueradeError as exc:
             res.status, res.error = "failed", _one_line(str(exc))

@@ -73,6 +73,7 @@ class TranscodeStats:
     frames_resized: int = 0  # frames whose size differed from the first one's (scaled to it)
     audio_dropped: int = 0  # copied audio packets the output container refused (bad timestamps)
     audio_dropped_stream: bool = False  # the input's audio had no sample rate and was left out
+    frames_declared: int = 0  # video frames the container says it holds (0: it does not say)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def transcode(
         with open_input(srcp) as inp:
             vin = video_stream_in(inp, srcp)
             check_frame_size(srcp, vin.codec_context.width or 0, vin.codec_context.height or 0, max_pixels)
+            stats.frames_declared = int(vin.frames or 0)
             vin.thread_type = "AUTO"
             ain = next((a for a in inp.streams.audio if a.codec_context is not None), None)
             tb, rate = stream_timing(vin)
@@ -179,6 +181,8 @@ def transcode(
                                 check_frame_size(srcp, frame.width, frame.height, max_pixels)
                                 rot = frame_rotation(frame)
                                 yuv, rgb = decoded_pixels(frame)
+                                if rot:  # a turned frame goes back whole (its planes are not reused)
+                                    yuv = None
                                 _put(to_fn, ("v", upright(rgb, rot), pts, rot, yuv), stop)
                     except av.error.FFmpegError as exc:
                         stats.decode_error = str(exc)
@@ -225,7 +229,7 @@ def transcode(
                                 # the stream changed size mid-way: keep the first frame's size
                                 stats.frames_resized += 1
                             if (
-                                yuv is not None and changed is not None and rot == 0
+                                yuv is not None and changed is not None
                                 and vout.pix_fmt == "yuv420p" and arr.shape[:2] == (vout.height, vout.width)
                             ):  # fmt: skip
                                 of = patched_frame(yuv, arr, changed, mark)

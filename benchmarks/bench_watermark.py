@@ -27,7 +27,16 @@ Usage (from the repository root)::
 5. Quality: PSNR (RGB) and SSIM (luma) of marked vs original, and the mark's frame-to-frame change in
    video with and without FrameMarker's hysteresis.
 
-Writes ``watermark.json`` and ``watermark.md`` into ``--out``.
+6. ``--sweep`` (alone, a few minutes): sizes and aspect ratios (128 px to 1280×720, 0.5 to 2, odd
+   sizes such as 487×500) × every attack the README names and the ones around it: JPEG q50, halving
+   three ways (OpenCV INTER_AREA to ``w // 2``; OpenCV ``fx=0.5``, which rounds an odd size up and
+   keeps the exact scale; Pillow ``reduce(2)``), halving then JPEG q50, and crops of 1, 2 and 3 px on
+   every side (alone, then JPEG q50, then halved). Each marked photo is checked with and without the
+   re-alignment search of ``Watermarker.detect``; the same photos unmarked give the false-positive
+   side. ``--sweep-photos`` sets how many photos (the two samples, then CelebA from ``--celeba``).
+
+Writes ``watermark.json`` and ``watermark.md`` (``sweep.json`` and ``sweep.md`` for ``--sweep``) into
+``--out``.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from typing import Any
 import cv2
 import numpy as np
 from envinfo import environment
+from PIL import Image
 
 from masquerade import load_image, sample_path
 from masquerade.provenance.stamp import OutputStamp
@@ -78,6 +88,42 @@ ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "half": half,
     "half+jpeg50": lambda x: jpeg(half(x)),
 }
+
+
+def half_fx(rgb: np.ndarray) -> np.ndarray:
+    """OpenCV ``fx=fy=0.5``: an odd side rounds up (487 → 244) and the scale stays exactly 0.5."""
+    return cv2.resize(rgb, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+
+
+def half_pil(rgb: np.ndarray) -> np.ndarray:
+    """Pillow ``reduce(2)``: 2×2 box means, an odd side's last pixel averaged alone (487 → 244)."""
+    return np.asarray(Image.fromarray(rgb).reduce(2))
+
+
+def crop(px: int) -> Callable[[np.ndarray], np.ndarray]:
+    def fn(rgb: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(rgb[px:-px, px:-px])
+
+    return fn
+
+
+SWEEP_ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    **ATTACKS,
+    "half_fx": half_fx,
+    "half_pil": half_pil,
+    "half_fx+jpeg50": lambda x: jpeg(half_fx(x)),
+    "crop1": crop(1),
+    "crop2": crop(2),
+    "crop3": crop(3),
+    "crop1+jpeg50": lambda x: jpeg(crop(1)(x)),
+    "crop2+jpeg50": lambda x: jpeg(crop(2)(x)),
+    "crop1+half": lambda x: half(crop(1)(x)),
+}
+# (width, height): squares, odd sizes, aspect ratios 0.5 … 2
+SWEEP_SIZES = [
+    (128, 128), (160, 200), (250, 250), (255, 255), (256, 256), (333, 500), (487, 500), (500, 487),
+    (640, 480), (512, 1024), (1024, 512), (1023, 769), (1280, 720),
+]  # fmt: skip
 
 
 def ssim_luma(a: np.ndarray, b: np.ndarray) -> float:
@@ -335,6 +381,95 @@ def cost(wm: Watermarker, videos: Path | None, calls: int, rounds: int, tmp: Pat
     return out
 
 
+# ------------------------------------------------------------------------------------------- 6. sweep
+
+
+def cover(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``rgb`` scaled to cover w×h (area when shrinking, cubic when enlarging), centre-cropped."""
+    s = max(w / rgb.shape[1], h / rgb.shape[0])
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    big = cv2.resize(rgb, (max(w, round(rgb.shape[1] * s)), max(h, round(rgb.shape[0] * s))),
+                     interpolation=interp)  # fmt: skip
+    y0, x0 = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return np.ascontiguousarray(big[y0 : y0 + h, x0 : x0 + w])
+
+
+def sweep(wm: Watermarker, photos: list[tuple[str, np.ndarray]], seed: int) -> dict[str, Any]:
+    """Per size and attack: marked photos detected with / without re-alignment, their z and content
+    ids; the unmarked photos' highest z (with the search)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for w, h in SWEEP_SIZES:
+        fields = ("z", "z_plain", "det", "det_plain", "id", "id_bad", "z0", "fp")
+        rows: dict[str, dict[str, list]] = {k: {f: [] for f in fields} for k in SWEEP_ATTACKS}
+        ps: list[float] = []
+        for _name, src in photos:
+            rgb = cover(src, w, h)
+            payload = WatermarkPayload(int(rng.integers(0, 1 << 48)))
+            marked = wm.embed(rgb, payload)
+            ps.append(psnr(rgb, marked))
+            for k, fn in SWEEP_ATTACKS.items():
+                m = fn(marked)
+                r, r_plain, r0 = wm.detect(m), wm.detect(m, search=False), wm.detect(fn(rgb))
+                row = rows[k]
+                row["z"].append(r.confidence)
+                row["z_plain"].append(r_plain.confidence)
+                row["det"].append(r.present)
+                row["det_plain"].append(r_plain.present)
+                row["id"].append(r.content_id == payload.content_id)
+                row["id_bad"].append(r.content_id not in (None, payload.content_id))
+                row["z0"].append(r0.confidence)
+                row["fp"].append(r0.present)
+        size = f"{w}x{h}"
+        out[size] = {"psnr": quantiles(ps)}
+        for k, row in rows.items():
+            out[size][k] = {
+                "n": len(row["z"]), "detected": int(sum(row["det"])),
+                "detected_without_search": int(sum(row["det_plain"])), "id_right": int(sum(row["id"])),
+                "id_wrong": int(sum(row["id_bad"])), "z_min": float(min(row["z"])),
+                "z_median": float(np.median(row["z"])), "z_min_without_search": float(min(row["z_plain"])),
+                "unmarked_present": int(sum(row["fp"])), "unmarked_z_max": float(max(row["z0"])),
+            }  # fmt: skip
+        worst = min(out[size].items(), key=lambda kv: kv[1]["z_min"] if kv[0] != "psnr" else np.inf)
+        print(f"  sweep {size}: PSNR ≥ {out[size]['psnr']['min']:.1f} dB, lowest z {worst[1]['z_min']:.1f} "
+              f"({worst[0]})", flush=True)  # fmt: skip
+    return out
+
+
+def md_sweep(res: dict[str, Any]) -> str:
+    sw = res["sweep"]
+    env = res["environment"]
+    n = next(iter(next(iter(sw.values())).values()))["n"]
+    lines = [
+        "# Watermark: sizes × attacks",
+        "",
+        f"{env['date']}, commit {env['git_commit']}, {env['cpu']}. {n} photos per size "
+        f"({', '.join(res['sweep_photos'])}), each scaled to cover the size and centre-cropped, marked "
+        f"with a random id. Cell: detected of {n} / lowest z (lowest z without the re-alignment search "
+        f"when it differs); ✗id: a content id read wrong. {res['seconds']:.0f} s.",
+        "",
+        "| size | PSNR min | " + " | ".join(SWEEP_ATTACKS) + " |",
+        "|---|---|" + "---|" * len(SWEEP_ATTACKS),
+    ]
+    fp, fp_z = 0, -np.inf
+    for size, row in sw.items():
+        cells = []
+        for k in SWEEP_ATTACKS:
+            r = row[k]
+            plain = "" if r["z_min_without_search"] == r["z_min"] else f" ({r['z_min_without_search']:.1f})"
+            bad = f" ✗id {r['id_wrong']}" if r["id_wrong"] else ""
+            cells.append(f"{r['detected']} / {r['z_min']:.1f}{plain}{bad}")
+            fp += r["unmarked_present"]
+            fp_z = max(fp_z, r["unmarked_z_max"])
+        lines.append(f"| {size} | {row['psnr']['min']:.1f} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Unmarked, same photos and attacks: {fp} reported present; highest z {fp_z:.2f}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------- report
 
 
@@ -460,9 +595,27 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     ap.add_argument("--video-only", action="store_true", help="only the video robustness and flicker parts")
+    ap.add_argument("--sweep", action="store_true", help="only the sizes × attacks sweep (part 6)")
+    ap.add_argument("--sweep-photos", type=int, default=4, help="photos per size in the sweep")
+    ap.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
     args = ap.parse_args()
     t0 = time.perf_counter()
     wm = Watermarker()
+    if args.sweep:
+        photos = [(n, load_image(sample_path(n)).rgb) for n in ("astronaut", "grace_hopper")]
+        celeba = sorted((args.celeba / "images").glob("*/*.jpg")) if (args.celeba / "images").is_dir() else []
+        step = max(1, len(celeba) // max(1, args.sweep_photos))
+        photos += [(f"celeba/{f.parent.name}/{f.name}", load_image(f).rgb) for f in celeba[::step]]
+        photos = photos[: args.sweep_photos]
+        res = {"environment": environment(), "sweep_photos": [n for n, _ in photos]}
+        res["sweep"] = sweep(wm, photos, seed=3)
+        res["seconds"] = time.perf_counter() - t0
+        text = md_sweep(res)
+        print(text)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "sweep.md").write_text(text)
+        (args.out / "sweep.json").write_text(json.dumps(res, indent=1, default=float))
+        return
     res: dict[str, Any] = {"environment": environment("av"), "threshold": DEFAULT_THRESHOLD, "detection": {}}
     videos = args.videos if args.videos.is_dir() else None
     files = lfw_files(args.lfw) if (args.lfw / "images").is_dir() else []

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from PIL import Image
 from test_video import make_clip
@@ -199,3 +200,123 @@ def test_signing_failure_leaves_no_output(tmp_path, monkeypatch):
     out = tmp_path / "o.jpg"
     assert swap(out) == 2
     assert not out.exists() and not list(tmp_path.glob(".o.jpg*"))
+
+
+# ------------------------------------------------------------------------------ verdicts from what is found
+
+
+def _png_chunk(data: bytes, kind: bytes) -> tuple[int, int]:
+    """(offset, data length) of the first ``kind`` chunk of a PNG stream."""
+    import struct
+
+    i = 8
+    while i < len(data):
+        (n,) = struct.unpack(">I", data[i : i + 4])
+        if data[i + 4 : i + 8] == kind:
+            return i, n
+        i += 12 + n
+    raise AssertionError(f"no {kind!r} chunk")
+
+
+@pytest.fixture(scope="module")
+def marked_png(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prov_png") / "swap.png"
+    assert swap(out) == 0
+    return out
+
+
+def test_one_corrupted_byte_in_the_png_manifest_chunk_is_tampering_and_the_watermark_still_reads(
+    marked_png, tmp_path, capsys
+):
+    data = bytearray(marked_png.read_bytes())
+    at, n = _png_chunk(bytes(data), b"caBX")  # the C2PA manifest store; its CRC is left as it was
+    data[at + 8 + n // 2] ^= 0x01
+    bad = tmp_path / "bad_crc.png"
+    bad.write_bytes(bytes(data))
+    code, doc = verify(bad, capsys)
+    assert code == 4, doc["verdict"]
+    f = doc["findings"]
+    assert f["pixels"] == "repaired" and "caBX" in doc["pixels"]
+    assert f["manifest"] in ("tampered", "unreadable") and doc["c2pa"]["present"] and not doc["c2pa"]["valid"]
+    assert f["watermark"] == "present" and doc["watermark"]["confidence"] > 12
+    cid = verify(marked_png, capsys)[1]["watermark"]["content_hex"]
+    assert doc["watermark"]["content_hex"] == cid
+    assert doc["note"] is not None and cid in doc["note"]  # the comment is found past the broken chunk
+    assert doc["verdict"].startswith("PROVENANCE BROKEN") and "watermark present (z = " in doc["verdict"]
+    # the same in the text report: tampered, and the watermark with its content id
+    capsys.readouterr()
+    assert main(["verify", str(bad)]) == 4
+    text = capsys.readouterr().out
+    assert "TAMPERED" in text and f"content id {cid}" in text and "not a readable image" not in text
+
+
+def test_a_png_whose_pixels_are_damaged_too_is_still_unreadable(marked_png, tmp_path, capsys):
+    data = bytearray(marked_png.read_bytes())
+    at, n = _png_chunk(bytes(data), b"IDAT")  # a critical chunk: the pixels themselves
+    data[at + 8 : at + 8 + n] = bytes(n)
+    bad = tmp_path / "no_pixels.png"
+    bad.write_bytes(bytes(data))
+    code, doc = verify(bad, capsys)
+    # the manifest is still there, so it is reported (and its hash no longer matches): tampered
+    assert code == 4 and doc["findings"]["pixels"] == "unreadable"
+    assert doc["findings"]["watermark"] == "not_measurable"
+
+
+def test_a_cropped_swapped_jpeg_reports_what_was_found_not_provenance_off(marked_jpg, tmp_path, capsys):
+    img = Image.open(marked_jpg)
+    cropped = tmp_path / "cropped.jpg"
+    img.crop((40, 30, img.width - 25, img.height - 35)).save(cropped, quality=90)  # Pillow keeps the comment
+    code, doc = verify(cropped, capsys)
+    assert code == 3
+    f = doc["findings"]
+    assert f["watermark"] == "absent" and f["manifest"] == "absent"
+    assert f["metadata"] == "claims_provenance" and f["metadata_content_id"] in doc["note"]
+    assert "turned off" not in doc["verdict"]
+    assert "claims a masquerade output" in doc["verdict"] and f["metadata_content_id"] in doc["verdict"]
+
+
+def test_a_masquerade_comment_pasted_onto_another_photo_is_not_provenance(marked_jpg, tmp_path, capsys):
+    note = Image.open(marked_jpg).info["comment"]
+    other = tmp_path / "other.jpg"
+    Image.open(sample_path("astronaut")).convert("RGB").save(other, quality=92, comment=note)
+    code, doc = verify(other, capsys)
+    assert code == 3 and doc["note"] is not None
+    assert doc["findings"] == {
+        "pixels": "decoded", "watermark": "absent", "manifest": "absent",
+        "metadata": "claims_provenance", "metadata_content_id": doc["findings"]["metadata_content_id"],
+    }  # fmt: skip
+    assert "turned off" not in doc["verdict"] and "copied" in doc["verdict"]
+    # a pasted "turned off" comment is reported as what it says, and as unsigned
+    off = tmp_path / "off.jpg"
+    Image.open(sample_path("astronaut")).convert("RGB").save(
+        off, comment="masquerade: synthetic media; provenance (watermark, C2PA) turned off by the user"
+    )
+    code, doc = verify(off, capsys)
+    assert code == 3 and doc["findings"]["metadata"] == "provenance_off"
+    assert "says provenance was turned off" in doc["verdict"] and "unsigned" in doc["verdict"]
+
+
+def test_a_swapped_487x500_photo_halved_with_rounding_keeps_its_watermark(tmp_path, capsys):
+    """Issue 22: an odd-sized swap halved by a resizer that rounds 243.5 px up to 244 and keeps the exact
+    0.5 scale (OpenCV fx=0.5, Pillow reduce) used to read 'watermark absent' (z ≈ 5)."""
+    target = tmp_path / "t487.png"
+    rgb = cv2.resize(load_image(sample_path("astronaut")).rgb, (487, 500), interpolation=cv2.INTER_AREA)
+    Image.fromarray(rgb).save(target)
+    out = tmp_path / "s487.png"
+    assert swap(out, target=str(target)) == 0
+    cid = verify(out, capsys)[1]["watermark"]["content_hex"]
+    marked = load_image(out).rgb
+    halves = {
+        "fx": cv2.resize(marked, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA),
+        "reduce": np.asarray(Image.fromarray(marked).reduce(2)),
+    }
+    wm = Watermarker()
+    for name, small in halves.items():
+        assert small.shape[:2] == (250, 244), name
+        assert wm.detect(small, search=False).confidence < 6.0, name  # the cause: the geometry moved
+        path = tmp_path / f"half_{name}.png"
+        Image.fromarray(small).save(path)
+        code, doc = verify(path, capsys)
+        assert code == 0, (name, doc["verdict"])
+        assert doc["watermark"]["content_hex"] == cid and doc["watermark"]["confidence"] > 12, name
+        assert doc["watermark"]["alignment"] and "right -0.5" in doc["watermark"]["alignment"]

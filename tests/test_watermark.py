@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import lfw_image
+from PIL import Image
 
 from masquerade.provenance.watermark import (
     MIN_EMBED_SIDE,
@@ -48,6 +50,16 @@ ATTACKS = {
 @pytest.fixture(scope="module")
 def wm() -> Watermarker:
     return Watermarker()
+
+
+@pytest.fixture(scope="module")
+def lfw_or_samples(astronaut: np.ndarray, hopper: np.ndarray) -> list[np.ndarray]:
+    """Unmarked photos of several sizes, each also halved with rounding and cropped by 1 px."""
+    out = []
+    for rgb in (astronaut, hopper, canvas(astronaut, 487, 500), canvas(hopper, 250, 250)):
+        out += [rgb, cv2.resize(rgb, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)]
+        out.append(np.ascontiguousarray(rgb[1:-1, 1:-1]))
+    return out
 
 
 def canvas(astronaut: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -121,6 +133,54 @@ def test_aspect_ratios(wm: Watermarker, astronaut: np.ndarray, w: int, h: int) -
     assert res.present and res.content_id == PAYLOAD.content_id, res
 
 
+def _odd(astronaut: np.ndarray) -> np.ndarray:
+    return canvas(astronaut, 487, 500)
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        # OpenCV fx=0.5 and Pillow reduce(2) round 243.5 px up to 244 and keep the exact 0.5 scale
+        lambda x: cv2.resize(x, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA),
+        lambda x: np.asarray(Image.fromarray(x).reduce(2)),
+        lambda x: x[1:-1, 1:-1],  # 1 px cropped off every edge
+        lambda x: x[2:, :-2],  # 2 px off the top and the right
+        lambda x: half(x[1:, 1:]),  # a 1 px crop, then halved
+    ],
+    ids=["half_fx", "half_pil_reduce", "crop1", "crop2_top_right", "crop1_then_half"],
+)
+def test_odd_sizes_rounded_resizes_and_small_crops_are_realigned(
+    wm: Watermarker, astronaut: np.ndarray, attack
+) -> None:
+    """Issue 22: the mark lives in the whole frame's geometry; these moved it by a pixel or half of one
+    and read 'absent' (z ≈ 5 for a 487×500 photo halved with fx=0.5) until detect() re-aligned."""
+    rgb = _odd(astronaut)
+    marked = wm.embed(rgb, PAYLOAD)
+    attacked = np.ascontiguousarray(attack(marked))
+    assert wm.detect(attacked, search=False).confidence < 6.0  # as it is, the geometry is off
+    res = wm.detect(attacked)
+    assert res.present and res.content_id == PAYLOAD.content_id and res.confidence >= 12.0, res
+    assert res.alignment and res.alignments == 401 and "best of 401 alignments" in res.summary()
+    assert res.p_value == pytest.approx(401 * 0.5 * math.erfc(res.confidence / math.sqrt(2)), rel=1e-6)
+    unmarked = wm.detect(np.ascontiguousarray(attack(rgb)))
+    assert not unmarked.present and unmarked.content_id is None and unmarked.confidence < 5.0, unmarked
+
+
+def test_realignment_search_does_not_find_marks_in_unmarked_photos(wm: Watermarker, lfw_or_samples) -> None:
+    """Best of 401 placements on unmarked photos: the z-score stays far below 6 (measured max 4.4 over
+    800 LFW photos and their halves; BENCHMARKS.md)."""
+    for rgb in lfw_or_samples:
+        res = wm.detect(rgb)
+        assert res.alignments == 401 and not res.present and res.content_id is None, res
+        assert res.confidence < 5.0 and res.p_value > 1e-3, res
+
+
+def test_larger_crops_are_a_stated_limit(wm: Watermarker, astronaut: np.ndarray) -> None:
+    marked = wm.embed(_odd(astronaut), PAYLOAD)
+    res = wm.detect(np.ascontiguousarray(marked[3:-3, 3:-3]))  # 3 px: beyond the search (README)
+    assert not res.present
+
+
 def test_gray_image_stays_gray(wm: Watermarker, hopper: np.ndarray) -> None:
     gray = np.repeat(cv2.cvtColor(hopper, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     marked = wm.embed(gray, PAYLOAD)
@@ -166,9 +226,11 @@ def test_lfw_unmarked_not_detected_marked_detected(wm: Watermarker, lfw: Path) -
     zs = []
     for i, name in enumerate(names):
         rgb = lfw_image(lfw, name, 1)
-        res = wm.detect(rgb)
+        res = wm.detect(rgb, search=False)  # the one test as it is: z ≈ N(0, 1)
         assert not res.present, (name, res)
         zs.append(res.confidence)
+        best = wm.detect(rgb)  # best of 401 re-alignments
+        assert not best.present and best.confidence < 5.0, (name, best)
         if i % 5 == 0:  # 10 photos marked: JPEG q50 after halving (250 → 125 px)
             attacked = wm.detect(jpeg(half(wm.embed(rgb, PAYLOAD))))
             assert attacked.present, (name, attacked)
@@ -205,7 +267,7 @@ def test_video_crf28(wm: Watermarker, astronaut: np.ndarray, tmp_path: Path) -> 
 
 
 def test_detect_frames_still_clip_does_not_inflate(wm: Watermarker, hopper: np.ndarray) -> None:
-    one = wm.detect(hopper)
+    one = wm.detect(hopper, search=False)  # video frames are not re-aligned
     many = wm.detect_frames([hopper] * 20)
     assert many.frames == 20 and not many.present
     assert many.confidence == pytest.approx(one.confidence, abs=1e-6)

@@ -17,9 +17,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "verify",
         help="is this image or video marked as made by masquerade? (watermark, C2PA manifest, metadata)",
         description="Looks for masquerade's invisible watermark and checks the file's C2PA manifest "
-        "(embedded or in a NAME.c2pa sidecar). Exit status: 0 provenance found and intact; 3 none "
-        "found; 4 a C2PA manifest is present but invalid or tampered with (or disagrees with the "
-        "watermark); 2 the file cannot be read.",
+        "(embedded or in a NAME.c2pa sidecar), and reports each with the metadata comment; the "
+        "pixels are checked for the watermark even when the metadata is damaged. Exit status: 0 "
+        "provenance found and intact; 3 none found (a metadata comment alone is not provenance); 4 a "
+        "C2PA manifest is present but tampered with, unreadable or invalid (or disagrees with the "
+        "watermark); 2 the file cannot be read at all.",
     )  # fmt: skip
     vf.add_argument("file", type=Path, help="image or video to check")
     vf.add_argument("--json", action="store_true", help="print the findings as JSON")
@@ -33,9 +35,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from ..provenance.findings import judge, read_pixels
     from ..provenance.stamp import read_note
     from ..provenance.verification import verify_file
-    from ..provenance.watermark import Watermarker
+    from ..provenance.watermark import Watermarker, WatermarkResult
+    from ..video.probe import is_video_path
 
     p: Path = args.file
     if not p.exists():
@@ -46,24 +50,20 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise InputError("--max-frames must be at least 1")
     if args.trust_anchors is not None and not args.trust_anchors.is_file():
         raise InputError(f"{args.trust_anchors}: no such file")
-    wm = Watermarker().detect_file(p, max_frames=args.max_frames)
+    pixels = None
+    if is_video_path(p):
+        wm = Watermarker().detect_file(p, max_frames=args.max_frames)
+    else:
+        pixels = read_pixels(p)  # decodes past damaged metadata: a broken manifest never hides the mark
+        if pixels.rgb is not None:
+            wm = Watermarker().detect(pixels.rgb)
+        else:
+            wm = WatermarkResult(False, 0.0, None, None, reason="the pixels do not decode")
     c2 = verify_file(p, trust_anchors=args.trust_anchors)
     note = read_note(p)
-    problems: list[str] = []
-    if c2.present and (c2.tampered or not c2.valid):
-        problems.append("the C2PA manifest is invalid or was tampered with")
-    if wm.content_hex and c2.valid and c2.content_id and wm.content_hex != c2.content_id:
-        problems.append(f"watermark content id {wm.content_hex} differs from the manifest's {c2.content_id}")
-    if problems:
-        code, verdict = 4, "PROVENANCE BROKEN: " + "; ".join(problems)
-    elif wm.present or c2.valid:
-        what = [w for w, ok in (("watermark", wm.present), ("valid C2PA manifest", c2.valid)) if ok]
-        code, verdict = 0, f"made by masquerade (synthetic media): {' and '.join(what)}"
-    else:
-        code = 3
-        verdict = "no masquerade provenance found"
-        if note:
-            verdict += " (its metadata says provenance was turned off)"
+    if pixels is not None and pixels.rgb is None and not c2.present and note is None:
+        raise InputError(pixels.error or f"{p}: not a readable image")  # nothing at all to report
+    verdict = judge(wm, c2, note, pixels)
     if args.json:
         c2d = {
             "present": c2.present, "valid": c2.valid, "trusted": c2.trusted, "tampered": c2.tampered,
@@ -71,17 +71,25 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             "sidecar": str(c2.sidecar) if c2.sidecar else None, "swapper": c2.swapper,
             "content_id": c2.content_id, "timestamp": c2.timestamp,
         }  # fmt: skip
-        doc = {"file": str(p), "watermark": wm.to_dict(), "c2pa": c2d, "note": note, "verdict": verdict}
-        out.print_json(json.dumps({**doc, "exit_code": code}))
-        return code
+        doc = {
+            "file": str(p), "watermark": wm.to_dict(), "c2pa": c2d, "note": note,
+            "pixels": None if pixels is None else (pixels.repair or pixels.error),
+            "findings": verdict.findings, "verdict": verdict.text,
+        }  # fmt: skip
+        out.print_json(json.dumps({**doc, "exit_code": verdict.code}))
+        return verdict.code
     out.print(str(p), highlight=False, markup=False)
+    if pixels is not None and (pixels.repair or pixels.rgb is None):
+        out.print(f"  pixels: {pixels.repair or pixels.error}", highlight=False, markup=False)
     out.print(f"  {wm.summary()}", highlight=False, markup=False)
     out.print(f"  {c2.summary()}", highlight=False, markup=False)
-    if c2.valid and c2.swapper:
+    if c2.swapper and c2.present:
+        state = "manifest" if c2.valid else "manifest (not to be trusted: it failed verification)"
         out.print(
-            f"  manifest: {c2.swapper} swapper, {c2.timestamp}, content id {c2.content_id}", highlight=False
-        )
+            f"  {state}: {c2.swapper} swapper, {c2.timestamp}, content id {c2.content_id}",
+            highlight=False, markup=False,
+        )  # fmt: skip
     if note:
         out.print(f"  metadata: {one_line(note)}", highlight=False, markup=False)
-    out.print(verdict, highlight=False, markup=False)
-    return code
+    out.print(verdict.text, highlight=False, markup=False)
+    return verdict.code

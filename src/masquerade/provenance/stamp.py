@@ -266,10 +266,49 @@ def read_note(path: str | os.PathLike[str]) -> str | None:
                 desc = img.getexif().get(270)  # TIFF / WebP ImageDescription
                 if desc:
                     texts.append(str(desc))
-    except Exception as exc:  # unreadable metadata is simply no note
-        log.debug("no metadata read from %s: %s", p, exc)
-        return None
+    except Exception as exc:  # a damaged file: look for the comment in its raw PNG / JPEG structure
+        log.debug("metadata not read from %s by its decoder: %s", p, exc)
+        try:
+            texts = _raw_comments(p)
+        except OSError:
+            return None
     return next((t.strip() for t in texts if isinstance(t, str) and t.strip().startswith(NOTE_PREFIX)), None)
+
+
+def _raw_comments(p: Path, limit: int = 1 << 26) -> list[str]:
+    """Text of the PNG ``tEXt`` / ``iTXt`` chunks or JPEG ``COM`` segments of a file the image decoder
+    refused (e.g. a PNG with a damaged manifest chunk), found by walking its structure; CRCs are not
+    checked (a comment is an unsigned claim either way). Compressed text is not read."""
+    import struct
+
+    with open(p, "rb") as fh:
+        data = fh.read(limit)
+    out: list[str] = []
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        i = 8
+        while i + 12 <= len(data):
+            (n,) = struct.unpack(">I", data[i : i + 4])
+            kind, body = data[i + 4 : i + 8], data[i + 8 : i + 8 + n]
+            if kind == b"tEXt" and b"\0" in body:
+                out.append(body.split(b"\0", 1)[1].decode("latin-1"))
+            elif kind == b"iTXt" and body.count(b"\0") >= 3:
+                _key, rest = body.split(b"\0", 1)
+                if rest[:1] == b"\0":  # not compressed: flag, method, language\0, translated key\0, text
+                    out.append(rest[2:].split(b"\0", 2)[-1].decode("utf-8", "replace"))
+            if kind == b"IEND":
+                break
+            i += 12 + n
+    elif data.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 4 <= len(data) and data[i] == 0xFF:
+            marker = data[i + 1]
+            if marker in (0xD9, 0xDA):  # end of image / start of scan: no header segments after it
+                break
+            (n,) = struct.unpack(">H", data[i + 2 : i + 4])
+            if marker == 0xFE:
+                out.append(data[i + 4 : i + 2 + n].decode("utf-8", "replace"))
+            i += 2 + n
+    return out
 
 
 __all__ = ["NOTE_PREFIX", "OutputStamp", "ProvenanceOptions", "ProvenanceRecord", "read_note"]

@@ -1,0 +1,275 @@
+"""What ``masquerade verify`` found in a file, and the verdict built from exactly that.
+
+Three independent pieces of evidence are read and reported side by side:
+
+* the **pixels** and the watermark in them: :func:`read_pixels` decodes the image even when its
+  metadata is damaged (a PNG ancillary chunk — the C2PA ``caBX`` chunk, a text chunk — whose CRC no
+  longer matches is set aside, and the decode says so), so a broken manifest never hides the watermark;
+* the **C2PA manifest** (:class:`~masquerade.provenance.verification.C2paReport`): absent, valid,
+  tampered with, unreadable or invalid;
+* the **metadata comment** masquerade writes (:func:`parse_note`): what it claims — that provenance was
+  turned off, or that the output carries a watermark and a manifest under a content id. A comment is
+  unsigned text that anyone can copy or write, so it never counts as provenance; it is reported, and it
+  is compared with what was actually found.
+
+:func:`judge` turns them into an exit status and one line. Exit status (``masquerade verify``):
+0 provenance found and intact (watermark present, or a valid manifest); 3 none found; 4 a manifest is
+present but tampered with, unreadable or invalid, or it names another content id than the watermark;
+2 the file cannot be read at all (pixels undecodable and neither manifest nor comment found).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import InputError, LimitError
+from .verification import C2paReport
+from .watermark import WatermarkResult
+
+log = logging.getLogger(__name__)
+
+FOUND, UNREADABLE, NONE_FOUND, BROKEN = 0, 2, 3, 4  # exit statuses of ``masquerade verify``
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------------------------------- pixels
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """An image's pixels as :func:`read_pixels` decoded them.
+
+    ``rgb`` is None when they do not decode (``error`` says why). ``repair`` says what had to be set
+    aside to decode them (e.g. a PNG chunk whose CRC no longer matches), None when nothing was.
+    """
+
+    rgb: np.ndarray | None
+    repair: str | None = None
+    error: str | None = None
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, int, int, bool]]:
+    """(type, offset, data length, CRC matches) of each complete chunk of a PNG stream."""
+    out, i = [], len(_PNG_SIGNATURE)
+    while i + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        end = i + 12 + length
+        if end > len(data):
+            break
+        kind = data[i + 4 : i + 8]
+        (crc,) = struct.unpack(">I", data[i + 8 + length : end])
+        out.append((kind, i, length, zlib.crc32(data[i + 4 : i + 8 + length]) == crc))
+        i = end
+    return out
+
+
+def _without_damaged_ancillary_chunks(data: bytes) -> tuple[bytes, list[str]]:
+    """The PNG stream without its ancillary chunks (lower-case first letter: metadata, not pixels)
+    whose CRC does not match, and the names of those set aside."""
+    kept, dropped, pos = [data[: len(_PNG_SIGNATURE)]], [], len(_PNG_SIGNATURE)
+    for kind, at, length, crc_ok in _png_chunks(data):
+        ancillary = bool(kind[:1]) and kind[0] & 0x20
+        if not crc_ok and ancillary:
+            dropped.append(kind.decode("latin-1"))
+        else:
+            kept.append(data[at : at + 12 + length])
+        pos = at + 12 + length
+    kept.append(data[pos:])
+    return b"".join(kept), dropped
+
+
+def read_pixels(path: str | os.PathLike[str]) -> Pixels:
+    """The image's pixels for the watermark check, even when its metadata is damaged.
+
+    :func:`masquerade.imageio.load_image` first; if it refuses a PNG, again without the ancillary
+    chunks whose CRC does not match (metadata such as the C2PA manifest or a text comment: the pixels
+    do not depend on them). Over-limit images still raise :class:`~masquerade.errors.LimitError`."""
+    from ..imageio import load_image
+
+    p = Path(path)
+    try:
+        return Pixels(load_image(p).rgb)
+    except LimitError:
+        raise
+    except InputError as exc:
+        error = str(exc)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(len(_PNG_SIGNATURE))
+    except OSError as exc:
+        return Pixels(None, None, f"{p}: {exc.strerror or exc}")
+    if head != _PNG_SIGNATURE:
+        return Pixels(None, None, error)
+    data = p.read_bytes()  # load_image has checked the file's size against its limit
+    repaired, dropped = _without_damaged_ancillary_chunks(data)
+    if not dropped:
+        return Pixels(None, None, error)
+    with tempfile.TemporaryDirectory(prefix="masquerade-verify-") as tmp:
+        copy = Path(tmp) / "repaired.png"
+        copy.write_bytes(repaired)
+        try:
+            rgb = load_image(copy).rgb
+        except LimitError:
+            raise
+        except InputError as exc:
+            log.debug("%s still does not decode without %s: %s", p, dropped, exc)
+            return Pixels(None, None, error)
+    names = ", ".join(dropped)
+    what = "chunk" if len(dropped) == 1 else "chunks"
+    return Pixels(rgb, f"decoded without the damaged PNG {what} {names} (CRC mismatch)")
+
+
+# ------------------------------------------------------------------------------------------- comment
+
+NoteKind = Literal["provenance_off", "claims_provenance", "other"]
+_CONTENT_ID = re.compile(r"content id ([0-9a-f]{12})\b")
+
+
+@dataclass(frozen=True)
+class NoteClaim:
+    """What a masquerade metadata comment says (it is unsigned: a claim, not evidence)."""
+
+    text: str
+    kind: NoteKind
+    content_id: str | None = None
+
+
+def parse_note(note: str | None) -> NoteClaim | None:
+    """What a comment written by :class:`~masquerade.provenance.stamp.OutputStamp` claims: that
+    provenance was turned off (``--no-provenance``), or that the output carries a watermark and C2PA
+    credentials under a content id; ``other`` for any other masquerade comment."""
+    if not note:
+        return None
+    if "turned off" in note:
+        return NoteClaim(note, "provenance_off")
+    m = _CONTENT_ID.search(note)
+    if m and "watermark" in note:
+        return NoteClaim(note, "claims_provenance", m.group(1))
+    return NoteClaim(note, "other")
+
+
+# ------------------------------------------------------------------------------------------- verdict
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``masquerade verify``'s exit status, its one-line verdict and the findings it rests on."""
+
+    code: int
+    text: str
+    findings: dict[str, Any] = field(default_factory=dict)
+
+
+def manifest_state(c2: C2paReport) -> str:
+    """``absent``, ``trusted``, ``valid`` (intact, signer not on a trust list), ``tampered`` (content
+    or manifest changed after signing), ``unreadable`` (present but does not parse) or ``invalid``."""
+    if not c2.present:
+        return "absent"
+    if c2.valid:
+        return "trusted" if c2.trusted else "valid"
+    if c2.manifest is None and any(i.startswith("manifest unreadable") for i in c2.issues):
+        return "unreadable"
+    return "tampered" if c2.tampered else "invalid"
+
+
+def _watermark_state(wm: WatermarkResult) -> str:
+    if wm.present:
+        return "present"
+    return "not_measurable" if wm.reason else "absent"
+
+
+def _watermark_words(wm: WatermarkResult) -> str:
+    if wm.present:
+        cid = f", content id {wm.content_hex}" if wm.content_hex else ", content id unreadable"
+        return f"watermark present (z = {wm.confidence:.1f}{cid})"
+    if wm.reason:
+        return f"no watermark measurable ({wm.reason})"
+    return f"no watermark (z = {wm.confidence:.1f})"
+
+
+def judge(wm: WatermarkResult, c2: C2paReport, note: str | None, pixels: Pixels | None = None) -> Verdict:
+    """The verdict built from what was found — never from what a comment claims alone."""
+    manifest = manifest_state(c2)
+    claim = parse_note(note)
+    px = "decoded" if pixels is None or pixels.rgb is not None else "unreadable"
+    findings: dict[str, Any] = {
+        "pixels": "repaired" if pixels is not None and pixels.repair else px,
+        "watermark": _watermark_state(wm),
+        "manifest": manifest,
+        "metadata": claim.kind if claim else "absent",
+        "metadata_content_id": claim.content_id if claim else None,
+    }  # fmt: skip
+    wm_words = _watermark_words(wm)
+    problems: list[str] = []
+    if manifest in ("tampered", "unreadable", "invalid"):
+        broken = [i for i in c2.issues if not i.startswith(("signingCredential.", "timeStamp."))]
+        detail = f" ({'; '.join(broken[:2])})" if broken else ""
+        words = {
+            "tampered": "was tampered with (content or manifest changed after signing)",
+            "unreadable": "is damaged and cannot be read",
+            "invalid": "is invalid",
+        }[manifest]
+        problems.append(f"the C2PA manifest {words}{detail}")
+    if wm.content_hex and c2.valid and c2.content_id and wm.content_hex != c2.content_id:
+        problems.append(f"watermark content id {wm.content_hex} differs from the manifest's {c2.content_id}")
+    if problems:
+        tail = wm_words + (": the pixels still say masquerade made them" if wm.present else " either")
+        return Verdict(BROKEN, f"PROVENANCE BROKEN: {'; '.join(problems)}; {tail}", findings)
+
+    # what the comment claims, against what was found
+    remark = ""
+    found_id = (c2.content_id if c2.valid else None) or wm.content_hex
+    if claim and claim.kind == "claims_provenance" and found_id and claim.content_id != found_id:
+        remark = (
+            f"; its metadata comment names another content id ({claim.content_id}): copied from another file?"
+        )
+    elif claim and claim.kind == "provenance_off" and (wm.present or c2.valid):
+        remark = "; its metadata comment says provenance was turned off, which the marks found contradict"
+    if wm.present or c2.valid:
+        what = [w for w, ok in ((wm_words, wm.present), (f"{manifest} C2PA manifest", c2.valid)) if ok]
+        return Verdict(FOUND, f"made by masquerade (synthetic media): {' and '.join(what)}{remark}", findings)
+
+    text = f"no masquerade provenance found: {wm_words}, no C2PA manifest"
+    if claim is None:
+        pass
+    elif claim.kind == "provenance_off":
+        text += (
+            "; its metadata comment says provenance was turned off when it was made "
+            "(an unsigned comment: anyone can write or copy one)"
+        )
+    elif claim.kind == "claims_provenance":
+        text += (
+            f"; yet its metadata comment claims a masquerade output with a watermark and C2PA "
+            f"credentials (content id {claim.content_id}): the picture was changed since (cropped, "
+            "rotated, edited or re-encoded, which also drops the manifest) or the comment was copied "
+            "from another file"
+        )
+    else:
+        text += "; its metadata has a masquerade comment (unsigned, shown above)"
+    return Verdict(NONE_FOUND, text, findings)
+
+
+__all__ = [
+    "BROKEN",
+    "FOUND",
+    "NONE_FOUND",
+    "UNREADABLE",
+    "NoteClaim",
+    "Pixels",
+    "Verdict",
+    "judge",
+    "manifest_state",
+    "parse_note",
+    "read_pixels",
+]

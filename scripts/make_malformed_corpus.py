@@ -12,11 +12,16 @@ must do with it, as the target (``expect``) and as the source (``expect_as_sourc
 * ``"either"``: one of the two (a damaged file may still decode in part).
 
 ``warning``: for an entry swapped only in part (an animation's first frame, a video with fewer frames
-than it declares), words that the one ``warning:`` line of a successful run as the target must hold.
+than it declares), words that the one ``warning:`` line of a successful run as the target must hold;
+
+``warning_as_source``: the same for a successful run with the entry as the source photo.
 A few entries are not regular files (a FIFO, a link to ``/dev/zero``): they must be refused unopened.
 
 The contract for every entry, whatever it expects: no crash, no traceback, no hang, no partial or
 temporary file left, and the input left byte-for-byte unchanged (``tests/test_malformed_corpus.py``).
+The same holds for a run that is stopped: :func:`stoppable_clip` is the video that
+``tests/test_signals.py`` stops mid-swap (SIGTERM, SIGHUP, SIGINT; the CLI, a batch, Ray), which must
+exit 128 + the signal with one line on stderr and leave nothing but finished outputs.
 
 The set is deterministic for a given ``--seed`` (random flips and noise come from it) and the entry
 ids do not depend on it, so ``entry_specs()`` lists the corpus without writing anything.
@@ -73,6 +78,7 @@ class Spec:
     output_size: tuple[int, int] | None = None  # (width, height) of the output as the target
     note: str = ""
     warning: str = ""  # as the target, on success: one "warning:" line on stderr holding these words
+    warning_as_source: str = ""  # the same, as the source photo
     known_issue: str = ""  # a contract violation not fixed yet: the test expects it to fail (xfail)
 
     @property
@@ -92,6 +98,7 @@ class Spec:
             "output_size": list(self.output_size) if self.output_size else None,
             "note": self.note,
             "warning": self.warning or None,
+            "warning_as_source": self.warning_as_source or None,
             "known_issue": self.known_issue or None,
         }
 
@@ -432,6 +439,14 @@ def _write_clip(av, path, fmt, opts, codec, audio_codec, audio, frames, size, fp
                     c.mux(p)
             for p in a_s.encode(None):
                 c.mux(p)
+
+
+def stoppable_clip(ctx: Ctx, frames: int = 300, audio: bool = True) -> bytes:
+    """A valid clip long enough to be stopped mid-swap (``tests/test_signals.py``: SIGTERM, SIGHUP and
+    SIGINT while frames are being written, on the CLI, a batch and Ray): 12 s of the astronaut's head
+    over a gradient, 320x240 at 25 fps, with a tone; a keyframe every 250 frames (x264's default), so
+    ``--segment-seconds`` under 10 gives two segments."""
+    return ctx.clip(f"stoppable-{frames}-{audio}", frames=frames, audio=audio, faststart=True)
 
 
 def audio_only(ctx: Ctx) -> bytes:
@@ -1143,7 +1158,8 @@ def entry_specs() -> list[Spec]:
     )
 
     # -- animation and multi-page: the first frame is swapped, with a warning
-    first = {**ok_512, "warning": "has 2 frames; only the first frame was used"}
+    used = "has 2 frames; only the first frame was used"
+    first = {**ok_512, "warning": used, "warning_as_source": used}
     add("anim-gif", ".gif", "multi-frame", write_from(lambda c: animated(c, "GIF")), **first)
     add("anim-webp", ".webp", "multi-frame", write_from(lambda c: animated(c, "WEBP")), **first)
     add("anim-png-apng", ".png", "multi-frame", write_from(lambda c: animated(c, "PNG")), **first)

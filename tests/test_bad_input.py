@@ -669,6 +669,52 @@ def test_animated_target_warns(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["anim.gif", "out.png"]
 
 
+def hopper_gif(path: Path, frames: int = 3) -> Path:
+    """An animation of Grace Hopper drifting right (GIF, or WebP/TIFF by the extension)."""
+    with Image.open(HOPPER) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    images = [Image.fromarray(np.roll(rgb, 8 * i, axis=1)) for i in range(frames)]
+    images[0].save(
+        path, save_all=True, append_images=images[1:], **({"duration": 100} if path.suffix != ".tif" else {})
+    )
+    return path
+
+
+def test_animated_source_and_reference_warn(tmp_path: Path) -> None:
+    """An animated source and a multi-page reference are reduced to their first frame as the target is:
+    one warning line each (the issue: silently), after the result's lines."""
+    src = hopper_gif(tmp_path / "hopper.gif")
+    ref = animated_gif(tmp_path / "ref.webp", frames=2)
+    target = good_copy(tmp_path, "target.png")
+    proc = limited_cli(
+        "swap", "-s", src.name, "-t", target.name, "-o", "out.png", "--faces", "reference",
+        "--reference", ref.name, "--no-provenance", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-2:] == [
+        "warning: hopper.gif has 3 frames; only the first frame was used",
+        "warning: ref.webp has 2 frames; only the first frame was used",
+    ], proc.stderr
+    assert sum(ln.startswith("warning:") for ln in lines) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hopper.gif", "out.png", "ref.webp", "target.png"]
+
+
+def test_multipage_source_warns_once_in_a_batch(tmp_path: Path) -> None:
+    """In a batch the source's warning is said once, at the end (not once per file)."""
+    src = hopper_gif(tmp_path / "hopper.tif", frames=2)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good_copy(folder, "a.png")
+    good_copy(folder, "b.png")
+    proc = limited_cli(
+        "swap", "-s", src, "-t", folder, "-o", tmp_path / "out", "--no-provenance", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning:")]
+    assert warnings == [f"warning: {src} has 2 frames; only the first frame was used"], proc.stderr
+
+
 def test_single_frame_target_does_not_warn(tmp_path: Path) -> None:
     from masquerade import load_image
     from masquerade.imageio import frames_note

@@ -7,7 +7,8 @@ as the source (target: the astronaut), each run in its own process with a time l
 Whatever the entry, the run must end in either
 
 * exit 0 with a valid, decodable output file (of the expected size where the manifest gives one) and,
-  for an entry swapped only in part (the manifest's ``warning``), one ``warning:`` line saying so, or
+  for an entry swapped only in part (the manifest's ``warning``, and ``warning_as_source`` for an
+  animated or multi-page source photo), one ``warning:`` line saying so, or
 * exit 2 or 3 with exactly one ``error:`` line on stderr and no output,
 
 never in a crash, a traceback, an "unexpected" error (exit 1), a hang, a memory blow-up (a
@@ -264,9 +265,12 @@ def check_run(run: Run) -> None:
                 check_image_output(run.output, size)
         except Exception as exc:
             raise AssertionError(f"invalid output {run.output.name}: {exc!r}{ctx}") from None
-        if role == "target" and entry.get("warning"):
-            warnings = [ln for ln in run.stderr.splitlines() if ln.startswith("warning:")]
-            assert len(warnings) == 1 and entry["warning"] in warnings[0], f"expected one warning{ctx}"
+        warnings = [ln for ln in run.stderr.splitlines() if ln.startswith("warning:")]
+        expected = entry.get("warning") if role == "target" else entry.get("warning_as_source")
+        if expected:
+            assert len(warnings) == 1 and expected in warnings[0], f"expected one warning{ctx}"
+        elif role == "source" and entry["expect_as_source"] == "output":
+            assert warnings == [], f"expected no warning{ctx}"
     else:
         assert run.returncode in (2, 3), f"exit {run.returncode}: expected 2 (bad input) or 3 (no face){ctx}"
         lines = [ln for ln in run.stderr.splitlines() if ln.strip()]

@@ -1,11 +1,15 @@
 """Writing outputs safely: atomic writes and the checks made on an output before any work.
 
 * Every output is written under a temporary name beside its destination (:func:`temp_beside`: a hidden
-  ``.NAME.XXXX.part`` file or folder in the same folder, so the final rename never crosses file systems)
-  and renamed into place when complete (:func:`commit_file`, :func:`commit_folder`); on any error the
-  temporary is removed (:func:`removed_on_error`), so a failed or interrupted write never leaves a
-  partial output and an existing file is replaced in one step. :func:`atomic_write` does all of that for
-  a file written in one go.
+  ``.NAME.HOST-PID.XXXX.part`` file or folder in the same folder, so the final rename never crosses file
+  systems) and renamed into place when complete (:func:`commit_file`, :func:`commit_folder`); on any
+  error the temporary is removed (:func:`removed_on_error`), so a failed or interrupted write never
+  leaves a partial output and an existing file is replaced in one step. :func:`atomic_write` does all
+  of that for a file written in one go.
+* A process killed outright (SIGKILL, a crash, a power cut) cannot remove its temporaries: the next
+  temporary made for the same output first removes those of that output whose owner (the host and
+  process id in the name) is this host's and no longer running (:func:`remove_stale_temps`). Another
+  live run's temporaries, another host's, and files not named like ours are never touched.
 * Finished outputs get the usual permissions (``0o666`` or ``0o777`` less the umask), not the
   private ones of a temporary file.
 * The checks refuse, with a one-line :class:`~masquerade.errors.OutputError`, an output that would
@@ -22,10 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import tempfile
 import uuid
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -44,14 +50,81 @@ def _parent(path: Path) -> Path:
     return path.parent if str(path.parent) else Path(".")
 
 
+def owner_tag() -> str:
+    """``HOST-PID`` of this process, as temporaries carry it: the host as 6 hex digits (a hash of its
+    name: any characters, fixed length), then the process id."""
+    host = zlib.crc32(os.uname().nodename.encode()) & 0xFFFFFF
+    return f"{host:06x}-{os.getpid()}"
+
+
+# what follows ``.NAME.`` in a temporary of ours: the owner, tempfile's 8 random characters, a suffix
+_TEMP_TAIL = re.compile(
+    r"(?P<host>[0-9a-f]{6})-(?P<pid>[0-9]+)\.[a-z0-9_]{8}"
+    r"(?:\.part(?:\.[A-Za-z0-9]{1,5})?|\.c2pa-part(?:\.[A-Za-z0-9]{1,5})?|\.segments)"
+)
+
+
 def temp_beside(path: Path, suffix: str = ".part", folder: bool = False) -> Path:
-    """A new, empty temporary file (or with ``folder`` a folder) named ``.NAME.XXXX<suffix>`` in
-    ``path``'s folder, private to the user until it is committed."""
+    """A new, empty temporary file (or with ``folder`` a folder) named ``.NAME.HOST-PID.XXXX<suffix>``
+    in ``path``'s folder, private to the user until it is committed. Stale temporaries of the same
+    output left by a killed process are removed first (:func:`remove_stale_temps`)."""
+    remove_stale_temps(path)
+    prefix = f".{path.name}.{owner_tag()}."
     if folder:
-        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=_parent(path)))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=_parent(path))
+        return Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=_parent(path)))
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=_parent(path))
     os.close(fd)
     return Path(tmp)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (one of another user counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, it is not ours to signal
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temporaries of the output ``path`` (:func:`temp_beside`'s, and the signing
+    temporaries named after them) whose owner, named in them, is a process of this host that has
+    ended; returns what was removed. A temporary of a live process, of another host, a link, or any
+    name not exactly of our form is left alone. Nothing is raised: a file that cannot be removed
+    stays."""
+    parent, lead = _parent(path), f".{path.name}."
+    removed: list[Path] = []
+    try:
+        with os.scandir(parent) as it:
+            names = [e.name for e in it if e.name.startswith(lead)]
+    except OSError:
+        return removed
+    host = owner_tag().split("-")[0]
+    for name in names:
+        m = _TEMP_TAIL.fullmatch(name, len(lead))
+        if m is None or m["host"] != host:
+            continue
+        pid = int(m["pid"])
+        if pid == os.getpid() or process_alive(pid):
+            continue
+        tmp = parent / name
+        removed += remove_stale_temps(tmp)  # a signing temporary of a stale temporary
+        try:
+            st = os.lstat(tmp)
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(tmp)
+            elif stat.S_ISREG(st.st_mode):
+                tmp.unlink()
+            else:
+                continue
+        except OSError:
+            continue
+        removed.append(tmp)
+    return removed
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, LimitError, OutputError
-from .files import atomic_write_bytes, read_input_bytes
+from .files import atomic_write_bytes, check_input_file, read_input_bytes
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,23 @@ def frames_note(img: LoadedImage) -> str | None:
         return None
     n = f"{img.frames} frames" if img.frames > 1 else "several frames"
     return f"{img.path or 'the image'} has {n}; only the first frame was used"
+
+
+def file_frames_note(path: str | os.PathLike[str]) -> str | None:
+    """:func:`frames_note` for an image file already loaded with :func:`load_image` (a source or
+    reference photo, whose :class:`LoadedImage` was not kept): its frames are counted from the
+    headers, no pixel is decoded; None for a single image, or a file that cannot be opened now."""
+    p = Path(path)
+    try:
+        check_input_file(p, "an image")  # never opens a FIFO or a device
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(p, formats=READ_FORMATS) as im:
+                frames = _frame_count(im)
+    except Exception:
+        log.debug("counting the frames of %s failed", p, exc_info=True)
+        return None
+    return frames_note(LoadedImage(np.zeros((0, 0, 3), np.uint8), None, p, frames))
 
 
 def _frame_count(im: Image.Image) -> int:

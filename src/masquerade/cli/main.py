@@ -2,13 +2,16 @@
 Library code logs; the commands print.
 
 Every failure ends in one line on stderr and a non-zero exit status (2: bad input or usage,
-3: no usable face, 1: unexpected); set ``MASQUERADE_DEBUG=1`` to see a traceback instead. Each command
+3: no usable face, 1: unexpected); set ``MASQUERADE_DEBUG=1`` to see a traceback instead. Ctrl-C
+(``interrupted``, 130), SIGTERM and SIGHUP (``stopped by SIGTERM``, 128 + the signal) stop a command
+after its clean-up: no partial output or temporary file is left (:mod:`.signals`). Each command
 is a module of this package with ``add_parser(sub)`` and ``run(args, out, err)``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -20,7 +23,10 @@ from . import analyze, demo, evaluate, live, models, swap, verify
 from .common import INTENDED_USE, one_line
 from .extract import add_extract_parser, cmd_extract
 from .serve import add_serve_parser, cmd_serve
+from .signals import StopSignals
 from .train import add_train_parser, cmd_train
+
+log = logging.getLogger(__name__)
 
 COMMANDS = {
     "analyze": analyze.run,
@@ -65,19 +71,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     debug = bool(os.environ.get("MASQUERADE_DEBUG"))
+    stop = StopSignals()
     try:
-        return COMMANDS[args.command](args, out, err)
-    except MasqueradeError as exc:
-        if debug:
-            raise
-        err.print(f"error: {one_line(str(exc))}", highlight=False, markup=False, soft_wrap=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        err.print("interrupted", highlight=False)
-        return 130
+        # SIGTERM, SIGHUP: cleaned up and stopped like Ctrl-C (the server has its own shutdown)
+        with stop if args.command != "serve" else contextlib.nullcontext(stop):
+            return COMMANDS[args.command](args, out, err)
+    except KeyboardInterrupt:  # Ctrl-C, or a stop signal (Stopped, or what a library made of it)
+        err.print(f"stopped by {stop.name}" if stop.signum else "interrupted", highlight=False)
+        return stop.exit_code
     except Exception as exc:
+        if stop.signum and not debug:  # an error on the way out of a stop (a library's, made of it)
+            log.debug("stopping by %s: %r", stop.name, exc)
+            err.print(f"stopped by {stop.name}", highlight=False)
+            return stop.exit_code
         if debug:
             raise
+        if isinstance(exc, MasqueradeError):
+            err.print(f"error: {one_line(str(exc))}", highlight=False, markup=False, soft_wrap=True)
+            return exc.exit_code
         why = one_line(str(exc))
         msg = f"error: unexpected {type(exc).__name__}: {why} (set MASQUERADE_DEBUG=1 for details)"
         err.print(msg, highlight=False, markup=False, soft_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 from rich.console import Console
 
 from ..errors import InputError
-from ..files import check_input_file, check_output_path
-from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, frames_note, load_image
+from ..files import check_input_file, check_output_path, temp_beside
+from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, file_frames_note, frames_note, load_image
 from ..job import SwapJob, check_request, prepare_job, video_options
 from ..provenance.stamp import OutputStamp
 from .common import (
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         highlight=False,
     )
     err.print(stamp.record.summary(), highlight=False, markup=False)
+    warn_inputs(err, args)
     warn(err, frames_note(tgt_img))
     return 0
 
@@ -137,6 +139,16 @@ def warn(err: Console, note: str | None) -> None:
     """One ``warning:`` line (nothing for None)."""
     if note:
         err.print(f"warning: {one_line(note)}", highlight=False, markup=False, soft_wrap=True)
+
+
+def warn_inputs(err: Console, args: argparse.Namespace) -> None:
+    """One ``warning:`` line for each source or reference photo of which only the first frame was
+    used (an animation, a multi-page TIFF), as for the target."""
+    seen: set[Path] = set()
+    for p in _inputs(args):
+        if p not in seen:
+            seen.add(p)
+            warn(err, file_frames_note(p))
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
@@ -209,6 +221,7 @@ def _swap_video(
         highlight=False,
     )
     err.print(stamp.record.summary(), highlight=False, markup=False)
+    warn_inputs(err, args)
     # fewer frames than the container declares (a truncated file): said once, with the damage if any
     trimmed = args.start is not None or args.end is not None
     short = None if trimmed else short_read_note(tgt_p, info.frames, report.frames)
@@ -224,8 +237,6 @@ def _swap_video_ray(
 ) -> Any:
     """The video swapped in segments on Ray workers (:mod:`masquerade.run.ray_backend`), then joined; the
     bar advances by whole segments while they are swapped, then frame by frame through the join."""
-    import tempfile
-
     from ..run.ray_backend import ray_runner
     from ..video.segments import swap_video_segmented
 
@@ -250,12 +261,17 @@ def _swap_video_ray(
     start_join = [start]
     parent = args.work_dir or (dest.parent if str(dest.parent) else Path("."))
     parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".masquerade-segments-", dir=parent) as work:
+    # ``.OUTPUT.HOST-PID.XXXX.segments``: removed at the end, however the run ends (a stop signal
+    # included); one left by a killed run is removed by the next run writing the same output
+    work = temp_beside(parent / dest.name, ".segments", folder=True)
+    try:
         run = ray_runner(job, tgt_p, work, workers=args.workers, address=args.address, on_segment=on_segment)
         return swap_video_segmented(
             job, tgt_p, dest, work, stamp, segment_seconds=args.segment_seconds, runner=run,
             progress=progress, join=args.join,
         )  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _swap_batch(args: argparse.Namespace, tgt_p: Path, err: Console) -> int:
@@ -302,6 +318,7 @@ def _swap_batch(args: argparse.Namespace, tgt_p: Path, err: Console) -> int:
             )  # fmt: skip
     err.print(report.summary() + f" → {args.output}", highlight=False, markup=False)
     err.print(f"report: {report.report_path}", highlight=False, markup=False)
+    warn_inputs(err, args)
     if report.failed:
         n = len(report.failed)
         err.print(f"error: {n} file{'s' if n != 1 else ''} failed (reasons above and in the report)")

@@ -17,13 +17,12 @@ import io
 import mimetypes
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, BinaryIO
 
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, temp_beside
 from .credentials import SigningConfig, load_credentials, resolve_signing_config
 from .manifest import ProvenanceError, ProvenanceInfo, c2pa_library, c2pa_settings
 
@@ -154,11 +153,14 @@ def sign_file(
     if not mime:
         raise UnsupportedFormat(f"{dst}: cannot tell the media type from the extension")
     mime = _require_embeddable(mime)
-    parent = dst.parent if str(dst.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".c2pa-part" + dst.suffix, dir=parent)
-    tmp = Path(tmp_name)
+    # named like every temporary of ours (``.NAME.HOST-PID.XXXX.c2pa-part.EXT``), so that one left by a
+    # killed process is removed by the next run writing the same file (masquerade.files.temp_beside)
     try:
-        with os.fdopen(fd, "w+b") as fout, open(src, "rb") as fin:
+        tmp = temp_beside(dst, ".c2pa-part" + dst.suffix)
+    except OSError as exc:
+        raise ProvenanceError(f"cannot sign {src} into {dst}: {exc}") from exc
+    try:
+        with open(tmp, "w+b") as fout, open(src, "rb") as fin:
             _sign(fin, fout, mime, info, config, embed=True)
             fout.flush()
             os.fsync(fout.fileno())

@@ -21,12 +21,13 @@ signed C2PA manifest, unless turned off).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -218,12 +219,19 @@ def with_signing(job: SwapJob) -> SwapJob:
 class BatchWorker:
     """Swaps batch items one at a time with models loaded once; never raises for a bad file."""
 
-    def __init__(self, job: SwapJob, face_swapper: FaceSwapper | None = None) -> None:
+    def __init__(
+        self,
+        job: SwapJob,
+        face_swapper: FaceSwapper | None = None,
+        on_frame: Callable[[], None] | None = None,
+    ) -> None:
         """``face_swapper``: a :class:`~masquerade.pipeline.FaceSwapper` for the job's options to use
-        (its analyzer and model are not loaded again, nor closed here)."""
+        (its analyzer and model are not loaded again, nor closed here). ``on_frame()`` is called after
+        each frame of a video and may raise to stop it (its temporary file is removed; the file is
+        then failed)."""
         from ..analysis.analyzer import FaceAnalyzer
 
-        self.job = job
+        self.job, self.on_frame = job, on_frame
         self._own = face_swapper is None
         self.swapper = face_swapper or FaceSwapper(job.options, analyzer=FaceAnalyzer(identity=False))
         self.analyzer = self.swapper.analyzer
@@ -251,9 +259,11 @@ class BatchWorker:
                 from ..video.swap import swap_video
 
                 # frames over s.max_pixels are refused by the transcoder before any is decoded
+                check = self.on_frame
                 vr = swap_video(
-                    s, item.input, item.output, self.analyzer, stamp=stamp, swapper=self.swapper.swapper
-                )
+                    s, item.input, item.output, self.analyzer, stamp=stamp, swapper=self.swapper.swapper,
+                    progress=(lambda _n, _t: check()) if check is not None else None,
+                )  # fmt: skip
                 res.faces, res.frames_swapped = vr.faces_swapped, vr.frames_swapped
                 res.frames = vr.transcode.frames_out if vr.transcode else vr.frames
                 declared = vr.transcode.frames_declared if vr.transcode else 0
@@ -296,6 +306,24 @@ def local_batch_runner(job: SwapJob, face_swapper: FaceSwapper | None = None) ->
     return run
 
 
+def _missing_folders(folders: Iterable[Path]) -> list[Path]:
+    """The folders among ``folders`` and their parents that do not exist yet, deepest first."""
+    missing: set[Path] = set()
+    for folder in folders:
+        for d in (folder, *folder.parents):
+            if d in missing or d.exists() or d.is_symlink():
+                break
+            missing.add(d)
+    return sorted(missing, key=lambda d: len(d.parts), reverse=True)
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    """Remove those of ``folders`` (deepest first) that are empty."""
+    for d in folders:
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
 def write_batch_report(report: BatchReport, path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     report.report_path = str(p)
@@ -333,7 +361,12 @@ def swap_batch(
         if progress is not None:
             progress(r)
     run = runner or local_batch_runner(st)
-    done = run(items, progress or (lambda _r: None)) if items else []
+    made = _missing_folders(item.output.parent for item in items)
+    try:
+        done = run(items, progress or (lambda _r: None)) if items else []
+    except BaseException:  # stopped (or broken) mid-way: the finished outputs stay, no empty folder
+        _remove_empty(made)
+        raise
     report.results = sorted([*done, *skipped], key=lambda r: r.input)
     report.seconds = round(time.perf_counter() - t0, 3)
     write_batch_report(report, rpath)

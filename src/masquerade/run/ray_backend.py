@@ -11,6 +11,16 @@ paths handed to the workers (the video, the segment ``work_dir``, a batch's inpu
 folders) must be readable and writable on every node (on a cluster: a shared filesystem); the join
 of a segmented video runs in the calling process.
 
+Ray's own output stays out of a run that works: the token-authentication notice of ``ray.init`` is
+not shown, and no actor is built from object-store arguments (Ray logs an error line for every such
+actor that may restart): each actor is made empty and builds its worker from the arguments its first
+item brings (by reference, so a restarted actor builds it again from the next item's). Errors are
+still shown. The caller's SIGTERM handler, if it has one, is kept: ``ray.init`` would replace it with
+Ray's own (which exits with status 1) and a native one that prints a stack dump. When the run ends
+early (an error, a stop signal in the caller), the items being swapped are cancelled and given
+:data:`STOP_GRACE_S` seconds to clean up after themselves (a batch file's or a segment's temporary
+files) before their workers are killed.
+
 Fault injection for tests: ``MASQUERADE_RAY_CRASH_ONCE=INDEX:MARKER`` makes the worker that first
 takes segment (or batch file) INDEX exit abruptly, once (it creates the file MARKER so the retry runs
 normally); ``INDEX:always`` makes it exit every time.
@@ -21,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +45,9 @@ from .batch import BatchItem, BatchResult, BatchRunner, BatchWorker
 log = logging.getLogger(__name__)
 
 CRASH_ENV = "MASQUERADE_RAY_CRASH_ONCE"
+STOP_GRACE_S = 10.0  # how long cancelled items may take to stop before their workers are killed
+# Ray's notices of a run that works: silenced while ray.init runs
+_QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup",)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -51,23 +66,42 @@ def _maybe_crash(index: int) -> None:
         os._exit(17)  # an abrupt worker death, as a killed process
 
 
+class _Cancelled(Exception):
+    """Raised in a worker between two frames once its item has been cancelled (``ray.cancel``)."""
+
+
+def _cancel_check() -> Callable[[], None]:
+    """A function for the worker to call between frames: raises :class:`_Cancelled` once the item it
+    runs has been cancelled (nothing on a Ray without ``RuntimeContext.is_canceled``)."""
+    import ray
+
+    is_canceled = getattr(ray.get_runtime_context(), "is_canceled", None)
+
+    def check() -> None:
+        if is_canceled is not None and is_canceled():
+            raise _Cancelled("cancelled")
+
+    return check
+
+
 class _Worker:
     """The actor body for segments: the analyzer and swapper live as long as the worker."""
 
-    def __init__(self, job: SwapJob, target: str, work_dir: str) -> None:
+    def __init__(
+        self, job: SwapJob, target: str, work_dir: str, on_frame: Callable[[], None] | None = None
+    ) -> None:
         from ..analysis.analyzer import FaceAnalyzer
         from ..pipeline import make_swapper
 
-        self.job, self.target, self.work_dir = job, target, work_dir
+        self.job, self.target, self.work_dir, self.on_frame = job, target, work_dir, on_frame
         self.analyzer = FaceAnalyzer(identity=False)
         self.swapper = make_swapper(job.options)
 
     def swap(self, segment: Segment) -> SegmentResult:
         _maybe_crash(segment.index)
-        return swap_segment(self.job, self.target, segment, self.work_dir, self.analyzer, self.swapper)
-
-    def pid(self) -> int:
-        return os.getpid()
+        return swap_segment(
+            self.job, self.target, segment, self.work_dir, self.analyzer, self.swapper, on_frame=self.on_frame
+        )
 
 
 class _BatchActor(BatchWorker):
@@ -80,6 +114,26 @@ class _BatchActor(BatchWorker):
         result = self(item)
         result.worker = f"{ray.get_runtime_context().get_node_id()[:12]}:{os.getpid()}"  # node:process
         return result
+
+
+class _Host:
+    """The Ray actor: empty when made (its constructor takes only the body's class, so that no
+    argument of it is in the object store), it builds ``body(*args, on_frame=…)`` from the arguments
+    its first item brings and swaps every item with it."""
+
+    def __init__(self, body: type) -> None:
+        self.body: type = body
+        self.worker: Any = None
+
+    def swap(self, setup: list[Any], item: Any) -> Any:
+        import ray
+
+        if self.worker is None:
+            self.worker = self.body(*ray.get(setup), on_frame=_cancel_check())
+        return self.worker.swap(item)
+
+    def pid(self) -> int:
+        return os.getpid()
 
 
 def _import_ray() -> Any:
@@ -119,6 +173,8 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
     the cluster at ``address`` (left running); an already initialised Ray is used as it is."""
     ray = _import_ray()
     started_here = not ray.is_initialized()
+    main_thread = threading.current_thread() is threading.main_thread()
+    caller_sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
     if started_here:
         kwargs: dict[str, Any] = {
             "include_dashboard": False,
@@ -132,15 +188,35 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
             kwargs["address"] = address
         env = {CRASH_ENV: os.environ[CRASH_ENV]} if os.environ.get(CRASH_ENV) else {}
         try:
-            ray.init(runtime_env={"env_vars": env} if env else None, **kwargs)
+            with _quiet(_QUIET_LOGGERS):
+                ray.init(runtime_env={"env_vars": env} if env else None, **kwargs)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
             raise InputError(f"cannot start or reach {where}: {' '.join(str(exc).split())}") from None
+        finally:
+            # ray.init sets its own SIGTERM handlers (Python's: kill Ray, exit 1, no clean-up of ours;
+            # the core worker's native one: a stack dump on stderr): the caller's stays in charge
+            if callable(caller_sigterm):
+                signal.signal(signal.SIGTERM, caller_sigterm)
     try:
         yield ray
     finally:
         if started_here:
             ray.shutdown()
+
+
+@contextlib.contextmanager
+def _quiet(names: Sequence[str]) -> Iterator[None]:
+    """The loggers ``names`` show errors only, for the duration."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def run_on_actors(
@@ -153,17 +229,20 @@ def run_on_actors(
     on_result: Callable[[R], None] | None = None,
     retries: int = 2,
 ) -> list[R]:
-    """Hand ``items`` one at a time to ``workers`` actors of class ``body`` (built from ``args``,
-    calling their ``swap(item)``), each the next item as soon as it is free; results in completion
-    order. A worker that died more than ``retries`` times on an item is replaced by a new one and the
-    item is given to ``on_lost(item, error)``, which returns its result or raises."""
+    """Hand ``items`` one at a time to ``workers`` actors, each running a ``body`` (built from
+    ``args`` and ``on_frame``, a check to call between frames; its ``swap(item)`` called), each the
+    next item as soon as it is free; results in completion order. A worker that died more than
+    ``retries`` times on an item is replaced by a new one and the item is given to
+    ``on_lost(item, error)``, which returns its result or raises. If the run ends early (an error, an
+    interrupt), the items still running are cancelled and given :data:`STOP_GRACE_S` seconds to stop
+    before their actors are killed."""
     from ray.exceptions import RayActorError, RayTaskError
 
-    actor = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(body)
-    # the constructor's arguments stay referenced here for the whole run: a restarted actor (after its
-    # worker died) is built again from them (ray-project/ray#53727)
-    kept = [ray.put(x) for x in args]
-    free = [actor.remote(*kept) for _ in range(min(workers, len(items)))]
+    actor = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries)(_Host)
+    # the body's arguments go with every item, by reference (kept here for the whole run), so that a
+    # restarted actor (after its worker died) builds its body again from them (ray-project/ray#53727)
+    setup = [ray.put(x) for x in args]
+    free = [actor.remote(body) for _ in range(min(workers, len(items)))]
     todo = list(reversed(items))
     running: dict[Any, tuple[Any, T]] = {}
     results: list[R] = []
@@ -171,7 +250,7 @@ def run_on_actors(
         while todo or running:
             while free and todo:
                 a, it = free.pop(), todo.pop()
-                running[a.swap.remote(it)] = (a, it)
+                running[a.swap.remote(setup, it)] = (a, it)
             (ref,), _ = ray.wait(list(running), num_returns=1)
             a, it = running.pop(ref)
             try:
@@ -182,16 +261,27 @@ def run_on_actors(
             except RayActorError as exc:
                 log.warning("a Ray worker died %d times on %s; replacing it", retries + 1, it)
                 ray.kill(a)
-                a = actor.remote(*kept)
+                a = actor.remote(body)
                 r = on_lost(it, exc)
             results.append(r)
             if on_result is not None:
                 on_result(r)
             free.append(a)
     finally:
+        if running:  # ended early: let the items being swapped remove their temporary files
+            _cancel(ray, list(running))
         for a in [*free, *(a for a, _ in running.values())]:
             ray.kill(a)
     return results
+
+
+def _cancel(ray: Any, refs: list[Any]) -> None:
+    """Cancel the items ``refs`` and wait up to :data:`STOP_GRACE_S` seconds for them to end."""
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref)
+    with contextlib.suppress(Exception):
+        ray.wait(refs, num_returns=len(refs), timeout=STOP_GRACE_S)
 
 
 def ray_runner(

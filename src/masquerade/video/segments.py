@@ -159,10 +159,12 @@ def swap_segment(
     out_dir: str | os.PathLike[str],
     analyzer: FaceAnalyzer | None = None,
     swapper: Swapper | None = None,
+    on_frame: Callable[[], None] | None = None,
 ) -> SegmentResult:
     """Swap the frames of ``segment`` (see the module docstring). Without ``segment.part`` the frames
     are stored losslessly and the join adds the provenance; with it they are watermarked and encoded
-    here as the output will hold them."""
+    here as the output will hold them. ``on_frame()`` is called before each frame is swapped and may
+    raise to stop (the segment's files are then removed)."""
 
     p = Path(target)
     out = Path(out_dir)
@@ -202,6 +204,8 @@ def swap_segment(
                         break
                     if math.isfinite(begin) and t < begin - 1e-6:
                         continue
+                    if on_frame is not None:
+                        on_frame()
                     rotation = frame_rotation(frame)
                     rgb = upright(frame_rgb(frame), rotation)
                     before = (vs.report.frames_swapped, vs.report.faces_swapped)
@@ -217,6 +221,9 @@ def swap_segment(
                     times.append(t)
             finally:
                 write(None, 0)
+    except BaseException:
+        frames_path.unlink(missing_ok=True)
+        raise
     finally:
         vs.close()
     np.save(times_path, np.asarray(times, np.float64))

@@ -1,5 +1,6 @@
 """Load test of ``masquerade serve``: N jobs submitted at once by N client threads, against a server
-started as a user starts it (a separate process on localhost).
+started as a user starts it (a separate process on localhost, its access token given in
+``MASQUERADE_TOKEN`` and sent by every client as ``Authorization: Bearer``).
 
 Each client uploads its own source and target (the first N different-person pairs of ``lfw_swap_v1``
 when ``--lfw`` is given, else the two bundled samples), submits the job, polls it to the end and
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -61,24 +63,30 @@ def main() -> None:
     pairs = _pairs(args.lfw, args.jobs)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    token = secrets.token_urlsafe(32)
+    auth = {"Authorization": f"Bearer {token}"}
     with tempfile.TemporaryDirectory() as data:
         cmd = [sys.executable, "-m", "masquerade", "serve", "--port", str(port), "--data", data,
                "--jobs", str(args.workers), "--queue", str(max(16, args.jobs))]  # fmt: skip
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
-        )
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "MASQUERADE_TOKEN": token},
+        )  # fmt: skip
         try:
             for _ in range(200):
                 try:
-                    if httpx.get(url + "/api/health", timeout=2).status_code == 200:
+                    if httpx.get(url + "/api/health", timeout=2, headers=auth).status_code == 200:
                         break
                 except httpx.HTTPError:
-                    time.sleep(0.3)
+                    pass
+                time.sleep(0.3)
+            else:
+                raise SystemExit("masquerade serve did not answer")
             results: list[dict] = [{} for _ in pairs]
             barrier = threading.Barrier(len(pairs))
 
             def client(k: int, src: Path, tgt: Path) -> None:
-                with httpx.Client(base_url=url, timeout=60) as c:
+                with httpx.Client(base_url=url, timeout=60, headers=auth) as c:
                     ids = [
                         c.post("/api/uploads", files={"file": (p.name, p.read_bytes())}).json()["id"]
                         for p in (src, tgt)

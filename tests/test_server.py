@@ -1,13 +1,18 @@
 """``masquerade serve``'s REST API on real photos (FastAPI's test client, real worker processes):
 uploads and their checks, jobs from queue to result, cancelling, the per-job time limit, the bounded
 queue, persistence across a restart, the errors of bad requests, and the warm workers — reused from
-job to job, replaced when killed, cancelled, crashed or over their memory limit."""
+job to job, replaced when killed, cancelled, crashed or over their memory limit. Then who may use it:
+the access token, Host and Origin checks, CSRF, the security headers, the upload limit on a streamed
+(chunked) body; and that no way of stopping a job or the server leaves temporary files behind."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -28,6 +33,18 @@ from masquerade.server.app import ServerConfig, create_app
 from masquerade.server.store import JobStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+TOKEN = "test-token-0123456789abcdef"
+BASE = "http://127.0.0.1:7860"  # the test client's address (its Host header must be allowed)
+
+
+def _client(cfg: ServerConfig, token: str | None = TOKEN) -> TestClient:
+    """A test client of a server on ``cfg`` whose token is ``TOKEN``, sending it (``token``) with every
+    request; entered with ``with``, the server's workers start (its lifespan), else they do not."""
+    if cfg.token is None and not cfg.no_token:
+        cfg = dataclasses.replace(cfg, token=TOKEN)
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return TestClient(create_app(cfg), base_url=BASE, headers=headers)
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -126,7 +143,7 @@ def judge():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("serve")
-    with TestClient(create_app(ServerConfig(data=data, queue_size=4))) as c:
+    with _client(ServerConfig(data=data, queue_size=4)) as c:
         yield c, data
 
 
@@ -190,10 +207,10 @@ def test_bad_uploads_are_refused_in_one_line(server, tmp_path) -> None:
 
 def test_limits(tmp_path) -> None:
     photo = Path(sample_path("grace_hopper"))
-    with TestClient(create_app(ServerConfig(data=tmp_path / "a", max_upload_mb=0.01))) as c:
+    with _client(ServerConfig(data=tmp_path / "a", max_upload_mb=0.01)) as c:
         r = _upload(c, photo)
         assert r.status_code == 413 and "larger than" in r.json()["detail"]
-    with TestClient(create_app(ServerConfig(data=tmp_path / "b", max_pixels=100_000))) as c:
+    with _client(ServerConfig(data=tmp_path / "b", max_pixels=100_000)) as c:
         r = _upload(c, photo)
         assert r.status_code == 413 and "over the limit of 100,000 pixels" in r.json()["detail"], r.json()
         # a tiny image is bad input, not over a limit
@@ -258,7 +275,7 @@ def test_cancel_and_result_of_an_unfinished_job(server, uploads, slow_clip) -> N
 
 def test_queue_is_bounded_and_time_limit_stops_a_job(tmp_path, slow_clip) -> None:
     cfg = ServerConfig(data=tmp_path / "q", queue_size=1, job_time_limit=0.5)
-    with TestClient(create_app(cfg)) as c:
+    with _client(cfg) as c:
         src = _upload(c, sample_path("grace_hopper")).json()
         tgt = _upload(c, slow_clip, "slow.mp4").json()
         codes = [c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}) for _ in range(4)]
@@ -269,11 +286,12 @@ def test_queue_is_bounded_and_time_limit_stops_a_job(tmp_path, slow_clip) -> Non
         for job_id in accepted:  # 60 frames take seconds, even on a warm worker
             job = _wait(c, job_id)
             assert job["status"] == "failed" and "time limit" in job["error"], job
+            assert list((tmp_path / "q" / "jobs" / job_id).iterdir()) == []  # no partial output
 
 
 def test_jobs_persist_across_a_restart(tmp_path) -> None:
     data = tmp_path / "p"
-    with TestClient(create_app(ServerConfig(data=data))) as c:
+    with _client(ServerConfig(data=data)) as c:
         src = _upload(c, sample_path("grace_hopper")).json()
         tgt = _upload(c, sample_path("astronaut")).json()
         done = _wait(c, c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()["id"])
@@ -285,7 +303,7 @@ def test_jobs_persist_across_a_restart(tmp_path) -> None:
         {"kind": "image", "source": src["id"], "target": tgt["id"], "options": {}, "public": {}}
     )
     assert store.start(lost.id)
-    with TestClient(create_app(ServerConfig(data=data))) as c:
+    with _client(ServerConfig(data=data)) as c:
         again = c.get(f"/api/jobs/{done['id']}").json()
         assert again["status"] == "done" and c.get(again["result_url"]).content == result
         gone = c.get(f"/api/jobs/{lost.id}").json()
@@ -298,7 +316,7 @@ def test_video_job(tmp_path) -> None:
     import av
 
     clip = _clip(tmp_path / "clip.mp4", 8)
-    with TestClient(create_app(ServerConfig(data=tmp_path / "v"))) as c:
+    with _client(ServerConfig(data=tmp_path / "v")) as c:
         src = _upload(c, sample_path("grace_hopper")).json()
         tgt = _upload(c, clip, "clip.mp4")
         assert tgt.status_code == 201, tgt.text
@@ -376,7 +394,7 @@ def test_provenance_can_be_off_only_where_the_server_allows_it(server, uploads, 
     r = c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"], "provenance": False})
     assert r.status_code == 422 and "provenance cannot be off" in r.json()["detail"], r.text
     cfg = ServerConfig(data=tmp_path / "open", allow_no_provenance=True)
-    with TestClient(create_app(cfg)) as c2:
+    with _client(cfg) as c2:
         s2, t2 = (_upload(c2, sample_path(n)).json() for n in ("grace_hopper", "astronaut"))
         job = _wait(
             c2,
@@ -420,10 +438,13 @@ def test_cancelling_a_running_job_replaces_its_worker(server, uploads, slow_clip
     job = c.post("/api/jobs", json={"source": src["id"], "target": clip["id"]}).json()
     assert _running(c, job["id"])["status"] == "running"
     assert store.job(job["id"]).worker == pid
+    folder = data / "jobs" / job["id"]
+    _until(lambda: _temporaries(folder), 60.0, "the job writing its output")  # a .part is there
     c.post(f"/api/jobs/{job['id']}/cancel")
     done = _wait(c, job["id"])
     assert done["status"] == "cancelled" and done["error"] == "cancelled while running", done
     assert not _alive(pid)  # killed with its job
+    assert list(folder.iterdir()) == []  # what the worker was writing is gone
     # a replacement warms up and serves the next job
     _, tgt = uploads
     nxt = _wait(c, c.post("/api/jobs", json={"source": src["id"], "target": tgt["id"]}).json()["id"])
@@ -447,10 +468,13 @@ def test_a_killed_worker_fails_its_job_and_is_replaced(server, uploads, slow_cli
     job = c.post("/api/jobs", json={"source": src["id"], "target": clip["id"]}).json()
     _running(c, job["id"])
     assert store.job(job["id"]).worker == pid
+    folder = data / "jobs" / job["id"]
+    _until(lambda: _temporaries(folder), 60.0, "the job writing its output")
     os.kill(pid, signal.SIGKILL)
     failed = _wait(c, job["id"])
     assert failed["status"] == "failed", failed
     assert failed["error"] == "the job's process ended unexpectedly (exit code -9)", failed
+    _until(lambda: not any(folder.iterdir()), 10.0, "the dead worker's temporary removed")
     # idle
     idle = _idle_worker(c)
     assert idle != pid
@@ -467,7 +491,7 @@ def test_a_worker_over_its_memory_limit_is_replaced_after_its_job(tmp_path, judg
     if not Path("/proc/self/status").exists():
         pytest.skip("resident memory is read from /proc")
     data = tmp_path / "m"
-    with TestClient(create_app(ServerConfig(data=data, worker_memory_mb=1))) as c:
+    with _client(ServerConfig(data=data, worker_memory_mb=1)) as c:
         src = _upload(c, sample_path("grace_hopper")).json()
         tgt = _upload(c, sample_path("astronaut")).json()
         store = JobStore(data)
@@ -503,34 +527,14 @@ def test_server_killed_with_a_running_job_takes_its_worker_along(slow_clip, tmp_
     """kill -9 of the server while a job runs: its worker dies with it (no orphan finishing the job
     outside every limit), and a server started again on the same data marks the job interrupted and
     serves no result for it."""
-    import socket
-    import subprocess
-    import sys
-
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url, data = f"http://127.0.0.1:{port}", tmp_path / "data"
-    cmd = [sys.executable, "-m", "masquerade", "serve", "--port", str(port), "--data", str(data)]
-
-    def start() -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _until(lambda: _healthy(url), 120.0, "the server answering")
-        return proc
-
-    proc = start()
+    data = tmp_path / "data"
+    proc, url = _start_server(data)
     try:
-        with httpx.Client(base_url=url, timeout=30) as c:
-            src = c.post("/api/uploads", files={"file": ("s.jpg", sample_path("grace_hopper").read_bytes())})
-            tgt = c.post("/api/uploads", files={"file": ("t.mp4", slow_clip.read_bytes())})
-            job_id = c.post(
-                "/api/jobs", json={"source": src.json()["id"], "target": tgt.json()["id"]}
-            ).json()["id"]
-            _until(
-                lambda: c.get(f"/api/jobs/{job_id}").json()["status"] == "running", 120.0, "the job running"
-            )
+        with _http(url) as c:
+            job_id = _running_video_job(c, slow_clip)
+            _until(lambda: _temporaries(data / "jobs" / job_id), 60.0, "the job writing its output")
         workers = _children(proc.pid)
         assert workers, "the server has no worker process"
         proc.kill()
@@ -538,8 +542,11 @@ def test_server_killed_with_a_running_job_takes_its_worker_along(slow_clip, tmp_
         _until(lambda: all(_state(p) in "XZ" for p in workers), 20.0, "the workers ending with the server")
         time.sleep(2.0)  # an orphan would go on writing the result now
         assert not (data / "jobs" / job_id / "result.mp4").exists(), "a result appeared"
-        proc = start()
-        with httpx.Client(base_url=url, timeout=30) as c:
+        assert _temporaries(data / "jobs" / job_id), "SIGKILL leaves the worker's temporary behind"
+        proc, url = _start_server(data)
+        # the next start removes it
+        assert list((data / "jobs" / job_id).iterdir()) == []
+        with httpx.Client(base_url=url, timeout=30, headers=_AUTH) as c:
             job = c.get(f"/api/jobs/{job_id}").json()
             assert job["status"] == "interrupted", job
             assert c.get(f"/api/jobs/{job_id}/result").status_code == 409
@@ -548,11 +555,75 @@ def test_server_killed_with_a_running_job_takes_its_worker_along(slow_clip, tmp_
         proc.wait(timeout=30)
 
 
+_AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(data: Path, *args: str, stderr: Path | None = None):
+    """``masquerade serve`` as a user starts it (token from MASQUERADE_TOKEN), once it answers: the
+    process and its address."""
+    import subprocess
+    import sys
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "masquerade", "serve", "--port", str(port), "--data", str(data), *args]
+    err = subprocess.DEVNULL if stderr is None else stderr.open("w")
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "MASQUERADE_TOKEN": TOKEN},
+        preexec_fn=_default_sigint,
+    )  # fmt: skip
+    try:
+        _until(lambda: _healthy(url) or proc.poll() is not None, 120.0, "the server answering")
+    except BaseException:
+        proc.kill()
+        raise
+    assert proc.poll() is None, f"the server ended (exit code {proc.returncode})"
+    return proc, url
+
+
+def _default_sigint() -> None:
+    """A test run started in the background (``nohup pytest &``) ignores SIGINT and its children would
+    inherit that: give the server the default, as a command started from a terminal has."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _http(url: str):
+    import httpx
+
+    return httpx.Client(base_url=url, timeout=30, headers=_AUTH)
+
+
+def _running_video_job(c, clip: Path) -> str:
+    """Upload the sample face and ``clip``, start a job, return its id once it runs."""
+    src = c.post("/api/uploads", files={"file": ("s.jpg", sample_path("grace_hopper").read_bytes())})
+    tgt = c.post("/api/uploads", files={"file": ("t.mp4", clip.read_bytes())})
+    assert src.status_code == tgt.status_code == 201, (src.text, tgt.text)
+    job_id = c.post("/api/jobs", json={"source": src.json()["id"], "target": tgt.json()["id"]}).json()["id"]
+    _until(lambda: c.get(f"/api/jobs/{job_id}").json()["status"] == "running", 120.0, "the job running")
+    return job_id
+
+
+def _temporaries(folder: Path) -> list[Path]:
+    """The temporary files in ``folder`` (hidden, with .part in their name)."""
+    try:
+        return [p for p in folder.iterdir() if p.name.startswith(".") and ".part" in p.name]
+    except OSError:
+        return []
+
+
 def _healthy(url: str) -> bool:
     import httpx
 
     try:
-        return httpx.get(url + "/api/health", timeout=2).status_code == 200
+        return httpx.get(url + "/api/health", timeout=2, headers=_AUTH).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -562,3 +633,420 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "X"
+
+
+# -- stopping leaves no temporaries ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_a_stopped_server_leaves_only_finished_files(sig, slow_clip, tmp_path) -> None:
+    """SIGTERM, SIGINT (Ctrl-C) and SIGHUP shut the server down cleanly while a video job writes its
+    output: the job's worker is stopped, the job marked interrupted, its folder emptied (no .part
+    file anywhere in the data folder), and the command exits 128 + the signal's number."""
+    data = tmp_path / "data"
+    err = tmp_path / "stderr.txt"
+    proc, url = _start_server(data, stderr=err)
+    try:
+        with _http(url) as c:
+            job_id = _running_video_job(c, slow_clip)
+            folder = data / "jobs" / job_id
+            _until(lambda: _temporaries(folder), 60.0, "the job writing its output")
+        workers = _children(proc.pid)
+        proc.send_signal(getattr(signal, sig))
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert code == 128 + getattr(signal, sig), (code, err.read_text())
+    _until(lambda: all(_state(p) in "XZ" for p in workers), 20.0, "the workers stopped with the server")
+    left = [p for p in data.rglob("*") if ".part" in p.name]
+    assert left == [] and list(folder.iterdir()) == [], left
+    job = JobStore(data).job(job_id)
+    assert job.status == "interrupted", job  # recorded by the shutdown itself, not by the next start
+    assert "Traceback" not in err.read_text(), err.read_text()
+
+
+def test_stale_temporaries_are_removed_when_the_server_starts(tmp_path) -> None:
+    """What a server killed outright leaves (its workers' temporaries, an upload cut short, an output
+    not recorded) is removed by the next start; finished files, and anything not named by an id of
+    ours, stay."""
+    data = tmp_path / "d"
+    store = JobStore(data)
+    done = store.add_job({"kind": "image", "public": {}})
+    assert store.start(done.id)
+    store.finish(done.id, "done", result="result.png")
+    cut = store.add_job({"kind": "video", "public": {}})
+    assert store.start(cut.id)  # running when the server died: interrupted at the next start
+    jd, jc = store.job_dir(done.id), store.job_dir(cut.id)
+    (jd / "result.png").write_bytes(b"finished")
+    (jd / ".result.png.0a1b2c-123.abcdefgh.part").write_bytes(b"x")
+    (jc / ".result.mp4.0a1b2c-124.abcdefgh.part.mp4").write_bytes(b"x")
+    (jc / ".result.mp4.0a1b2c-124.abcdefgh.c2pa-part.mp4").write_bytes(b"x")
+    (jc / "result.mp4").write_bytes(b"written, never recorded")
+    half = data / "uploads" / ("a" * 32)  # an upload cut short: no record
+    half.mkdir()
+    (half / "upload.part").write_bytes(b"x" * 1000)
+    (data / ".access-token.0123abcd.part").write_text("x")
+    (data / "notes.txt").write_text("mine")
+    (data / "uploads" / "not-an-id").mkdir()
+    with _client(ServerConfig(data=data)) as c:  # with its workers: nothing of theirs is removed
+        assert c.get(f"/api/jobs/{done.id}/result").content == b"finished"
+        assert c.get(f"/api/jobs/{cut.id}").json()["status"] == "interrupted"
+    assert sorted(p.name for p in jd.iterdir()) == ["result.png"]
+    assert list(jc.iterdir()) == [] and not half.exists()
+    assert not (data / ".access-token.0123abcd.part").exists()
+    assert (data / "notes.txt").read_text() == "mine" and (data / "uploads" / "not-an-id").is_dir()
+
+
+# -- who may use the server ------------------------------------------------------------------------
+
+
+def _one_line_error(r, status: int, needle: str = "") -> None:
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"] == "application/json"
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and needle in detail, detail
+
+
+def test_the_access_token_is_made_once_kept_private_and_required(tmp_path) -> None:
+    data = tmp_path / "t"
+    anon = TestClient(create_app(ServerConfig(data=data)), base_url=BASE)  # token kept in the data folder
+    path = data / "access-token"
+    token = path.read_text().strip()
+    assert path.stat().st_mode & 0o777 == 0o600 and len(token) >= 32
+    # the same token on the next start; another data folder has another
+    create_app(ServerConfig(data=data))
+    assert path.read_text().strip() == token
+    create_app(ServerConfig(data=tmp_path / "u"))
+    assert (tmp_path / "u" / "access-token").read_text().strip() != token
+    # a token file others could read is made private; one that holds no token is a one-line error
+    path.chmod(0o644)
+    create_app(ServerConfig(data=data))
+    assert path.stat().st_mode & 0o777 == 0o600 and path.read_text().strip() == token
+    from masquerade.errors import InputError
+
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "access-token").write_text("not a token\n")
+    with pytest.raises(InputError, match=r"not an access token .*delete it"):
+        create_app(ServerConfig(data=tmp_path / "v"))
+    # required everywhere: the API, the page, the OpenAPI description
+    for url in ("/api/health", "/api/swappers", "/", "/openapi.json", f"/api/jobs/{'0' * 32}"):
+        r = anon.get(url)
+        _one_line_error(r, 401, "access token")
+        assert r.headers["www-authenticate"] == "Bearer"
+    _one_line_error(anon.post("/api/uploads", files={"file": ("x.jpg", b"x")}), 401)
+    for bad in (f"Bearer {token}x", f"Bearer {token[:-1]}", "Bearer ", f"Basic {token}", token):
+        _one_line_error(anon.get("/api/health", headers={"Authorization": bad}), 401, "wrong access token")
+    assert anon.get("/api/health", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert anon.get("/api/health", params={"token": token}).status_code == 401  # in the URL: the page only
+    _one_line_error(anon.get("/", params={"token": token + "x"}), 401, "wrong access token")
+    assert not anon.cookies
+    # the page, opened once with ?token=, sets an HttpOnly SameSite=Strict cookie that then suffices
+    r = anon.get("/", params={"token": token})
+    assert r.status_code == 200 and "<title>masquerade</title>" in r.text
+    cookie = r.headers["set-cookie"]
+    assert f"={token};" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/" in cookie and "Secure" not in cookie  # plain HTTP here
+    assert anon.get("/").status_code == 200 and "set-cookie" not in anon.get("/").headers
+    assert anon.get("/api/health").status_code == 200
+    assert anon.get("/api/swappers").json()["swappers"][0] == "mesh3d"
+
+
+def test_requests_with_the_cookie_must_come_from_the_page(tmp_path) -> None:
+    """CSRF: a state-changing request authenticated by the cookie alone needs a same-origin Origin or
+    Referer, or the page's X-Requested-With header; one with the token in Authorization does not."""
+    c = _client(ServerConfig(data=tmp_path / "c"), token=None)
+    assert c.get("/", params={"token": TOKEN}).status_code == 200  # the cookie
+    cancel = f"/api/jobs/{'0' * 32}/cancel"  # an unknown job: 404 once past the checks
+    _one_line_error(c.post(cancel), 403, "cross-site request refused")
+    _one_line_error(c.post(cancel, headers={"Referer": "http://evil.example/x"}), 403)
+    _one_line_error(c.post(cancel, headers={"Referer": "http://127.0.0.1:8888/"}), 403)  # another port
+    for ok in (
+        {"X-Requested-With": "masquerade"},
+        {"Origin": BASE},
+        {"Referer": BASE + "/"},
+        {"Authorization": f"Bearer {TOKEN}"},
+    ):
+        assert c.post(cancel, headers=ok).status_code == 404, ok
+    assert c.get(f"/api/jobs/{'0' * 32}").status_code == 404  # reading needs nothing more
+    # an upload from the page (cookie and header) is stored; without the header it is refused unread
+    photo = Path(sample_path("grace_hopper")).read_bytes()
+    r = c.post("/api/uploads", files={"file": ("p.jpg", photo)})
+    _one_line_error(r, 403, "cross-site")
+    assert r.headers["connection"] == "close"
+    assert list((tmp_path / "c" / "uploads").iterdir()) == []
+    r = c.post("/api/uploads", files={"file": ("p.jpg", photo)}, headers={"X-Requested-With": "masquerade"})
+    assert r.status_code == 201, r.text
+
+
+def test_other_origins_and_host_names_are_refused(tmp_path) -> None:
+    """A page of another site (or another port of this machine) cannot use the server even with the
+    cookie or the token — a cross-origin multipart POST is refused before the body is read — and a
+    Host header naming another site (DNS rebinding) is refused; names given with allowed_hosts
+    (--allowed-host) pass, and so does a reverse proxy's HTTPS origin under such a name."""
+    data = tmp_path / "o"
+    c = _client(ServerConfig(data=data), token=None)
+    c.get("/", params={"token": TOKEN})
+    photo = Path(sample_path("grace_hopper")).read_bytes()
+    for origin in ("http://evil.example", "http://127.0.0.1:3000", "http://localhost:7860", "null"):
+        for headers in ({"Origin": origin}, {"Origin": origin, "Authorization": f"Bearer {TOKEN}"}):
+            r = c.post("/api/uploads", files={"file": ("p.jpg", photo)}, headers=headers)
+            _one_line_error(r, 403, "cross-origin requests are refused")
+        _one_line_error(c.get("/api/health", headers={"Origin": origin}), 403)
+    assert list((data / "uploads").iterdir()) == []  # nothing was stored
+    ok = c.post("/api/uploads", files={"file": ("p.jpg", photo)}, headers={"Origin": BASE})
+    assert ok.status_code == 201, ok.text
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for host in ("evil.example", "evil.example:7860", "localhost.evil.example", "", "a b"):
+        _one_line_error(c.get("/api/health", headers={**auth, "Host": host}), 403, "ost")
+    for host in ("localhost:7860", "127.0.0.1", "[::1]:7860", "192.168.1.20:7860", "LOCALHOST"):
+        assert c.get("/api/health", headers={**auth, "Host": host}).status_code == 200, host
+    proxied = _client(ServerConfig(data=data, allowed_hosts=("masq.example.org",)))
+    r = proxied.get("/api/health", headers={"Host": "masq.example.org"})
+    assert r.status_code == 200, r.text
+    r = proxied.post(
+        f"/api/jobs/{'0' * 32}/cancel",
+        headers={"Host": "masq.example.org", "Origin": "https://masq.example.org"},
+    )
+    assert r.status_code == 404, r.text
+    _one_line_error(proxied.get("/api/health", headers={"Host": "other.example.org"}), 403)
+
+
+def test_answers_carry_the_security_headers(tmp_path) -> None:
+    c = _client(ServerConfig(data=tmp_path / "h"))
+    up = _upload(c, sample_path("grace_hopper"))
+    answers = {
+        "api": c.get("/api/health"),
+        "error": c.get(f"/api/jobs/{'0' * 32}"),
+        "refusal": c.get("/api/health", headers={"Authorization": "Bearer nope-nope-nope-nope"}),
+        "thumbnail": c.get(up.json()["faces"][0]["thumbnail"]),
+        "page": c.get("/"),
+    }
+    for name, r in answers.items():
+        h = r.headers
+        assert h["x-content-type-options"] == "nosniff", name
+        assert h["x-frame-options"] == "DENY", name
+        assert h["referrer-policy"] == "no-referrer", name
+        assert h["cross-origin-resource-policy"] == "same-origin", name
+        assert h["cache-control"] == "no-store", name
+        assert "frame-ancestors 'none'" in h["content-security-policy"], name
+        assert "access-control-allow-origin" not in h, name
+    assert answers["api"].headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    # the page: a script and a style sheet allowed by a fresh nonce, nothing inline besides, no
+    # request to another site
+    import re
+
+    page = answers["page"]
+    csp = page.headers["content-security-policy"]
+    nonce = re.search(r"script-src 'nonce-([A-Za-z0-9_-]{16,})'", csp).group(1)
+    assert f"style-src 'nonce-{nonce}'" in csp and "default-src 'none'" in csp and "unsafe" not in csp
+    assert "connect-src 'self'" in csp and "http" not in csp
+    assert page.text.count(f'nonce="{nonce}"') == 2 and "{{nonce}}" not in page.text
+    assert len(re.findall(r"<script\b|<style\b", page.text)) == 2
+    assert not re.search(r"\sstyle=|\son[a-z]+=|javascript:|https?://", page.text)
+    again = c.get("/").headers["content-security-policy"]
+    assert again != csp  # a new nonce each time
+
+
+def test_no_token_only_on_a_loopback_address(tmp_path, capsys) -> None:
+    """``no_token`` (``serve --no-token``): no token needed, the Host and Origin checks stay; refused
+    for an address other machines can reach; the token's and the host names' forms are checked."""
+    c = _client(ServerConfig(data=tmp_path / "n", no_token=True), token=None)
+    assert c.get("/api/health").status_code == 200 and c.get("/").status_code == 200
+    assert not (tmp_path / "n" / "access-token").exists()
+    _one_line_error(c.get("/api/health", headers={"Origin": "http://evil.example"}), 403)
+    _one_line_error(c.get("/api/health", headers={"Host": "evil.example"}), 403)
+    from masquerade.errors import InputError
+
+    with pytest.raises(InputError, match="loopback"):
+        create_app(ServerConfig(data=tmp_path / "m", no_token=True, host="0.0.0.0"))
+    with pytest.raises(InputError, match="16 to 256"):
+        create_app(ServerConfig(data=tmp_path / "m", token="short"))
+    d = str(tmp_path / "d")
+    for argv, needle in (
+        (["--no-token", "--host", "0.0.0.0"], "--no-token is only allowed with a loopback --host"),
+        (["--no-token", "--host", "192.168.1.2"], "loopback"),
+        (["--no-token", "--token", TOKEN], "exclude each other"),
+        (["--token", "short"], "--token: use 16 to 256"),
+        (["--token", "x" * 20 + " y"], "--token: use 16 to 256"),
+        (["--allowed-host", "https://masq.example.org"], "--allowed-host"),
+        (["--allowed-host", "masq.example.org:443"], "--allowed-host"),
+    ):
+        rc = main(["serve", "--data", d, *argv])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err.startswith("error: ") and needle in err and "\n" not in err, (argv, err)
+
+
+# -- the upload limit holds while the body streams ---------------------------------------------------
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A server on a real socket (uvicorn, in a thread, without its workers) and a count of the body
+    bytes the app has read: (address, data folder, count)."""
+    import threading
+
+    import uvicorn
+
+    data = tmp_path / "live"
+    app = create_app(ServerConfig(data=data, max_upload_mb=1, token=TOKEN))
+    read = [0]
+
+    async def counting(scope, receive, send):
+        async def counted():
+            message = await receive()
+            read[0] += len(message.get("body", b""))
+            return message
+
+        await app(scope, counted, send)
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(counting, lifespan="off", log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    _until(lambda: server.started, 30.0, "uvicorn started")
+    yield sock.getsockname(), data, read
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def _send_until_answered(addr, head: bytes, body) -> tuple[bytes, int]:
+    """Send ``head``, then each piece of ``body`` as a chunk and the last chunk, on a raw socket,
+    reading while sending: (the answer, bytes sent before it came)."""
+    import select
+
+    conn = socket.create_connection(addr)
+    conn.setblocking(False)
+    pending, sent, answer, more = bytearray(head), 0, b"", True
+    try:
+        while b"\r\n\r\n" not in answer:
+            writing = [conn] if pending or more else []
+            readable, writable, _ = select.select([conn], writing, [], 10.0)
+            assert readable or writable, "no answer within 10 s"
+            if readable:
+                try:
+                    data = conn.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not data:
+                    break
+                answer += data
+            elif writable:
+                if not pending:
+                    chunk = next(body, b"")
+                    more = bool(chunk)
+                    pending += b"%x\r\n%s\r\n" % (len(chunk), chunk)
+                try:
+                    n = conn.send(pending)
+                except (BrokenPipeError, ConnectionResetError):
+                    more = False  # closed by the server: its answer is there to read
+                    pending.clear()
+                    continue
+                del pending[:n]
+                sent += n
+        if b"\r\n\r\n" in answer:  # the rest of a short answer
+            conn.setblocking(True)
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                while data := conn.recv(65536):
+                    answer += data
+    finally:
+        conn.close()
+    return answer, sent
+
+
+def test_a_chunked_upload_over_the_limit_is_refused_while_it_streams(live_server) -> None:
+    """``max_upload_mb`` 1 and a chunked multipart body of 1 GiB (no Content-Length): the server stops
+    reading just past the limit and answers 413 (closing the connection) while the client is still
+    sending — long before the body's end — and keeps nothing of it."""
+    addr, data, read = live_server
+    head = (
+        f"POST /api/uploads HTTP/1.1\r\nHost: 127.0.0.1:{addr[1]}\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Content-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    gib = 1 << 30
+
+    def body():
+        yield b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n\xff\xd8'
+        block = bytes(range(256)) * 256  # 64 KiB
+        for _ in range(gib // len(block)):
+            yield block
+
+    answer, sent = _send_until_answered(addr, head, body())
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert b"connection: close" in answer.lower()
+    assert b'"upload larger than 1 MB"' in answer
+    assert read[0] < 2 * 2**20, f"the server read {read[0]} bytes"  # it stopped at the limit
+    assert sent < 64 * 2**20, f"the client sent {sent} bytes before the answer"
+    _until(lambda: list((data / "uploads").iterdir()) == [], 10.0, "the partial upload removed")
+    # a declared length over the limit: refused before any of the body is read
+    before = read[0]
+    big = head.replace(b"Transfer-Encoding: chunked", b"Content-Length: %d" % gib)
+    conn = socket.create_connection(addr)
+    try:
+        conn.sendall(big)
+        conn.settimeout(10)
+        got = conn.recv(65536)
+    finally:
+        conn.close()
+    assert got.startswith(b"HTTP/1.1 413 "), got[:200]
+    assert read[0] == before
+    # under the limit the same way (chunked), an upload goes through
+    photo = Path(sample_path("grace_hopper")).read_bytes()
+    form = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n\r\n'
+        + photo
+        + b"\r\n--XyZ--\r\n"
+    )
+    answer, _ = _send_until_answered(addr, head, iter([form[:5000], form[5000:]]))
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
+
+
+def test_uploads_must_be_a_form_with_a_file(server) -> None:
+    c, data = server
+    before = sorted((data / "uploads").iterdir())
+    _one_line_error(c.post("/api/uploads", content=b"raw bytes", headers={"Content-Type": "image/jpeg"}), 415)
+    _one_line_error(c.post("/api/uploads", data={"other": "x"}, files={"f": ("a.jpg", b"x")}), 400, "'file'")
+    bad = c.post(
+        "/api/uploads",
+        content=b"--B\r\nnonsense",
+        headers={"Content-Type": "multipart/form-data; boundary=B"},
+    )
+    _one_line_error(bad, 400)
+    assert sorted((data / "uploads").iterdir()) == before
+
+
+def test_serve_prints_the_address_with_a_new_token_once(tmp_path) -> None:
+    """The first start prints the ready address with the token it made (the one kept in the data
+    folder); later starts print the address without it and say where it is kept."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "s"
+    env = {k: v for k, v in os.environ.items() if k != "MASQUERADE_TOKEN"}
+    lines = []
+    for _ in range(2):
+        port = _free_port()
+        cmd = [sys.executable, "-m", "masquerade", "serve", "--port", str(port), "--data", str(data)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+        try:
+            lines.append(proc.stdout.readline())
+            _until(lambda port=port: _answers(port), 60.0, "the server answering")
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    token = (data / "access-token").read_text().strip()
+    assert "?token=" + token + " " in lines[0] and "a new access token" in lines[0], lines
+    assert token not in lines[1] and str(data / "access-token") in lines[1], lines
+
+
+def _answers(port: int) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 401
+    except httpx.HTTPError:
+        return False

@@ -1,18 +1,25 @@
 """End to end in a real browser: Debian's Chromium, driven by Selenium, against ``masquerade serve``
-started as a user starts it. Uploads the two sample photos, picks the faces, runs a swap, checks that
-the result image appears, downloads it and compares it with the API's result.
+started as a user starts it. Opens the address with the access token that the first start prints (the
+page sets its cookie and drops the token from the address), uploads the two sample photos, picks the
+faces, runs a swap, checks that the result image appears, downloads it and compares it with the API's
+result; the page's Content-Security-Policy blocks nothing of its own. Without the token the page is
+refused.
 
 Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (Debian's chromium and chromium-driver;
 ``scripts/install_browser.sh`` installs them, as the README's test command does)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -44,30 +51,49 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _get(url: str, token: str | None = None, timeout: float = 30):
+    """urlopen with the token as ``Authorization: Bearer``."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    """``masquerade serve`` on a new data folder: (its address, the address with the access token
+    that it printed, the token)."""
     data = tmp_path_factory.mktemp("web-data")
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "MASQUERADE_TOKEN"}
+    env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "masquerade", "serve", "--port", str(port), "--data", str(data)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
     deadline = time.monotonic() + 60
+    ready = None
     while True:
-        try:
-            with urllib.request.urlopen(url + "/api/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
+        printed = next(
+            (m for line in list(lines) if (m := re.search(r"(http://\S+\?token=(\S+))", line))), None
+        )
+        if printed is not None:
+            try:
+                with _get(url + "/api/health", printed.group(2), timeout=2) as r:
+                    if r.status == 200:
+                        ready = printed
+                        break
+            except OSError:
+                pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            out = proc.stdout.read() if proc.stdout else ""
             proc.kill()
-            raise AssertionError(f"masquerade serve did not start: {out[-2000:]}")
+            raise AssertionError(f"masquerade serve did not start: {''.join(lines)[-2000:]}")
         time.sleep(0.3)
-    yield url
+    token = ready.group(2)
+    assert (data / "access-token").read_text().strip() == token  # kept, for the next start
+    yield url, ready.group(1), token
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -89,16 +115,27 @@ def browser(tmp_path_factory):
     opts.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see Content-Security-Policy reports
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=opts)
     driver.set_page_load_timeout(30)
     yield driver, downloads
     driver.quit()
 
 
+def _csp_reports(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
 def test_swap_in_the_browser(server, browser, tmp_path) -> None:
+    url, ready, token = server
     driver, downloads = browser
-    driver.get(server + "/")
+    driver.get(ready)  # the address printed at the first start
     assert "masquerade" in driver.title
+    # the token is no longer in the address; the browser holds it as an HttpOnly, strict cookie
+    WebDriverWait(driver, 10).until(lambda d: d.current_url == url + "/")
+    (cookie,) = [c for c in driver.get_cookies() if c["name"].startswith("masquerade-")]
+    assert cookie["value"] == token and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert driver.execute_script("return document.cookie") == ""  # not readable by scripts
     wait = WebDriverWait(driver, 60)
     # the swapper list comes from the API
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#swapper option"))
@@ -133,18 +170,31 @@ def test_swap_in_the_browser(server, browser, tmp_path) -> None:
             break
         time.sleep(0.3)
     assert got, f"nothing downloaded into {downloads}: {list(downloads.iterdir())}"
-    with urllib.request.urlopen(href) as r:
+    with _get(href, token) as r:
         api_bytes = r.read()
     assert got[0].read_bytes() == api_bytes
     shutil.copy(got[0], tmp_path / "result.png")
     out = load_image(tmp_path / "result.png").rgb
     src = load_image(sample_path("astronaut")).rgb
     assert out.shape == src.shape and (out != src).any()
+    assert _csp_reports(driver) == []  # the policy blocked nothing the page does
+
+
+def test_a_new_tab_uses_the_cookie(server, browser) -> None:
+    """Once signed in, the plain address works (the cookie), also after a reload."""
+    url, _, _ = server
+    driver, _ = browser
+    driver.get(url + "/")
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#swapper option"))
+    driver.refresh()
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#swapper option"))
+    assert driver.find_element(By.ID, "status").text == ""
 
 
 def test_bad_file_shows_an_error(server, browser, tmp_path) -> None:
+    url, _, _ = server
     driver, _ = browser
-    driver.get(server + "/")
+    driver.get(url + "/")
     bad = tmp_path / "not-a-photo.jpg"
     bad.write_bytes(b"this is text, not a JPEG")
     driver.find_element(By.ID, "source-file").send_keys(str(bad))
@@ -153,3 +203,19 @@ def test_bad_file_shows_an_error(server, browser, tmp_path) -> None:
     )
     assert "not an image or a video" in err.text
     assert not driver.find_element(By.ID, "start").is_enabled()
+
+
+def test_without_the_token_the_page_is_refused(server, browser) -> None:
+    url, ready, token = server
+    driver, _ = browser
+    driver.delete_all_cookies()
+    driver.get(url + "/")
+    body = json.loads(driver.find_element(By.TAG_NAME, "body").text)
+    assert "access token" in body["detail"] and "masquerade" not in driver.title
+    driver.get(url + "/?token=" + "x" * len(token))
+    assert "wrong access token" in driver.find_element(By.TAG_NAME, "body").text
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _get(url + "/api/health")
+    assert refused.value.code == 401
+    driver.get(ready)  # and the printed address lets it in again
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#swapper option"))

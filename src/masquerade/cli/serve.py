@@ -1,17 +1,28 @@
-"""``masquerade serve``: run the local web app and REST API (:mod:`masquerade.server`)."""
+"""``masquerade serve``: run the local web app and REST API (:mod:`masquerade.server`).
+
+Access (see :mod:`masquerade.server.security`): the token is ``--token``, else ``$MASQUERADE_TOKEN``,
+else the one kept in the data folder (made, and printed as a ready address, on the first start);
+``--no-token`` only on a loopback address. Stopping: Ctrl-C (SIGINT), SIGTERM and SIGHUP shut the server
+down cleanly — running jobs are stopped and marked interrupted, their folders and any upload cut short
+emptied — and it exits 130, 143 or 129; a server killed outright (SIGKILL) is cleaned up by the next
+start.
+"""
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import dataclasses
+import os
+import signal
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 
 from ..errors import InputError
 from .common import signing
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+SHUTDOWN_GRACE = 10  # seconds open requests have to finish once the server is asked to stop
 
 
 def _model_arg(text: str) -> tuple[str, Path]:
@@ -60,10 +71,29 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
         "--model", type=_model_arg, action="append", metavar="NAME=DIR",
         help="offer a trained model folder (autoencoder, generator or diffusion) as swapper NAME (repeat)",
     )  # fmt: skip
+    ac = s.add_argument_group(
+        "access (every request needs the access token; see the README's security model)"
+    )
+    ac.add_argument(
+        "--token", metavar="TOKEN",
+        help="the access token (16 to 256 letters, digits or - . _ ~); default $MASQUERADE_TOKEN, else "
+        "the one kept in DATA/access-token, made and printed on the first start",
+    )  # fmt: skip
+    ac.add_argument(
+        "--no-token", action="store_true",
+        help="no access token: any program or user of this machine may use the server (only with a "
+        "loopback --host)",
+    )  # fmt: skip
+    ac.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a host name the Host header may carry besides localhost, IP addresses and --host (the "
+        "public name of a reverse proxy in front; repeat)",
+    )  # fmt: skip
 
 
 def make_config(args: argparse.Namespace):  # -> ServerConfig (imports FastAPI)
     from ..server.app import ServerConfig
+    from ..server.security import TOKEN_ENV, check_host_name, check_token, is_loopback
     from ..swappers.aligned import folder_kind
 
     for name, value in (("--jobs", args.jobs), ("--queue", args.queue)):
@@ -91,6 +121,19 @@ def make_config(args: argparse.Namespace):  # -> ServerConfig (imports FastAPI)
     signing(args)
     if args.data.exists() and not args.data.is_dir():
         raise InputError(f"--data {args.data}: not a folder")
+    token = None
+    if args.no_token:
+        if args.token is not None:
+            raise InputError("--token and --no-token exclude each other")
+        if not is_loopback(args.host):
+            raise InputError(
+                f"--no-token is only allowed with a loopback --host (127.0.0.1, ::1), not {args.host}"
+            )
+    elif args.token is not None:
+        token = check_token(args.token, "--token")
+    elif os.environ.get(TOKEN_ENV):
+        token = check_token(os.environ[TOKEN_ENV], TOKEN_ENV)
+    allowed = tuple(dict.fromkeys(check_host_name(h) for h in args.allowed_host))
     return ServerConfig(
         data=args.data.resolve(),
         max_upload_mb=args.max_upload_mb,
@@ -104,36 +147,79 @@ def make_config(args: argparse.Namespace):  # -> ServerConfig (imports FastAPI)
         allow_no_provenance=args.allow_no_provenance,
         c2pa_cert=None if args.c2pa_cert is None else args.c2pa_cert.resolve(),
         c2pa_key=None if args.c2pa_key is None else args.c2pa_key.resolve(),
+        token=token,
+        no_token=args.no_token,
+        host=args.host,
+        allowed_hosts=allowed,
     )
 
 
-def _is_local(host: str) -> bool:
-    if host in LOCAL_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _address(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"  # all addresses: this machine's own is one of them
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def cmd_serve(args: argparse.Namespace, out: Console, err: Console) -> int:
     import uvicorn
 
     from ..server.app import create_app
+    from ..server.security import TOKEN_ENV, TOKEN_FILE, is_loopback, load_or_create_token
 
     cfg = make_config(args)
-    if not _is_local(args.host):
+    if not args.no_token and cfg.token is None:
+        token, created = load_or_create_token(cfg.data)
+        cfg = dataclasses.replace(cfg, token=token)
+    else:
+        created = False
+    if not is_loopback(args.host):
         err.print(
-            f"warning: listening on {args.host}: anyone who can reach this machine can upload files and run "
-            "jobs (there is no login); use 127.0.0.1 unless you mean it",
+            f"warning: listening on {args.host}: other machines can reach it; requests need the access "
+            "token, but they travel as plain HTTP: put it behind a reverse proxy with TLS (see the README)",
             highlight=False,
             markup=False,
         )
     app = create_app(cfg)
+    url = _address(args.host, args.port)
+    if cfg.no_token:
+        access = "no access token (--no-token)"
+    elif created:
+        url += f"?token={cfg.token}"
+        access = f"a new access token, kept in {cfg.data / TOKEN_FILE}; open this address once per browser"
+    elif args.token is not None:
+        access = "access token from --token"
+    elif os.environ.get(TOKEN_ENV):
+        access = f"access token from {TOKEN_ENV}"
+    else:
+        access = f"access token in {cfg.data / TOKEN_FILE}: open the address with ?token=TOKEN once"
     out.print(
-        f"masquerade web app on http://{args.host}:{args.port}/ (data in {cfg.data}); Ctrl-C stops it",
+        f"masquerade web app on {url} ({access}; data in {cfg.data}); Ctrl-C stops it",
         highlight=False,
         markup=False,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", server_header=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    stopped: list[int] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # SIGTERM is uvicorn's while it serves (and raised again here after its shutdown); SIGHUP is not,
+        # so without this a hang-up would end the server without its shutdown
+        if signum not in stopped:
+            stopped.append(signum)
+        server.handle_exit(signum, frame)
+
+    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {n: signal.signal(getattr(signal, n), stop) for n in names}
+    try:
+        server.run()
+    finally:
+        for n, handler in previous.items():
+            signal.signal(getattr(signal, n), handler)
+        app.state.scheduler.close()  # done by the shutdown, unless it was cut short (a second Ctrl-C)
+    if stopped:
+        err.print(f"stopped by {signal.Signals(stopped[0]).name}", highlight=False)
+        return 128 + stopped[0]
     return 0

@@ -6,7 +6,8 @@ REST API (JSON; the OpenAPI description is served at ``/openapi.json``):
   duration?, frames?, faces: [{index, box, score, thumbnail}]}``: the file is checked by its content
   (not its name) against the size, pixel and duration limits, and its faces are found (for a video,
   in its first frame) with a thumbnail and an identity embedding each. 400 unreadable or unsupported
-  file, 413 over a limit, 422 a photo without a face.
+  file, 413 over a limit (the size while the body streams in, see :mod:`.uploads`), 415 not a
+  multipart form, 422 a photo without a face.
 * ``GET /api/uploads/{id}``, ``GET /api/uploads/{id}/faces/{k}.jpg``.
 * ``POST /api/jobs`` — every option of ``masquerade swap`` (see :class:`.requests.JobRequest`):
   ``{source | sources: [...], target, source_face?, target_faces: largest|all|one|reference|many,
@@ -20,12 +21,16 @@ REST API (JSON; the OpenAPI description is served at ``/openapi.json``):
 
 The browser page (``GET /``) uses exactly this API; it remembers the jobs it started in the browser's
 local storage (its gallery), since the server lists no jobs: a result is reachable only through its id.
+
+Every request needs the server's access token, and requests from other sites are refused: see
+:mod:`.security` (401 and 403 answers).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import shutil
 import threading
 import time
@@ -37,19 +42,42 @@ from typing import Any
 
 import cv2
 import numpy as np
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from .. import __version__
-from ..errors import LimitError, MasqueradeError
+from ..errors import InputError, LimitError, MasqueradeError
 from .requests import JobRequest, JobSettings, describe_swappers, swap_request
 from .runner import RunLimits, Scheduler, result_media_type
+from .security import (
+    AccessPolicy,
+    Guard,
+    check_host_name,
+    check_token,
+    is_loopback,
+    load_or_create_token,
+    page_csp,
+)
 from .store import JobStore, Upload, new_id, valid_id
+from .uploads import receive_file
 
 log = logging.getLogger(__name__)
 
 IMAGE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
-CHUNK = 1 << 20
+NONCE = "{{nonce}}"  # in the page: replaced by each answer's CSP nonce
+UPLOAD_SCHEMA = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        }
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +94,26 @@ class ServerConfig:
     allow_no_provenance: bool = False  # whether a job may ask for outputs without watermark and C2PA
     c2pa_cert: Path | None = None  # signing certificate chain and key (None: the environment's or local)
     c2pa_key: Path | None = None
+    token: str | None = None  # the access token (None: the one kept in data/access-token, made if missing)
+    no_token: bool = False  # no access token at all (serve --no-token): only for a loopback host
+    host: str = "127.0.0.1"  # the address listened on: a name the Host header may carry
+    allowed_hosts: tuple[str, ...] = ()  # more names it may carry (a reverse proxy's, --allowed-host)
+
+    def access_policy(self) -> AccessPolicy:
+        """Who may use the server (see :mod:`.security`); a one-line InputError for a token that is not
+        usable, or no token on an address other machines can reach."""
+        if self.no_token:
+            if not is_loopback(self.host):
+                raise InputError(
+                    f"--no-token is only allowed on a loopback address (127.0.0.1, ::1), not {self.host}"
+                )
+            token = None
+        elif self.token is not None:
+            token = check_token(self.token)
+        else:
+            token, _ = load_or_create_token(self.data)
+        hosts = tuple(check_host_name(h) for h in self.allowed_hosts)
+        return AccessPolicy(token, self.host, hosts)
 
     def job_settings(self) -> JobSettings:
         """What every job of this server is held to (stored with the job, read by its process)."""
@@ -92,8 +140,10 @@ class _Analyzer:
             return self._fa.get(rgb)
 
     def close(self) -> None:
-        if self._fa is not None:
-            self._fa.close()
+        with self._lock:  # after an upload still being examined (a shutdown cut its request short)
+            if self._fa is not None:
+                self._fa.close()
+                self._fa = None
 
 
 def _error(status: int, detail: str) -> HTTPException:
@@ -179,11 +229,17 @@ def _sniff(path: Path, cfg: ServerConfig) -> tuple[str, str, np.ndarray, dict[st
 
 def create_app(cfg: ServerConfig) -> FastAPI:
     """The app: its store in ``cfg.data`` (jobs left unfinished by a stopped server are marked
-    interrupted), its scheduler started and stopped with it."""
+    interrupted, and the temporaries it left removed), guarded by ``cfg``'s access policy (the token
+    made in ``cfg.data`` on the first start unless given; :mod:`.security`), its scheduler started and
+    stopped with it."""
     store = JobStore(cfg.data)
+    policy = cfg.access_policy()
     recovered = store.recover()
     if recovered:
         log.warning("%d job(s) were interrupted by the last shutdown", recovered)
+    stale = store.clean_stale()
+    if stale:
+        log.info("removed %d temporary file(s) left by the last run", stale)
     limits = RunLimits(cfg.concurrency, cfg.job_time_limit, worker_memory_mb=cfg.worker_memory_mb)
     scheduler = Scheduler(store, limits)
     analyzer = _Analyzer()
@@ -208,22 +264,13 @@ def create_app(cfg: ServerConfig) -> FastAPI:
         redoc_url=None,
     )
     app.state.store, app.state.scheduler, app.state.config = store, scheduler, cfg
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if (
-            request.url.path == "/api/uploads"
-            and length
-            and length.isdigit()
-            and int(length) > max_bytes + 65536
-        ):
-            return JSONResponse({"detail": f"upload larger than {cfg.max_upload_mb:g} MB"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(Guard, policy=policy)
+    page = resources.files("masquerade.server").joinpath("static/index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> str:
-        return resources.files("masquerade.server").joinpath("static/index.html").read_text(encoding="utf-8")
+    def index() -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        return HTMLResponse(page.replace(NONCE, nonce), headers={"Content-Security-Policy": page_csp(nonce)})
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
@@ -248,48 +295,45 @@ def create_app(cfg: ServerConfig) -> FastAPI:
     def swappers() -> dict[str, Any]:
         return describe_swappers(cfg.models)
 
-    @app.post("/api/uploads", status_code=201)
-    def upload(file: UploadFile = File(...)) -> dict[str, Any]:
+    @app.post("/api/uploads", status_code=201, openapi_extra={"requestBody": UPLOAD_SCHEMA})
+    async def upload(request: Request) -> dict[str, Any]:
         upload_id = new_id()
         folder = store.upload_dir(upload_id)
         folder.mkdir(parents=True)
-        raw = folder / "upload.part"
         try:
-            size = 0
-            with raw.open("wb") as fh:
-                while chunk := file.file.read(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise _error(413, f"upload larger than {cfg.max_upload_mb:g} MB")
-                    fh.write(chunk)
+            raw = folder / "upload.part"
+            filename, size = await receive_file(request, raw, max_bytes, f"{cfg.max_upload_mb:g} MB")
             if size == 0:
                 raise _error(400, "the file is empty")
-            kind, ext, picture, meta = _sniff(raw, cfg)
-            path = folder / f"input{ext}"
-            raw.rename(path)
-            faces = analyzer.faces(picture)
-            if kind == "image" and not faces:
-                raise _error(422, "no face found in this photo")
-            described = []
-            for k, f in enumerate(faces):
-                (folder / f"face-{k}.jpg").write_bytes(_thumbnail(picture, f.box))
-                described.append(
-                    {
-                        "index": k,
-                        "box": [round(float(v), 1) for v in f.box[:4]],
-                        "score": round(float(f.score), 3),
-                        "thumbnail": f"/api/uploads/{upload_id}/faces/{k}.jpg",
-                    }
-                )
-            if faces:
-                np.save(folder / "faces.npy", np.stack([np.asarray(f.embedding, np.float32) for f in faces]))
-            name = Path(file.filename or "upload").name[:200]
-            rec = Upload(upload_id, time.time(), kind, name, ext, {**meta, "faces": described})
-            store.add_upload(rec)
+            rec = await run_in_threadpool(_examine, upload_id, raw, Path(filename or "upload").name[:200])
+            store.add_upload(rec)  # no await after the thread: a cancelled request leaves no record
             return rec.describe()
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+
+    def _examine(upload_id: str, raw: Path, name: str) -> Upload:
+        """An uploaded file's record: checked by content, kept as input.<ext>, its faces found."""
+        folder = raw.parent
+        kind, ext, picture, meta = _sniff(raw, cfg)
+        raw.rename(folder / f"input{ext}")
+        faces = analyzer.faces(picture)
+        if kind == "image" and not faces:
+            raise _error(422, "no face found in this photo")
+        described = []
+        for k, f in enumerate(faces):
+            (folder / f"face-{k}.jpg").write_bytes(_thumbnail(picture, f.box))
+            described.append(
+                {
+                    "index": k,
+                    "box": [round(float(v), 1) for v in f.box[:4]],
+                    "score": round(float(f.score), 3),
+                    "thumbnail": f"/api/uploads/{upload_id}/faces/{k}.jpg",
+                }
+            )
+        if faces:
+            np.save(folder / "faces.npy", np.stack([np.asarray(f.embedding, np.float32) for f in faces]))
+        return Upload(upload_id, time.time(), kind, name, ext, {**meta, "faces": described})
 
     def _upload_or_404(upload_id: str) -> Upload:
         up = store.upload(upload_id)

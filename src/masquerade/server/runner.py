@@ -11,7 +11,10 @@ between two jobs). Workers end with the server: :meth:`Scheduler.close` stops th
 kernel kills them when the server dies (parent-death signal). Queued jobs (the queue's length is
 bounded by the API, see :mod:`.app`) wait for an idle warm worker, oldest first. The worker writes its
 job's progress and outcome to the store itself, and only while the store records the job as running
-on it; the scheduler hands jobs out and watches, stops and replaces workers.
+on it; the scheduler hands jobs out and watches, stops and replaces workers. A job stopped by the
+scheduler — cancelled, over the time limit, its worker ended, the server shutting down — has its folder
+emptied of what the worker was writing (:meth:`.JobStore.clear_job`). Workers ignore SIGINT and SIGHUP
+(a terminal's Ctrl-C or hang-up reaches the whole process group): the server stops them itself.
 """
 
 from __future__ import annotations
@@ -130,6 +133,9 @@ def worker_main(root: str, conn: Connection, parent: int) -> None:
     """The body of a worker process: load the models, say ``("ready", pid)``, then run each job id
     received and say ``("done", id)``, until told to stop (``None``) or the server is gone."""
     _die_with_parent(parent)
+    for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
+        if sig is not None:  # the server's to handle: it stops its workers and cleans their jobs' folders
+            signal.signal(sig, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING)
     pid = os.getpid()
     store = JobStore(root)
@@ -255,6 +261,7 @@ class Scheduler:
         self._woken = False
         self._thread: threading.Thread | None = None
         self._failures = 0  # workers in a row that ended before they were ready
+        self._closed = False
         self._start_after = 0.0  # no new worker before then (time.monotonic()): backing off
 
     def start(self) -> None:
@@ -362,6 +369,7 @@ class Scheduler:
             self._workers.remove(w)
             if w.job is not None:
                 job = self.store.job(w.job)
+                self.store.clear_job(w.job)  # first: once the job shows as final, its folder is clean
                 if job is not None and not job.final:
                     error = f"the job's process ended unexpectedly (exit code {p.exitcode})"
                     self.store.finish(w.job, "failed", error=error)
@@ -379,10 +387,12 @@ class Scheduler:
         if job is not None and job.cancel and not job.final:
             self._workers.remove(w)
             w.kill()
+            self.store.clear_job(w.job)
             self.store.finish(w.job, "cancelled", error="cancelled while running")
         elif now - w.since > self.limits.time_limit:
             self._workers.remove(w)
             w.kill()
+            self.store.clear_job(w.job)
             self.store.finish(
                 w.job, "failed", error=f"stopped at the time limit of {self.limits.time_limit:g} s"
             )
@@ -437,7 +447,11 @@ class Scheduler:
                 return
 
     def close(self) -> None:
-        """Stop the scheduler and its workers; running jobs are stopped and marked interrupted."""
+        """Stop the scheduler and its workers; running jobs are stopped, marked interrupted and their
+        folders emptied. Once only: later calls do nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         self.wake()
         if self._thread is not None:
@@ -453,6 +467,7 @@ class Scheduler:
             w.process.join(timeout=max(0.0, deadline - time.monotonic()))
             w.kill()
             if w.job is not None:
+                self.store.clear_job(w.job)
                 self.store.finish(w.job, "interrupted", error="the server stopped before this job finished")
         self._workers.clear()
         self._retiring.clear()

@@ -6,6 +6,7 @@ Layout of the data folder::
     DATA/uploads/<id>/input.<ext>  an uploaded file (the name the client gave is only metadata)
     DATA/uploads/<id>/face-<k>.jpg face thumbnails, faces.npy their identity embeddings
     DATA/jobs/<id>/result.<ext>    a finished job's output
+    DATA/access-token              the server's access token (mode 0600, see .security)
 
 Ids are 128-bit random hex strings: a result is reachable only by whoever holds its job id. Every
 path is built from an id checked against :data:`ID_PATTERN`, never from a client's file name.
@@ -15,14 +16,21 @@ jobs that were queued or running when the server stopped (set when it starts aga
 :meth:`JobStore.recover`). A running job records the worker process it was handed to (``worker``, its
 pid): only that worker may write the job's progress and outcome. Several processes use the file at once
 (the server and its workers): WAL mode, a short busy timeout, one connection per operation.
+
+A folder holds finished files only: a job stopped by the server (cancelled, over its time limit, its
+worker ended, the server shutting down) has its folder emptied of what its worker was writing
+(:meth:`JobStore.clear_job`), and a server starting removes what a killed one left
+(:meth:`JobStore.clean_stale`): temporaries, uploads cut short, outputs of jobs that did not finish.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import secrets
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -266,3 +274,65 @@ class JobStore:
                 (time.time(),),
             )
             return cur.rowcount
+
+    # -- clean-up ---------------------------------------------------------------------------------
+    def clear_job(self, job_id: str) -> int:
+        """Empty the folder of a job that was stopped: everything but the result of a done job (its
+        worker's temporaries, an output it had not recorded); how many entries were removed."""
+        job = self.job(job_id)
+        keep = job.result if job is not None and job.status == "done" else None
+        return _remove_all(self.job_dir(job_id), keep)
+
+    def clean_stale(self) -> int:
+        """What a server stopped outright (SIGKILL, a crash) left, removed when the next one starts
+        (after :meth:`recover`): temporaries in the data folder, uploads without a record (cut short)
+        and temporaries of recorded ones, and in each job's folder all but a done job's result. Only
+        entries named by an id of ours are looked at; how many were removed."""
+        removed = 0
+        for entry in _entries(self.root):
+            if entry.name.startswith(".") and ".part" in entry.name:
+                removed += _remove(entry)
+        with self._conn() as c:
+            recorded = {row[0] for row in c.execute("SELECT id FROM uploads")}
+            states = dict(c.execute("SELECT id, status FROM jobs").fetchall())
+            results = dict(c.execute("SELECT id, result FROM jobs WHERE status = 'done'").fetchall())
+        for folder in _entries(self.root / "uploads"):
+            if not valid_id(folder.name) or not folder.is_dir() or folder.is_symlink():
+                continue
+            if folder.name not in recorded:
+                removed += _remove(folder)
+                continue
+            for entry in _entries(folder):
+                if entry.name.startswith(".") or entry.name.endswith(".part"):
+                    removed += _remove(entry)
+        for folder in _entries(self.root / "jobs"):
+            if not valid_id(folder.name) or not folder.is_dir() or folder.is_symlink():
+                continue
+            if folder.name not in states:
+                removed += _remove(folder)
+            elif states[folder.name] not in ("queued", "running"):
+                removed += _remove_all(folder, results.get(folder.name))
+        return removed
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _remove(path: Path) -> int:
+    """Remove a file, link or folder (its contents too); 1 if it is gone, 0 if it could not be."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError:  # gone already, or not ours to remove
+        return 0
+    return 1
+
+
+def _remove_all(folder: Path, keep: str | None) -> int:
+    return sum(_remove(e) for e in _entries(folder) if e.name != keep)

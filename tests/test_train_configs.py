@@ -38,7 +38,7 @@ FIELDS = {
     **{name: name for name in ("lr", "lr_d", "same_ratio", "holdout", "template", "ema", "schedule")},
     **{name: name for name in ("timesteps", "cond_drop", "sampling_steps", "guidance")},
     **{name: name for name in ("condition", "strength", "same_per_person", "different", "max_photos")},
-    **{name: name for name in ("corrupt", "identity_samples", "no_occluder", "max_non_skin")},
+    **{name: name for name in ("corrupt", "identity_samples", "no_occluder", "max_non_skin", "occluders")},
 }
 RUN_FIELDS = {"steps": "steps", "device": "device", "workers": "prefetch", "preview_every": "preview_every",
               "save_every": "save_every", "keep_checkpoints": "keep_checkpoints"}  # fmt: skip

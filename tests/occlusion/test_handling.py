@@ -4,18 +4,22 @@ one-line error, and ``analyze`` reports each face's visible share."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions
+from masquerade.analysis.alignment import invert_affine
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.evaluation.metrics import face_region
-from masquerade.occlusion.segmenter import OcclusionSegmenter, read_segmenter_info
+from masquerade.occlusion.segmenter import OcclusionSegmenter, crop_matrix, read_segmenter_info
 from masquerade.occlusion.synthetic import make_occluder
+from masquerade.swappers.mesh3d import Mesh3DOptions
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +45,20 @@ def test_segmenter_finds_a_pasted_hand(faces, astronaut: np.ndarray) -> None:
     assert iou > 0.5, iou
     assert seg.visible_share(astronaut, face) > 0.9  # the clean photo
     assert seg.visible_share(occluded, face) < seg.visible_share(astronaut, face) - 0.05
+    # the mask is warped back over the crop's footprint only: the same as warping the whole image (up to
+    # OpenCV's 1/32-pixel interpolation steps, which depend on the absolute position)
+    h, w = astronaut.shape[:2]
+    prob = np.random.default_rng(0).random((seg.resolution,) * 2).astype(np.float32)
+    moved = dataclasses.replace(face, landmarks_5=face.landmarks_5 - face.landmarks_5.min(0) + 1)  # corner
+    for f in (face, moved):
+        inv = invert_affine(crop_matrix(f.landmarks_5, seg.resolution))
+        whole = cv2.warpAffine(prob, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+        _same_warp(seg.image_mask(occluded, f, prob), whole)
+
+
+def _same_warp(a: np.ndarray, b: np.ndarray) -> None:
+    assert a.shape == b.shape and np.array_equal(a > 0, b > 0) and (b > 0.5).sum() > 100
+    assert np.abs(a - b).max() <= 1 / 32 + 1e-6
 
 
 def test_target_occluder_survives_the_swap(faces, astronaut: np.ndarray, hopper: np.ndarray) -> None:
@@ -76,6 +94,27 @@ def test_source_occluder_does_not_reach_the_output(faces, astronaut: np.ndarray,
         for on in (False, True):
             count[on] += green(_swap(covered, astronaut, on, "none"))
     assert count[False] > 2000 and count[True] < 0.15 * count[False], count
+
+
+def test_hidden_source_cheek_is_filled_from_the_other_cheek(
+    faces, astronaut: np.ndarray, hopper: np.ndarray
+) -> None:
+    """A green disk over one of the source's cheeks: mesh3d's mirror fill (the default) brings the swapped
+    face there closer to the swap of the clean source than filling with the target's own face does."""
+    lm = faces[1].landmarks_68
+    r = int(np.linalg.norm(lm[45] - lm[36]) * 0.28)
+    clean = _swap(hopper, astronaut, True).astype(int)
+    for point in (1, 15):  # the source's right and left cheek
+        covered = hopper.copy()
+        cv2.circle(covered, tuple(int(v) for v in lm[point] * 0.55 + lm[30] * 0.45), r, (40, 190, 60), -1)
+        region = np.abs(_swap(covered, astronaut, False).astype(int) - clean).max(-1) > 30  # where it lands
+        assert region.sum() > 300
+        err = {}
+        for fill in ("mirror", "target"):
+            with FaceSwapper(SwapOptions(occlusion=True, swapper_options=Mesh3DOptions(fill=fill))) as fs:
+                out = fs.swap(covered, astronaut)[0].astype(int)
+            err[fill] = float(np.abs(out - clean)[region].mean())
+        assert err["mirror"] < 0.85 * err["target"], (point, err)
 
 
 def test_bad_or_missing_weights_are_one_line_errors(tmp_path: Path) -> None:

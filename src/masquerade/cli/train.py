@@ -33,6 +33,7 @@ from ..training.configs import (
     REFINER_LOSS_NAMES,
     REFINER_PRESETS,
     REFINER_STEPS,
+    SEGMENTER_OCCLUDERS,
     SEGMENTER_PRESETS,
     SEGMENTER_STEPS,
     TEMPLATES,
@@ -437,6 +438,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--max-non-skin", type=_ratio,
         help=f"leave out faces whose non-skin share is this or more: they look occluded already "
         f"({_show(d['max_non_skin'])})",
+    )  # fmt: skip
+    sg.add_argument(
+        "--occluders", choices=tuple(SEGMENTER_OCCLUDERS),
+        help="the synthetic occluders (may change when a run is resumed): "
+        + "; ".join(f"{k}: {v}" for k, v in SEGMENTER_OCCLUDERS.items()) + f" (default {d['occluders']})",
     )  # fmt: skip
     sg.add_argument("--seed", type=int, help=f"random seed (default {seed})")
     _add_run_options(sg, "segmenter.onnx")
@@ -927,7 +933,7 @@ def _segmenter_config(args: argparse.Namespace, stored: dict[str, Any] | None) -
     if base is None and not args.data:
         raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
     pick = _picker(base, SegmenterTrainConfig)
-    own = ("holdout", "max_photos", "lr", "no_occluder", "max_non_skin")
+    own = ("holdout", "max_photos", "lr", "no_occluder", "max_non_skin", "occluders")
     try:
         cfg = SegmenterTrainConfig(
             data=tuple(resolve_path(d) for d in args.data) if args.data else base.data,

@@ -10,6 +10,16 @@ The survey's way of simulating occlusion (pasting objects onto faces) for benchm
 * ``bar``: a microphone (a dark bar with a head) coming from below towards the mouth;
 * ``glasses``: a frame round both eyes, clear or (half of the time) dark lenses.
 
+Three more kinds, closer to the occluders of in-the-wild photos (the segmenter trains on all eight; the
+shipped benchmarks' specs use the five above):
+
+* ``bangs``: a fringe of hair over the forehead with a jagged edge of strand tips, straight or swept to
+  one side, in a hair colour with a strand texture (noise stretched along the strands);
+* ``palm``: a hand in the face's own skin tone (sampled from its cheeks in ``image``) resting on the
+  chin, a cheek, the temple or the forehead, fingers pointing any way but down;
+* ``sunglasses``: large dark or mirrored lenses (round, wayfarer or teardrop) with a gradient and a
+  highlight.
+
 ``alpha`` is anti-aliased; :attr:`OccluderLayer.mask` (alpha > 0.5) is the exact mask a benchmark scores.
 """
 
@@ -24,6 +34,8 @@ import numpy as np
 from ..errors import InputError
 
 OCCLUDER_KINDS: tuple[str, ...] = ("patch", "hand", "strands", "bar", "glasses")
+REALISTIC_KINDS: tuple[str, ...] = ("bangs", "palm", "sunglasses")
+ALL_KINDS: tuple[str, ...] = (*OCCLUDER_KINDS, *REALISTIC_KINDS)
 SS = 4  # drawing supersampling (anti-aliased alpha)
 
 # skin tones (Lab, OpenCV 8-bit scale: L 0..255, a/b offset 128) and hair colours (RGB)
@@ -57,10 +69,8 @@ class OccluderLayer:
 def parse_occluder(spec: str) -> tuple[str, int]:
     """``"hand:17"`` → (``"hand"``, 17); one-line :class:`InputError` otherwise."""
     kind, _, seed = spec.partition(":")
-    if kind not in OCCLUDER_KINDS or not seed.isdigit():
-        raise InputError(
-            f"occluder {spec!r}: expected KIND:SEED with KIND one of {', '.join(OCCLUDER_KINDS)}"
-        )
+    if kind not in ALL_KINDS or not seed.isdigit():
+        raise InputError(f"occluder {spec!r}: expected KIND:SEED with KIND one of {', '.join(ALL_KINDS)}")
     return kind, int(seed)
 
 
@@ -163,11 +173,20 @@ def _capsule(mask: np.ndarray, canvas: _Canvas, a: np.ndarray, b: np.ndarray, wi
     cv2.line(mask, tuple(int(v) for v in pa), tuple(int(v) for v in pb), 255, thick, cv2.LINE_8, 4)
 
 
-def _hand(f: _Frame, shape: tuple[int, ...], rng: np.random.Generator) -> OccluderLayer:
-    anchors = [(0.0, 1.45), (0.0, 1.1), (-0.75, 0.9), (0.75, 0.9), (-0.4, 1.3), (0.4, 1.3)]
+_HAND_ANCHORS = ((0.0, 1.45), (0.0, 1.1), (-0.75, 0.9), (0.75, 0.9), (-0.4, 1.3), (0.4, 1.3))
+# a palm also rests on a temple, the forehead or the side of the jaw
+_PALM_ANCHORS = (*_HAND_ANCHORS, (-1.05, -0.6), (1.05, -0.6), (0.0, -1.5), (-1.1, 0.5), (1.1, 0.5))
+
+
+def _hand(
+    f: _Frame, shape: tuple[int, ...], rng: np.random.Generator, skin: np.ndarray | None = None,
+    anchors: tuple[tuple[float, float], ...] = _HAND_ANCHORS, turn: float = 0.9, kind: str = "hand",
+) -> OccluderLayer:  # fmt: skip
+    """A hand; ``skin`` (RGB) instead of a random skin tone, ``turn``: the fingers' largest tilt from
+    pointing up (radians)."""
     u, v = anchors[rng.integers(len(anchors))]
     palm_c = f.at(u + rng.normal(0, 0.12), v + 0.55 + rng.normal(0, 0.1))  # the palm sits below the anchor
-    ang = rng.uniform(-0.9, 0.9)  # the fingers point up, tilted
+    ang = rng.uniform(-turn, turn)  # the fingers point up, tilted
     up = -(np.cos(ang) * f.down + np.sin(ang) * f.right)
     side = np.array([-up[1], up[0]])
     s = f.iod * rng.uniform(0.85, 1.25)
@@ -197,16 +216,127 @@ def _hand(f: _Frame, shape: tuple[int, ...], rng: np.random.Generator) -> Occlud
     _capsule(m, c, palm_c, wrist, palm_w * 0.8)
     for a, b, wdt in fingers:
         _capsule(m, c, a, b, wdt)
-    skin = _shade(c, _skin_rgb(rng), rng, 0.35)
-    c.paint(m, skin)
+    tone = _skin_rgb(rng)
+    if skin is not None:
+        tone = np.clip(np.asarray(skin, np.float32) * rng.uniform(0.85, 1.12) + rng.normal(0, 4, 3), 0, 255)
+    skin_img = _shade(c, tone, rng, 0.35)
+    if skin is not None:  # keep the face's tone on average (the shading's gradient is not centred)
+        skin_img = np.clip(skin_img * (tone / np.maximum(skin_img[m > 0].mean(0), 1.0)), 0, 255)
+    c.paint(m, skin_img)
     # finger edges: a thin darker line between fingers, as real hands show
     edge = c.shape_mask()
     for a, b, wdt in fingers[:4]:
         for sgn in (-1, 1):
             n = np.array([-(b - a)[1], (b - a)[0]]) / max(np.linalg.norm(b - a), 1e-6)
             _capsule(edge, c, a + sgn * n * wdt / 2, b + sgn * n * wdt / 2, max(1.0, f.iod * 0.015))
-    c.paint((edge & m), skin * 0.7, 0.6)
-    return c.layer("hand")
+    c.paint((edge & m), skin_img * 0.7, 0.6)
+    return c.layer(kind)
+
+
+def _face_skin(image: np.ndarray | None, f: _Frame) -> np.ndarray | None:
+    """The median colour of the two cheeks of the face in ``image`` (None without an image)."""
+    if image is None:
+        return None
+    h, w = image.shape[:2]
+    r = max(1, int(f.iod * 0.12))
+    pix = []
+    for u in (-0.55, 0.55):
+        x, y = (int(round(c)) for c in f.at(u, 0.75))
+        patch = image[max(0, y - r) : min(h, y + r + 1), max(0, x - r) : min(w, x + r + 1)]
+        pix.append(patch.reshape(-1, 3))
+    allpix = np.concatenate(pix)
+    return np.median(allpix, 0).astype(np.float32) if len(allpix) else None
+
+
+def _hair_texture(
+    canvas: _Canvas, colour: np.ndarray, rng: np.random.Generator, along: np.ndarray
+) -> np.ndarray:
+    """A canvas-sized hair image: ``colour`` with strands (noise stretched ``along`` a unit direction)
+    and a light gradient."""
+    h, w = canvas.alpha.shape
+    noise = rng.normal(0, 1, (h, w)).astype(np.float32)
+    ang = float(np.degrees(np.arctan2(along[1], along[0])))
+    long_ = max(3, int(min(h, w) * 0.6)) | 1
+    kernel = np.zeros((long_, long_), np.float32)
+    kernel[long_ // 2, :] = 1.0 / long_
+    rot = cv2.getRotationMatrix2D((long_ / 2 - 0.5, long_ / 2 - 0.5), -ang, 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (long_, long_))
+    kernel /= max(float(kernel.sum()), 1e-6)
+    streaks = cv2.filter2D(cv2.GaussianBlur(noise, (0, 0), SS * 0.6), -1, kernel)
+    streaks /= max(float(streaks.std()), 1e-6)
+    base = _shade(canvas, colour, rng, rng.uniform(0.2, 0.6))
+    k = 1.0 + rng.uniform(0.12, 0.3) * np.clip(streaks, -2.5, 2.5)
+    return np.clip(base * k[..., None], 0, 255)
+
+
+def _bangs(f: _Frame, shape: tuple[int, ...], rng: np.random.Generator) -> OccluderLayer:
+    colour = _HAIR_RGB[rng.integers(len(_HAIR_RGB))].astype(np.float32) * rng.uniform(0.7, 1.3)
+    left, right = -rng.uniform(0.9, 1.8), rng.uniform(0.9, 1.8)
+    base = rng.uniform(-1.05, -0.2)  # the edge's height: eyebrows are near -0.45, the eyes at 0
+    tilt = rng.normal(0, 0.3) if rng.random() < 0.5 else 0.0  # swept to one side
+    us = np.linspace(left, right, 48)
+    mid, half = (left + right) / 2, (right - left) / 2
+    wobble = cv2.GaussianBlur(rng.normal(0, 1, (1, 48)).astype(np.float64), (0, 0), 3)[0]
+    tips = -np.abs(rng.normal(0, 0.06, 48))
+    vs = base + tilt * us + 0.25 * wobble + tips - 0.7 * ((us - mid) / half) ** 4
+    edge = np.array([f.at(u, v) for u, v in zip(us, vs, strict=True)])
+    top = np.array([f.at(u, -3.0) for u in (right, left)])
+    poly = np.concatenate([edge, top])
+    c = _Canvas(shape, poly, pad=f.iod * 0.3)
+    m = c.shape_mask()
+    cv2.fillPoly(m, [c.px(poly)], 255, cv2.LINE_8, 4)
+    # loose strands past the edge
+    for _ in range(int(rng.integers(3, 14))):
+        i = int(rng.integers(48))
+        a = edge[i]
+        b = a + f.down * f.iod * rng.uniform(0.05, 0.3) + f.right * f.iod * rng.normal(0, 0.08)
+        _capsule(m, c, a, b, f.iod * rng.uniform(0.015, 0.05))
+    along = f.down + f.right * (tilt + rng.normal(0, 0.15))
+    c.paint(m, _hair_texture(c, colour, rng, along / np.linalg.norm(along)))
+    return c.layer("bangs")
+
+
+def _sunglasses(f: _Frame, shape: tuple[int, ...], rng: np.random.Generator) -> OccluderLayer:
+    el, er = f.lm[36:42].mean(0), f.lm[42:48].mean(0)
+    style = int(rng.integers(3))  # 0 round, 1 wayfarer (wide, flat top), 2 teardrop (aviator)
+    lw = f.iod * rng.uniform(0.42, 0.6)
+    lh = f.iod * (rng.uniform(0.3, 0.42) if style != 1 else rng.uniform(0.26, 0.34))
+    thick = f.iod * rng.uniform(0.03, 0.09)
+    mirror = rng.random() < 0.25
+    tint = rng.uniform(170, 255, 3) if mirror else rng.uniform(3, 50, 3)
+    c = _Canvas(shape, np.array([el - f.right * f.iod, er + f.right * f.iod]), pad=f.iod * 0.8)
+    lens = c.shape_mask()
+    rim = c.shape_mask()
+    for sgn, e in ((-1.0, el), (1.0, er)):
+        ctr = e + f.down * lh * rng.uniform(0.0, 0.3) + f.right * sgn * f.iod * rng.uniform(-0.02, 0.06)
+        t = np.linspace(0, 2 * np.pi, 40)
+        du, dv = np.cos(t), np.sin(t)
+        if style == 1:  # wayfarer: flat top, full bottom
+            dv = np.where(dv > 0, dv, -0.7 * np.abs(dv) ** 0.3)
+        elif style == 2:  # teardrop: deeper below and outwards
+            du = du + sgn * 0.15 * np.maximum(dv, 0)
+            dv = np.where(dv > 0, 1.25 * dv, 0.9 * dv)
+        outline = ctr + np.outer(du, f.right * lw) + np.outer(dv, f.down * lh)
+        pts = c.px(np.array(outline))
+        cv2.fillPoly(lens, [pts], 255, cv2.LINE_8, 4)
+        cv2.polylines(rim, [pts], True, 255, max(1, int(thick * SS)), cv2.LINE_8, 4)
+    _capsule(rim, c, el + f.right * lw * 0.9, er - f.right * lw * 0.9, thick)
+    _capsule(rim, c, el - f.right * lw, el - f.right * f.iod * 1.0, thick)
+    _capsule(rim, c, er + f.right * lw, er + f.right * f.iod * 1.0, thick)
+    img = _shade(c, np.asarray(tint, np.float32), rng, rng.uniform(0.4, 0.9))
+    h, w = lens.shape
+    # a highlight: a soft light streak across the lenses
+    streak = np.zeros((h, w), np.float32)
+    p0 = c.px(f.at(rng.uniform(-1.0, 0.0), rng.uniform(-0.4, 0.1))) / 16.0
+    p1 = p0 + np.array([w, -h * rng.uniform(0.1, 0.5)]) * 0.5
+    cv2.line(
+        streak, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1.0, max(1, int(f.iod * SS * 0.08))
+    )
+    streak = cv2.GaussianBlur(streak, (0, 0), SS * max(1.0, f.iod * 0.03))
+    img = np.clip(img + rng.uniform(40, 140) * streak[..., None] / max(float(streak.max()), 1e-6), 0, 255)
+    c.paint(lens, img, rng.uniform(0.9, 1.0))
+    c.paint(rim, np.full(3, rng.uniform(150, 210) if rng.random() < 0.25 else rng.uniform(5, 60), np.float32))
+    return c.layer("sunglasses")
 
 
 def _strands(f: _Frame, shape: tuple[int, ...], rng: np.random.Generator) -> OccluderLayer:
@@ -332,15 +462,24 @@ def _overlaps(r: tuple[int, int, int, int], box: np.ndarray) -> bool:
 def make_occluder(
     kind: str, seed: int, landmarks_68: np.ndarray, shape: tuple[int, ...],
     texture: np.ndarray | None = None, texture_face_box: np.ndarray | None = None,
+    image: np.ndarray | None = None,
 ) -> OccluderLayer:  # fmt: skip
     """The occluder ``kind:seed`` for the face with ``landmarks_68`` in an image of ``shape``.
-    ``texture`` (another photo, with its face box to avoid) fills ``patch`` occluders."""
-    if kind not in OCCLUDER_KINDS:
-        raise InputError(f"unknown occluder kind {kind!r}; choose from {', '.join(OCCLUDER_KINDS)}")
+    ``texture`` (another photo, with its face box to avoid) fills ``patch`` occluders; ``image`` (the
+    photo the occluder goes on) gives ``palm`` its skin tone."""
+    if kind not in ALL_KINDS:
+        raise InputError(f"unknown occluder kind {kind!r}; choose from {', '.join(ALL_KINDS)}")
     rng = occluder_rng(kind, seed)
     f = face_frame(landmarks_68)
     if kind == "hand":
         return _hand(f, shape, rng)
+    if kind == "palm":
+        skin = _face_skin(image, f)
+        return _hand(f, shape, rng, skin if skin is not None else _skin_rgb(rng), _PALM_ANCHORS, 1.7, "palm")
+    if kind == "bangs":
+        return _bangs(f, shape, rng)
+    if kind == "sunglasses":
+        return _sunglasses(f, shape, rng)
     if kind == "strands":
         return _strands(f, shape, rng)
     if kind == "bar":
@@ -351,7 +490,9 @@ def make_occluder(
 
 
 __all__ = [
+    "ALL_KINDS",
     "OCCLUDER_KINDS",
+    "REALISTIC_KINDS",
     "OccluderLayer",
     "face_frame",
     "make_occluder",

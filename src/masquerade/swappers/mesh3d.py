@@ -46,6 +46,9 @@ class Mesh3DOptions:
     brow_strength: float = 0.7  # how far the source's brow shape is taken, 0 to 1
     map_resolution: int = 256  # largest side (px) at which the warp map is computed before upsampling
     gaze: str = "target"  # target: the irises move to where the target looks; source: as in the source
+    # where the source's face is hidden (--occlusion on): mirror: its other side where its pose allows,
+    # else the target's own face; target: always the target's own face
+    fill: str = "mirror"
 
     def __post_init__(self) -> None:
         for name in ("shape_strength", "expression_strength", "brow_strength"):
@@ -56,6 +59,8 @@ class Mesh3DOptions:
             raise InputError(f"map resolution must be 32 to 4096 px, got {self.map_resolution}")
         if self.gaze not in ("target", "source"):
             raise InputError(f"gaze must be target or source, got {self.gaze!r}")
+        if self.fill not in ("mirror", "target"):
+            raise InputError(f"fill must be mirror or target, got {self.fill!r}")
 
 
 MESH3D_INFO = SwapperInfo(
@@ -71,6 +76,13 @@ MESH3D_INFO = SwapperInfo(
         ),
         SwapperOption("brow_strength", float, "how much of the source's brow shape, 0–1 (default 0.7)", "S"),
         SwapperOption("gaze", str, "where the eyes look: target (default) or source", "WHO"),
+        SwapperOption(
+            "fill",
+            str,
+            "with --occlusion on, what replaces hidden parts of the source's face: mirror (default: "
+            "its other side, when the source faces the camera) or target (the target's own face)",
+            "HOW",
+        ),
     ),
 )
 
@@ -242,10 +254,13 @@ class Mesh3DSwapper:
             return self._skin_triangles
         return np.concatenate([self._skin_triangles[keep], *fans])
 
-    def warp_maps(self, source: Face, target: Face, shape: tuple[int, ...]) -> WarpMaps:
+    def warp_maps(
+        self, source: Face, target: Face, shape: tuple[int, ...], mirrored: bool = False
+    ) -> WarpMaps:
         """Where each pixel of the swapped face comes from in the source photo (the expensive part of a
         swap; :meth:`render` then only resamples, so one set of maps serves several source images, e.g.
-        a source with and without an occluder)."""
+        a source with and without an occluder). ``mirrored``: from the mirror-image point of the source's
+        face instead (its left cheek for the right one, …), the fill for source texels that are hidden."""
         res = self.result_mesh(source, target)
         assert source.mesh is not None
         h, w = shape[:2]
@@ -258,7 +273,7 @@ class Mesh3DSwapper:
         n = len(res) if self.options.gaze == "target" else 468
         tri = self.eye_fans(source.mesh, res) if n > 468 else self._skin_triangles
         dst = res[:n, :2] - [x0, y0]
-        src = source.mesh[:n, :2]
+        src = source.mesh[self.canonical.mirror[:n] if mirrored else slice(0, n), :2]
         order = np.argsort(-res[:n, 2][tri].mean(1))  # far (large z) first
         size = (x1 - x0, y1 - y0)
         outline = idx(FACE_OVAL)
@@ -276,16 +291,45 @@ class Mesh3DSwapper:
         return WarpMaps(map_x, map_y, cover.astype(np.float32), int(x0), int(y0), res)
 
     @staticmethod
-    def render(source_rgb: np.ndarray, maps: WarpMaps, holes: np.ndarray | None = None) -> SwapPatch:
+    def render(
+        source_rgb: np.ndarray,
+        maps: WarpMaps,
+        holes: np.ndarray | None = None,
+        mirror: WarpMaps | None = None,
+    ) -> SwapPatch:
         """The source photo resampled through ``maps``: the patch over the target. ``holes`` (float, source
-        photo size, 0..1): source texels to leave out (what covers the source's face), taken out of the
-        patch's coverage so the target shows there."""
+        photo size, 0..1): source texels to leave out (what covers the source's face); where ``mirror``
+        (the :meth:`warp_maps` of the mirror-image points) reaches visible texels they fill the holes,
+        brought to the brightness of the face around them; the rest is taken out of the patch's coverage
+        so the target shows there."""
         patch = cv2.remap(source_rgb, maps.map_x, maps.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         cover = maps.coverage
         if holes is not None:
-            gone = cv2.remap(holes, maps.map_x, maps.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            cover = cover * (1.0 - np.clip(gone, 0.0, 1.0))
+            gone = _remap_holes(holes, maps)
+            if mirror is not None and float(gone.max()) > 0.05:
+                gone_m = _remap_holes(holes, mirror)
+                use = gone * (1.0 - gone_m) * mirror.coverage
+                if float(use.max()) > 0.05:
+                    flipped = cv2.remap(
+                        source_rgb,
+                        mirror.map_x,
+                        mirror.map_y,
+                        cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REFLECT,
+                    )
+                    seen = (gone < 0.05) & (gone_m < 0.05) & (cover > 0.5) & (mirror.coverage > 0.5)
+                    patch = _fill(patch, flipped, use, seen)
+                gone = gone * (1.0 - use)
+            cover = cover * (1.0 - gone)
         return SwapPatch(image=patch, coverage=cover, x0=maps.x0, y0=maps.y0, mesh=maps.mesh)
+
+    def mirror_allowed(self, source: Face) -> bool:
+        """Whether the source is frontal enough (|yaw| ≤ :data:`MIRROR_MAX_YAW`) for its other side to
+        stand in for a hidden part."""
+        if source.mesh is None:
+            return False
+        pose, _ = self.canonical.pose(source.mesh)
+        return abs(pose.yaw) <= MIRROR_MAX_YAW
 
     def swap(
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face,
@@ -293,7 +337,38 @@ class Mesh3DSwapper:
     ) -> SwapPatch:  # fmt: skip
         if source_rgb is None or source is None:
             raise SkipFace("the mesh3d swapper needs a source face")
-        return self.render(source_rgb, self.warp_maps(source, target, target_rgb.shape), holes)
+        maps = self.warp_maps(source, target, target_rgb.shape)
+        mirror = None
+        if holes is not None and self.options.fill == "mirror" and self.mirror_allowed(source):
+            mirror = self.warp_maps(source, target, target_rgb.shape, mirrored=True)
+        return self.render(source_rgb, maps, holes, mirror)
+
+
+MIRROR_MAX_YAW = 30.0  # degrees: beyond this the far side of the source is too foreshortened to mirror
+
+
+def _remap_holes(holes: np.ndarray, maps: WarpMaps) -> np.ndarray:
+    gone = cv2.remap(holes, maps.map_x, maps.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return np.clip(gone, 0.0, 1.0)
+
+
+def _fill(patch: np.ndarray, flipped: np.ndarray, use: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """``patch`` with ``flipped`` blended in by ``use``, the flipped texels scaled per channel so that they
+    match the patch where both sides are ``seen``, near the holes first (one side of a face is often lit
+    more than the other)."""
+    grow = max(2, max(use.shape) // 12)
+    near = cv2.dilate((use > 0.05).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=grow) > 0
+    both = near & seen
+    if int(both.sum()) < 50:
+        both = seen
+    gain = np.ones(3, np.float32)
+    if int(both.sum()) >= 50:
+        a = patch[both].astype(np.float32).mean(0)
+        b = flipped[both].astype(np.float32).mean(0)
+        gain = np.clip(a / np.maximum(b, 1.0), 0.6, 1.6).astype(np.float32)
+    u = use[..., None]
+    out = patch.astype(np.float32) * (1.0 - u) + flipped.astype(np.float32) * gain * u
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)

@@ -517,6 +517,10 @@ class RefinerTrainConfig:
 
 
 # ------------------------------------------------------------------------------------ occlusion segmenter
+SEGMENTER_OCCLUDERS: dict[str, str] = {
+    "basic": "the benchmarks' five synthetic kinds",
+    "realistic": "eight kinds, weighted to bangs, palms and sunglasses, with photo augmentation",
+}
 SEGMENTER_STEPS = 3_000  # what ``masquerade train segmenter`` trains to unless told
 SEGMENTER_PRESETS: dict[str, tuple[int, int, int, int]] = {
     "tiny": (16, 24, 32, 48),
@@ -555,11 +559,15 @@ class SegmenterTrainConfig:
     lr: float = 1e-3
     no_occluder: float = 0.15  # share of samples without an occluder
     max_non_skin: float = 0.08  # faces that look occluded already are left out
+    # "basic": the benchmarks' five occluder kinds, evenly; "realistic": all eight kinds weighted towards
+    # bangs, skin-toned palms and sunglasses, plus shadows, blur and JPEG on every sample
+    occluders: str = "realistic"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))
         if not self.data:
             raise ValueError("the segmenter needs at least one data folder")
+        _check_choice("occluders", self.occluders, SEGMENTER_OCCLUDERS)
         if self.resolution < 64 or self.resolution % 32:
             raise ValueError(f"resolution must be a multiple of 32 and at least 64, not {self.resolution}")
         if not 0 <= self.no_occluder <= 1 or not 0 < self.max_non_skin <= 1:
@@ -574,5 +582,6 @@ class SegmenterTrainConfig:
         return cls(
             data=tuple(d.pop("data")),
             model=SegmenterConfig(**d.pop("model")),
+            occluders=d.pop("occluders", "basic"),  # runs from before the choice used the basic five
             **{k: v for k, v in d.items() if k in cls.__dataclass_fields__},
         )

@@ -118,25 +118,65 @@ def load_segmenter_faces(
     return faces, f"{len(faces)} clean faces of {n_people} people ({dropped} left out as occluded)"
 
 
+# the "realistic" mix (SegmenterTrainConfig.occluders): what real photos show most in front of faces
+# (the hand-drawn real set: bangs, hands on the face, sunglasses) gets most of the draws
+REALISTIC_WEIGHTS: dict[str, float] = {
+    "patch": 0.12, "hand": 0.08, "strands": 0.1, "bar": 0.08, "glasses": 0.08,
+    "bangs": 0.2, "palm": 0.2, "sunglasses": 0.14,
+}  # fmt: skip
+
+
+def _pick_kind(rng: np.random.Generator, occluders: str) -> str:
+    if occluders == "basic":
+        return OCCLUDER_KINDS[int(rng.integers(len(OCCLUDER_KINDS)))]
+    kinds = tuple(REALISTIC_WEIGHTS)
+    w = np.array([REALISTIC_WEIGHTS[k] for k in kinds])
+    return kinds[int(rng.choice(len(kinds), p=w / w.sum()))]
+
+
+def photo_augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a camera does to a whole scene, occluders included, so that pasted edges and flat colours do
+    not give the occluders away and shadows are not mistaken for them: a soft shadow across the face
+    (a third of samples), slight blur (40 %), JPEG (30 %)."""
+    out = img
+    r = img.shape[0]
+    if rng.random() < 1 / 3:
+        yy, xx = np.mgrid[0:r, 0:r].astype(np.float32) / r - 0.5
+        ang = rng.uniform(0, 2 * np.pi)
+        d = np.cos(ang) * xx + np.sin(ang) * yy - rng.uniform(-0.25, 0.25)
+        edge = 1 / (1 + np.exp(-d / rng.uniform(0.02, 0.12)))
+        shade = 1 - rng.uniform(0.2, 0.5) * edge
+        out = np.clip(out.astype(np.float32) * shade[..., None], 0, 255).astype(np.uint8)
+    if rng.random() < 0.4:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.2))
+    if rng.random() < 0.3:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 91))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return out
+
+
 def occluded_sample(
-    faces: SegmenterFaces, i: int, rng: np.random.Generator, no_occluder: float
+    faces: SegmenterFaces, i: int, rng: np.random.Generator, no_occluder: float, occluders: str = "basic"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Face ``i`` with 0–2 synthetic occluders: (R×R×3 uint8 image, R×R float32 label)."""
+    """Face ``i`` with 0–2 synthetic occluders (``occluders``: the kinds' mix, see
+    :class:`SegmenterTrainConfig`): (R×R×3 uint8 image, R×R float32 label)."""
     img = faces.images[i]
     r = img.shape[0]
     label = np.zeros((r, r), np.float32)
-    if rng.random() < no_occluder:
-        return img, label
     out = img
-    for _ in range(1 + int(rng.random() < 0.3)):
-        kind = OCCLUDER_KINDS[int(rng.integers(len(OCCLUDER_KINDS)))]
-        j = int(rng.integers(len(faces)))
-        box = np.array([0, 0, r, r], np.float64) * np.array([0.2, 0.15, 0.8, 0.95])
-        layer = make_occluder(
-            kind, int(rng.integers(2**31)), faces.landmarks[i], img.shape, faces.images[j], box
-        )
-        out = layer.over(out)
-        label = np.maximum(label, layer.mask.astype(np.float32))
+    if rng.random() >= no_occluder:
+        for _ in range(1 + int(rng.random() < 0.3)):
+            kind = _pick_kind(rng, occluders)
+            j = int(rng.integers(len(faces)))
+            box = np.array([0, 0, r, r], np.float64) * np.array([0.2, 0.15, 0.8, 0.95])
+            layer = make_occluder(
+                kind, int(rng.integers(2**31)), faces.landmarks[i], img.shape, faces.images[j], box, image=img
+            )
+            out = layer.over(out)
+            label = np.maximum(label, layer.mask.astype(np.float32))
+    if occluders != "basic":
+        out = photo_augment(out, rng)
     return out, label
 
 
@@ -189,9 +229,12 @@ class SegmenterBatch:
 
 
 def make_batch(
-    faces: SegmenterFaces, index: np.ndarray, rng: np.random.Generator, no_occluder: float
-) -> SegmenterBatch:
-    imgs, labels = zip(*(occluded_sample(faces, int(i), rng, no_occluder) for i in index), strict=True)
+    faces: SegmenterFaces, index: np.ndarray, rng: np.random.Generator, no_occluder: float,
+    occluders: str = "basic",
+) -> SegmenterBatch:  # fmt: skip
+    imgs, labels = zip(
+        *(occluded_sample(faces, int(i), rng, no_occluder, occluders) for i in index), strict=True
+    )
     x = np.stack(imgs).astype(np.float32) / 255.0
     y = np.stack(labels)
     oval = faces.ovals[index].astype(np.float32) / 255.0
@@ -231,7 +274,7 @@ def iou_and_recall(prob: np.ndarray, label: np.ndarray, region: np.ndarray) -> t
 
 class SegmenterTask(TrainTask):
     name: ClassVar[str] = "segmenter"
-    changeable: ClassVar[tuple[str, ...]] = ("data",)
+    changeable: ClassVar[tuple[str, ...]] = ("data", "occluders")
 
     def __init__(
         self, config: SegmenterTrainConfig, seed: int = 0, faces: SegmenterFaces | None = None
@@ -264,7 +307,7 @@ class SegmenterTask(TrainTask):
         assert self.faces is not None
         rng = np.random.default_rng([self.seed, step])
         index = rng.integers(0, len(self.faces), self.cfg.batch_size)
-        return make_batch(self.faces, index, rng, self.cfg.no_occluder)
+        return make_batch(self.faces, index, rng, self.cfg.no_occluder, self.cfg.occluders)
 
     def train_step(self, batch: SegmenterBatch, ctx: StepContext) -> dict[str, float]:
         assert self.net is not None
@@ -291,7 +334,7 @@ class SegmenterTask(TrainTask):
         assert self.faces is not None
         rng = np.random.default_rng(12345)
         idx = np.arange(min(6, len(self.faces)))
-        b = make_batch(self.faces, idx, rng, 0.0)
+        b = make_batch(self.faces, idx, rng, 0.0, self.cfg.occluders)
         img = (b.image.numpy().transpose(0, 2, 3, 1) * 255).astype(np.uint8)
         prob = self.predict(img, device)
         grey = lambda a: np.repeat(a[:, None], 3, 1)  # noqa: E731

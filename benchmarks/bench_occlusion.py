@@ -149,12 +149,16 @@ def video_fps(videos: Path, seconds: float) -> dict[str, Any]:
 
 def swaps(
     celeba: Path, names: list[str], kinds: list[str], limit: int | None, out: Path, baselines: list[str],
-    command: str,
+    command: str, segmenter: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     bench = load_benchmark("celeba_swap_v1", None, celeba)
     bench = limit_pairs(replace(bench, pairs=[p for p in bench.pairs if p.kind in kinds]), limit)
     specs = [
-        SwapperSpec(n, SwapOptions(swapper=n, occlusion=on), label=f"{n}{'+occlusion' if on else ''}")
+        SwapperSpec(
+            n,
+            SwapOptions(swapper=n, occlusion=on, occlusion_model=segmenter),
+            label=f"{n}{'+occlusion' if on else ''}",
+        )
         for n in names
         for on in (False, True)
     ] + [SwapperSpec(n) for n in baselines]
@@ -191,11 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", default="swap,same,occ_target,occ_source")
     ap.add_argument("--limit", type=int, help="pairs per kind")
     ap.add_argument("--skip-swaps", action="store_true")
+    ap.add_argument(
+        "--segmenter",
+        type=Path,
+        help="an occlusion segmenter folder (masquerade train segmenter) instead of the package's",
+    )
     ap.add_argument("--videos", type=Path, default=Path("../shared/data/videos"))
     ap.add_argument("--seconds", type=float, default=10.0, help="of the 720p clip")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    seg = OcclusionSegmenter()
+    seg = OcclusionSegmenter(args.segmenter)
     res: dict[str, Any] = {"environment": environment(), "segmenter": str(seg.path)}
     res["synthetic"] = synthetic(seg, args.celeba)
     res["real"] = real(seg, args.celeba)
@@ -205,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         command = "python benchmarks/bench_occlusion.py " + " ".join(sys.argv[1:] if argv is None else argv)
         res["swaps"] = swaps(
             args.celeba, args.swapper or ["mesh3d"], args.kinds.split(","), args.limit, args.out / "swaps",
-            args.baseline, command,
+            args.baseline, command, None if args.segmenter is None else str(args.segmenter),
         )  # fmt: skip
     (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     lines = ["| occluders | faces | IoU | recall |", "|---|---|---|---|"]

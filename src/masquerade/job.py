@@ -74,6 +74,7 @@ class SwapRequest:
     colour: str = "shading"
     blend: str = "feather"
     occlusion: bool = False
+    occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
     video: VideoOptions = field(default_factory=VideoOptions)
     provenance: ProvenanceOptions = field(default_factory=ProvenanceOptions)
     quality: int = 95
@@ -187,7 +188,7 @@ def prepare_job(
         swapper=r.swapper, target_faces=r.faces, source_face=r.source_face,  # type: ignore[arg-type]
         references=refs, source_reference=sref, mask=r.mask, mask_erode=r.mask_erode,  # type: ignore[arg-type]
         mask_blur=r.mask_blur, colour=r.colour, blend=r.blend, occlusion=r.occlusion,  # type: ignore[arg-type]
-        model=str(r.model) if r.model is not None else None,
+        occlusion_model=r.occlusion_model, model=str(r.model) if r.model is not None else None,
         swapper_options=swapper_options(r.swapper, dict(r.swapper_options)),
     )  # fmt: skip
     fs = FaceSwapper(options, analyzer=analyzer) if load else None

@@ -44,6 +44,7 @@ class SwapOptions:
     model: str | None = None  # model folder or card, for swappers that need one (autoencoder, onnx)
     swapper_options: Any = None  # the swapper's own options (e.g. DiffusionOptions), None: defaults
     occlusion: bool = False  # keep what is in front of the target face; leave out what covers the source
+    occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
 
 
 @dataclass
@@ -80,7 +81,7 @@ class FaceSwapper:
         self.options = options or SwapOptions()
         self.swapper: Swapper = make_swapper(self.options)
         self.analyzer = analyzer or FaceAnalyzer(identity=False)
-        self.occlusion = Occlusion() if self.options.occlusion else None
+        self.occlusion = Occlusion.of(self.options.occlusion_model) if self.options.occlusion else None
 
     @property
     def needs_source(self) -> bool:

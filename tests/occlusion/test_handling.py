@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions
 from masquerade.analysis.alignment import invert_affine
@@ -131,6 +132,40 @@ def test_bad_or_missing_weights_are_one_line_errors(tmp_path: Path) -> None:
     assert "\n" not in str(exc.value)
     with pytest.raises(ModelError, match="no such model folder"):
         OcclusionSegmenter(tmp_path / "nowhere")
+
+
+def test_swap_with_a_segmenter_folder(faces, astronaut: np.ndarray, tmp_path: Path, capsys) -> None:
+    """--occlusion-model DIR: the segmenter in DIR (here a copy of the package's) is used, with occlusion
+    on (a hand in front of the target stays); a damaged or missing folder is a one-line error and no
+    output."""
+    target = tmp_path / "hand.png"
+    Image.fromarray(make_occluder("hand", 11, faces[0].landmarks_68, astronaut.shape).over(astronaut)).save(
+        target
+    )
+    shipped = read_segmenter_info().folder
+    copy = tmp_path / "seg"
+    copy.mkdir()
+    for f in ("model.json", "segmenter.onnx"):
+        (copy / f).write_bytes((shipped / f).read_bytes())
+    base = ["swap", "-s", "sample:grace_hopper", "-t", str(target), "--no-provenance"]
+    out = {}
+    for name, extra in (
+        ("off", []),
+        ("on", ["--occlusion", "on"]),
+        ("dir", ["--occlusion-model", str(copy)]),
+    ):
+        assert main([*base, "-o", str(tmp_path / f"{name}.png"), *extra]) == 0
+        out[name] = np.asarray(Image.open(tmp_path / f"{name}.png"))
+    assert np.array_equal(out["dir"], out["on"]) and not np.array_equal(out["dir"], out["off"])
+    capsys.readouterr()
+    with (copy / "segmenter.onnx").open("r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\xff\xfe")
+    for folder, needle in ((copy, "sha256"), (tmp_path / "nowhere", "no such model folder")):
+        assert main([*base, "-o", str(tmp_path / "bad.png"), "--occlusion-model", str(folder)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and "\n" not in err and needle in err, err
+        assert not (tmp_path / "bad.png").exists()
 
 
 def test_analyze_reports_visible_share(capsys) -> None:

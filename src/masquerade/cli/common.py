@@ -123,6 +123,11 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
         "the source's face (a hand, sunglasses) is painted over before swapping, with the occlusion "
         "segmenter in the package (default off)",
     )  # fmt: skip
+    s.add_argument(
+        "--occlusion-model", type=Path, metavar="DIR",
+        help="use the occlusion segmenter in DIR (a 'masquerade train segmenter' run folder) instead of the "
+        "one in the package; implies --occlusion on",
+    )  # fmt: skip
     pv = s.add_argument_group("provenance (on by default: invisible watermark + signed C2PA manifest)")
     pv.add_argument(
         "--no-provenance", action="store_true",
@@ -178,7 +183,9 @@ def swap_request(args: argparse.Namespace, **extra: Any) -> SwapRequest:
         source_face=args.source_face,
         source_reference=resolve(args.source_reference) if args.source_reference else None,
         mask=args.mask, mask_erode=args.mask_erode, mask_blur=args.mask_blur,
-        colour=args.colour, blend=args.blend, occlusion=args.occlusion == "on",
+        colour=args.colour, blend=args.blend,
+        occlusion=args.occlusion == "on" or args.occlusion_model is not None,
+        occlusion_model=None if args.occlusion_model is None else str(args.occlusion_model),
         max_pixels=getattr(args, "max_pixels", DEFAULT_MAX_PIXELS),
         **extra,
     )  # fmt: skip

@@ -55,6 +55,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="swap with occlusion handling on or off, as in masquerade swap (default off)",
     )  # fmt: skip
     e.add_argument(
+        "--occlusion-model", type=Path, metavar="DIR",
+        help="the occlusion segmenter in DIR instead of the package's, as in masquerade swap (implies "
+        "--occlusion on)",
+    )  # fmt: skip
+    e.add_argument(
         "--benchmark",
         help="shipped benchmark (lfw_swap_v1, lfw_swap_v2, celeba_swap_v1) or a pairs file (default "
         "lfw_swap_v1, unless only --video is given)",
@@ -140,11 +145,15 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         for n in names
         for own in [_own_options(n, names, given_swapper_options(args))]
     ]
-    if args.occlusion == "on":
+    if args.occlusion == "on" or args.occlusion_model is not None:
         from dataclasses import replace
 
+        seg = None if args.occlusion_model is None else str(args.occlusion_model)
         specs = [
-            s if s.options is None else replace(s, options=replace(s.options, occlusion=True)) for s in specs
+            s
+            if s.options is None
+            else replace(s, options=replace(s.options, occlusion=True, occlusion_model=seg))
+            for s in specs
         ]
     bench = None
     if args.pairs is not None:
@@ -256,6 +265,8 @@ def _evaluate_command(args: argparse.Namespace) -> str:
         parts += ["--" + k.replace("_", "-"), str(v)]
     if args.occlusion == "on":
         parts += ["--occlusion", "on"]
+    if args.occlusion_model is not None:
+        parts += ["--occlusion-model", str(args.occlusion_model)]
     if args.pairs is not None:
         parts += ["--pairs", str(args.pairs)] + (["--root", str(args.root)] if args.root else [])
     elif args.benchmark is not None or not args.video:

@@ -40,6 +40,12 @@ class Occlusion:
         self.segmenter = segmenter or OcclusionSegmenter()
         self._cleaned: list[tuple[np.ndarray, Face, np.ndarray, np.ndarray | None]] = []
 
+    @classmethod
+    def of(cls, model: str | None) -> Occlusion:
+        """With the segmenter in ``model`` (a ``masquerade train segmenter`` run folder or a copy of its
+        ``segmenter.onnx`` + ``model.json``; None: the one in the package)."""
+        return cls(OcclusionSegmenter(model))
+
     def target_mask(self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None) -> np.ndarray:
         """What the target keeps in front of ``face`` (float32, image size, 0..1)."""
         prob, _ = self.segmenter.crop_mask(rgb, face)

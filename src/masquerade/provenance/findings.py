@@ -23,9 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import struct
 import tempfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,14 +31,13 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InputError, LimitError
+from .stamp import PNG_SIGNATURE, png_chunks
 from .verification import C2paReport
 from .watermark import WatermarkResult
 
 log = logging.getLogger(__name__)
 
 FOUND, UNREADABLE, NONE_FOUND, BROKEN = 0, 2, 3, 4  # exit statuses of ``masquerade verify``
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # ------------------------------------------------------------------------------------------- pixels
@@ -59,26 +56,11 @@ class Pixels:
     error: str | None = None
 
 
-def _png_chunks(data: bytes) -> list[tuple[bytes, int, int, bool]]:
-    """(type, offset, data length, CRC matches) of each complete chunk of a PNG stream."""
-    out, i = [], len(_PNG_SIGNATURE)
-    while i + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[i : i + 4])
-        end = i + 12 + length
-        if end > len(data):
-            break
-        kind = data[i + 4 : i + 8]
-        (crc,) = struct.unpack(">I", data[i + 8 + length : end])
-        out.append((kind, i, length, zlib.crc32(data[i + 4 : i + 8 + length]) == crc))
-        i = end
-    return out
-
-
 def _without_damaged_ancillary_chunks(data: bytes) -> tuple[bytes, list[str]]:
     """The PNG stream without its ancillary chunks (lower-case first letter: metadata, not pixels)
     whose CRC does not match, and the names of those set aside."""
-    kept, dropped, pos = [data[: len(_PNG_SIGNATURE)]], [], len(_PNG_SIGNATURE)
-    for kind, at, length, crc_ok in _png_chunks(data):
+    kept, dropped, pos = [data[: len(PNG_SIGNATURE)]], [], len(PNG_SIGNATURE)
+    for kind, at, length, crc_ok in png_chunks(data):
         ancillary = bool(kind[:1]) and kind[0] & 0x20
         if not crc_ok and ancillary:
             dropped.append(kind.decode("latin-1"))
@@ -106,10 +88,10 @@ def read_pixels(path: str | os.PathLike[str]) -> Pixels:
         error = str(exc)
     try:
         with open(p, "rb") as fh:
-            head = fh.read(len(_PNG_SIGNATURE))
+            head = fh.read(len(PNG_SIGNATURE))
     except OSError as exc:
         return Pixels(None, None, f"{p}: {exc.strerror or exc}")
-    if head != _PNG_SIGNATURE:
+    if head != PNG_SIGNATURE:
         return Pixels(None, None, error)
     data = p.read_bytes()  # load_image has checked the file's size against its limit
     repaired, dropped = _without_damaged_ancillary_chunks(data)

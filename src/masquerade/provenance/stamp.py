@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,8 @@ from .signing import (
 from .watermark import FrameMarker, Watermarker, WatermarkPayload
 
 log = logging.getLogger(__name__)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 NOTE_PREFIX = "masquerade:"  # every note this module writes starts so; read_note() looks for it
 _NO_COMMENT = frozenset({".bmp"})  # image formats encode_image stores no text in
@@ -275,20 +279,31 @@ def read_note(path: str | os.PathLike[str]) -> str | None:
     return next((t.strip() for t in texts if isinstance(t, str) and t.strip().startswith(NOTE_PREFIX)), None)
 
 
+def png_chunks(data: bytes) -> list[tuple[bytes, int, int, bool]]:
+    """(type, offset, data length, CRC matches) of each complete chunk of a PNG stream."""
+    out, i = [], len(PNG_SIGNATURE)
+    while i + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        end = i + 12 + length
+        if end > len(data):
+            break
+        kind = data[i + 4 : i + 8]
+        (crc,) = struct.unpack(">I", data[i + 8 + length : end])
+        out.append((kind, i, length, zlib.crc32(data[i + 4 : i + 8 + length]) == crc))
+        i = end
+    return out
+
+
 def _raw_comments(p: Path, limit: int = 1 << 26) -> list[str]:
     """Text of the PNG ``tEXt`` / ``iTXt`` chunks or JPEG ``COM`` segments of a file the image decoder
     refused (e.g. a PNG with a damaged manifest chunk), found by walking its structure; CRCs are not
     checked (a comment is an unsigned claim either way). Compressed text is not read."""
-    import struct
-
     with open(p, "rb") as fh:
         data = fh.read(limit)
     out: list[str] = []
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        i = 8
-        while i + 12 <= len(data):
-            (n,) = struct.unpack(">I", data[i : i + 4])
-            kind, body = data[i + 4 : i + 8], data[i + 8 : i + 8 + n]
+    if data.startswith(PNG_SIGNATURE):
+        for kind, at, n, _crc_ok in png_chunks(data):
+            body = data[at + 8 : at + 8 + n]
             if kind == b"tEXt" and b"\0" in body:
                 out.append(body.split(b"\0", 1)[1].decode("latin-1"))
             elif kind == b"iTXt" and body.count(b"\0") >= 3:
@@ -297,7 +312,6 @@ def _raw_comments(p: Path, limit: int = 1 << 26) -> list[str]:
                     out.append(rest[2:].split(b"\0", 2)[-1].decode("utf-8", "replace"))
             if kind == b"IEND":
                 break
-            i += 12 + n
     elif data.startswith(b"\xff\xd8"):
         i = 2
         while i + 4 <= len(data) and data[i] == 0xFF:

@@ -160,19 +160,20 @@ def _triangle_affines(dst: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.
     return coef, ok
 
 
-def piecewise_affine_maps(
+def rasterise_triangles(
     dst_pts: np.ndarray,
-    src_pts: np.ndarray,
     triangles: np.ndarray,
     order: np.ndarray,
     size: tuple[int, int],
     outline: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dense maps (for cv2.remap) from a ``size`` (w, h) canvas to source pixels, triangle by triangle.
+) -> np.ndarray:
+    """Which triangle covers each pixel of a ``size`` (w, h) canvas (``len(triangles)`` where none does).
 
     Triangles are rasterised in ``order`` (far first) so the nearest surface wins. Pixels inside the
-    ``outline`` polygon that no triangle covers (collapsed lips, rounding) take the mapping of the
-    nearest covered pixel, so the face has no holes.
+    ``outline`` polygon that no triangle covers (collapsed lips, rounding) take the triangle of the
+    nearest covered pixel, so the face has no holes. This is the expensive part of
+    :func:`piecewise_affine_maps`, and depends only on where the triangles land: one rasterisation
+    serves several sources (the source's points and their mirror images).
     """
     w, h = size
     ids = np.full((h, w), -1, np.int32)
@@ -193,9 +194,19 @@ def piecewise_affine_maps(
             covered = ids >= 0
             lut[labels[covered]] = ids[covered]
             ids[holes] = lut[labels[holes]]
+    ids[ids < 0] = len(triangles)
+    return ids
+
+
+def affine_maps(
+    ids: np.ndarray, dst_pts: np.ndarray, src_pts: np.ndarray, triangles: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense maps (for cv2.remap) from the canvas rasterised in ``ids`` (:func:`rasterise_triangles`) to
+    source pixels: each pixel through the affine map of its triangle from ``dst_pts`` to ``src_pts``;
+    and where that is defined (covered by a triangle that is not degenerate)."""
+    h, w = ids.shape
     # affine per triangle: [x y 1] @ X = source (x, y); degenerate triangles map nowhere
     coef, ok = _triangle_affines(dst_pts[triangles], src_pts[triangles])
-    ids[ids < 0] = len(triangles)
     cols = np.ascontiguousarray(coef.T)  # (6, n): rows x, y, 1 of X, columns source x, y
     xs = np.arange(w, dtype=np.float32)[None, :]
     ys = np.arange(h, dtype=np.float32)[:, None]
@@ -208,6 +219,20 @@ def piecewise_affine_maps(
     cover = ids < len(triangles)
     cover &= np.append(ok, False)[ids]
     return map_x, map_y, cover
+
+
+def piecewise_affine_maps(
+    dst_pts: np.ndarray,
+    src_pts: np.ndarray,
+    triangles: np.ndarray,
+    order: np.ndarray,
+    size: tuple[int, int],
+    outline: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense maps (for cv2.remap) from a ``size`` (w, h) canvas to source pixels, triangle by triangle
+    (:func:`rasterise_triangles`, then :func:`affine_maps`)."""
+    ids = rasterise_triangles(dst_pts, triangles, order, size, outline)
+    return affine_maps(ids, dst_pts, src_pts, triangles)
 
 
 class Mesh3DSwapper:
@@ -261,6 +286,12 @@ class Mesh3DSwapper:
         swap; :meth:`render` then only resamples, so one set of maps serves several source images, e.g.
         a source with and without an occluder). ``mirrored``: from the mirror-image point of the source's
         face instead (its left cheek for the right one, …), the fill for source texels that are hidden."""
+        return self._warps(source, target, shape, (mirrored,))[0]
+
+    def _warps(
+        self, source: Face, target: Face, shape: tuple[int, ...], mirrored: tuple[bool, ...]
+    ) -> list[WarpMaps]:
+        """:meth:`warp_maps` for each of ``mirrored``, the triangles rasterised once for all of them."""
         res = self.result_mesh(source, target)
         assert source.mesh is not None
         h, w = shape[:2]
@@ -273,22 +304,24 @@ class Mesh3DSwapper:
         n = len(res) if self.options.gaze == "target" else 468
         tri = self.eye_fans(source.mesh, res) if n > 468 else self._skin_triangles
         dst = res[:n, :2] - [x0, y0]
-        src = source.mesh[self.canonical.mirror[:n] if mirrored else slice(0, n), :2]
         order = np.argsort(-res[:n, 2][tri].mean(1))  # far (large z) first
         size = (x1 - x0, y1 - y0)
         outline = idx(FACE_OVAL)
         # maps are piecewise linear: for large faces compute them coarser and interpolate up
         k = min(1.0, self.options.map_resolution / max(size))
-        if k < 1.0:
-            small = (max(4, round(size[0] * k)), max(4, round(size[1] * k)))
-            sdst = (dst + 0.5) * k - 0.5
-            mx, my, cov = piecewise_affine_maps(sdst, src, tri, order, small, outline=sdst[outline])
-            map_x = cv2.resize(mx, size, interpolation=cv2.INTER_LINEAR)
-            map_y = cv2.resize(my, size, interpolation=cv2.INTER_LINEAR)
-            cover = cv2.resize(cov.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        else:
-            map_x, map_y, cover = piecewise_affine_maps(dst, src, tri, order, size, outline=dst[outline])
-        return WarpMaps(map_x, map_y, cover.astype(np.float32), int(x0), int(y0), res)
+        small = (max(4, round(size[0] * k)), max(4, round(size[1] * k))) if k < 1.0 else size
+        canvas_dst = (dst + 0.5) * k - 0.5 if k < 1.0 else dst
+        ids = rasterise_triangles(canvas_dst, tri, order, small, outline=canvas_dst[outline])
+        out = []
+        for mirror in mirrored:
+            src = source.mesh[self.canonical.mirror[:n] if mirror else slice(0, n), :2]
+            map_x, map_y, cover = affine_maps(ids, canvas_dst, src, tri)
+            if k < 1.0:
+                map_x = cv2.resize(map_x, size, interpolation=cv2.INTER_LINEAR)
+                map_y = cv2.resize(map_y, size, interpolation=cv2.INTER_LINEAR)
+                cover = cv2.resize(cover.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+            out.append(WarpMaps(map_x, map_y, cover.astype(np.float32), int(x0), int(y0), res))
+        return out
 
     @staticmethod
     def render(
@@ -337,11 +370,9 @@ class Mesh3DSwapper:
     ) -> SwapPatch:  # fmt: skip
         if source_rgb is None or source is None:
             raise SkipFace("the mesh3d swapper needs a source face")
-        maps = self.warp_maps(source, target, target_rgb.shape)
-        mirror = None
-        if holes is not None and self.options.fill == "mirror" and self.mirror_allowed(source):
-            mirror = self.warp_maps(source, target, target_rgb.shape, mirrored=True)
-        return self.render(source_rgb, maps, holes, mirror)
+        mirror = holes is not None and self.options.fill == "mirror" and self.mirror_allowed(source)
+        maps = self._warps(source, target, target_rgb.shape, (False, True) if mirror else (False,))
+        return self.render(source_rgb, maps[0], holes, maps[1] if mirror else None)
 
 
 MIRROR_MAX_YAW = 30.0  # degrees: beyond this the far side of the source is too foreshortened to mirror

@@ -89,6 +89,25 @@ def test_all_faces_and_reference_selection(analyzer, pair_image, astronaut, hopp
         fs.swap(hopper, pair_image)
 
 
+def test_not_reference_leaves_a_person_alone(tmp_path, pair_image, capsys):
+    """``--not-reference``: the person named is not swapped even where the reference would take them
+    (here the reference *is* that person: nothing is left to swap, a one-line error, exit 3); without
+    ``--reference`` it is refused before any work."""
+    from masquerade import sample_path, save_image
+
+    target = tmp_path / "pair.png"
+    save_image(target, pair_image)
+    astronaut = str(sample_path("astronaut"))
+    base = ["swap", "-s", "sample:grace_hopper", "-t", str(target), "--no-provenance"]
+    out = tmp_path / "out.png"
+    args = [*base, "-o", str(out), "--faces", "reference", "--reference", astronaut]
+    assert main(args) == 0 and out.is_file()
+    assert main([*args, "--force", "--not-reference", astronaut]) == 3
+    assert "matches the reference better than the other people" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "o2.png"), "--not-reference", astronaut]) == 2
+    assert "--not-reference goes with --faces reference" in capsys.readouterr().err
+
+
 def test_source_face_picked_by_reference_in_a_group_photo(analyzer, pair_image, astronaut, hopper):
     ref = analyzer.get(hopper)[0].embedding
     opts = SwapOptions(source_face="reference", source_reference=ref)

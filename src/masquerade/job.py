@@ -66,6 +66,7 @@ class SwapRequest:
     sources: tuple[Photo, ...] = ()
     faces: str = "largest"  # largest, all, reference, many
     references: tuple[Photo | np.ndarray, ...] = ()
+    others: tuple[Photo | np.ndarray, ...] = ()  # people not to swap (photos or embeddings), with references
     source_face: str = "largest"  # largest, reference
     source_reference: Photo | np.ndarray | None = None
     mask: str = "face"
@@ -137,6 +138,8 @@ def check_request(request: SwapRequest) -> None:
     if r.faces != "many" and len(r.sources) > 1:
         raise InputError("several --source photos need --faces many")
     check_selection(r.faces, r.references, len(r.sources))
+    if r.others and not r.references:
+        raise InputError("--not-reference goes with --faces reference, or --faces many with --reference")
     if r.source_face not in ("largest", "reference"):
         raise InputError(f"unknown source face selection {r.source_face!r}; choose from largest, reference")
     if r.source_face == "reference" and r.source_reference is None:
@@ -179,6 +182,7 @@ def prepare_job(
     check_request(request)
     r = request
     refs = tuple(reference_embedding(analyzer, p, r.max_pixels) for p in r.references)
+    others = tuple(reference_embedding(analyzer, p, r.max_pixels) for p in r.others)
     sref = (
         reference_embedding(analyzer, r.source_reference, r.max_pixels)
         if r.source_reference is not None
@@ -186,7 +190,7 @@ def prepare_job(
     )
     options = SwapOptions(
         swapper=r.swapper, target_faces=r.faces, source_face=r.source_face,  # type: ignore[arg-type]
-        references=refs, source_reference=sref, mask=r.mask, mask_erode=r.mask_erode,  # type: ignore[arg-type]
+        references=refs, others=others, source_reference=sref, mask=r.mask, mask_erode=r.mask_erode,  # type: ignore[arg-type]
         mask_blur=r.mask_blur, colour=r.colour, blend=r.blend, occlusion=r.occlusion,  # type: ignore[arg-type]
         occlusion_model=r.occlusion_model, model=str(r.model) if r.model is not None else None,
         swapper_options=swapper_options(r.swapper, dict(r.swapper_options)),

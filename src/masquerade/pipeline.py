@@ -28,13 +28,15 @@ class SwapOptions:
 
     ``target_faces``: ``largest``, ``all``, ``reference`` (those matching ``references[0]``) or
     ``many`` (several people: the face matching ``references[k]`` — or without references the k-th
-    from the left — gets source k); ``references`` are identity embeddings. ``swapper_options``: the
+    from the left — gets source k); ``references`` are identity embeddings; ``others``: those of people
+    not to swap (a face nearer one of them than to its reference is left alone). ``swapper_options``: the
     swapper's options dataclass (``Mesh3DOptions``, ``DiffusionOptions``; None: its defaults)."""
 
     swapper: str = "mesh3d"
     target_faces: SelectMode = "largest"
     source_face: SelectMode = "largest"
     references: tuple[np.ndarray, ...] = ()  # identity embeddings for "reference" / "many"
+    others: tuple[np.ndarray, ...] = ()  # identities not to swap, with references
     source_reference: np.ndarray | None = None
     mask: MaskKind = "face"
     mask_erode: float = 0.03
@@ -151,7 +153,8 @@ class FaceSwapper:
             target_rgb, identity=mode == "reference" or (mode == "many" and bool(references)),
             small_faces=mode != "largest",
         )  # fmt: skip
-        chosen = select_faces(faces, mode, references, sources=max(1, len(sources)))
+        others = self.options.others if references else ()
+        chosen = select_faces(faces, mode, references, sources=max(1, len(sources)), others=others)
         if self.occlusion is not None:
             sources = [(self.occlusion.clean_source(rgb, face), face) for rgb, face in sources]
         out = target_rgb

@@ -191,3 +191,25 @@ def test_tracks_many_by_reference(faces, refs) -> None:
     assert sorted((t.id, t.source_index) for t, _ in got) == [(0, 1), (1, 0)]
     stranger = Track(id=2, box=faces["hopper"].box, first_seen=0.0, embedding=-refs["hopper"])
     assert sel.select([(stranger, faces["hopper"])]) == [] and stranger.source_index == -1
+
+
+def test_others_leave_a_look_alike_unswapped(faces, refs) -> None:
+    """A loose reference (threshold 10: every face "matches") takes both faces; naming the astronaut as a
+    person not to swap leaves her out, as it does in ``many`` and over video tracks, while Hopper, nearer
+    to the reference than to the astronaut, is still taken."""
+    both = [faces["astronaut"], faces["hopper"]]
+    loose = {"references": [refs["hopper"]], "threshold": 10.0}
+    assert names(select_faces(both, "reference", **loose), faces) == [("hopper", 0), ("astronaut", 0)]
+    got = select_faces(both, "reference", others=[refs["astronaut"]], **loose)
+    assert names(got, faces) == [("hopper", 0)]
+    assert match_reference(refs["astronaut"], [refs["hopper"]], 10.0, [refs["astronaut"]]) is None
+    assert match_reference(refs["hopper"], [refs["hopper"]], 10.0, [refs["astronaut"]]) == 0
+    got = select_faces(both, "many", references=[refs["hopper"]], threshold=10.0, others=[refs["astronaut"]])
+    assert names(got, faces) == [("hopper", 0)]
+    with pytest.raises(
+        NoFaceError, match=r"^no face in the target matches the reference better than the other"
+    ):
+        select_faces([faces["astronaut"]], "reference", others=[refs["astronaut"]], **loose)
+    a, h = track(0, faces["astronaut"]), track(1, faces["hopper"])
+    sel = TrackSelector("reference", references=[refs["hopper"]], threshold=10.0, others=[refs["astronaut"]])
+    assert [t.id for t, _ in sel.select([(a, faces["astronaut"]), (h, faces["hopper"])])] == [1]

@@ -4,7 +4,9 @@ Modes: ``largest`` (one face), ``all`` (every face, the one source), ``reference
 one reference identity), ``many`` (several people: each face gets the source at the position of the
 reference it matches, or without references the k-th face — from the left in a photo, in order of
 appearance in a video — gets source k). A face "matches" a reference within
-:data:`~masquerade.identity.encoder.SAME_PERSON_DISTANCE` of dlib's embedding.
+:data:`~masquerade.identity.encoder.SAME_PERSON_DISTANCE` of dlib's embedding, unless it is nearer to
+one of the ``others``: identities of people *not* to swap (the other people of a video or a group
+photo), which tell apart people who look alike where one threshold cannot.
 """
 
 from __future__ import annotations
@@ -26,14 +28,22 @@ SELECT_MODES: tuple[str, ...] = ("largest", "all", "reference", "many")
 
 
 def match_reference(
-    embedding: np.ndarray | None, references: Sequence[np.ndarray], threshold: float = SAME_PERSON_DISTANCE
+    embedding: np.ndarray | None,
+    references: Sequence[np.ndarray],
+    threshold: float = SAME_PERSON_DISTANCE,
+    others: Sequence[np.ndarray] = (),
 ) -> int | None:
-    """The index of the nearest reference within ``threshold`` of ``embedding`` (None: none is)."""
+    """The index of the nearest reference within ``threshold`` of ``embedding``; None when none is, or
+    when one of ``others`` (people not to swap) is as near or nearer."""
     if embedding is None or not len(references):
         return None
     d = [euclidean_distance(embedding, r) for r in references]
     k = int(np.argmin(d))
-    return k if d[k] <= threshold else None
+    if d[k] > threshold:
+        return None
+    if len(others) and min(euclidean_distance(embedding, o) for o in others) <= d[k]:
+        return None
+    return k
 
 
 def check_selection(mode: str, references: Sequence[object], sources: int) -> None:
@@ -58,9 +68,11 @@ def select_faces(
     sources: int = 1,
     threshold: float = SAME_PERSON_DISTANCE,
     what: str = "target",
+    others: Sequence[np.ndarray] = (),
 ) -> list[tuple[Face, int]]:
-    """The faces of one photo to swap, each with the index of its source; raises
-    :class:`NoFaceError` when nothing qualifies."""
+    """The faces of one photo to swap, each with the index of its source (with references, a face
+    nearer to one of ``others`` than to its reference is left alone); raises :class:`NoFaceError` when
+    nothing qualifies."""
     if not faces:
         raise NoFaceError(f"no face found in the {what}")
     if mode == "largest":
@@ -73,16 +85,22 @@ def select_faces(
         scored = [
             (euclidean_distance(f.embedding, references[0]), f) for f in faces if f.embedding is not None
         ]
-        matches = [(f, 0) for d, f in sorted(scored, key=lambda p: p[0]) if d <= threshold]
+        matches = [
+            (f, 0)
+            for d, f in sorted(scored, key=lambda p: p[0])
+            if match_reference(f.embedding, references, threshold, others) == 0
+        ]
         if not matches:
             best = min((d for d, _ in scored), default=float("nan"))
+            if best <= threshold:
+                raise NoFaceError(f"no face in the {what} matches the reference better than the other people")
             raise NoFaceError(
                 f"no face in the {what} matches the reference (closest distance {best:.2f} > {threshold:.2f})"
             )
         return matches
     if mode == "many":
         if len(references):
-            picked = [(f, match_reference(f.embedding, references, threshold)) for f in faces]
+            picked = [(f, match_reference(f.embedding, references, threshold, others)) for f in faces]
             chosen = [(f, k) for f, k in picked if k is not None]
         else:
             ordered = sorted(faces, key=lambda f: f.box[0])
@@ -96,13 +114,15 @@ def select_faces(
 class TrackSelector:
     """The same choice over the tracked faces of a video, kept stable from frame to frame: ``largest``
     stays on the track it chose until that track ends; in ``many`` a track keeps the source it was
-    given (without references, the k-th person to appear gets source k)."""
+    given (without references, the k-th person to appear gets source k). A track nearer to one of
+    ``others`` than to its reference is not swapped."""
 
     def __init__(
         self, mode: str, references: Sequence[np.ndarray] = (), sources: int = 1,
-        threshold: float = SAME_PERSON_DISTANCE,
+        threshold: float = SAME_PERSON_DISTANCE, others: Sequence[np.ndarray] = (),
     ) -> None:  # fmt: skip
         self.mode, self.references, self.sources, self.threshold = mode, list(references), sources, threshold
+        self.others = list(others)
         self._chosen: int | None = None  # track id for "largest"
         self._order = 0  # next source index for "many" by order
 
@@ -135,7 +155,7 @@ class TrackSelector:
             sel = [
                 (tr, f)
                 for tr, f in tracked
-                if match_reference(tr.embedding, self.references, self.threshold) == 0
+                if match_reference(tr.embedding, self.references, self.threshold, self.others) == 0
             ]
             for tr, _ in sel:
                 tr.source_index = 0
@@ -150,7 +170,7 @@ class TrackSelector:
 
     def _assign(self, tr: Track) -> int:
         if self.references:
-            k = match_reference(tr.embedding, self.references, self.threshold)
+            k = match_reference(tr.embedding, self.references, self.threshold, self.others)
             return -1 if k is None else k
         if self._order < self.sources:
             self._order += 1

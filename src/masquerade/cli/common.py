@@ -102,6 +102,11 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     s.add_argument("--reference", action="append", help="photo of a target person (repeat with --faces many)")
     s.add_argument(
+        "--not-reference", action="append", metavar="PHOTO",
+        help="photo of a person not to swap (repeatable; with --reference): a face more like them than "
+        "like its --reference is left alone (look-alikes in a group or a video)",
+    )  # fmt: skip
+    s.add_argument(
         "--source-face", choices=["largest", "reference"], default="largest",
         help="face of the source photo to use; 'reference' = the one matching --source-reference",
     )  # fmt: skip
@@ -180,6 +185,7 @@ def swap_request(args: argparse.Namespace, **extra: Any) -> SwapRequest:
         sources=tuple(resolve(x) for x in args.source or []),
         faces=args.faces,
         references=tuple(resolve(x) for x in args.reference or []),
+        others=tuple(resolve(x) for x in args.not_reference or []),
         source_face=args.source_face,
         source_reference=resolve(args.source_reference) if args.source_reference else None,
         mask=args.mask, mask_erode=args.mask_erode, mask_blur=args.mask_blur,

@@ -159,7 +159,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
 def _inputs(args: argparse.Namespace) -> list[Path]:
     """The photos a swap reads besides its target (never to be overwritten)."""
-    found = [resolve(x) for x in [*(args.source or []), *(args.reference or [])]]
+    found = [resolve(x) for x in [*(args.source or []), *(args.reference or []), *(args.not_reference or [])]]
     return found + ([resolve(args.source_reference)] if args.source_reference else [])
 
 

@@ -108,7 +108,7 @@ class VideoFaceSwapper:
         self.analyzer = analyzer or FaceAnalyzer(identity=False)
         self.post = post  # applied to every rendered frame (e.g. the provenance watermark)
         self.mode: str = options.target_faces
-        self.selector = TrackSelector(self.mode, options.references, len(sources))
+        self.selector = TrackSelector(self.mode, options.references, len(sources), others=options.others)
         self.landmarker = self.analyzer.mesh_landmarker
         self.tracker = Tracker(max_missed=self.video.max_missed, smoothing=self.video.smoothing)
         self.cuts = SceneCutDetector(self.video.scene_cut)

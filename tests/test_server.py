@@ -58,6 +58,13 @@ def _upload(c: TestClient, path: Path | str, name: str = "photo.jpg", data: byte
     return c.post("/api/uploads", files={"file": (name, body)})
 
 
+def _uploaded(c: TestClient, path: Path | str, name: str = "photo.jpg") -> dict:
+    """The upload's description (it must be accepted)."""
+    r = _upload(c, path, name)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
 def _wait(c: TestClient, job_id: str, timeout: float = 120.0) -> dict:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:

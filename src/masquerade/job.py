@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from .analysis.analyzer import FaceAnalyzer
 from .analysis.selection import check_selection
+from .compose.blending import BlendMode
+from .compose.colour import ColourMode
+from .compose.masks import MaskKind
 from .errors import InputError, NoFaceError
 from .face import Face
 from .imageio import DEFAULT_MAX_PIXELS, load_image
@@ -31,6 +34,16 @@ from .video.transcode import EncodeOptions
 
 Source = tuple[np.ndarray, Face]
 Photo = str | os.PathLike[str]
+Codec = Literal["libx264", "mpeg4"]
+Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]
+
+# the choices of --mask, --colour, --blend, --codec and --preset: the command line's, the HTTP API's
+# (:class:`~masquerade.server.requests.JobRequest`) and :func:`check_request`'s, from one declaration each
+MASKS: tuple[str, ...] = get_args(MaskKind)
+COLOURS: tuple[str, ...] = get_args(ColourMode)
+BLENDS: tuple[str, ...] = get_args(BlendMode)
+CODECS: tuple[str, ...] = get_args(Codec)
+PRESETS: tuple[str, ...] = get_args(Preset)
 
 
 @dataclass(frozen=True)
@@ -145,9 +158,11 @@ def check_request(request: SwapRequest) -> None:
     if r.source_face == "reference" and r.source_reference is None:
         raise InputError("--source-face reference needs --source-reference PHOTO")
     for name, value, choices in (
-        ("mask", r.mask, ("face", "skin")),
-        ("colour", r.colour, ("none", "reinhard", "shading")),
-        ("blend", r.blend, ("feather", "poisson", "multiband")),
+        ("mask", r.mask, MASKS),
+        ("colour", r.colour, COLOURS),
+        ("blend", r.blend, BLENDS),
+        ("codec", r.video.encode.codec, CODECS),
+        ("preset", r.video.encode.preset, PRESETS),
     ):
         if value not in choices:
             raise InputError(f"unknown --{name} {value!r}; choose from {', '.join(choices)}")
@@ -217,6 +232,13 @@ def swapper_choices() -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "BLENDS",
+    "CODECS",
+    "COLOURS",
+    "MASKS",
+    "PRESETS",
+    "Codec",
+    "Preset",
     "SwapJob",
     "SwapRequest",
     "check_request",

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import InputError
 from ..files import check_output_path
 from ..imageio import DEFAULT_MAX_PIXELS
-from ..job import SwapRequest
+from ..job import BLENDS, COLOURS, MASKS, SwapRequest
 from ..provenance.credentials import SigningConfig
 from ..provenance.stamp import OutputStamp, ProvenanceOptions
 from ..samples import SAMPLE_NAMES, sample_path
@@ -73,7 +73,9 @@ def add_swapper_options(s: argparse.ArgumentParser) -> None:
         g = s.add_argument_group(info.options_title or f"--swapper {info.name}")
         for o in fresh:
             seen.add(o.name)
-            g.add_argument(o.flag, dest=o.name, type=o.kind, metavar=o.metavar, help=o.help)
+            g.add_argument(
+                o.flag, dest=o.name, type=o.kind, metavar=o.metavar, help=o.help, choices=o.choices or None
+            )
 
 
 def given_swapper_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,16 +114,16 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     s.add_argument("--source-reference", help="photo picking the source face in a group photo")
     s.add_argument(
-        "--mask", choices=["face", "skin"], default="face",
+        "--mask", choices=MASKS, default="face",
         help="'face' replaces the whole face; 'skin' keeps the target's eyes and mouth (default face)",
     )  # fmt: skip
     s.add_argument("--mask-erode", type=fraction, default=0.03, help="mask erosion, fraction of face size")
     s.add_argument("--mask-blur", type=fraction, default=0.06, help="mask feathering, fraction of face size")
     s.add_argument(
-        "--colour", choices=["none", "reinhard", "shading"], default="shading",
+        "--colour", choices=COLOURS, default="shading",
         help="colour correction: LAB statistics (reinhard) plus the target's lighting (shading, default)",
     )  # fmt: skip
-    s.add_argument("--blend", choices=["feather", "poisson", "multiband"], default="feather")
+    s.add_argument("--blend", choices=BLENDS, default="feather")
     s.add_argument(
         "--occlusion", choices=["on", "off"], default="off",
         help="on: what is in front of the target's face (fingers, hair, a microphone) stays, and what covers "

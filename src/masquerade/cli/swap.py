@@ -13,7 +13,7 @@ from rich.console import Console
 from ..errors import InputError
 from ..files import check_input_file, check_output_path, temp_beside
 from ..imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, file_frames_note, frames_note, load_image
-from ..job import SwapJob, check_request, prepare_job, video_options
+from ..job import CODECS, PRESETS, SwapJob, check_request, prepare_job, video_options
 from ..provenance.stamp import OutputStamp
 from .common import (
     add_swap_options,
@@ -53,11 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     s.add_argument("--force", action="store_true", help="replace an existing output file")
     v = s.add_argument_group("video")
-    v.add_argument("--codec", choices=["libx264", "mpeg4"], default="libx264", help="video codec (H.264)")
+    v.add_argument("--codec", choices=CODECS, default="libx264", help="video codec (H.264)")
     v.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
     v.add_argument(
         "--preset", default="superfast",
-        choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"],
+        choices=PRESETS,
         help="H.264 speed/size trade-off (default superfast: real time at 720p on 2 cores)",
     )  # fmt: skip
     v.add_argument("--start", type=float, help="start time in seconds")

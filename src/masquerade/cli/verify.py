@@ -35,11 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from ..provenance.findings import judge, read_pixels
-    from ..provenance.stamp import read_note
-    from ..provenance.verification import verify_file
-    from ..provenance.watermark import Watermarker, WatermarkResult
-    from ..video.probe import is_video_path
+    from ..provenance.findings import inspect_file
 
     p: Path = args.file
     if not p.exists():
@@ -50,34 +46,11 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise InputError("--max-frames must be at least 1")
     if args.trust_anchors is not None and not args.trust_anchors.is_file():
         raise InputError(f"{args.trust_anchors}: no such file")
-    pixels = None
-    if is_video_path(p):
-        wm = Watermarker().detect_file(p, max_frames=args.max_frames)
-    else:
-        pixels = read_pixels(p)  # decodes past damaged metadata: a broken manifest never hides the mark
-        if pixels.rgb is not None:
-            wm = Watermarker().detect(pixels.rgb)
-        else:
-            wm = WatermarkResult(False, 0.0, None, None, reason="the pixels do not decode")
-    c2 = verify_file(p, trust_anchors=args.trust_anchors)
-    note = read_note(p)
-    if pixels is not None and pixels.rgb is None and not c2.present and note is None:
-        raise InputError(pixels.error or f"{p}: not a readable image")  # nothing at all to report
-    verdict = judge(wm, c2, note, pixels)
+    found = inspect_file(p, max_frames=args.max_frames, trust_anchors=args.trust_anchors)
     if args.json:
-        c2d = {
-            "present": c2.present, "valid": c2.valid, "trusted": c2.trusted, "tampered": c2.tampered,
-            "signer": c2.signer, "own_key": c2.own_key, "state": c2.state, "issues": list(c2.issues),
-            "sidecar": str(c2.sidecar) if c2.sidecar else None, "swapper": c2.swapper,
-            "content_id": c2.content_id, "timestamp": c2.timestamp,
-        }  # fmt: skip
-        doc = {
-            "file": str(p), "watermark": wm.to_dict(), "c2pa": c2d, "note": note,
-            "pixels": None if pixels is None else (pixels.repair or pixels.error),
-            "findings": verdict.findings, "verdict": verdict.text,
-        }  # fmt: skip
-        out.print_json(json.dumps({**doc, "exit_code": verdict.code}))
-        return verdict.code
+        out.print_json(json.dumps(found.to_dict()))
+        return found.code
+    wm, c2, pixels, note = found.watermark, found.c2pa, found.pixels, found.note
     out.print(str(p), highlight=False, markup=False)
     if pixels is not None and (pixels.repair or pixels.rgb is None):
         out.print(f"  pixels: {pixels.repair or pixels.error}", highlight=False, markup=False)
@@ -91,5 +64,5 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         )  # fmt: skip
     if note:
         out.print(f"  metadata: {one_line(note)}", highlight=False, markup=False)
-    out.print(verdict.text, highlight=False, markup=False)
-    return verdict.code
+    out.print(found.verdict.text, highlight=False, markup=False)
+    return found.code

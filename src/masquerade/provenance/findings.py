@@ -16,6 +16,10 @@ Three independent pieces of evidence are read and reported side by side:
 0 provenance found and intact (watermark present, or a valid manifest); 3 none found; 4 a manifest is
 present but tampered with, unreadable or invalid, or it names another content id than the watermark;
 2 the file cannot be read at all (pixels undecodable and neither manifest nor comment found).
+
+:func:`inspect_file` does the whole inspection of one file — pixels, watermark, manifest, comment,
+verdict — for ``masquerade verify`` and the web app's ``GET /api/jobs/{id}/verify`` alike; its
+:meth:`Inspection.to_dict` is the JSON document ``masquerade verify --json`` prints.
 """
 
 from __future__ import annotations
@@ -31,9 +35,9 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InputError, LimitError
-from .stamp import PNG_SIGNATURE, png_chunks
-from .verification import C2paReport
-from .watermark import WatermarkResult
+from .stamp import PNG_SIGNATURE, png_chunks, read_note
+from .verification import C2paReport, verify_file
+from .watermark import Watermarker, WatermarkResult
 
 log = logging.getLogger(__name__)
 
@@ -242,14 +246,106 @@ def judge(wm: WatermarkResult, c2: C2paReport, note: str | None, pixels: Pixels 
     return Verdict(NONE_FOUND, text, findings)
 
 
+# ------------------------------------------------------------------------------------------- inspection
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """Everything :func:`inspect_file` found in one file, and the verdict built from it."""
+
+    path: Path
+    watermark: WatermarkResult
+    c2pa: C2paReport
+    note: str | None
+    pixels: Pixels | None  # None for a video (its frames are sampled by the watermark check)
+    verdict: Verdict
+
+    @property
+    def code(self) -> int:
+        """``masquerade verify``'s exit status (:data:`FOUND`, :data:`NONE_FOUND` or :data:`BROKEN`)."""
+        return self.verdict.code
+
+    def to_dict(self, shown_as: str | None = None) -> dict[str, Any]:
+        """The JSON document of ``masquerade verify --json``: ``{file, watermark, c2pa, note, pixels,
+        findings, verdict, exit_code}``. With ``shown_as``, the file is named so (e.g. its download
+        name) wherever its path would appear, and a sidecar by its name alone: no path of this machine
+        is in the document."""
+        c2 = self.c2pa
+        sidecar = None if c2.sidecar is None else c2.sidecar.name if shown_as else str(c2.sidecar)
+        c2d = {
+            "present": c2.present, "valid": c2.valid, "trusted": c2.trusted, "tampered": c2.tampered,
+            "signer": c2.signer, "own_key": c2.own_key, "state": c2.state, "issues": list(c2.issues),
+            "sidecar": sidecar, "swapper": c2.swapper, "content_id": c2.content_id, "timestamp": c2.timestamp,
+        }  # fmt: skip
+        px = self.pixels
+        doc: dict[str, Any] = {
+            "file": str(self.path), "watermark": self.watermark.to_dict(), "c2pa": c2d, "note": self.note,
+            "pixels": None if px is None else (px.repair or px.error),
+            "findings": self.verdict.findings, "verdict": self.verdict.text, "exit_code": self.verdict.code,
+        }  # fmt: skip
+        if shown_as is None:
+            return doc
+        doc = _replace_text(doc, str(self.path), shown_as)
+        doc["file"] = shown_as
+        return doc
+
+
+def _replace_text(value: Any, old: str, new: str) -> Any:
+    """``value`` (JSON-like) with ``old`` replaced by ``new`` in every string of it."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: _replace_text(v, old, new) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace_text(v, old, new) for v in value]
+    return value
+
+
+def inspect_file(
+    path: str | os.PathLike[str], max_frames: int = 32, trust_anchors: str | os.PathLike[str] | None = None
+) -> Inspection:
+    """Look at one image or video for masquerade's provenance: the watermark in its pixels (a video:
+    in up to ``max_frames`` frames sampled across it; an image: decoded past damaged metadata, see
+    :func:`read_pixels`), its C2PA manifest (embedded or in a sidecar; ``trust_anchors``: CA
+    certificates to trust, default ``$MASQUERADE_C2PA_TRUST_ANCHORS``) and its metadata comment, and
+    :func:`judge` them. One-line :class:`~masquerade.errors.InputError` when the file is missing or
+    not a file, or when there is nothing at all to report (pixels undecodable, no manifest, no
+    comment); ValueError for ``max_frames`` < 1."""
+    from ..video.probe import is_video_path
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if not p.is_file():
+        raise InputError(f"{p}: not a file")
+    if max_frames < 1:
+        raise ValueError("max_frames must be at least 1")
+    pixels = None
+    if is_video_path(p):
+        wm = Watermarker().detect_file(p, max_frames=max_frames)
+    else:
+        pixels = read_pixels(p)  # decodes past damaged metadata: a broken manifest never hides the mark
+        if pixels.rgb is not None:
+            wm = Watermarker().detect(pixels.rgb)
+        else:
+            wm = WatermarkResult(False, 0.0, None, None, reason="the pixels do not decode")
+    c2 = verify_file(p, trust_anchors=trust_anchors)
+    note = read_note(p)
+    if pixels is not None and pixels.rgb is None and not c2.present and note is None:
+        raise InputError(pixels.error or f"{p}: not a readable image")  # nothing at all to report
+    return Inspection(p, wm, c2, note, pixels, judge(wm, c2, note, pixels))
+
+
 __all__ = [
     "BROKEN",
     "FOUND",
     "NONE_FOUND",
     "UNREADABLE",
+    "Inspection",
     "NoteClaim",
     "Pixels",
     "Verdict",
+    "inspect_file",
     "judge",
     "manifest_state",
     "parse_note",

@@ -7,22 +7,34 @@ with the CLI's one-line message) and the worker that runs the job (which builds 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
+from ..compose.blending import BlendMode
+from ..compose.colour import ColourMode
+from ..compose.masks import MaskKind
 from ..errors import InputError
-from ..job import SwapRequest, check_request, video_options
+from ..job import Codec, Preset, SwapRequest, check_request, video_options
 from ..provenance.credentials import SigningConfig
 from ..provenance.stamp import ProvenanceOptions
 from ..swappers import SWAPPERS
 from .store import JobStore, Upload
 
-Number = int | float
+OptionValue = StrictInt | StrictFloat | StrictStr  # a swapper option's value: a number or a word
+
+IMAGE_ONLY: dict[str, Any] = {"applies": "image"}  # a field only photo targets use (GET /api/options)
+VIDEO_ONLY: dict[str, Any] = {"applies": "video"}  # a field only video targets use
+# the compositing and output fields GET /api/options describes, in the page's order
+COMMON_OPTIONS = (
+    "mask", "mask_erode", "mask_blur", "colour", "blend", "occlusion", "quality",
+    "codec", "crf", "preset", "detect_every", "smooth",
+)  # fmt: skip
 
 
 class JobRequest(BaseModel):
@@ -52,27 +64,94 @@ class JobRequest(BaseModel):
         default_factory=list, description="upload ids of photos of the target people (their first face)"
     )
     swapper: str = Field("mesh3d", description="a swapper or a model name from GET /api/swappers")
-    options: dict[str, Number] = Field(
-        default_factory=dict, description='the swapper\'s own options, e.g. {"steps": 20}'
+    options: dict[str, OptionValue] = Field(
+        default_factory=dict,
+        description="the swapper's own options (GET /api/swappers), e.g. "
+        '{"steps": 20} or {"gaze": "source"}',
     )
-    mask: str = "face"
-    mask_erode: float = 0.03
-    mask_blur: float = 0.06
-    colour: str = "shading"
-    blend: str = "feather"
-    occlusion: bool = False
-    quality: int = 95
+    mask: MaskKind = Field(
+        "face", description="face: the whole face is replaced; skin: the target's eyes and mouth are kept"
+    )
+    mask_erode: float = Field(0.03, ge=0.0, le=0.3, description="mask erosion, a fraction of the face size")
+    mask_blur: float = Field(0.06, ge=0.0, le=0.3, description="mask feathering, a fraction of the face size")
+    colour: ColourMode = Field(
+        "shading",
+        description="colour correction: none; reinhard (LAB statistics); shading (reinhard plus the "
+        "target's lighting)",
+    )
+    blend: BlendMode = Field(
+        "feather", description="how the face is blended in: feather, poisson or multiband"
+    )
+    occlusion: bool = Field(
+        False,
+        description="keep what is in front of the target's face (fingers, hair, a microphone) and paint "
+        "over what covers the source's",
+    )
+    quality: int = Field(
+        95, ge=1, le=100, description="JPEG/WebP quality of a photo result", json_schema_extra=IMAGE_ONLY
+    )
     # video
-    codec: Literal["libx264", "mpeg4"] = "libx264"
-    crf: int = 18
-    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"] = "superfast"
-    start: float | None = Field(None, ge=0)
-    end: float | None = Field(None, ge=0)
-    detect_every: int = 10
-    smooth: bool = True
+    codec: Codec = Field("libx264", description="video codec (libx264: H.264)", json_schema_extra=VIDEO_ONLY)
+    crf: int = Field(
+        18, ge=0, le=51, description="H.264 quality, lower is better", json_schema_extra=VIDEO_ONLY
+    )
+    preset: Preset = Field(
+        "superfast",
+        description="H.264 speed/size trade-off (superfast: real time at 720p on 2 cores)",
+        json_schema_extra=VIDEO_ONLY,
+    )
+    start: float | None = Field(None, ge=0, description="start time in seconds (a video target)")
+    end: float | None = Field(None, ge=0, description="end time in seconds (a video target)")
+    detect_every: int = Field(
+        10, ge=1, description="frames between face detector runs", json_schema_extra=VIDEO_ONLY
+    )
+    smooth: bool = Field(
+        True,
+        description="temporal smoothing of the face's landmarks and colour",
+        json_schema_extra=VIDEO_ONLY,
+    )
     provenance: bool = Field(
         True, description="false: no watermark or C2PA manifest (only where the server allows it)"
     )
+
+
+class PreviewRequest(JobRequest):
+    """What ``POST /api/preview`` takes: a job's body, the time of the video frame to swap and the size
+    of the picture returned."""
+
+    time: float | None = Field(
+        None, ge=0, description="seconds into a video target (default: start, else 0); a photo has none"
+    )
+    max_side: int = Field(960, ge=16, le=8192, description="the picture's longest side at most, in pixels")
+
+
+def _option_type(annotation: Any) -> tuple[str, list[Any] | None]:
+    """("str"|"int"|"float"|"bool", the choices of a Literal) of a field's type."""
+    if get_origin(annotation) is Literal:
+        choices = list(get_args(annotation))
+        return type(choices[0]).__name__, choices
+    return annotation.__name__, None
+
+
+def describe_options(allow_no_provenance: bool) -> dict[str, Any]:
+    """``GET /api/options``: the compositing and output fields of :class:`JobRequest` (type, default,
+    choices, bounds, help, and whether they apply to photos, videos or both), and whether a job may
+    turn provenance off on this server."""
+    common = []
+    for name in COMMON_OPTIONS:
+        f = JobRequest.model_fields[name]
+        kind, choices = _option_type(f.annotation)
+        bounds = {"minimum": None, "maximum": None}
+        for m in f.metadata:
+            for attr, key in (("ge", "minimum"), ("le", "maximum")):
+                if getattr(m, attr, None) is not None:
+                    bounds[key] = getattr(m, attr)
+        extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
+        common.append(
+            {"name": name, "type": kind, "default": f.default, "choices": choices, **bounds,
+             "help": f.description or "", "applies": extra.get("applies", "all")}
+        )  # fmt: skip
+    return {"common": common, "provenance_optional": allow_no_provenance}
 
 
 @dataclass(frozen=True)
@@ -106,16 +185,35 @@ def offered_swappers(models: Mapping[str, str]) -> dict[str, str]:
     return offered
 
 
+def _option_defaults(options_type: type | None) -> dict[str, Any]:
+    """The defaults of a swapper's options dataclass (None where the default is the model's)."""
+    if options_type is None or not dataclasses.is_dataclass(options_type):
+        return {}
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(options_type):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
 def describe_swappers(models: Mapping[str, str]) -> dict[str, Any]:
     """``GET /api/swappers``: the names offered, and each one's swapper, summary and options."""
     offered = offered_swappers(models)
     details = []
     for name, kind in offered.items():
         info = SWAPPERS[kind].info
+        defaults = _option_defaults(info.options_type)
+        options = [
+            {"name": o.name, "type": o.kind.__name__, "help": o.help, "default": defaults.get(o.name),
+             "choices": list(o.choices) or None}
+            for o in info.options
+        ]  # fmt: skip
         details.append(
             {
                 "name": name, "swapper": kind, "summary": info.summary, "needs_source": info.needs_source,
-                "options": [{"name": o.name, "type": o.kind.__name__, "help": o.help} for o in info.options],
+                "options": options,
             }
         )  # fmt: skip
     return {"swappers": list(offered), "default": "mesh3d", "details": details}
@@ -126,6 +224,16 @@ def _face_embedding(store: JobStore, up: Upload, index: int, what: str) -> np.nd
     if not 0 <= index < len(faces):
         raise InputError(f"{what} {index}: the {up.kind} has {len(faces)} face(s)")
     return np.load(store.upload_dir(up.id) / "faces.npy")[int(index)]
+
+
+def _other_faces(store: JobStore, up: Upload, picked: list[int]) -> list[np.ndarray]:
+    """The embeddings of the upload's faces (a video's people) that were not picked: the people not to
+    swap, so that a face is swapped only when it is more like the picked one than like any of them."""
+    faces = up.meta.get("faces", [])
+    if len(faces) <= 1:
+        return []
+    every = np.load(store.upload_dir(up.id) / "faces.npy")
+    return [every[k] for k in range(len(every)) if k not in picked]
 
 
 def swap_request(store: JobStore, req: JobRequest, settings: JobSettings) -> tuple[SwapRequest, Upload]:
@@ -156,11 +264,13 @@ def swap_request(store: JobStore, req: JobRequest, settings: JobSettings) -> tup
 
     faces: str = req.target_faces
     references: list[Path | np.ndarray] = []
+    others: list[np.ndarray] = []
     if req.target_faces == "one":
         if req.target_face is None:
             raise InputError("target_faces 'one' needs target_face")
         faces = "reference"
         references = [_face_embedding(store, target, req.target_face, "target_face")]
+        others = _other_faces(store, target, [req.target_face])
     elif req.target_face is not None:
         raise InputError("target_face goes with target_faces 'one'")
     if req.reference_faces:
@@ -169,6 +279,7 @@ def swap_request(store: JobStore, req: JobRequest, settings: JobSettings) -> tup
         if req.references:
             raise InputError("give reference_faces or references, not both")
         references = [_face_embedding(store, target, k, "reference_faces") for k in req.reference_faces]
+        others = _other_faces(store, target, list(req.reference_faces))
     if req.references:
         if req.target_faces not in ("reference", "many"):
             raise InputError("references go with target_faces 'reference' or 'many'")
@@ -188,10 +299,11 @@ def swap_request(store: JobStore, req: JobRequest, settings: JobSettings) -> tup
                 raise InputError(f"{name} {value} is outside the video (0 to {duration:.2f} s)")
     elif req.start is not None or req.end is not None:
         raise InputError("start/end go with a video target")
-    extra = {} if settings.max_pixels is None else {"max_pixels": settings.max_pixels}
+    extra: dict[str, Any] = {} if settings.max_pixels is None else {"max_pixels": settings.max_pixels}
     request = SwapRequest(
         swapper=kind, model=model, swapper_options=dict(req.options),
         sources=tuple(photo(up) for up in sources), faces=faces, references=tuple(references),
+        others=tuple(others),
         source_face="reference" if source_reference is not None else "largest",
         source_reference=source_reference, mask=req.mask, mask_erode=req.mask_erode,
         mask_blur=req.mask_blur, colour=req.colour, blend=req.blend, occlusion=req.occlusion, video=vopts,

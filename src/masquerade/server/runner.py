@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -202,18 +203,43 @@ def _swap(store: JobStore, job_id: str, spec: dict[str, Any], models: _Models, w
     else:
         from ..video.swap import swap_video
 
-        total = max(1, int(target.meta.get("frames") or 0))
-        last = [0.0]
+        trim = (spec["public"].get("start"), spec["public"].get("end"))
+        total = max(1, int(spec.get("frames_total") or trimmed_frames(target.meta, *trim)))
+        last, count = [0.0], [0]
 
         def progress(done: int, _t: float) -> None:
             now = time.monotonic()
+            count[0] = done
             if now - last[0] >= 0.5:
                 last[0] = now
                 fraction = 0.05 + 0.9 * min(1.0, done / total)
-                store.progress(job_id, fraction, f"frame {done} of {total}", worker=worker)
+                store.progress(
+                    job_id, fraction, f"frame {done} of {total}", worker=worker, frames=(done, total)
+                )  # fmt: skip
 
         swap_video(job, store.upload_path(target), out, fa, progress=progress, swapper=fs.swapper)
+        n = count[0]  # the frames of its range, counted: what "frames to do" was an estimate of
+        store.progress(job_id, 0.99, f"frame {n} of {n}", worker=worker, frames=(n, n))
     store.finish(job_id, "done", result=out.name, worker=worker)
+
+
+def trimmed_frames(meta: dict[str, Any], start: float | None, end: float | None) -> int:
+    """The frames of a video upload (its ``meta``: frames, fps, duration) between ``start`` and
+    ``end`` seconds (either None: its start or end) — those a job with that range swaps: the frames
+    whose time t has start ≤ t < end (an estimate from the frame rate, as the decoder decides)."""
+    frames = int(meta.get("frames") or 0)
+    fps, duration = float(meta.get("fps") or 0.0), float(meta.get("duration") or 0.0)
+    if fps <= 0:
+        return max(1, frames)
+    if frames <= 0:
+        frames = max(1, round(duration * fps))
+    if start is None and end is None:
+        return frames
+
+    def index(t: float | None, default: int) -> int:  # the first frame at or after t
+        return default if t is None else min(frames, max(0, math.ceil(t * fps - 1e-6)))
+
+    return max(0, index(end, frames) - index(start, 0))
 
 
 # --------------------------------------------------------------------------------------- server side

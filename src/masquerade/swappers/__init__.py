@@ -75,7 +75,8 @@ def read_swapper_model(name: str, model: str | os.PathLike[str], verify: bool = 
 
 def swapper_options(name: str, values: dict[str, Any]) -> Any:
     """The swapper's options dataclass from ``{option: value}`` (None values left out; None when nothing
-    is given); a one-line :class:`InputError` for an option the swapper does not take."""
+    is given); a one-line :class:`InputError` for an option the swapper does not take, or a value of
+    another kind (:meth:`SwapperOption.value`; the dataclass checks the values themselves)."""
     info = swapper_info(name)
     given = {k: v for k, v in values.items() if v is not None}
     if not given:
@@ -88,7 +89,8 @@ def swapper_options(name: str, values: dict[str, Any]) -> Any:
         verb = "goes" if len(unknown or given) == 1 else "go"
         where = f"--swapper {owners[0]}" if owners else "no swapper"
         raise InputError(f"{flags} {verb} with {where}, not --swapper {name}")
-    return info.options_type(**given)
+    declared = {o.name: o for o in info.options}
+    return info.options_type(**{k: declared[k].value(v) for k, v in given.items()})
 
 
 def create_swapper(

@@ -3,6 +3,7 @@ what it needs in a :class:`SwapperInfo` record (its ``info`` class attribute).""
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from ..errors import InputError
 from ..face import Face
 
 
@@ -37,16 +39,36 @@ class SwapPatch:
 @dataclass(frozen=True)
 class SwapperOption:
     """One of a swapper's own options as the CLI (``--flag``) and the HTTP API (``name``) take it: a field
-    of the swapper's options dataclass."""
+    of the swapper's options dataclass. ``choices``: the values a ``str`` option takes (the options
+    dataclass checks them; the CLI and ``GET /api/swappers`` list them)."""
 
     name: str  # the options dataclass field, and the HTTP/JSON key
     kind: type  # int, float or str
     help: str
     metavar: str = "X"
+    choices: tuple[str, ...] = ()
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    def value(self, given: object) -> int | float | str:
+        """``given`` (a JSON value) as this option's kind; one-line :class:`InputError` for a value of
+        another kind (a word for a number, a number for a word, true/false)."""
+        if self.kind is str:
+            if isinstance(given, str):
+                return given
+            what = f" ({', '.join(self.choices)})" if self.choices else ""
+            raise InputError(f"{self.flag} takes a word{what}, not {given!r}")
+        if isinstance(given, numbers.Real) and not isinstance(given, bool):
+            if self.kind is float:
+                return float(given)
+            if isinstance(given, numbers.Integral):
+                return int(given)
+            if float(given).is_integer():
+                return int(float(given))
+            raise InputError(f"{self.flag} takes a whole number, not {given!r}")
+        raise InputError(f"{self.flag} takes a number, not {given!r}")
 
 
 def _is_folder(model: str | os.PathLike[str]) -> bool:

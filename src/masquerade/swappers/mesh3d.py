@@ -38,6 +38,9 @@ from ..errors import InputError, SkipFace
 from ..face import Face
 from .base import SwapPatch, SwapperInfo, SwapperOption
 
+GAZES = ("target", "source")  # Mesh3DOptions.gaze
+FILLS = ("mirror", "target")  # Mesh3DOptions.fill
+
 
 @dataclass(frozen=True)
 class Mesh3DOptions:
@@ -57,10 +60,10 @@ class Mesh3DOptions:
                 raise InputError(f"{name.replace('_', ' ')} must be 0 to 1, got {value:g}")
         if not 32 <= int(self.map_resolution) <= 4096:
             raise InputError(f"map resolution must be 32 to 4096 px, got {self.map_resolution}")
-        if self.gaze not in ("target", "source"):
-            raise InputError(f"gaze must be target or source, got {self.gaze!r}")
-        if self.fill not in ("mirror", "target"):
-            raise InputError(f"fill must be mirror or target, got {self.fill!r}")
+        if self.gaze not in GAZES:
+            raise InputError(f"gaze must be {' or '.join(GAZES)}, got {self.gaze!r}")
+        if self.fill not in FILLS:
+            raise InputError(f"fill must be {' or '.join(FILLS)}, got {self.fill!r}")
 
 
 MESH3D_INFO = SwapperInfo(
@@ -75,13 +78,14 @@ MESH3D_INFO = SwapperInfo(
             "expression_strength", float, "how much of the target's expression, 0–1 (default 1)", "S"
         ),
         SwapperOption("brow_strength", float, "how much of the source's brow shape, 0–1 (default 0.7)", "S"),
-        SwapperOption("gaze", str, "where the eyes look: target (default) or source", "WHO"),
+        SwapperOption("gaze", str, "where the eyes look: target (default) or source", "WHO", GAZES),
         SwapperOption(
             "fill",
             str,
             "with --occlusion on, what replaces hidden parts of the source's face: mirror (default: "
             "its other side, when the source faces the camera) or target (the target's own face)",
             "HOW",
+            FILLS,
         ),
     ),
 )

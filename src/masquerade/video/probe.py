@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -163,3 +164,92 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[tuple[np.ndarray, floa
                 yield upright(frame_rgb(frame), frame_rotation(frame)), t
         except av.error.FFmpegError as exc:
             log.warning("%s: decoding stopped early (%s)", p, exc)
+
+
+def frame_at(
+    path: str | os.PathLike[str], seconds: float, max_pixels: int | None = None
+) -> tuple[np.ndarray, float]:
+    """The upright RGB frame at ``seconds`` and its own time: the first frame whose timestamp is at or
+    after it (the frame ``--start`` begins with; the last frame for a time within the last frame's
+    duration). The reader seeks to the keyframe before and decodes forward from there. One-line
+    :class:`InputError` for a time before 0 or past the end of the video; with ``max_pixels``, frames
+    larger than that are refused before any is decoded."""
+    with FrameReader(path, max_pixels) as reader:
+        return reader.at(seconds)
+
+
+class FrameReader:
+    """Frames of one video by time (:meth:`at`: the frame :func:`frame_at` gives), the file kept open
+    between calls: a time a little after the last frame read is decoded on to from there instead of
+    seeking back to the keyframe before it (a scrubber moving forward through a video whose keyframes
+    are far apart). Not thread-safe."""
+
+    AHEAD = 3.0  # seconds: a later time up to this far past the last frame read is decoded on to
+
+    def __init__(self, path: str | os.PathLike[str], max_pixels: int | None = None) -> None:
+        self.path = Path(path)
+        self._c = open_input(self.path)
+        try:
+            self._v = video_stream_in(self._c, self.path)
+            ctx = self._v.codec_context
+            check_frame_size(self.path, ctx.width or 0, ctx.height or 0, max_pixels)
+            self._v.thread_type = "AUTO"
+            self.duration = float(self._c.duration / 1_000_000) if self._c.duration else 0.0
+            self._tb, _ = stream_timing(self._v)
+        except BaseException:
+            self._c.close()
+            raise
+        self._frames: Iterator[Any] | None = None  # the decoder, where it stopped
+        self._prev: Any = None  # the last frame it gave
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._frames = self._prev = None
+        self._c.close()
+
+    def at(self, seconds: float) -> tuple[np.ndarray, float]:
+        """The upright RGB frame at ``seconds`` and its own time (see :func:`frame_at`)."""
+        import av
+
+        p = self.path
+        if not seconds >= 0:  # NaN too
+            raise InputError(f"time {seconds} s: it must be 0 or more")
+        past = f"time {seconds:g} s is past the end of the video ({self.duration:.2f} s)"
+        if self.duration and seconds > self.duration:
+            raise InputError(past)
+        target = int(seconds / self._tb)
+        prev = self._prev
+        if prev is not None and prev.pts == target:  # the frame read last
+            return upright(frame_rgb(prev), frame_rotation(prev)), float(prev.pts * self._tb)
+        if not (
+            self._frames is not None
+            and prev is not None
+            and prev.pts < target <= prev.pts + self.AHEAD / self._tb
+        ):
+            with contextlib.suppress(av.error.FFmpegError):  # not seekable: decoded from the start
+                self._c.seek(target, stream=self._v, backward=True, any_frame=False)
+            self._frames, prev = self._c.decode(self._v), None
+        last = prev
+        try:
+            for frame in self._frames:
+                if frame.pts is None:
+                    continue
+                last = frame
+                if frame.pts >= target:
+                    break
+            else:
+                self._frames = None  # the end: the last frame stands for a time within its duration
+                if last is None or not self.duration:
+                    raise InputError(past if last is not None else f"{p}: no frame could be decoded")
+        except av.error.FFmpegError as exc:
+            self._frames = None
+            if last is None:
+                raise InputError(f"{p}: no frame could be decoded at {seconds:g} s ({exc})") from None
+            log.warning("%s: decoding stopped early (%s)", p, exc)
+        self._prev = last
+        return upright(frame_rgb(last), frame_rotation(last)), float(last.pts * self._tb)

@@ -5,22 +5,14 @@ faces, runs a swap, checks that the result image appears, downloads it and compa
 result; the page's Content-Security-Policy blocks nothing of its own. Without the token the page is
 refused.
 
-Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (Debian's chromium and chromium-driver;
-``scripts/install_browser.sh`` installs them, as the README's test command does)."""
+Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (see tests/web_fixtures.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,32 +21,19 @@ from masquerade import load_image, sample_path
 
 pytestmark = pytest.mark.slow  # a real browser
 
-CHROMIUM = os.environ.get("MASQUERADE_CHROMIUM", "/usr/bin/chromium")
-DRIVER = os.environ.get("MASQUERADE_CHROMEDRIVER", "/usr/bin/chromedriver")
-
 pytest.importorskip("fastapi")
-webdriver = pytest.importorskip("selenium.webdriver")
-if not (Path(CHROMIUM).is_file() and Path(DRIVER).is_file()):
-    pytest.skip(
-        f"no browser: {CHROMIUM} or {DRIVER} missing (run scripts/install_browser.sh)",
-        allow_module_level=True,
-    )
+pytest.importorskip("selenium.webdriver")
+
+import web_fixtures as web  # noqa: E402
+
+if (why := web.browser_missing()) is not None:
+    pytest.skip(why, allow_module_level=True)
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str, token: str | None = None, timeout: float = 30):
-    """urlopen with the token as ``Authorization: Bearer``."""
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+_get = web.get
 
 
 @pytest.fixture(scope="module")
@@ -62,68 +41,21 @@ def server(tmp_path_factory):
     """``masquerade serve`` on a new data folder: (its address, the address with the access token
     that it printed, the token)."""
     data = tmp_path_factory.mktemp("web-data")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MASQUERADE_TOKEN"}
-    env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "masquerade", "serve", "--port", str(port), "--data", str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 60
-    ready = None
-    while True:
-        printed = next(
-            (m for line in list(lines) if (m := re.search(r"(http://\S+\?token=(\S+))", line))), None
-        )
-        if printed is not None:
-            try:
-                with _get(url + "/api/health", printed.group(2), timeout=2) as r:
-                    if r.status == 200:
-                        ready = printed
-                        break
-            except OSError:
-                pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"masquerade serve did not start: {''.join(lines)[-2000:]}")
-        time.sleep(0.3)
-    token = ready.group(2)
-    assert (data / "access-token").read_text().strip() == token  # kept, for the next start
-    yield url, ready.group(1), token
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    for started in web.serve(data):
+        assert (data / "access-token").read_text().strip() == started[2]  # kept, for the next start
+        yield started
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     downloads = tmp_path_factory.mktemp("downloads")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-        f"--user-data-dir={tmp_path_factory.mktemp('chrome-profile')}", "--window-size=1400,1000",
-    ):  # fmt: skip
-        opts.add_argument(flag)
-    opts.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
-    )
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see Content-Security-Policy reports
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=opts)
-    driver.set_page_load_timeout(30)
+    driver = web.chromium(tmp_path_factory.mktemp("chrome-profile"), downloads)
     yield driver, downloads
     driver.quit()
 
 
 def _csp_reports(driver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
+    return web.csp_reports(driver)
 
 
 def test_swap_in_the_browser(server, browser, tmp_path) -> None:
@@ -147,6 +79,8 @@ def test_swap_in_the_browser(server, browser, tmp_path) -> None:
         wait.until(lambda d, t=thumb: d.execute_script("return arguments[0].naturalWidth", t) > 0)
     assert "1 face found" in driver.find_element(By.ID, "target-note").text
     driver.find_element(By.CSS_SELECTOR, "#target-faces img.face").click()  # pick the target's face
+    picked = driver.find_element(By.CSS_SELECTOR, "#target-faces button")  # a button, pressed
+    assert picked.get_attribute("aria-pressed") == "true"
     assert driver.find_element(By.ID, "target-faces-mode").get_attribute("value") == "one"
     start = wait.until(EC.element_to_be_clickable((By.ID, "start")))
     start.click()

@@ -176,10 +176,16 @@ def swaps(
             for k in ks:
                 v = a[k]
                 row[f"{kind}.{k}"] = v["mean"] if isinstance(v, dict) else v
-        for tag in ("source_occluded", "target_occluded"):
+        for tag in ("source_occluded", "target_occluded", "unoccluded"):
             sub = r.aggregate.get("subsets", {}).get(tag, {}).get("swap")
             if sub:
                 row[f"swap[{tag}].closer_to_source"] = sub["closer_to_source"]
+        unocc = r.aggregate.get("subsets", {}).get("unoccluded", {})
+        if unocc.get("swap"):  # where occlusion handling should change nothing (issue 20's bar)
+            row["swap[unoccluded].top1"] = unocc["swap"]["top1"]
+            row["swap[unoccluded].pose_err"] = unocc["swap"]["pose_err"]["mean"]
+        if unocc.get("same"):
+            row["same[unoccluded].ssim_region"] = unocc["same"]["ssim_region"]["mean"]
         res[r.label] = row
     return res
 

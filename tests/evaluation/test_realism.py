@@ -163,7 +163,7 @@ def test_evaluate_same_person_and_occluder_pairs(
     f = tmp_path / "pairs.tsv"
     f.write_text(
         "swap\th.png\ta.png\t-\tH\tA\t-\tsmall_face\n"
-        "same\ta.png\ta.png\t-\tA\tA\t-\tsmall_face\n"
+        "same\ta.png\ta.png\t-\tA\tA\t-\tsmall_face,source_occluded\n"
         "occ_target\th.png\ta.png\t-\tH\tA\thand:1\t-\n"
         "occ_source\th.png\ta.png\t-\tH\tA\tglasses:2\t-\n"
     )
@@ -177,9 +177,15 @@ def test_evaluate_same_person_and_occluder_pairs(
     assert none.aggregate["same"]["ssim_region"]["mean"] == pytest.approx(1.0)
     assert mesh.aggregate["same"]["sharpness"]["mean"] > 0.5
     assert mesh.aggregate["subsets"]["small_face"]["swap"]["pairs"] == 1
+    # derived: "unoccluded" holds the swap pair (no occlusion tag), not the same-person one
+    assert mesh.aggregate["subsets"]["unoccluded"]["swap"]["pairs"] == 1
+    assert "same" not in mesh.aggregate["subsets"]["unoccluded"]
+    assert mesh.aggregate["subsets"]["source_occluded"]["same"]["pairs"] == 1
     files = {p.name for p in write_report([mesh, none], tmp_path / "report", bench)}
     assert {"grid-swap.jpg", "grid-same.jpg", "grid-occ_target.jpg", "grid-occ_source.jpg"} <= files
+    assert "grid-swap-unoccluded.jpg" in files and "grid-same-unoccluded.jpg" not in files
     md = (tmp_path / "report" / "report.md").read_text()
+    assert "**unoccluded** swap: pairs / closer to source / top-1 | 1 /" in md
     assert "## Synthetic occluders" in md and "compared pair by pair" in md and "grid-occ_source.jpg" in md
     grid = cv2.imread(str(tmp_path / "report" / "grid-occ_target.jpg"))
     assert grid.shape[1] == 4 * 160  # source | target | two swappers

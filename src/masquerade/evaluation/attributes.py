@@ -43,6 +43,19 @@ SUBSETS: dict[str, str] = {
     f"{OCCLUDED_SHARE:g} or a hand over ≥ {HAND_SHARE:g} of it)",
     "target_occluded": "target face occluded (same heuristic)",
 }
+# subsets derived from the tags above when a report is made (not stored in benchmark files)
+DERIVED_SUBSETS: dict[str, str] = {
+    "unoccluded": "neither face occluded (not source_occluded, not target_occluded): where occlusion "
+    "handling should change nothing",
+}
+REPORT_SUBSETS: dict[str, str] = {**SUBSETS, **DERIVED_SUBSETS}
+
+
+def in_subset(tag: str, tags: tuple[str, ...] | list[str]) -> bool:
+    """Whether a pair with ``tags`` is in the subset ``tag`` (of :data:`REPORT_SUBSETS`)."""
+    if tag == "unoccluded":
+        return "source_occluded" not in tags and "target_occluded" not in tags
+    return tag in tags
 
 
 @dataclass(frozen=True)

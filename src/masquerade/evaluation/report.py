@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..files import atomic_write_bytes, prepare_out_folder
-from .attributes import SUBSETS
+from .attributes import REPORT_SUBSETS
 from .benchmarks import Benchmark
 from .compare import Comparison, compare, comparison_lines
 from .metrics import OUTPUT_IOU, PSNR_CAP
@@ -129,7 +129,7 @@ def _rows_occlusion(reports: list[SwapperReport]) -> list[tuple[str, list[str]]]
 
 def _rows_subsets(reports: list[SwapperReport]) -> list[tuple[str, list[str]]]:
     rows: list[tuple[str, list[str]]] = []
-    for tag in SUBSETS:
+    for tag in REPORT_SUBSETS:
         per = [r.aggregate.get("subsets", {}).get(tag, {}) for r in reports]
         swap = [p.get("swap", {}) for p in per]
         same = [p.get("same", {}) for p in per]
@@ -246,7 +246,7 @@ def markdown_report(
         lines += [
             "## Subsets",
             "",
-            "; ".join(f"**{k}**: {v}" for k, v in SUBSETS.items()) + ".",
+            "; ".join(f"**{k}**: {v}" for k, v in REPORT_SUBSETS.items()) + ".",
             "",
             *_table(reports, subs),
             "",

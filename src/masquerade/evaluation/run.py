@@ -22,7 +22,7 @@ from ..imageio import load_image
 from ..job import SwapJob
 from ..occlusion.synthetic import make_occluder, parse_occluder
 from ..pipeline import FaceSwapper, SwapOptions, source_face
-from .attributes import SUBSETS
+from .attributes import REPORT_SUBSETS, in_subset
 from .benchmarks import DIFFERENT_PERSON_KINDS, PAIR_KINDS, Benchmark, GalleryEntry, PairSpec
 from .metrics import (
     OUTPUT_IOU,
@@ -330,10 +330,10 @@ def _region_block(sub: list[PairMetrics]) -> dict[str, Any]:
 def _subsets(pairs: list[PairMetrics]) -> dict[str, Any]:
     """Per subset (pair tags) and kind: the headline figures of the pairs in it."""
     out: dict[str, Any] = {}
-    for tag in SUBSETS:
+    for tag in REPORT_SUBSETS:
         per_kind: dict[str, Any] = {}
         for kind in ("swap", "same"):
-            sub = [m for m in pairs if m.kind == kind and tag in m.tags]
+            sub = [m for m in pairs if m.kind == kind and in_subset(tag, m.tags)]
             if not sub:
                 continue
             a: dict[str, Any] = {
@@ -445,8 +445,8 @@ def grid_selection(pairs: Sequence[PairSpec], rows: int = GRID_ROWS) -> dict[str
             continue
         grids[kind] = [p.index for p in of_kind[:rows]]
         if kind in ("swap", "same"):
-            for tag in SUBSETS:
-                chosen = [p.index for p in of_kind if tag in p.tags][:rows]
+            for tag in REPORT_SUBSETS:
+                chosen = [p.index for p in of_kind if in_subset(tag, p.tags)][:rows]
                 if chosen:
                     grids[f"{kind}-{tag}"] = chosen
     return grids

@@ -172,3 +172,20 @@ def test_analyze_reports_visible_share(capsys) -> None:
     assert main(["analyze", "sample:astronaut", "--no-identity"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert 0.9 < doc["faces"][0]["visible"] <= 1.0
+
+
+def test_onnx_sessions_do_not_spin_between_inferences() -> None:
+    """The segmenter runs on one thread, and sessions made by ``onnx_session`` and the identity network
+    sleep between inferences: onnxruntime's default spin-waiting took the CPU a video's decoding and
+    encoding need (BENCHMARKS.md: the refiner's video 14.7 → 17.5 fps without it)."""
+    from masquerade.identity.onnx_net import OnnxFaceEncoder
+    from masquerade.swappers.aligned import onnx_session
+
+    seg = OcclusionSegmenter()
+    opts = seg.session.get_session_options()
+    assert opts.intra_op_num_threads == 1
+    encoder = OnnxFaceEncoder()
+    sessions = (seg.session, onnx_session(seg.path), encoder._session)
+    for o in (s.get_session_options() for s in sessions):
+        assert o.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert o.get_session_config_entry("session.inter_op.allow_spinning") == "0"

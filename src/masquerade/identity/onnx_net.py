@@ -225,7 +225,9 @@ class OnnxFaceEncoder:
 
         t0 = time.perf_counter()
         src = onnx_path(dat_path, use_cache=use_cache)
-        so = ort.SessionOptions()
+        from ..swappers.aligned import no_spinning
+
+        so = no_spinning(ort.SessionOptions())
         so.intra_op_num_threads = threads or default_threads()
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -75,7 +75,8 @@ class OcclusionSegmenter:
         from ..swappers.aligned import onnx_session
 
         self.info = read_segmenter_info(model)
-        self.session = onnx_session(self.info.onnx, providers, "the occlusion segmenter")
+        # one thread: a 4-ms inference gains little from two, and in video the other core is decoding
+        self.session = onnx_session(self.info.onnx, providers, "the occlusion segmenter", threads=1)
         ins = self.session.get_inputs()
         if len(ins) != 1 or len(self.session.get_outputs()) != 1:
             raise ModelError(f"{self.info.onnx}: expected one input (image) and one output (occlusion)")

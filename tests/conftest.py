@@ -12,6 +12,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 LFW = SHARED / "lfw"
 
+_OWN_CONFIG = pytest.StashKey[str]()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Outputs are signed by default: give the whole run (and the CLI processes it starts) a throwaway
@@ -21,6 +23,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if "MASQUERADE_CONFIG" not in os.environ:
         os.environ["MASQUERADE_CONFIG"] = tempfile.mkdtemp(prefix="masquerade-test-config-")
+        config.stash[_OWN_CONFIG] = os.environ["MASQUERADE_CONFIG"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The throwaway configuration folder made above goes with the run."""
+    import shutil
+
+    own = config.stash.get(_OWN_CONFIG, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -225,7 +225,7 @@ def swapper_choices() -> list[dict[str, Any]]:
         {
             "name": n, "summary": c.info.summary, "needs_source": c.info.needs_source,
             "needs_model": c.info.needs_model,
-            "options": [{"name": o.name, "type": o.kind.__name__, "help": o.help} for o in c.info.options],
+            "options": c.info.option_records(),
         }
         for n, c in SWAPPERS.items()
     ]  # fmt: skip

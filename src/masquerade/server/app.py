@@ -177,12 +177,8 @@ class _Analyzer:
         self._fa: Any = None
 
     def faces(self, rgb: np.ndarray) -> list[Any]:
-        with self._lock:
-            if self._fa is None:
-                from ..analysis.analyzer import FaceAnalyzer
-
-                self._fa = FaceAnalyzer(identity=True)
-            return self._fa.get(rgb)
+        with self.held() as fa:
+            return list(fa.get(rgb))
 
     @contextlib.contextmanager
     def held(self) -> Iterator[Any]:
@@ -542,8 +538,9 @@ def create_app(cfg: ServerConfig) -> FastAPI:
         if not all(valid_id(i) for i in ids):
             raise _error(422, "jobs: job ids (32 hexadecimal digits) separated by commas")
         found = [_job_or_404(i) for i in dict.fromkeys(ids)]
-        ready = [j for j in found if store.result_path(j) is not None]
-        skipped = [j.id for j in found if store.result_path(j) is None]
+        done = {j.id: store.result_path(j) is not None for j in found}
+        ready = [j for j in found if done[j.id]]
+        skipped = [j.id for j in found if not done[j.id]]
         if not ready:
             raise _error(409, "none of these jobs is done")
         path, _ = store.zip_results(ready)

@@ -7,7 +7,6 @@ with the CLI's one-line message) and the worker that runs the job (which builds 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,55 +184,44 @@ def offered_swappers(models: Mapping[str, str]) -> dict[str, str]:
     return offered
 
 
-def _option_defaults(options_type: type | None) -> dict[str, Any]:
-    """The defaults of a swapper's options dataclass (None where the default is the model's)."""
-    if options_type is None or not dataclasses.is_dataclass(options_type):
-        return {}
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(options_type):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
-
-
 def describe_swappers(models: Mapping[str, str]) -> dict[str, Any]:
     """``GET /api/swappers``: the names offered, and each one's swapper, summary and options."""
     offered = offered_swappers(models)
     details = []
     for name, kind in offered.items():
         info = SWAPPERS[kind].info
-        defaults = _option_defaults(info.options_type)
-        options = [
-            {"name": o.name, "type": o.kind.__name__, "help": o.help, "default": defaults.get(o.name),
-             "choices": list(o.choices) or None}
-            for o in info.options
-        ]  # fmt: skip
         details.append(
             {
                 "name": name, "swapper": kind, "summary": info.summary, "needs_source": info.needs_source,
-                "options": options,
+                "options": info.option_records(),
             }
         )  # fmt: skip
     return {"swappers": list(offered), "default": "mesh3d", "details": details}
+
+
+def _face_embeddings(store: JobStore, up: Upload) -> np.ndarray:
+    """The identity embeddings of an upload's faces (a video's people), in its ``faces`` order."""
+    return np.load(store.upload_dir(up.id) / "faces.npy")
 
 
 def _face_embedding(store: JobStore, up: Upload, index: int, what: str) -> np.ndarray:
     faces = up.meta.get("faces", [])
     if not 0 <= index < len(faces):
         raise InputError(f"{what} {index}: the {up.kind} has {len(faces)} face(s)")
-    return np.load(store.upload_dir(up.id) / "faces.npy")[int(index)]
+    return _face_embeddings(store, up)[int(index)]
 
 
-def _other_faces(store: JobStore, up: Upload, picked: list[int]) -> list[np.ndarray]:
-    """The embeddings of the upload's faces (a video's people) that were not picked: the people not to
-    swap, so that a face is swapped only when it is more like the picked one than like any of them."""
-    faces = up.meta.get("faces", [])
-    if len(faces) <= 1:
-        return []
-    every = np.load(store.upload_dir(up.id) / "faces.npy")
-    return [every[k] for k in range(len(every)) if k not in picked]
+def _picked_faces(
+    store: JobStore, up: Upload, picked: list[int], what: str
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(the embeddings of the target's faces ``picked`` by index, those of the others: the people not to
+    swap, so that a face is swapped only when it is more like a picked one than like any of them)."""
+    n = len(up.meta.get("faces", []))
+    for k in picked:
+        if not 0 <= k < n:
+            raise InputError(f"{what} {k}: the {up.kind} has {n} face(s)")
+    every = _face_embeddings(store, up)
+    return [every[k] for k in picked], [every[k] for k in range(len(every)) if k not in picked]
 
 
 def swap_request(store: JobStore, req: JobRequest, settings: JobSettings) -> tuple[SwapRequest, Upload]:
@@ -269,8 +257,8 @@ def swap_request(store: JobStore, req: JobRequest, settings: JobSettings) -> tup
         if req.target_face is None:
             raise InputError("target_faces 'one' needs target_face")
         faces = "reference"
-        references = [_face_embedding(store, target, req.target_face, "target_face")]
-        others = _other_faces(store, target, [req.target_face])
+        picked, others = _picked_faces(store, target, [req.target_face], "target_face")
+        references = list(picked)
     elif req.target_face is not None:
         raise InputError("target_face goes with target_faces 'one'")
     if req.reference_faces:
@@ -278,8 +266,8 @@ def swap_request(store: JobStore, req: JobRequest, settings: JobSettings) -> tup
             raise InputError("reference_faces go with target_faces 'many'")
         if req.references:
             raise InputError("give reference_faces or references, not both")
-        references = [_face_embedding(store, target, k, "reference_faces") for k in req.reference_faces]
-        others = _other_faces(store, target, list(req.reference_faces))
+        picked, others = _picked_faces(store, target, list(req.reference_faces), "reference_faces")
+        references = list(picked)
     if req.references:
         if req.target_faces not in ("reference", "many"):
             raise InputError("references go with target_faces 'reference' or 'many'")

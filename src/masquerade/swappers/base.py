@@ -3,6 +3,7 @@ what it needs in a :class:`SwapperInfo` record (its ``info`` class attribute).""
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 from collections.abc import Callable
@@ -109,6 +110,23 @@ class SwapperInfo:
     def takes_a_model(self) -> bool:
         """Whether ``--model`` goes with this swapper (needed or optional)."""
         return self.needs_model or self.model_optional
+
+    def option_records(self) -> list[dict[str, Any]]:
+        """Its own options as plain data (``GET /api/swappers``, :func:`masquerade.job.swapper_choices`):
+        name, type, help, ``default`` (the options dataclass's; None where the model decides) and
+        ``choices`` (None for a number or a free word)."""
+        defaults: dict[str, Any] = {}
+        if self.options_type is not None and dataclasses.is_dataclass(self.options_type):
+            for f in dataclasses.fields(self.options_type):
+                if f.default is not dataclasses.MISSING:
+                    defaults[f.name] = f.default
+                elif f.default_factory is not dataclasses.MISSING:
+                    defaults[f.name] = f.default_factory()
+        return [
+            {"name": o.name, "type": o.kind.__name__, "help": o.help, "default": defaults.get(o.name),
+             "choices": list(o.choices) or None}
+            for o in self.options
+        ]  # fmt: skip
 
 
 class Swapper(Protocol):

@@ -108,7 +108,8 @@ def test_top_level_holds_only_the_shared_pieces() -> None:
 
 def test_command_line_start_up_skips_what_it_does_not_use() -> None:
     """A swap's process imports neither the evaluation suite nor matplotlib (mediapipe pulls it in for
-    drawing helpers: about a second of every start), and matplotlib still imports normally later."""
+    drawing helpers: about a second of every start), nor scipy (0.1 s) nor the cryptography package
+    (signing needs only the certificate's end date), and matplotlib still imports normally later."""
     import subprocess
     import sys
 
@@ -117,13 +118,22 @@ def test_command_line_start_up_skips_what_it_does_not_use() -> None:
         "import masquerade.cli.main\n"
         "from masquerade.analysis.detection import FaceDetector\n"
         "from masquerade.analysis.landmarks import MeshLandmarker\n"
+        "from masquerade.provenance.stamp import OutputStamp, ProvenanceOptions\n"
+        "from masquerade.provenance.credentials import local_signing_config\n"
         "d = FaceDetector(); m = MeshLandmarker()\n"
-        "loaded = sorted(n for n in sys.modules if n.split('.')[0] == 'matplotlib'"
+        "import numpy as np\n"
+        "y = np.full((256, 256), 99, np.uint8)\n"
+        "OutputStamp('mesh3d', ProvenanceOptions()).video_marker().mark_luma(y)\n"
+        "local_signing_config()\n"  # the key made below: checked, not made
+        "loaded = sorted(n for n in sys.modules if n.split('.')[0] in ('matplotlib', 'scipy', 'cryptography')"
         " or n.startswith(('masquerade.evaluation', 'mediapipe.tasks')))\n"
         "print('loaded:', loaded)\n"
         "import matplotlib.pyplot, mediapipe.tasks.python.vision\n"
         "print('later:', callable(matplotlib.pyplot.plot))\n"
     )
+    from masquerade.provenance.credentials import local_signing_config
+
+    local_signing_config()
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )

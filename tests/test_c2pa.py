@@ -206,6 +206,41 @@ def test_local_key_is_made_once_private_and_reused(config_home: Path, bgr: np.nd
     assert cfg.cert_chain.read_bytes() == before
 
 
+def _self_signed(until: dt.datetime, cn: str = "x") -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(until).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize(
+    "until",
+    [dt.datetime(2031, 2, 3, 4, 5, 6, tzinfo=dt.UTC), dt.datetime(2061, 7, 8, 9, 10, 11, tzinfo=dt.UTC)],
+    ids=["utctime", "generalizedtime"],  # before 2050 X.509 writes UTCTime, from 2050 GeneralizedTime
+)
+def test_certificate_end_is_read_without_the_cryptography_package(until: dt.datetime) -> None:
+    pem = _self_signed(until, cn="masquerade local signer " + "y" * 40)
+    assert x509.load_pem_x509_certificate(pem).not_valid_after_utc == until
+    assert credentials.not_valid_after(pem) == until
+    assert credentials.not_valid_after(b"not a certificate") is None
+    broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"
+    assert credentials.not_valid_after(broken) is None
+
+
+def test_expired_local_key_is_set_aside_and_remade(config_home: Path) -> None:
+    cfg = local_signing_config()
+    old = _self_signed(dt.datetime.now(dt.UTC) + dt.timedelta(hours=2))  # within a day of its end
+    cfg.cert_chain.write_bytes(old)
+    again = local_signing_config()
+    assert again.cert_chain == cfg.cert_chain and again.cert_chain.read_bytes() != old
+    (aside,) = (config_home / "c2pa").glob("local.expired-*")
+    assert (aside / "chain.pem").read_bytes() == old
+
+
 def test_jpeg_pixel_tampering_is_detected(tmp_path: Path, bgr: np.ndarray) -> None:
     signed = sign_bytes(_encode(bgr, ".jpg"), "image/jpeg", _info())
     segs = _jpeg_segments(signed)

@@ -28,6 +28,10 @@ from .train import add_train_parser, cmd_train
 
 log = logging.getLogger(__name__)
 
+# commands that composite faces soon after they start: OpenCV's colour tables are built beside their
+# start-up (compose.colour.warm_up)
+COMPOSITING = frozenset({"swap", "demo", "live"})
+
 COMMANDS = {
     "analyze": analyze.run,
     "swap": swap.run,
@@ -66,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if args.command in COMPOSITING:
+        from ..compose.colour import warm_up
+
+        warm_up()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

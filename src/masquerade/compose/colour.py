@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Literal
 
@@ -17,6 +18,21 @@ import numpy as np
 
 ColourMode = Literal["none", "reinhard", "shading"]
 COLOUR_MODES: tuple[str, ...] = ("none", "reinhard", "shading")
+
+
+def warm_up() -> threading.Thread:
+    """Build OpenCV's colour-conversion tables on a background thread, now: the first LAB conversion
+    of a process spends about 0.15 s on them (with the GIL released), which a one-photo swap would
+    otherwise wait for after detecting its faces. Returns the started thread. Not a daemon: the
+    interpreter waits for it before it exits, as it must — a process that ends (say, on bad input)
+    while a thread is still inside OpenCV aborts when OpenCV's own threads are torn down."""
+    t = threading.Thread(target=_build_tables, name="masquerade-warm-up")
+    t.start()
+    return t
+
+
+def _build_tables() -> None:
+    _rgb(_lab(np.zeros((1, 1, 3), np.uint8)))
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:

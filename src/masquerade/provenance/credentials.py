@@ -15,6 +15,7 @@ certificate profile, so that a certificate c2pa would refuse is reported with th
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import logging
@@ -136,12 +137,62 @@ def local_signing_config(directory: str | os.PathLike[str] | None = None) -> Sig
 
 
 def _expired(chain: Path) -> bool:
-    x509, _, _ = _x509()
     try:
-        cert = x509.load_pem_x509_certificate(chain.read_bytes())
-    except (OSError, ValueError):
+        pem = chain.read_bytes()
+    except OSError:
         return False  # let signing report what is wrong with it
-    return cert.not_valid_after_utc <= dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    until = not_valid_after(pem)
+    if until is None:  # not the simple PEM this module writes: ask the cryptography package
+        x509, _, _ = _x509()
+        try:
+            until = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+        except ValueError:
+            return False
+    return until <= dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+
+
+def not_valid_after(pem: bytes) -> dt.datetime | None:
+    """The end of the validity of the first certificate in ``pem``, read from its DER (Certificate →
+    TBSCertificate → Validity → notAfter) without importing the cryptography package (a tenth of a
+    second of every signing command's start-up); None when it is not that simple structure."""
+    try:
+        body = pem.split(b"-----BEGIN CERTIFICATE-----", 1)[1].split(b"-----END CERTIFICATE-----", 1)[0]
+        der = base64.b64decode(b"".join(body.split()), validate=True)
+        _, cert, _ = _der(der, 0)
+        _, tbs, _ = _der(der, cert)
+        pos = tbs
+        tag, _, end = _der(der, pos)
+        if tag == 0xA0:  # [0] version
+            pos = end
+        for _ in range(3):  # serialNumber, signature, issuer
+            _, _, pos = _der(der, pos)
+        _, validity, _ = _der(der, pos)
+        _, _, after = _der(der, validity)  # past notBefore
+        tag, start, end = _der(der, after)
+        text = der[start:end].decode("ascii")
+        if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ (years 1950-2049)
+            year = int(text[:2])
+            text = f"{year + (1900 if year >= 50 else 2000)}{text[2:]}"
+        elif tag != 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
+            return None
+        return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
+    except (IndexError, ValueError):
+        return None
+
+
+def _der(der: bytes, pos: int) -> tuple[int, int, int]:
+    """The DER element at ``pos``: (tag, start of its contents, end of it)."""
+    tag, n = der[pos], der[pos + 1]
+    pos += 2
+    if n & 0x80:
+        k = n & 0x7F
+        if not 1 <= k <= 4:
+            raise ValueError("unsupported DER length")
+        n = int.from_bytes(der[pos : pos + k], "big")
+        pos += k
+    if pos + n > len(der):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + n
 
 
 def _make_local_credentials(root: Path) -> None:

@@ -59,7 +59,6 @@ from typing import Any, TypeVar
 
 import cv2
 import numpy as np
-from scipy import sparse
 
 log = logging.getLogger(__name__)
 
@@ -361,24 +360,38 @@ def _normal_tail(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0))
 
 
-def _area_matrix(n: int, length: int, start: float, stop: float) -> sparse.csr_matrix:
-    """Sparse n×length area-resampling weights: output cell ``j`` averages ``[start + j·s, start +
-    (j+1)·s)`` of a line of ``length`` pixels (``s = (stop − start) / n``), the part outside
-    ``[0, length)`` taken from the edge pixel. ``(0, length)`` is OpenCV's INTER_AREA downsampling."""
+class _RowSparse:
+    """A matrix with a few non-zeros per row, kept as ``k`` (column, weight) pairs per row: ``M @ X`` is
+    ``k`` gathers of rows of ``X``. The resampling matrices here have 2 to 7 per row; a dense product
+    would wake BLAS threads that spin for milliseconds (taking CPU from a video encoder beside us), and
+    scipy.sparse costs a tenth of a second to import."""
+
+    def __init__(self, dense: np.ndarray) -> None:
+        nonzero = dense != 0
+        k = max(1, int(nonzero.sum(1).max()))
+        self.index = np.argsort(~nonzero, axis=1, kind="stable")[:, :k]  # non-zero columns first
+        self.weight = np.take_along_axis(dense, self.index, 1).astype(np.float32)
+        self.shape = dense.shape
+
+    def __matmul__(self, x: np.ndarray) -> np.ndarray:
+        return np.einsum("nk,nkc->nc", self.weight, x[self.index])
+
+
+def _area_matrix(n: int, length: int, start: float, stop: float) -> _RowSparse:
+    """n×length area-resampling weights: output cell ``j`` averages ``[start + j·s, start + (j+1)·s)`` of
+    a line of ``length`` pixels (``s = (stop − start) / n``), the part outside ``[0, length)`` taken from
+    the edge pixel. ``(0, length)`` is OpenCV's INTER_AREA downsampling."""
     s = (stop - start) / n
     a = start + s * np.arange(n)
     b = a + s
     first = np.floor(a).astype(np.intp)
-    rows, cols, vals = [], [], []
+    dense = np.zeros((n, length), np.float64)
     for k in range(math.ceil(s) + 2):
         i = first + k
         overlap = np.minimum(b, i + 1) - np.maximum(a, i)
         ok = overlap > 1e-9
-        rows.append(np.flatnonzero(ok))
-        cols.append(np.clip(i[ok], 0, length - 1))
-        vals.append(overlap[ok] / s)
-    r, c, v = (np.concatenate(x) for x in (rows, cols, vals))
-    return sparse.csr_matrix((v.astype(np.float32), (r, c)), shape=(n, length))
+        np.add.at(dense, (np.flatnonzero(ok), np.clip(i[ok], 0, length - 1)), overlap[ok] / s)
+    return _RowSparse(dense)
 
 
 class _Buffers:
@@ -398,7 +411,7 @@ class _Buffers:
         return self._colour
 
 
-_Sparse2 = tuple[sparse.csr_matrix, sparse.csr_matrix]
+_Sparse2 = tuple[_RowSparse, _RowSparse]
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
@@ -438,7 +451,7 @@ class Watermarker:
         self._shapes: OrderedDict[tuple[int, int], _Sparse2] = OrderedDict()
         self._symbols: OrderedDict[int, np.ndarray] = OrderedDict()
         self._buffers: OrderedDict[tuple[int, int], _Buffers] = OrderedDict()
-        self._areas: OrderedDict[tuple[int, float, float], sparse.csr_matrix] = OrderedDict()
+        self._areas: OrderedDict[tuple[int, float, float], _RowSparse] = OrderedDict()
 
     # ----------------------------------------------------------------------------------------- caches
 
@@ -455,7 +468,7 @@ class Watermarker:
             up_v = cv2.resize(eye, (n, h), interpolation=cv2.INTER_LINEAR)
             bh = cv2.resize(up_h, (n, n), interpolation=cv2.INTER_AREA)
             bv = cv2.resize(up_v, (n, n), interpolation=cv2.INTER_AREA)
-            return sparse.csr_matrix(bv), sparse.csr_matrix(bh.T)
+            return _RowSparse(bv), _RowSparse(bh.T)
 
         return _lru(self._shapes, (h, w), make, 8)
 
@@ -603,7 +616,7 @@ class Watermarker:
         phase = (2 * math.pi / lay.step) * (lay.project(cv2.dct(yc)) - lay.dither)
         return np.exp(1j * phase)
 
-    def _area(self, length: int, before: float, after: float) -> sparse.csr_matrix:
+    def _area(self, length: int, before: float, after: float) -> _RowSparse:
         """Area weights from a line of ``length`` px extended by ``before`` / ``after`` px (cached)."""
         key = (length, before, after)
         n = self.config.size

@@ -62,3 +62,44 @@ def test_refined_output_stays_closer_to_the_source(lfw: Path) -> None:
                     e = [fa.get(x)[0].embedding for x in (out, src, tgt)]
                     wins[name] += int(np.linalg.norm(e[0] - e[1]) < np.linalg.norm(e[0] - e[2]))
     assert wins["refined"] >= 6 and wins["refined"] >= wins["mesh3d"] - 1, wins
+
+
+def test_video_mode_folds_each_look_in_at_the_next_frame(hopper: np.ndarray, astronaut: np.ndarray) -> None:
+    """In a video the network looks at every second frame on its own thread; what it saw is averaged
+    into the person's correction from the next frame on, whatever the timing (results are
+    reproducible), and a new person's first frame is refined at once, as a photo is."""
+    from concurrent.futures import Future
+
+    from masquerade.compose.composite import composite, mouth_policy
+    from masquerade.swappers.refined import VIDEO_EVERY, VIDEO_SMOOTHING, add_correction
+
+    with FaceAnalyzer(identity=False) as fa:
+        s_face, t_face = fa.get(hopper)[0], fa.get(astronaut)[0]
+    sw = create_swapper("refined")
+    patch = sw.swap(hopper, s_face, astronaut, t_face)
+    base, m = composite(astronaut.copy(), patch, t_face, SwapOptions(), mouth_policy(s_face, t_face))
+    bright = np.clip(base.astype(int) + 40, 0, 255).astype(np.uint8)  # another look at frame 2
+    c_base, mat = sw.correction(base, hopper, s_face, t_face, m)
+    c_bright, _ = sw.correction(bright, hopper, s_face, t_face, m)
+    assert np.abs(c_bright - c_base).max() > 2  # the network sees the difference
+
+    def expected(img: np.ndarray, corr: np.ndarray) -> np.ndarray:
+        out = img.copy()
+        add_correction(out, corr, mat)
+        return out
+
+    assert VIDEO_EVERY == 2
+    mixed = VIDEO_SMOOTHING * c_bright + (1 - VIDEO_SMOOTHING) * c_base
+    want = [expected(base, c_base), expected(base, c_base), expected(bright, c_base), expected(base, mixed)]
+    assert np.abs(want[3].astype(int) - want[1]).max() >= 2  # frame 3 shows frame 2's look
+    for _ in range(2):  # twice: the same frames whatever the worker thread's timing
+        state: dict = {}
+        for i, img in enumerate([base, base, bright, base]):
+            got = img.copy()
+            sw.refine(got, hopper, s_face, t_face, m, state=state)
+            # the look's session runs on one thread: its sums may round differently by a level
+            assert np.abs(got.astype(int) - want[i]).max() <= 1, i
+        assert "look" not in state  # frame 2's look was folded in at frame 3
+        got = base.copy()
+        sw.refine(got, hopper, s_face, t_face, m, state=state)  # frame 4 looks again
+        assert isinstance(state["look"], Future)

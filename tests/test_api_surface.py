@@ -106,11 +106,11 @@ def test_top_level_holds_only_the_shared_pieces() -> None:
     assert top <= shared, f"modules outside the stage packages: {sorted(top - shared)}"
 
 
-def test_command_line_start_up_skips_what_it_does_not_use() -> None:
+def test_command_line_start_up_skips_what_it_does_not_use(tmp_path: Path) -> None:
     """A swap's process imports neither the evaluation suite nor matplotlib (mediapipe pulls it in for
     drawing helpers: about a second of every start), nor mediapipe's solutions it does not use (0.15 s),
-    nor scipy (0.1 s) nor the cryptography package (signing needs only the certificate's end date); and
-    matplotlib and those solutions still import normally later."""
+    nor scipy (0.1 s) nor the cryptography package (0.1 s: masquerade's own signing key is read, not
+    checked again); and matplotlib and those solutions still import normally later."""
     import subprocess
     import sys
 
@@ -124,8 +124,11 @@ def test_command_line_start_up_skips_what_it_does_not_use() -> None:
         "d = FaceDetector(); m = MeshLandmarker()\n"
         "import numpy as np\n"
         "y = np.full((256, 256), 99, np.uint8)\n"
-        "OutputStamp('mesh3d', ProvenanceOptions()).video_marker().mark_luma(y)\n"
+        "stamp = OutputStamp('mesh3d', ProvenanceOptions())\n"
+        "stamp.video_marker().mark_luma(y)\n"
         "local_signing_config()\n"  # the key made below: checked, not made
+        f"stamp.write_image({str(tmp_path / 'out.jpg')!r}, np.full((256, 256, 3), 99, np.uint8))\n"
+        "assert stamp.record.c2pa == 'embedded', stamp.record\n"
         "unused = tuple('mediapipe.python.solutions.' + n for n in"
         " ('holistic', 'objectron', 'pose', 'selfie_segmentation', 'drawing_utils'))\n"
         "loaded = sorted(n for n in sys.modules if n.split('.')[0] in ('matplotlib', 'scipy', 'cryptography')"

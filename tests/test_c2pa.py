@@ -241,6 +241,16 @@ def test_expired_local_key_is_set_aside_and_remade(config_home: Path) -> None:
     assert (aside / "chain.pem").read_bytes() == old
 
 
+def test_a_damaged_local_key_is_explained_when_signing_fails(config_home: Path, bgr: np.ndarray) -> None:
+    """masquerade's own key is read without the profile checks; when c2pa then refuses it, the
+    checks run and the error names the file and what is wrong."""
+    cfg = local_signing_config()
+    assert cfg.made_here
+    cfg.private_key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    with pytest.raises(ProvenanceError, match=r"key\.pem: not an unencrypted PEM private key"):
+        sign_bytes(_encode(bgr, ".jpg"), "image/jpeg", _info())
+
+
 def test_jpeg_pixel_tampering_is_detected(tmp_path: Path, bgr: np.ndarray) -> None:
     signed = sign_bytes(_encode(bgr, ".jpg"), "image/jpeg", _info())
     segs = _jpeg_segments(signed)

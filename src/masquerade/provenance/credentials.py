@@ -52,13 +52,15 @@ class SigningConfig:
     digitalSignature key usage and an extended key usage such as emailProtection or documentSigning.
     ``alg`` is one of :data:`ALGORITHMS`; None derives it from the key (EC P-256/384/521 → ES256/384/512,
     RSA → PS256, Ed25519). ``tsa_url`` names an RFC 3161 timestamp authority (needs the network; off
-    by default).
+    by default). ``made_here``: masquerade's own local key (:func:`local_signing_config`), which
+    :func:`load_credentials` reads without checking it again.
     """
 
     cert_chain: Path
     private_key: Path
     alg: str | None = None
     tsa_url: str | None = None
+    made_here: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cert_chain", Path(self.cert_chain).expanduser())
@@ -127,13 +129,13 @@ def local_signing_config(directory: str | os.PathLike[str] | None = None) -> Sig
     chain, key = root / "chain.pem", root / "key.pem"
     if chain.is_file() and key.is_file():
         if not _expired(chain):
-            return SigningConfig(chain, key, alg="es256")
+            return SigningConfig(chain, key, alg="es256", made_here=True)
         stale = root.with_name(f"{root.name}.expired-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}")
         log.warning("the local C2PA signing certificate %s has expired; moving it to %s", chain, stale)
         with contextlib.suppress(OSError):
             os.replace(root, stale)
     _make_local_credentials(root)
-    return SigningConfig(chain, key, alg="es256")
+    return SigningConfig(chain, key, alg="es256", made_here=True)
 
 
 def _expired(chain: Path) -> bool:
@@ -294,10 +296,12 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 
 def load_credentials(config: SigningConfig) -> Credentials:
-    """Read and check a config's PEM files; errors name the file and what is wrong with it."""
-    x509, _, serialization = _x509()
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    """Read and check a config's PEM files; errors name the file and what is wrong with it.
 
+    masquerade's own local key (``made_here``, with its algorithm) is only read: it was made to the
+    C2PA profile and its end date was checked, and the check needs the cryptography package (a tenth
+    of a second of every signing command's start-up). Should signing with it fail, the signer checks it
+    with ``made_here`` off to say why (:func:`masquerade.provenance.signing`)."""
     try:
         chain_pem = config.cert_chain.read_bytes()
     except OSError as exc:
@@ -306,6 +310,11 @@ def load_credentials(config: SigningConfig) -> Credentials:
         key_pem = config.private_key.read_bytes()
     except OSError as exc:
         raise ProvenanceError(f"cannot read the C2PA private key {config.private_key}: {exc}") from exc
+    if config.made_here and config.alg is not None:
+        return Credentials(chain_pem, key_pem, config.alg, config.tsa_url)
+    x509, _, serialization = _x509()
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     try:
         certs = x509.load_pem_x509_certificates(chain_pem)
     except ValueError as exc:

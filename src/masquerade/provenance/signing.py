@@ -13,6 +13,7 @@ MOV/M4V and AVI videos. For the rest (BMP, MKV, WebM) :func:`sign_bytes` / :func
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import mimetypes
 import os
@@ -91,7 +92,8 @@ def _sign(
     embed: bool,
 ) -> bytes:
     c2pa = c2pa_library()
-    creds = load_credentials(resolve_signing_config(config))
+    resolved = resolve_signing_config(config)
+    creds = load_credentials(resolved)
     manifest = info.manifest_definition()
     try:
         with (
@@ -107,6 +109,8 @@ def _sign(
     except c2pa.C2paError.NotSupported as exc:
         raise UnsupportedFormat(f"c2pa cannot put a manifest in {mime} media") from exc
     except c2pa.C2paError as exc:
+        if resolved.made_here:  # read unchecked: say what is wrong with it, if anything
+            load_credentials(dataclasses.replace(resolved, made_here=False))
         raise ProvenanceError(f"C2PA signing failed ({mime}): {exc}") from exc
 
 

@@ -138,3 +138,23 @@ def test_unknown_mode(astronaut, mask) -> None:
     assert COLOUR_MODES == ("none", "reinhard", "shading")
     with pytest.raises(ValueError, match="unknown colour mode 'auto'; choose from none, reinhard, shading"):
         correct_colour(astronaut, astronaut, mask, "auto")
+
+
+def test_warm_up_builds_the_tables_quietly_and_is_joined_at_exit(monkeypatch, capfd) -> None:
+    """The command line builds OpenCV's colour tables on a thread as it starts: not a daemon (a process
+    that ends while the thread is inside OpenCV aborts), and a failure there prints nothing (the real
+    conversion reports its own error)."""
+    from masquerade.compose import colour
+
+    t = colour.warm_up()
+    t.join(timeout=30)
+    assert not t.is_alive() and not t.daemon
+
+    def broken(*_a, **_k):
+        raise cv2.error("no tables")
+
+    escaped: list[object] = []  # what would be printed as "Exception in thread …" with a traceback
+    monkeypatch.setattr(colour.threading, "excepthook", escaped.append)
+    monkeypatch.setattr(colour.cv2, "cvtColor", broken)
+    colour.warm_up().join(timeout=30)
+    assert escaped == [] and capfd.readouterr().err == ""

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Literal
@@ -32,7 +33,10 @@ def warm_up() -> threading.Thread:
 
 
 def _build_tables() -> None:
-    _rgb(_lab(np.zeros((1, 1, 3), np.uint8)))
+    # nothing may escape: a thread's exception is printed as a traceback, and the conversion this
+    # prepares raises its own error where it is really made
+    with contextlib.suppress(Exception):
+        _rgb(_lab(np.zeros((1, 1, 3), np.uint8)))
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:

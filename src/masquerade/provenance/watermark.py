@@ -366,12 +366,16 @@ class _RowSparse:
     would wake BLAS threads that spin for milliseconds (taking CPU from a video encoder beside us), and
     scipy.sparse costs a tenth of a second to import."""
 
-    def __init__(self, dense: np.ndarray) -> None:
+    def __init__(self, index: np.ndarray, weight: np.ndarray) -> None:
+        self.index = index  # (rows, k) column numbers; a column may repeat (the weights add up)
+        self.weight = weight.astype(np.float32)  # (rows, k)
+
+    @classmethod
+    def from_dense(cls, dense: np.ndarray) -> _RowSparse:
         nonzero = dense != 0
         k = max(1, int(nonzero.sum(1).max()))
-        self.index = np.argsort(~nonzero, axis=1, kind="stable")[:, :k]  # non-zero columns first
-        self.weight = np.take_along_axis(dense, self.index, 1).astype(np.float32)
-        self.shape = dense.shape
+        index = np.argsort(~nonzero, axis=1, kind="stable")[:, :k]  # non-zero columns first
+        return cls(index, np.take_along_axis(dense, index, 1))
 
     def __matmul__(self, x: np.ndarray) -> np.ndarray:
         return np.einsum("nk,nkc->nc", self.weight, x[self.index])
@@ -384,14 +388,9 @@ def _area_matrix(n: int, length: int, start: float, stop: float) -> _RowSparse:
     s = (stop - start) / n
     a = start + s * np.arange(n)
     b = a + s
-    first = np.floor(a).astype(np.intp)
-    dense = np.zeros((n, length), np.float64)
-    for k in range(math.ceil(s) + 2):
-        i = first + k
-        overlap = np.minimum(b, i + 1) - np.maximum(a, i)
-        ok = overlap > 1e-9
-        np.add.at(dense, (np.flatnonzero(ok), np.clip(i[ok], 0, length - 1)), overlap[ok] / s)
-    return _RowSparse(dense)
+    i = np.floor(a).astype(np.intp)[:, None] + np.arange(math.ceil(s) + 2)  # the pixels a cell may touch
+    overlap = np.minimum(b[:, None], i + 1) - np.maximum(a[:, None], i)
+    return _RowSparse(np.clip(i, 0, length - 1), np.where(overlap > 1e-9, overlap / s, 0.0))
 
 
 class _Buffers:
@@ -468,7 +467,7 @@ class Watermarker:
             up_v = cv2.resize(eye, (n, h), interpolation=cv2.INTER_LINEAR)
             bh = cv2.resize(up_h, (n, n), interpolation=cv2.INTER_AREA)
             bv = cv2.resize(up_v, (n, n), interpolation=cv2.INTER_AREA)
-            return _RowSparse(bv), _RowSparse(bh.T)
+            return _RowSparse.from_dense(bv), _RowSparse.from_dense(bh.T)
 
         return _lru(self._shapes, (h, w), make, 8)
 

@@ -89,19 +89,23 @@ def test_training_lowers_the_loss_and_resume_is_exact(pairs, tmp_path: Path) -> 
     straight = Trainer(task, tmp_path / "a", train_opts(120))
     straight.run()
     assert len(loss_rows(tmp_path / "a")) == 120
-    before = RefinerTask(cfg, data=data)
-    before.build(torch.device("cpu"))
-    cpu = torch.device("cpu")
-    untrained = before.evaluate(cpu)
-    assert untrained["refined_l1"] == pytest.approx(untrained["input_l1"])  # untrained: the warp itself
-    start, end = before.objective(cpu), task.objective(cpu)
-    assert end < 0.98 * start, (start, end)  # (a broken setup, e.g. plain L1 at its kink, stays within 0.5 %)
     Trainer(RefinerTask(cfg, data=data), tmp_path / "b", train_opts(60, save_every=60)).run()
     Trainer(RefinerTask(cfg, data=data), tmp_path / "b", train_opts(120)).run()
     a = load_checkpoint(tmp_path / "a" / "checkpoints" / "latest.pt")["modules"]["refiner"]
     b = load_checkpoint(tmp_path / "b" / "checkpoints" / "latest.pt")["modules"]["refiner"]
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
+    # the loss after 240 steps (the straight run continued): 120 steps lower it by only 1-2 %, by how much
+    # depending on the machine (1.0 % on one 2-core CI-class machine, over 2 % on another; 240 steps: 20 %)
+    longer = RefinerTask(cfg, data=data)
+    Trainer(longer, tmp_path / "a", train_opts(240)).run()
+    before = RefinerTask(cfg, data=data)
+    before.build(torch.device("cpu"))
+    cpu = torch.device("cpu")
+    untrained = before.evaluate(cpu)
+    assert untrained["refined_l1"] == pytest.approx(untrained["input_l1"])  # untrained: the warp itself
+    start, end = before.objective(cpu), longer.objective(cpu)
+    assert end < 0.95 * start, (start, end)  # (a broken setup, e.g. plain L1 at its kink, stays within 0.5 %)
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,15 @@ Usage (from the repository root)::
   synthetic`); IoU and recall of ``probability > ½`` against the occluder's exact mask, inside the face
   oval grown by 3 % of the crop, summed over all photos; per kind too.
 * Segmenter on real occluders: the 33 hand-drawn masks of ``data/benchmarks/celeba_occlusion_v1.json``
-  (sunglasses, hands, microphones, bangs …), same measure.
+  (sunglasses, hands, microphones, bangs …), same measure; alone, and with the hands mediapipe finds
+  near the face added (``Occlusion.crop_mask``, what swaps use).
 * Cost: median time of ``OcclusionSegmenter.crop_mask`` + ``image_mask`` per face on the 720p photo of
-  ``bench_refiner.py`` (100 calls after 5 warm-up calls).
+  ``bench_refiner.py`` (100 calls after 5 warm-up calls); and of ``Occlusion.target_mask`` (segmenter +
+  the hand landmarker, as a photo swap runs them).
 * Swaps: ``masquerade.evaluation.evaluate`` over ``celeba_swap_v1`` (``--kinds``, ``--limit`` per kind) with
-  each of ``--swapper`` twice — occlusion off and on — in one run; report folder with grids and the paired
-  comparison in ``--out/swaps``.
+  each of ``--swapper`` three times — occlusion off, on with the segmenter only (``--occlusion-hands
+  off``), and on — in one run; report folder with grids and the paired comparison in ``--out/swaps``;
+  the same comparison of occlusion on against the segmenter only in ``--out/swaps/hands.md``.
 
 Writes ``results.json`` and ``results.md`` into ``--out``.
 """
@@ -28,6 +31,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -39,7 +43,9 @@ from envinfo import environment
 
 from masquerade import FaceAnalyzer, load_image
 from masquerade.evaluation import evaluate, limit_pairs, load_benchmark, write_report
+from masquerade.evaluation.compare import compare, comparison_lines
 from masquerade.evaluation.results import SwapperSpec
+from masquerade.occlusion.handling import Occlusion
 from masquerade.occlusion.segmenter import OcclusionSegmenter, oval_mask
 from masquerade.occlusion.synthetic import OCCLUDER_KINDS, make_occluder
 from masquerade.pipeline import SwapOptions
@@ -84,15 +90,18 @@ def synthetic(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
     return out
 
 
-def real(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
+def real(occ: Occlusion, celeba: Path) -> dict[str, Any]:
+    """Scores on the hand-drawn real occluders: ``segmenter`` alone and ``with hands``."""
     doc = json.loads((resources.files("masquerade") / "data/benchmarks/celeba_occlusion_v1.json").read_text())
-    scored = []
+    scored: list[Any] = []
+    with_hands: list[Any] = []
     with FaceAnalyzer(identity=False) as fa:
         for entry in doc["faces"]:
             rgb = load_image(celeba / "images" / entry["photo"]).rgb
             face = fa.get(rgb)[0]
-            prob, m = seg.crop_mask(rgb, face)
-            r = seg.resolution
+            prob, m = occ.segmenter.crop_mask(rgb, face)
+            both, _ = occ.crop_mask(rgb, face)
+            r = occ.segmenter.resolution
             lab = np.zeros((r, r), np.uint8)
             for poly in entry["polygons"]:
                 pts = np.asarray(poly, np.float64) @ m[:, :2].T + m[:, 2]
@@ -100,21 +109,23 @@ def real(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
             assert face.mesh is not None
             region = oval_mask(face.mesh, m, r, grow=0.03) > 0.5
             scored.append((prob > 0.5, lab > 0, region))
-    return _score(scored)
+            with_hands.append((both > 0.5, lab > 0, region))
+    return {"segmenter": _score(scored), "with hands": _score(with_hands)}
 
 
-def cost(seg: OcclusionSegmenter) -> float:
+def cost(call: Callable[[np.ndarray, Any], Any]) -> float:
+    """Median ms of ``call(rgb, face)`` on the 720p photo (100 calls after 5 warm-up calls)."""
     from bench_refiner import photo_720p
 
     rgb = photo_720p()
     with FaceAnalyzer(identity=False) as fa:
         face = fa.get(rgb)[0]
     for _ in range(5):
-        seg.image_mask(rgb, face)
+        call(rgb, face)
     times = []
     for _ in range(100):
         t0 = time.perf_counter()
-        seg.image_mask(rgb, face)
+        call(rgb, face)
         times.append((time.perf_counter() - t0) * 1000)
     return statistics.median(times)
 
@@ -156,14 +167,21 @@ def swaps(
     specs = [
         SwapperSpec(
             n,
-            SwapOptions(swapper=n, occlusion=on, occlusion_model=segmenter),
-            label=f"{n}{'+occlusion' if on else ''}",
+            SwapOptions(swapper=n, occlusion=on, occlusion_model=segmenter, occlusion_hands=hands),
+            label=f"{n}{'+occlusion' if on else ''}{'' if hands or not on else ' (segmenter only)'}",
         )
         for n in names
-        for on in (False, True)
+        for on, hands in ((False, True), (True, False), (True, True))
     ] + [SwapperSpec(n) for n in baselines]
     reports = evaluate(specs, bench)
     write_report(reports, out, bench, {"command": command}, force=True)
+    # the hands' own effect: occlusion on against the segmenter alone, pair by pair
+    lines = []
+    for n in names:
+        by_label = {r.label: r for r in reports}
+        alone, both = by_label[f"{n}+occlusion (segmenter only)"], by_label[f"{n}+occlusion"]
+        lines += [*comparison_lines(compare([alone, both])), ""]
+    (out / "hands.md").write_text("\n".join(lines))
     keys = {"swap": ("closer_to_source", "top1"), "same": ("ssim_region",), "occ_target": ("occ_survival",),
             "occ_source": ("occ_source_err",)}  # fmt: skip
     res: dict[str, Any] = {}
@@ -211,10 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     seg = OcclusionSegmenter(args.segmenter)
+    occ = Occlusion(seg)
     res: dict[str, Any] = {"environment": environment(), "segmenter": str(seg.path)}
     res["synthetic"] = synthetic(seg, args.celeba)
-    res["real"] = real(seg, args.celeba)
-    res["ms_per_face_720p"] = cost(seg)
+    res["real"] = real(occ, args.celeba)
+    res["ms_per_face_720p"] = cost(seg.image_mask)
+    res["ms_per_face_720p_with_hands"] = cost(occ.target_mask)
+    occ.close()
     res["video_720p_fps"] = video_fps(args.videos, args.seconds)
     if not args.skip_swaps:
         command = "python benchmarks/bench_occlusion.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -225,10 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     lines = ["| occluders | faces | IoU | recall |", "|---|---|---|---|"]
     for name, s in [(f"synthetic: {k}", v) for k, v in res["synthetic"].items()] + [
-        ("real (hand-drawn)", res["real"])
+        ("real (hand-drawn), segmenter", res["real"]["segmenter"]),
+        ("real (hand-drawn), segmenter + hands", res["real"]["with hands"]),
     ]:
         lines.append(f"| {name} | {s['faces']} | {s['iou']:.3f} | {s['recall']:.3f} |")
     lines.append(f"\nsegmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)")
+    hands_ms = res["ms_per_face_720p_with_hands"]
+    lines.append(f"segmenter + hands per face (target mask): {hands_ms:.1f} ms (median)")
     fps = res["video_720p_fps"]
     lines.append(f"mesh3d on music_720p.mp4: {fps['off']:.1f} fps occlusion off, {fps['on']:.1f} fps on\n")
     if "swaps" in res:

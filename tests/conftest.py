@@ -11,6 +11,7 @@ from masquerade import FaceAnalyzer, FaceSwapper, load_image, sample_path
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 LFW = SHARED / "lfw"
+CELEBA = SHARED / "celeba"
 
 _OWN_CONFIG = pytest.StashKey[str]()
 
@@ -116,6 +117,13 @@ def lfw() -> Path:
     if not (LFW / "images").is_dir():
         pytest.skip(f"LFW not available at {LFW} (../shared/data/lfw beside the repo)")
     return LFW
+
+
+@pytest.fixture(scope="session")
+def celeba() -> Path:
+    if not (CELEBA / "images").is_dir():
+        pytest.skip(f"CelebA not available at {CELEBA} (../shared/data/celeba beside the repo)")
+    return CELEBA
 
 
 def lfw_image(root: Path, name: str, n: int) -> np.ndarray:

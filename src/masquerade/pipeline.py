@@ -47,6 +47,7 @@ class SwapOptions:
     swapper_options: Any = None  # the swapper's own options (e.g. DiffusionOptions), None: defaults
     occlusion: bool = False  # keep what is in front of the target face; leave out what covers the source
     occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
+    occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
 
 
 @dataclass
@@ -83,7 +84,8 @@ class FaceSwapper:
         self.options = options or SwapOptions()
         self.swapper: Swapper = make_swapper(self.options)
         self.analyzer = analyzer or FaceAnalyzer(identity=False)
-        self.occlusion = Occlusion.of(self.options.occlusion_model) if self.options.occlusion else None
+        opts = self.options
+        self.occlusion = Occlusion.of(opts.occlusion_model, opts.occlusion_hands) if opts.occlusion else None
 
     @property
     def needs_source(self) -> bool:
@@ -91,6 +93,8 @@ class FaceSwapper:
 
     def close(self) -> None:
         self.analyzer.close()
+        if self.occlusion is not None:
+            self.occlusion.close()
 
     def __enter__(self) -> FaceSwapper:
         return self

@@ -41,11 +41,12 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         faces = fa.get(img.rgb)
     records = [f.to_dict(with_mesh=args.mesh) for f in faces]
     if not args.no_occlusion and faces:
-        from ..occlusion.segmenter import OcclusionSegmenter
+        from ..occlusion.handling import Occlusion
 
-        seg = OcclusionSegmenter()
+        occlusion = Occlusion()
         for rec, face in zip(records, faces, strict=True):
-            rec["visible"] = round(seg.visible_share(img.rgb, face), 3)
+            rec["visible"] = round(occlusion.visible_share(img.rgb, face), 3)
+        occlusion.close()
     doc = {"image": str(src), "width": img.rgb.shape[1], "height": img.rgb.shape[0], "faces": records}
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     if args.annotate is not None:

@@ -1,4 +1,5 @@
-"""Occlusion-aware swapping (``--occlusion on``): the segmenter's masks where the swap uses them.
+"""Occlusion-aware swapping (``--occlusion on``): the segmenter's masks, with the hands mediapipe finds
+near the face added (:mod:`.hands`), where the swap uses them.
 
 * **Target side** (:meth:`Occlusion.target_mask`): what is in front of the target's face keeps the target's
   pixels — the composite's mask times one minus this (soft-edged) mask. In video the mask is averaged
@@ -21,7 +22,8 @@ import cv2
 import numpy as np
 
 from ..face import Face
-from .segmenter import OcclusionSegmenter
+from .hands import HandOccluders
+from .segmenter import OcclusionSegmenter, oval_mask
 
 if TYPE_CHECKING:
     from ..swappers.base import SwapPatch, Swapper
@@ -34,21 +36,49 @@ VIDEO_SMOOTHING = 0.5  # video: weight of a frame's mask against the running one
 
 
 class Occlusion:
-    """The occlusion segmenter applied to swaps (see the module docstring)."""
+    """The occlusion segmenter and the hand landmarker applied to swaps (see the module docstring).
+    ``hands``: True (default) adds the hands found near a face, False leaves them to the segmenter."""
 
-    def __init__(self, segmenter: OcclusionSegmenter | None = None) -> None:
+    def __init__(
+        self, segmenter: OcclusionSegmenter | None = None, hands: bool | HandOccluders = True
+    ) -> None:
         self.segmenter = segmenter or OcclusionSegmenter()
+        self.hands = HandOccluders() if hands is True else hands or None
         self._cleaned: list[tuple[np.ndarray, Face, np.ndarray, np.ndarray | None]] = []
 
     @classmethod
-    def of(cls, model: str | None) -> Occlusion:
+    def of(cls, model: str | None, hands: bool = True) -> Occlusion:
         """With the segmenter in ``model`` (a ``masquerade train segmenter`` run folder or a copy of its
         ``segmenter.onnx`` + ``model.json``; None: the one in the package)."""
-        return cls(OcclusionSegmenter(model))
+        return cls(OcclusionSegmenter(model), hands)
+
+    def close(self) -> None:
+        if self.hands is not None:
+            self.hands.close()
+
+    def crop_mask(
+        self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(R×R float32 probability that something is in front of ``face``, image → crop matrix): the
+        segmenter's, and 1 inside the face oval where a hand is (``state``: see
+        :meth:`HandOccluders.crop_mask`)."""
+        prob, m = self.segmenter.crop_mask(rgb, face)
+        if self.hands is not None:
+            r = prob.shape[0]
+            hand = self.hands.crop_mask(rgb, face, m, r, state)
+            if hand is not None:
+                if face.mesh is not None:
+                    hand *= oval_mask(face.mesh, m, r, grow=0.03)
+                prob = np.maximum(prob, hand)
+        return prob, m
+
+    def visible_share(self, rgb: np.ndarray, face: Face) -> float:
+        """The share of ``face``'s oval with nothing in front of it (1: in full view)."""
+        return self.segmenter.visible_share(rgb, face, self.crop_mask(rgb, face)[0])
 
     def target_mask(self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None) -> np.ndarray:
         """What the target keeps in front of ``face`` (float32, image size, 0..1)."""
-        prob, _ = self.segmenter.crop_mask(rgb, face)
+        prob, _ = self.crop_mask(rgb, face, state)
         if state is not None:
             if "occlusion" in state:
                 prob = VIDEO_SMOOTHING * prob + (1 - VIDEO_SMOOTHING) * state["occlusion"]
@@ -61,7 +91,7 @@ class Occlusion:
         for img, f, out, _ in self._cleaned:
             if img is rgb and f is face:
                 return out
-        prob, _ = self.segmenter.crop_mask(rgb, face)
+        prob, _ = self.crop_mask(rgb, face)
         hidden = 1.0 - self.segmenter.visible_share(rgb, face, prob)
         if hidden > WARN_HIDDEN:
             log.warning(

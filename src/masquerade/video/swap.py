@@ -100,7 +100,7 @@ class VideoFaceSwapper:
         if options.occlusion:
             from ..occlusion.handling import Occlusion
 
-            self.occlusion = Occlusion.of(options.occlusion_model)
+            self.occlusion = Occlusion.of(options.occlusion_model, options.occlusion_hands)
             sources = [(self.occlusion.clean_source(rgb, face), face) for rgb, face in sources]
         self.sources = sources
         self.options = options
@@ -133,6 +133,8 @@ class VideoFaceSwapper:
         for lm in self._spare:
             lm.close()
         self._spare.clear()
+        if self.occlusion is not None:
+            self.occlusion.close()
 
     def _drop_meshes(self, keep: set[int]) -> None:
         for tid in [t for t in self._meshes if t not in keep]:

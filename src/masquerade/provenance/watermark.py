@@ -381,6 +381,20 @@ class _RowSparse:
         return np.einsum("nk,nkc->nc", self.weight, x[self.index])
 
 
+def _area_square(y: np.ndarray, size: int) -> np.ndarray:
+    """``y`` (uint8) area-resampled to size×size, as float32 rounded to integers: OpenCV's one-step
+    INTER_AREA (equal to it to the grey level). Area resampling is separable, so where one side is a
+    whole multiple of ``size`` that axis goes first, through OpenCV's fast integer-factor path, and the
+    other on 1/k of the pixels (a 720p frame to 256²: 0.6 instead of 1.3 ms)."""
+    h, w = y.shape
+    if w % size == 0 or h % size == 0:
+        first = (size, h) if w % size == 0 else (w, size)
+        out = cv2.resize(cv2.resize(y.astype(np.float32), first, interpolation=cv2.INTER_AREA), (size, size),
+                         interpolation=cv2.INTER_AREA)  # fmt: skip
+        return np.rint(out, out=out)
+    return cv2.resize(y, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
 def _area_matrix(n: int, length: int, start: float, stop: float) -> _RowSparse:
     """n×length area-resampling weights: output cell ``j`` averages ``[start + j·s, start + (j+1)·s)`` of
     a line of ``length`` pixels (``s = (stop − start) / n``), the part outside ``[0, length)`` taken from
@@ -487,12 +501,11 @@ class Watermarker:
         n = self.config.size
         h, w = y.shape
         if min(h, w) >= 2 * n:
-            fine = cv2.resize(y, (2 * n, 2 * n), interpolation=cv2.INTER_AREA)
-            yc = cv2.resize(fine, (n, n), interpolation=cv2.INTER_AREA)
+            f = _area_square(y, 2 * n)
+            yc = cv2.resize(f.astype(np.uint8), (n, n), interpolation=cv2.INTER_AREA)
         else:
-            fine = y
+            f = y.astype(np.float32)
             yc = cv2.resize(y, (n, n), interpolation=cv2.INTER_AREA)
-        f = fine.astype(np.float32)
         k = (3, 3)
         mu = cv2.boxFilter(f, -1, k)
         # texture, not edges: across a straight edge or stripe only one direction has contrast, and a

@@ -171,7 +171,7 @@ class VideoFaceSwapper:
         selected = self.plan(rgb, t)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="masquerade-render")
-        return self._pool.submit(self.render_changed, rgb, t, selected)
+        return self._pool.submit(self.render_changed, rgb, t, selected, True)
 
     def plan(self, rgb: np.ndarray, t: float) -> list[tuple[Track, Face]]:
         """Scene-cut check, tracking and selection: which faces of this frame get which source."""
@@ -190,9 +190,15 @@ class VideoFaceSwapper:
         """Swap, mask, colour-correct and blend the planned faces into the frame."""
         return self.render_changed(rgb, t, selected).rgb
 
-    def render_changed(self, rgb: np.ndarray, t: float, selected: list[tuple[Track, Face]]) -> Rendered:
-        """:meth:`render`, and the boxes it changed (so the encoder converts only those back to YUV)."""
-        out = rgb.copy() if selected else rgb  # one copy per frame; faces are blended into it in place
+    def render_changed(
+        self, rgb: np.ndarray, t: float, selected: list[tuple[Track, Face]], inplace: bool = False
+    ) -> Rendered:
+        """:meth:`render`, and the boxes it changed (so the encoder converts only those back to YUV).
+        ``inplace``: the faces may be blended into ``rgb`` itself (a frame nothing else reads any more)."""
+        # faces are blended into one frame in place: a copy of ``rgb``, unless it may be changed (the
+        # occlusion masks of a second face must still see the frame as it was)
+        keep_input = not inplace or (self.occlusion is not None and len(selected) > 1)
+        out = rgb.copy() if selected and keep_input else rgb
         boxes: list[tuple[int, int, int, int]] = []
         n = 0
         for tr, face in selected:

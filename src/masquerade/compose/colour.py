@@ -44,20 +44,28 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def _rgb(lab: np.ndarray) -> np.ndarray:
-    return np.clip(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB) * 255.0, 0, 255)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    rgb *= 255.0
+    return np.clip(rgb, 0, 255, out=rgb)
 
 
-def _masked_blur(x: np.ndarray, w: np.ndarray, sigma: float) -> np.ndarray:
-    """Normalised (masked) Gaussian low-pass; computed at reduced resolution for wide kernels."""
-    h, wd = w.shape
+def _masked_lows(xs: list[np.ndarray], sel: np.ndarray, sigma: float) -> list[np.ndarray]:
+    """Normalised (masked) Gaussian low-passes of each ``x`` inside the boolean mask ``sel``, left at the
+    reduced resolution they are computed at (1/max(1, sigma/3) of the size): one grid for all, so they
+    can be combined there and brought to full size once (bilinear upsampling is linear)."""
+    h, wd = sel.shape
     f = max(1.0, sigma / 3.0)
     small = (max(1, round(wd / f)), max(1, round(h / f)))
-    xs = cv2.resize(x * w[..., None], small, interpolation=cv2.INTER_AREA)
-    ws = cv2.resize(w, small, interpolation=cv2.INTER_AREA)
-    num = cv2.GaussianBlur(xs, (0, 0), sigma / f)
-    den = cv2.GaussianBlur(ws, (0, 0), sigma / f)[..., None]
-    low = num / np.maximum(den, 1e-4)
-    return cv2.resize(low, (wd, h), interpolation=cv2.INTER_LINEAR)
+    s = sigma / f
+    m8 = np.ascontiguousarray(sel).view(np.uint8)
+    den = cv2.GaussianBlur(cv2.resize(sel.astype(np.float32), small, interpolation=cv2.INTER_AREA), (0, 0), s)
+    den = np.maximum(den, 1e-4)[..., None]
+    lows = []
+    for x in xs:
+        inside = cv2.copyTo(x, m8, np.zeros_like(x))  # x·mask, an order of magnitude faster than a product
+        low = cv2.resize(inside, small, interpolation=cv2.INTER_AREA)
+        lows.append(cv2.GaussianBlur(low, (0, 0), s) / den)
+    return lows
 
 
 def reinhard_stats(src_lab: np.ndarray, ref_lab: np.ndarray, sel: np.ndarray) -> np.ndarray:
@@ -103,8 +111,8 @@ def correct_colour(
     if stats_filter is not None:
         stats = stats_filter(stats)
     out = reinhard_apply(p, stats)
-    if mode == "shading":
-        w = sel.astype(np.float32)
-        sigma = max(2.0, face_px / 10.0)
-        out = out + (_masked_blur(t, w, sigma) - _masked_blur(out, w, sigma)) * w[..., None]
+    if mode == "shading":  # inside the mask, the target's low-frequency lighting replaces the patch's
+        low_t, low_out = _masked_lows([t, out], sel, max(2.0, face_px / 10.0))
+        lighting = cv2.resize(low_t - low_out, (sel.shape[1], sel.shape[0]), interpolation=cv2.INTER_LINEAR)
+        cv2.add(out, lighting, dst=out, mask=sel.view(np.uint8))
     return _rgb(out).astype(np.uint8)

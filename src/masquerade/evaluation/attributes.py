@@ -10,7 +10,7 @@ coloured light count too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -43,19 +43,30 @@ SUBSETS: dict[str, str] = {
     f"{OCCLUDED_SHARE:g} or a hand over ≥ {HAND_SHARE:g} of it)",
     "target_occluded": "target face occluded (same heuristic)",
 }
-# subsets derived from the tags above when a report is made (not stored in benchmark files)
-DERIVED_SUBSETS: dict[str, str] = {
-    "unoccluded": "neither face occluded (not source_occluded, not target_occluded): where occlusion "
-    "handling should change nothing",
+
+
+@dataclass(frozen=True)
+class DerivedSubset:
+    """A subset derived from a pair's stored tags when a report is made (not stored in benchmark files)."""
+
+    description: str
+    member: Callable[[Collection[str]], bool]  # the pair's tags → in the subset
+
+
+DERIVED_SUBSETS: dict[str, DerivedSubset] = {
+    "unoccluded": DerivedSubset(
+        "neither face occluded (not source_occluded, not target_occluded): where occlusion handling should "
+        "change nothing",
+        lambda tags: "source_occluded" not in tags and "target_occluded" not in tags,
+    ),
 }
-REPORT_SUBSETS: dict[str, str] = {**SUBSETS, **DERIVED_SUBSETS}
+REPORT_SUBSETS: dict[str, str] = {**SUBSETS, **{k: d.description for k, d in DERIVED_SUBSETS.items()}}
 
 
-def in_subset(tag: str, tags: tuple[str, ...] | list[str]) -> bool:
+def in_subset(tag: str, tags: Collection[str]) -> bool:
     """Whether a pair with ``tags`` is in the subset ``tag`` (of :data:`REPORT_SUBSETS`)."""
-    if tag == "unoccluded":
-        return "source_occluded" not in tags and "target_occluded" not in tags
-    return tag in tags
+    derived = DERIVED_SUBSETS.get(tag)
+    return derived.member(tags) if derived is not None else tag in tags
 
 
 @dataclass(frozen=True)

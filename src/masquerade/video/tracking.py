@@ -127,10 +127,10 @@ class SceneCutDetector:
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, rgb: np.ndarray) -> bool:
-        # subsample large frames first (to ≥ 4× the thumbnail): the average barely changes, the cost
-        # drops by ~3× at 720p
-        step = max(1, min(rgb.shape[0] // 144, rgb.shape[1] // 256))
-        small = cv2.resize(rgb[::step, ::step], (64, 36), interpolation=cv2.INTER_AREA)
+        # subsample large frames first (each axis to ≥ 4× the thumbnail's): the average barely changes,
+        # the cost drops by ~3× at 720p (and a portrait frame's long side is thinned as much as its short)
+        sy, sx = max(1, rgb.shape[0] // 144), max(1, rgb.shape[1] // 256)
+        small = cv2.resize(rgb[::sy, ::sx], (64, 36), interpolation=cv2.INTER_AREA)
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
         hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256]).astype(np.float32)
         cv2.normalize(hist, hist)

@@ -11,15 +11,17 @@ Usage (from the repository root)::
   synthetic`); IoU and recall of ``probability > ½`` against the occluder's exact mask, inside the face
   oval grown by 3 % of the crop, summed over all photos; per kind too.
 * Segmenter on real occluders: the 33 hand-drawn masks of ``data/benchmarks/celeba_occlusion_v1.json``
-  (sunglasses, hands, microphones, bangs …), same measure; alone, and with the hands mediapipe finds
-  near the face added (``Occlusion.crop_mask``, what swaps use).
+  (sunglasses, hands, microphones, bangs …), same measure; alone, with the hands mediapipe finds near
+  the face added, and with the hair over the forehead added too (``Occlusion.crop_mask``, what swaps
+  use).
 * Cost: median time of ``OcclusionSegmenter.crop_mask`` + ``image_mask`` per face on the 720p photo of
   ``bench_refiner.py`` (100 calls after 5 warm-up calls); and of ``Occlusion.target_mask`` (segmenter +
   the hand landmarker, as a photo swap runs them).
 * Swaps: ``masquerade.evaluation.evaluate`` over ``celeba_swap_v1`` (``--kinds``, ``--limit`` per kind) with
-  each of ``--swapper`` three times — occlusion off, on with the segmenter only (``--occlusion-hands
-  off``), and on — in one run; report folder with grids and the paired comparison in ``--out/swaps``;
-  the same comparison of occlusion on against the segmenter only in ``--out/swaps/hands.md``.
+  each of ``--swapper`` three times — occlusion off, on with the segmenter only (``--occlusion-hands off
+  --occlusion-hair off``), and on — in one run; report folder with grids and the paired comparison in
+  ``--out/swaps``; the same comparison of occlusion on against the segmenter only in
+  ``--out/swaps/additions.md``.
 
 Writes ``results.json`` and ``results.md`` into ``--out``.
 """
@@ -91,15 +93,19 @@ def synthetic(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
 
 
 def real(occ: Occlusion, celeba: Path) -> dict[str, Any]:
-    """Scores on the hand-drawn real occluders: ``segmenter`` alone and ``with hands``."""
+    """Scores on the hand-drawn real occluders: the ``segmenter`` alone, ``with hands``, and ``with hands
+    and hair`` (``occ``, which must add both)."""
     doc = json.loads((resources.files("masquerade") / "data/benchmarks/celeba_occlusion_v1.json").read_text())
+    hands_only = Occlusion(occ.segmenter, hands=occ.hands or False, hair=False)
     scored: list[Any] = []
     with_hands: list[Any] = []
+    with_all: list[Any] = []
     with FaceAnalyzer(identity=False) as fa:
         for entry in doc["faces"]:
             rgb = load_image(celeba / "images" / entry["photo"]).rgb
             face = fa.get(rgb)[0]
             prob, m = occ.segmenter.crop_mask(rgb, face)
+            hands, _ = hands_only.crop_mask(rgb, face)
             both, _ = occ.crop_mask(rgb, face)
             r = occ.segmenter.resolution
             lab = np.zeros((r, r), np.uint8)
@@ -109,8 +115,13 @@ def real(occ: Occlusion, celeba: Path) -> dict[str, Any]:
             assert face.mesh is not None
             region = oval_mask(face.mesh, m, r, grow=0.03) > 0.5
             scored.append((prob > 0.5, lab > 0, region))
-            with_hands.append((both > 0.5, lab > 0, region))
-    return {"segmenter": _score(scored), "with hands": _score(with_hands)}
+            with_hands.append((hands > 0.5, lab > 0, region))
+            with_all.append((both > 0.5, lab > 0, region))
+    return {
+        "segmenter": _score(scored),
+        "with hands": _score(with_hands),
+        "with hands and hair": _score(with_all),
+    }
 
 
 def cost(call: Callable[[np.ndarray, Any], Any]) -> float:
@@ -167,21 +178,27 @@ def swaps(
     specs = [
         SwapperSpec(
             n,
-            SwapOptions(swapper=n, occlusion=on, occlusion_model=segmenter, occlusion_hands=hands),
-            label=f"{n}{'+occlusion' if on else ''}{'' if hands or not on else ' (segmenter only)'}",
+            SwapOptions(
+                swapper=n,
+                occlusion=on,
+                occlusion_model=segmenter,
+                occlusion_hands=extra,
+                occlusion_hair=extra,
+            ),
+            label=f"{n}{'+occlusion' if on else ''}{'' if extra or not on else ' (segmenter only)'}",
         )
         for n in names
-        for on, hands in ((False, True), (True, False), (True, True))
+        for on, extra in ((False, True), (True, False), (True, True))
     ] + [SwapperSpec(n) for n in baselines]
     reports = evaluate(specs, bench)
     write_report(reports, out, bench, {"command": command}, force=True)
-    # the hands' own effect: occlusion on against the segmenter alone, pair by pair
+    # what the hands and the hair add: occlusion on against the segmenter alone, pair by pair
     lines = []
     for n in names:
         by_label = {r.label: r for r in reports}
         alone, both = by_label[f"{n}+occlusion (segmenter only)"], by_label[f"{n}+occlusion"]
         lines += [*comparison_lines(compare([alone, both])), ""]
-    (out / "hands.md").write_text("\n".join(lines))
+    (out / "additions.md").write_text("\n".join(lines))
     keys = {"swap": ("closer_to_source", "top1"), "same": ("ssim_region",), "occ_target": ("occ_survival",),
             "occ_source": ("occ_source_err",)}  # fmt: skip
     res: dict[str, Any] = {}
@@ -234,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     res["synthetic"] = synthetic(seg, args.celeba)
     res["real"] = real(occ, args.celeba)
     res["ms_per_face_720p"] = cost(seg.image_mask)
-    res["ms_per_face_720p_with_hands"] = cost(occ.target_mask)
+    res["ms_per_face_720p_with_hands_and_hair"] = cost(occ.target_mask)
     occ.close()
     res["video_720p_fps"] = video_fps(args.videos, args.seconds)
     if not args.skip_swaps:
@@ -248,11 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in [(f"synthetic: {k}", v) for k, v in res["synthetic"].items()] + [
         ("real (hand-drawn), segmenter", res["real"]["segmenter"]),
         ("real (hand-drawn), segmenter + hands", res["real"]["with hands"]),
+        ("real (hand-drawn), segmenter + hands + hair", res["real"]["with hands and hair"]),
     ]:
         lines.append(f"| {name} | {s['faces']} | {s['iou']:.3f} | {s['recall']:.3f} |")
     lines.append(f"\nsegmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)")
-    hands_ms = res["ms_per_face_720p_with_hands"]
-    lines.append(f"segmenter + hands per face (target mask): {hands_ms:.1f} ms (median)")
+    extra_ms = res["ms_per_face_720p_with_hands_and_hair"]
+    lines.append(f"segmenter + hands + hair per face (target mask): {extra_ms:.1f} ms (median)")
     fps = res["video_720p_fps"]
     lines.append(f"mesh3d on music_720p.mp4: {fps['off']:.1f} fps occlusion off, {fps['on']:.1f} fps on\n")
     if "swaps" in res:

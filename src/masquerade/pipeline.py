@@ -48,6 +48,7 @@ class SwapOptions:
     occlusion: bool = False  # keep what is in front of the target face; leave out what covers the source
     occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
     occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
+    occlusion_hair: bool = True  # with occlusion: add the hair over the forehead (bangs, hat brims)
 
 
 @dataclass
@@ -84,8 +85,7 @@ class FaceSwapper:
         self.options = options or SwapOptions()
         self.swapper: Swapper = make_swapper(self.options)
         self.analyzer = analyzer or FaceAnalyzer(identity=False)
-        opts = self.options
-        self.occlusion = Occlusion.of(opts.occlusion_model, opts.occlusion_hands) if opts.occlusion else None
+        self.occlusion = Occlusion.for_options(self.options) if self.options.occlusion else None
 
     @property
     def needs_source(self) -> bool:

@@ -5,16 +5,14 @@ front of the target's face by a swap, painted over on a source."""
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from occlusion_fixtures import real_occluder
 
-from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image
-from masquerade.evaluation.metrics import face_region
+from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions
 from masquerade.occlusion.handling import Occlusion
 from masquerade.occlusion.hands import FINGERS, HandOccluders, hand_silhouette
 
@@ -98,21 +96,13 @@ def faces(astronaut: np.ndarray):
 
 @pytest.fixture(scope="module")
 def hand_photo(celeba: Path):
-    doc = json.loads((resources.files("masquerade") / "data/benchmarks/celeba_occlusion_v1.json").read_text())
-    (entry,) = [e for e in doc["faces"] if e["photo"] == HAND_PHOTO]
-    rgb = load_image(celeba / "images" / HAND_PHOTO).rgb
-    with FaceAnalyzer(identity=False) as fa:
-        face = fa.get(rgb)[0]
-    truth = np.zeros(rgb.shape[:2], np.uint8)
-    for poly in entry["polygons"]:
-        cv2.fillPoly(truth, [np.round(np.asarray(poly)).astype(np.int32)], 1)
-    return rgb, face, (truth > 0) & face_region(rgb.shape, face)
+    return real_occluder(celeba, HAND_PHOTO)
 
 
 @pytest.mark.slow
 def test_a_real_hand_is_found_where_the_segmenter_misses_it(hand_photo) -> None:
     rgb, face, truth = hand_photo
-    with_hands, alone = Occlusion(), Occlusion(hands=False)
+    with_hands, alone = Occlusion(hair=False), Occlusion(hands=False, hair=False)
     try:
         ious = []
         for occ in (alone, with_hands):
@@ -130,7 +120,7 @@ def test_a_real_hand_stays_in_front_of_the_swapped_face(hand_photo, hopper: np.n
     inner = cv2.erode(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # off the drawn edge
     kept = {}
     for on in (False, True):
-        with FaceSwapper(SwapOptions(occlusion=on)) as fs:
+        with FaceSwapper(SwapOptions(occlusion=on, occlusion_hair=False)) as fs:
             out = fs.swap(hopper, rgb)[0]
         diff = np.abs(out[inner].astype(int) - rgb[inner].astype(int)).max(-1)
         kept[on] = float((diff <= 8).mean())
@@ -142,7 +132,7 @@ def test_a_real_hand_on_the_source_is_painted_over(hand_photo) -> None:
     rgb, face, truth = hand_photo
     changed = {}
     for hands in (False, True):
-        occ = Occlusion(hands=hands)
+        occ = Occlusion(hands=hands, hair=False)
         try:
             clean = occ.clean_source(rgb, face)
         finally:

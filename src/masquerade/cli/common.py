@@ -141,6 +141,11 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
         "segmenter misses most real hands; about 12 ms per face on a photo, in video a look every 10th "
         "frame while no hand is near; default on)",
     )  # fmt: skip
+    s.add_argument(
+        "--occlusion-hair", choices=["on", "off"], default="on",
+        help="with --occlusion on: also keep hair over the target's forehead (bangs, a hat's brim), found by "
+        "its colour against the face's skin (the segmenter misses it; default on)",
+    )  # fmt: skip
     pv = s.add_argument_group("provenance (on by default: invisible watermark + signed C2PA manifest)")
     pv.add_argument(
         "--no-provenance", action="store_true",
@@ -201,6 +206,7 @@ def swap_request(args: argparse.Namespace, **extra: Any) -> SwapRequest:
         occlusion=args.occlusion == "on" or args.occlusion_model is not None,
         occlusion_model=None if args.occlusion_model is None else str(args.occlusion_model),
         occlusion_hands=getattr(args, "occlusion_hands", "on") == "on",
+        occlusion_hair=getattr(args, "occlusion_hair", "on") == "on",
         max_pixels=getattr(args, "max_pixels", DEFAULT_MAX_PIXELS),
         **extra,
     )  # fmt: skip

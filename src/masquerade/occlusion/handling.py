@@ -1,5 +1,6 @@
 """Occlusion-aware swapping (``--occlusion on``): the segmenter's masks, with the hands mediapipe finds
-near the face added (:mod:`.hands`), where the swap uses them.
+near the face (:mod:`.hands`) and the hair over its forehead (:mod:`.hair`) added, where the swap uses
+them.
 
 * **Target side** (:meth:`Occlusion.target_mask`): what is in front of the target's face keeps the target's
   pixels — the composite's mask times one minus this (soft-edged) mask. In video the mask is averaged
@@ -22,10 +23,12 @@ import cv2
 import numpy as np
 
 from ..face import Face
+from .hair import hair_mask
 from .hands import HandOccluders
 from .segmenter import OcclusionSegmenter, oval_mask
 
 if TYPE_CHECKING:
+    from ..pipeline import SwapOptions
     from ..swappers.base import SwapPatch, Swapper
 
 log = logging.getLogger(__name__)
@@ -36,21 +39,31 @@ VIDEO_SMOOTHING = 0.5  # video: weight of a frame's mask against the running one
 
 
 class Occlusion:
-    """The occlusion segmenter and the hand landmarker applied to swaps (see the module docstring).
-    ``hands``: True (default) adds the hands found near a face, False leaves them to the segmenter."""
+    """The occlusion segmenter, the hand landmarker and the hair finder applied to swaps (see the module
+    docstring). ``hands``: True (default) adds the hands found near a face, ``hair`` (default True) the
+    hair over its forehead; False leaves them to the segmenter."""
 
     def __init__(
-        self, segmenter: OcclusionSegmenter | None = None, hands: bool | HandOccluders = True
+        self,
+        segmenter: OcclusionSegmenter | None = None,
+        hands: bool | HandOccluders = True,
+        hair: bool = True,
     ) -> None:
         self.segmenter = segmenter or OcclusionSegmenter()
         self.hands = HandOccluders() if hands is True else hands or None
+        self.hair = hair
         self._cleaned: list[tuple[np.ndarray, Face, np.ndarray, np.ndarray | None]] = []
 
     @classmethod
-    def of(cls, model: str | None, hands: bool = True) -> Occlusion:
+    def of(cls, model: str | None, hands: bool = True, hair: bool = True) -> Occlusion:
         """With the segmenter in ``model`` (a ``masquerade train segmenter`` run folder or a copy of its
         ``segmenter.onnx`` + ``model.json``; None: the one in the package)."""
-        return cls(OcclusionSegmenter(model), hands)
+        return cls(OcclusionSegmenter(model), hands, hair)
+
+    @classmethod
+    def for_options(cls, options: SwapOptions) -> Occlusion:
+        """As a swap's options ask (``occlusion_model``, ``occlusion_hands``, ``occlusion_hair``)."""
+        return cls.of(options.occlusion_model, options.occlusion_hands, options.occlusion_hair)
 
     def close(self) -> None:
         if self.hands is not None:
@@ -60,16 +73,20 @@ class Occlusion:
         self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(R×R float32 probability that something is in front of ``face``, image → crop matrix): the
-        segmenter's, and 1 inside the face oval where a hand is (``state``: see
+        segmenter's, and 1 inside the face oval where a hand or hair is (``state``: see
         :meth:`HandOccluders.crop_mask`)."""
         prob, m = self.segmenter.crop_mask(rgb, face)
+        r = prob.shape[0]
         if self.hands is not None:
-            r = prob.shape[0]
             hand = self.hands.crop_mask(rgb, face, m, r, state)
             if hand is not None:
                 if face.mesh is not None:
                     hand *= oval_mask(face.mesh, m, r, grow=0.03)
                 prob = np.maximum(prob, hand)
+        if self.hair:
+            hair = hair_mask(rgb, face, m, r)  # inside the oval already
+            if hair is not None:
+                prob = np.maximum(prob, hair)
         return prob, m
 
     def visible_share(self, rgb: np.ndarray, face: Face) -> float:

@@ -100,7 +100,7 @@ class VideoFaceSwapper:
         if options.occlusion:
             from ..occlusion.handling import Occlusion
 
-            self.occlusion = Occlusion.of(options.occlusion_model, options.occlusion_hands)
+            self.occlusion = Occlusion.for_options(options)
             sources = [(self.occlusion.clean_source(rgb, face), face) for rgb, face in sources]
         self.sources = sources
         self.options = options

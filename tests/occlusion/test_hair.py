@@ -1,0 +1,103 @@
+"""Hair over the forehead (bangs, a hat's brim), found by its colour against the face's skin
+(masquerade.occlusion.hair): a fringe painted over a sample face is found and a bare forehead is not;
+on a real CelebA photo with bangs (the hand-drawn mask of ``celeba_occlusion_v1``) the fringe the
+segmenter misses is found and stays in front of the swapped face."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from occlusion_fixtures import real_occluder
+
+from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions
+from masquerade.analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, FACE_OVAL, idx
+from masquerade.evaluation.metrics import face_region
+from masquerade.occlusion.hair import hair_mask
+from masquerade.occlusion.handling import Occlusion
+from masquerade.occlusion.segmenter import crop_matrix
+
+BANGS_PHOTO = "7353/017638.jpg"  # a black fringe down to the eyebrows (celeba_occlusion_v1)
+
+
+@pytest.fixture(scope="module")
+def faces(astronaut: np.ndarray, hopper: np.ndarray):
+    with FaceAnalyzer(identity=False) as fa:
+        return fa.get(astronaut)[0], fa.get(hopper)[0]
+
+
+def _fringe(rgb: np.ndarray, face) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` with a dark brown fringe painted over the forehead (the oval above the eyebrows, less a
+    margin), and the fringe's mask."""
+    mesh = face.mesh
+    oval = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
+    brows = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min()
+    top = mesh[idx(FACE_OVAL), 1].min()
+    fringe = (oval > 0) & (np.arange(rgb.shape[0])[:, None] < top + 0.8 * (brows - top))
+    out = rgb.copy()
+    noise = np.random.default_rng(0).normal(0, 6, rgb.shape)
+    out[fringe] = np.clip(np.array([62, 40, 28]) + noise[fringe], 0, 255).astype(np.uint8)
+    return out, fringe
+
+
+def _in_crop(mask: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    return cv2.warpAffine(mask.astype(np.float32), m, (size, size), flags=cv2.INTER_AREA) > 0.5
+
+
+def test_a_painted_fringe_is_found_and_a_bare_forehead_is_not(faces, astronaut, hopper) -> None:
+    astro, grace = faces
+    r = 128
+    # Grace Hopper's forehead is bare under her cap: nothing
+    assert hair_mask(hopper, grace, crop_matrix(grace.landmarks_5, r), r) is None
+    # the astronaut's hair reaches just inside the mesh's oval: a thin band at its top, no lower
+    m = crop_matrix(astro.landmarks_5, r)
+    bare = hair_mask(astronaut, astro, m, r)
+    assert bare is not None and 0 < bare.mean() < 0.06
+    rows = np.flatnonzero(bare.any(1))
+    oval_top = (astro.mesh[idx(FACE_OVAL), :2] @ m[:, :2].T + m[:, 2])[:, 1].min()
+    assert rows.max() < oval_top + 0.1 * r
+    painted, fringe = _fringe(astronaut, astro)
+    found = hair_mask(painted, astro, m, r)
+    assert found is not None and found.dtype == np.float32
+    truth = _in_crop(fringe, m, r)
+    hit = found > 0.5
+    assert (hit & truth).sum() > 0.8 * truth.sum()  # the fringe
+    assert (hit & ~truth & ~(bare > 0.5)).sum() < 0.05 * hit.sum()  # and little else
+    assert hit[int(r * 0.6) :].sum() == 0  # nothing below the eyebrows (the crop's lower part)
+
+
+def test_hair_alike_in_colour_to_the_skin_is_left_alone(faces, astronaut) -> None:
+    """A fringe in the skin's own colour cannot be told from skin: nothing is found, rather than guesses."""
+    astro = faces[0]
+    painted, fringe = _fringe(astronaut, astro)
+    skin = np.median(astronaut[face_region(astronaut.shape, astro)], 0)
+    painted[fringe] = skin.astype(np.uint8)
+    m = crop_matrix(astro.landmarks_5, 128)
+    found = hair_mask(painted, astro, m, 128)
+    assert found is None or found.mean() < 0.01
+
+
+@pytest.fixture(scope="module")
+def bangs_photo(celeba: Path):
+    return real_occluder(celeba, BANGS_PHOTO)
+
+
+@pytest.mark.slow
+def test_real_bangs_are_found_and_stay_in_front_of_the_swap(bangs_photo, hopper: np.ndarray) -> None:
+    rgb, face, truth = bangs_photo
+    ious = []
+    for hair in (False, True):
+        occ = Occlusion(hands=False, hair=hair)
+        found = occ.target_mask(rgb, face) > 0.5
+        ious.append((found & truth).sum() / max(1, (found | truth).sum()))
+    assert truth.sum() > 200 and ious[0] < 0.1 and ious[1] > 0.3, ious
+    inner = cv2.erode(truth.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    kept = {}
+    for hair in (False, True):
+        with FaceSwapper(SwapOptions(occlusion=True, occlusion_hands=False, occlusion_hair=hair)) as fs:
+            out = fs.swap(hopper, rgb)[0]
+        kept[hair] = float((np.abs(out[inner].astype(int) - rgb[inner].astype(int)).max(-1) <= 8).mean())
+    assert kept[True] > kept[False] + 0.2 and kept[True] > 0.6, kept

@@ -202,12 +202,9 @@ def _script(name: str):
 
 
 @pytest.mark.slow
-def test_celeba_benchmark_is_reproducible_from_its_script() -> None:
+def test_celeba_benchmark_is_reproducible_from_its_script(celeba: Path) -> None:
     from importlib import resources
 
-    celeba = Path(__file__).resolve().parents[3] / "shared" / "data" / "celeba"
-    if not (celeba / "images").is_dir():
-        pytest.skip(f"CelebA not available at {celeba} (../shared/data/celeba beside the repo)")
     counts = {"swap": 200, "same": 200, "occ_target": 100, "occ_source": 100}
     text = _script("make_celeba_benchmark").build(celeba, 0, 60, counts, "celeba_swap_v1")
     assert text == (resources.files("masquerade") / "data/benchmarks/celeba_swap_v1.tsv").read_text()

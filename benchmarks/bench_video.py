@@ -123,18 +123,22 @@ def run_speed(
     max_frames: int | None,
     rounds: int,
     stage_frames: int,
+    occlusion: bool = True,
 ) -> dict[str, Any]:
-    """Whole-process swaps against a tight decode + encode, and the per-stage CPU table."""
+    """Whole-process swaps against a tight decode + encode, and the per-stage CPU table (``occlusion``:
+    occlusion handling on, the default, or off)."""
+    off = [] if occlusion else ["--occlusion", "off"]
     clips = [
-        (videos / SPEED_CLIP, []),
-        (videos / PORTRAIT_CLIP, []),
-        (videos / GROUP_CLIP, ["--faces", "all"]),
+        (videos / SPEED_CLIP, off),
+        (videos / PORTRAIT_CLIP, off),
+        (videos / GROUP_CLIP, ["--faces", "all", *off]),
     ]
     clips = [(p, extra) for p, extra in clips if p.is_file()]
     rows = run_limit(clips, work, rounds, max_frames or 0, lambda p: probe(p).fps)
-    stages = [run_stages(videos / SPEED_CLIP, SwapJob(sources=sources), fa, stage_frames)]
+    single = SwapJob(sources=sources, options=SwapOptions(occlusion=occlusion))
+    stages = [run_stages(videos / SPEED_CLIP, single, fa, stage_frames)]
     if (videos / GROUP_CLIP).is_file():
-        every = SwapJob(sources=sources, options=SwapOptions(target_faces="all"))
+        every = SwapJob(sources=sources, options=SwapOptions(target_faces="all", occlusion=occlusion))
         stages.append(run_stages(videos / GROUP_CLIP, every, fa, stage_frames))
     main = rows[0]["runs"]
     ratio = float(np.median([r["swap_over_tight"] for r in main]))
@@ -432,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the swapped videos in --tmp")
     ap.add_argument(
+        "--occlusion", choices=["on", "off"], default="on",
+        help="speed: swap with occlusion handling on (the default, as masquerade swap) or off",
+    )  # fmt: skip
+    ap.add_argument(
         "--child-swap", nargs=3, type=Path, metavar=("SRC", "DST", "RESULT"), help=argparse.SUPPRESS
     )
     args = ap.parse_args(argv)
@@ -460,8 +468,9 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 if not args.skip_speed:
                     res["speed"] = run_speed(
-                        args.videos, work, fa, sources, max_frames, args.rounds, args.stage_frames
-                    )
+                        args.videos, work, fa, sources, max_frames, args.rounds, args.stage_frames,
+                        args.occlusion == "on",
+                    )  # fmt: skip
                 if not args.skip_stability:
                     music_swap = None
                     res["stability"] = {

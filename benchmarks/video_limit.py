@@ -189,6 +189,10 @@ def run_stages(src: Path, job: SwapJob, fa: Any, frames: int) -> dict[str, Any]:
     vs.cuts = lambda rgb: _timed(clock, "scene cut", cuts, rgb)  # type: ignore[assignment]
     det = detector.detect
     detector.detect = lambda *a, **k: _timed(clock, "detection", det, *a, **k)  # type: ignore[method-assign]
+    occ = getattr(vs, "occlusion", None)
+    if occ is not None:  # the target's occlusion mask (segmenter, hands, hair) of each face
+        keep = occ.target_mask
+        occ.target_mask = lambda *a, **k: _timed(clock, "occlusion", keep, *a, **k)  # type: ignore[method-assign]
     plans = []
     try:
         for i, rgb in enumerate(rgbs):
@@ -210,7 +214,7 @@ def run_stages(src: Path, job: SwapJob, fa: Any, frames: int) -> dict[str, Any]:
             u()
         detector.detect = det  # type: ignore[method-assign]
         vs.close()
-    render_parts = ("warp (swapper)", "mask", "colour", "blend")
+    render_parts = ("warp (swapper)", "occlusion", "mask", "colour", "blend")
     stamp = OutputStamp("mesh3d", ProvenanceOptions())
     if patched_frame is not None:
         marker = stamp.video_marker()

@@ -87,7 +87,7 @@ class SwapRequest:
     mask_blur: float = 0.06
     colour: str = "shading"
     blend: str = "feather"
-    occlusion: bool = False
+    occlusion: bool = True
     occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
     occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
     occlusion_hair: bool = True  # with occlusion: add the hair over the forehead (bangs, hat brims)

@@ -45,7 +45,7 @@ class SwapOptions:
     blend: BlendMode = "feather"
     model: str | None = None  # model folder or card, for swappers that need one (autoencoder, onnx)
     swapper_options: Any = None  # the swapper's own options (e.g. DiffusionOptions), None: defaults
-    occlusion: bool = False  # keep what is in front of the target face; leave out what covers the source
+    occlusion: bool = True  # keep what is in front of the target face; leave out what covers the source
     occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
     occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
     occlusion_hair: bool = True  # with occlusion: add the hair over the forehead (bangs, hat brims)

@@ -18,6 +18,7 @@ from masquerade.analysis.alignment import invert_affine
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.evaluation.metrics import face_region
+from masquerade.occlusion.handling import Occlusion
 from masquerade.occlusion.segmenter import OcclusionSegmenter, crop_matrix, read_segmenter_info
 from masquerade.occlusion.synthetic import make_occluder
 from masquerade.swappers.mesh3d import Mesh3DOptions
@@ -60,6 +61,35 @@ def test_segmenter_finds_a_pasted_hand(faces, astronaut: np.ndarray) -> None:
 def _same_warp(a: np.ndarray, b: np.ndarray) -> None:
     assert a.shape == b.shape and np.array_equal(a > 0, b > 0) and (b > 0.5).sum() > 100
     assert np.abs(a - b).max() <= 1 / 32 + 1e-6
+
+
+def test_video_mask_looks_every_second_frame_and_follows_the_face(faces, astronaut: np.ndarray) -> None:
+    """In video (a ``state`` per person) the segmenter looks at every second frame; in between, the running
+    mask (in the face's coordinates) follows the face, so a hand that moves with the face stays covered."""
+    face = faces[0]
+    target = make_occluder("hand", 11, face.landmarks_68, astronaut.shape).over(astronaut)
+    occ = Occlusion(hands=False, hair=False)
+    looks = []
+    look = occ.segmenter.crop_mask
+    occ.segmenter.crop_mask = lambda rgb, f: looks.append(f) or look(rgb, f)  # type: ignore[method-assign]
+    state: dict = {}
+    first = occ.target_mask(target, face, state).full(target.shape)
+    assert len(looks) == 1 and (first > 0.5).sum() > 500
+    # the next frame: the whole picture 12 px to the right, the face with it; no look, the mask moves
+    h, w = target.shape[:2]
+    moved = cv2.warpAffine(target, np.float64([[1, 0, 12], [0, 1, 0]]), (w, h))
+    dx = np.array([12.0, 0.0])
+    face2 = dataclasses.replace(
+        face, box=face.box + np.array([12.0, 0, 12, 0]), landmarks_5=face.landmarks_5 + dx,
+        landmarks_68=face.landmarks_68 + dx, mesh=face.mesh + np.array([12.0, 0, 0]),
+    )  # fmt: skip
+    second = occ.target_mask(moved, face2, state).full(target.shape)
+    assert len(looks) == 1
+    _same_warp(second[:, 12:], first[:, :-12])
+    third = occ.target_mask(moved, face2, state).full(target.shape)  # a look, averaged with the running mask
+    assert len(looks) == 2 and np.abs(third - second).max() < 0.2
+    occ.target_mask(moved, face2)
+    assert len(looks) == 3  # no state: every call looks
 
 
 def test_target_occluder_survives_the_swap(faces, astronaut: np.ndarray, hopper: np.ndarray) -> None:
@@ -150,8 +180,8 @@ def test_swap_with_a_segmenter_folder(faces, astronaut: np.ndarray, tmp_path: Pa
     base = ["swap", "-s", "sample:grace_hopper", "-t", str(target), "--no-provenance"]
     out = {}
     for name, extra in (
-        ("off", []),
-        ("on", ["--occlusion", "on"]),
+        ("off", ["--occlusion", "off"]),
+        ("on", []),  # the default
         ("dir", ["--occlusion-model", str(copy)]),
     ):
         assert main([*base, "-o", str(tmp_path / f"{name}.png"), *extra]) == 0

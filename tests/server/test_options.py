@@ -48,7 +48,7 @@ def test_options_come_from_the_job_body(server, tmp_path) -> None:
     assert bounds("quality") == ("image", 1, 100) and bounds("crf") == ("video", 0, 51)
     assert bounds("mask_erode") == ("all", 0, 0.3) and opts["mask_erode"]["type"] == "float"
     assert opts["detect_every"]["minimum"] == 1 and opts["detect_every"]["maximum"] is None
-    assert opts["occlusion"]["type"] == "bool" and opts["occlusion"]["default"] is False
+    assert opts["occlusion"]["type"] == "bool" and opts["occlusion"]["default"] is True
     assert opts["smooth"]["applies"] == "video" and opts["blend"]["applies"] == "all"
     for o in opts.values():
         assert o["help"] and o["default"] == JobRequest.model_fields[o["name"]].default

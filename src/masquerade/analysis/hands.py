@@ -14,11 +14,12 @@ class HandDetector:
     def __init__(self, max_hands: int = 4, min_score: float = 0.5, lite: bool = False) -> None:
         """``lite``: mediapipe's smaller hand-landmark model (``model_complexity=0``; a third less time)."""
         solutions = mediapipe_solutions()
-        with quiet_stderr():
+        with quiet_stderr():  # its graph logs from its own threads while it starts: wait for that here
             self._hands = solutions.hands.Hands(
                 static_image_mode=True, max_num_hands=max_hands, min_detection_confidence=min_score,
                 model_complexity=0 if lite else 1,
             )  # fmt: skip
+            self._hands.process(np.zeros((32, 32, 3), np.uint8))
 
     def get(self, rgb: np.ndarray) -> list[np.ndarray]:
         """The hands found, each a 21×2 float array of pixel coordinates."""

@@ -125,10 +125,10 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     s.add_argument("--blend", choices=BLENDS, default="feather")
     s.add_argument(
-        "--occlusion", choices=["on", "off"], default="off",
-        help="on: what is in front of the target's face (fingers, hair, a microphone) stays, and what covers "
-        "the source's face (a hand, sunglasses) is painted over before swapping, with the occlusion "
-        "segmenter in the package (default off)",
+        "--occlusion", choices=["on", "off"], default="on",
+        help="on (default): what is in front of the target's face (fingers, hair, a microphone) stays, and "
+        "what covers the source's face (a hand, sunglasses) is painted over before swapping, with the "
+        "occlusion segmenter in the package; off: the whole face is swapped (faster)",
     )  # fmt: skip
     s.add_argument(
         "--occlusion-model", type=Path, metavar="DIR",
@@ -137,13 +137,13 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     s.add_argument(
         "--occlusion-hands", choices=["on", "off"], default="on",
-        help="with --occlusion on: also keep the hands mediapipe's hand landmarker finds near a face (the "
+        help="with occlusion on: also keep the hands mediapipe's hand landmarker finds near a face (the "
         "segmenter misses most real hands; about 12 ms per face on a photo, in video a look every 10th "
         "frame while no hand is near; default on)",
     )  # fmt: skip
     s.add_argument(
         "--occlusion-hair", choices=["on", "off"], default="on",
-        help="with --occlusion on: also keep hair over the target's forehead (bangs, a hat's brim), found by "
+        help="with occlusion on: also keep hair over the target's forehead (bangs, a hat's brim), found by "
         "its colour against the face's skin (the segmenter misses it; default on)",
     )  # fmt: skip
     pv = s.add_argument_group("provenance (on by default: invisible watermark + signed C2PA manifest)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     add_swapper_options(e)
     e.add_argument(
-        "--occlusion", choices=["on", "off"], default="off",
-        help="swap with occlusion handling on or off, as in masquerade swap (default off)",
+        "--occlusion", choices=["on", "off"], default="on",
+        help="swap with occlusion handling on or off, as in masquerade swap (default on)",
     )  # fmt: skip
     e.add_argument(
         "--occlusion-model", type=Path, metavar="DIR",
@@ -145,16 +146,12 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         for n in names
         for own in [_own_options(n, names, given_swapper_options(args))]
     ]
-    if args.occlusion == "on" or args.occlusion_model is not None:
-        from dataclasses import replace
-
-        seg = None if args.occlusion_model is None else str(args.occlusion_model)
-        specs = [
-            s
-            if s.options is None
-            else replace(s, options=replace(s.options, occlusion=True, occlusion_model=seg))
-            for s in specs
-        ]
+    on = args.occlusion == "on" or args.occlusion_model is not None
+    seg = None if args.occlusion_model is None else str(args.occlusion_model)
+    specs = [
+        s if s.options is None else replace(s, options=replace(s.options, occlusion=on, occlusion_model=seg))
+        for s in specs
+    ]
     bench = None
     if args.pairs is not None:
         bench = load_pairs(args.pairs, args.root)
@@ -263,8 +260,8 @@ def _evaluate_command(args: argparse.Namespace) -> str:
         parts += ["--model", str(args.model)]
     for k, v in given_swapper_options(args).items():
         parts += ["--" + k.replace("_", "-"), str(v)]
-    if args.occlusion == "on":
-        parts += ["--occlusion", "on"]
+    if args.occlusion == "off" and args.occlusion_model is None:
+        parts += ["--occlusion", "off"]
     if args.occlusion_model is not None:
         parts += ["--occlusion-model", str(args.occlusion_model)]
     if args.pairs is not None:

@@ -31,9 +31,18 @@ class BlendMask:
 
     def full(self, shape: tuple[int, ...]) -> np.ndarray:
         """The mask over a whole image of ``shape``."""
-        out = np.zeros(shape[:2], np.float32)
-        h, w = self.mask.shape
-        out[self.y0 : self.y0 + h, self.x0 : self.x0 + w] = self.mask
+        return self.over(0, 0, *shape[:2])
+
+    def over(self, x0: int, y0: int, h: int, w: int) -> np.ndarray:
+        """The mask over the h×w box at (``x0``, ``y0``) of the image (zero where it does not reach)."""
+        out = np.zeros((h, w), np.float32)
+        mh, mw = self.mask.shape
+        ax, ay = max(x0, self.x0), max(y0, self.y0)
+        bx, by = min(x0 + w, self.x0 + mw), min(y0 + h, self.y0 + mh)
+        if bx > ax and by > ay:
+            out[ay - y0 : by - y0, ax - x0 : bx - x0] = self.mask[
+                ay - self.y0 : by - self.y0, ax - self.x0 : bx - self.x0
+            ]
         return out
 
 
@@ -50,15 +59,15 @@ def mouth_policy(source: Face | None, target: Face) -> MouthKeep:
 def composite(
     target_rgb: np.ndarray, patch: SwapPatch, target_face: Face, options: SwapOptions,
     keep_mouth: MouthKeep = None, stats_filter: Callable[[np.ndarray], np.ndarray] | None = None,
-    inplace: bool = False, keep: np.ndarray | None = None,
+    inplace: bool = False, keep: BlendMask | None = None,
 ) -> tuple[np.ndarray, BlendMask]:  # fmt: skip
     """Mask, colour-correct and blend one patch into ``target_rgb``; returns (image, the mask it used).
 
     The mask is the swapped face's region (``options.mask``, eroded and feathered), with a hole for the
     part of the target's mouth ``keep_mouth`` names, limited to what the swapper covered.
     ``stats_filter`` smooths the colour statistics over time (video). ``inplace`` (video frames nobody
-    else holds) writes into ``target_rgb``. ``keep`` (float, image size, 0..1) is what the target keeps
-    whatever the mask says: things in front of its face (the occlusion segmenter's mask)."""
+    else holds) writes into ``target_rgb``. ``keep`` (0..1, over a box of the image) is what the target keeps
+    whatever the mask says: things in front of its face (:meth:`Occlusion.target_mask`)."""
     h, w = patch.image.shape[:2]
     x0, y0 = patch.x0, patch.y0
     roi = target_rgb[y0 : y0 + h, x0 : x0 + w]
@@ -68,7 +77,7 @@ def composite(
     )  # fmt: skip
     mask = np.minimum(mask, patch.coverage)
     if keep is not None:
-        mask = mask * (1.0 - keep[y0 : y0 + h, x0 : x0 + w])
+        mask = mask * (1.0 - keep.over(x0, y0, h, w))
     fg = correct_colour(
         patch.image, roi, mask, options.colour, face_px=face_size(patch.mesh), stats_filter=stats_filter
     )

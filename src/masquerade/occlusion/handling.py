@@ -1,6 +1,6 @@
-"""Occlusion-aware swapping (``--occlusion on``): the segmenter's masks, with the hands mediapipe finds
-near the face (:mod:`.hands`) and the hair over its forehead (:mod:`.hair`) added, where the swap uses
-them.
+"""Occlusion-aware swapping (``--occlusion on``, the default): the segmenter's masks, with the hands
+mediapipe finds near the face (:mod:`.hands`) and the hair over its forehead (:mod:`.hair`) added, where
+the swap uses them.
 
 * **Target side** (:meth:`Occlusion.target_mask`): what is in front of the target's face keeps the target's
   pixels — the composite's mask times one minus this (soft-edged) mask. In video the mask is averaged
@@ -25,9 +25,10 @@ import numpy as np
 from ..face import Face
 from .hair import hair_mask
 from .hands import HandOccluders
-from .segmenter import OcclusionSegmenter, oval_mask
+from .segmenter import OcclusionSegmenter, crop_matrix, oval_mask
 
 if TYPE_CHECKING:
+    from ..compose.composite import BlendMask
     from ..pipeline import SwapOptions
     from ..swappers.base import SwapPatch, Swapper
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 WARN_HIDDEN = 0.35  # share of the source's face oval hidden above which the swap warns
 KEEP_LOW, KEEP_HIGH = 0.3, 0.7  # the target keeps nothing below, everything above this probability
 VIDEO_SMOOTHING = 0.5  # video: weight of a frame's mask against the running one
+VIDEO_EVERY = 2  # video: the segmenter and the hair finder look at every second frame of a person
 
 
 class Occlusion:
@@ -77,31 +79,52 @@ class Occlusion:
         :meth:`HandOccluders.crop_mask`)."""
         prob, m = self.segmenter.crop_mask(rgb, face)
         r = prob.shape[0]
-        if self.hands is not None:
-            hand = self.hands.crop_mask(rgb, face, m, r, state)
-            if hand is not None:
-                if face.mesh is not None:
-                    hand *= oval_mask(face.mesh, m, r, grow=0.03)
-                prob = np.maximum(prob, hand)
         if self.hair:
             hair = hair_mask(rgb, face, m, r)  # inside the oval already
             if hair is not None:
                 prob = np.maximum(prob, hair)
-        return prob, m
+        return self._add_hands(prob, rgb, face, m, state), m
+
+    def _add_hands(
+        self, prob: np.ndarray, rgb: np.ndarray, face: Face, m: np.ndarray, state: dict[str, Any] | None
+    ) -> np.ndarray:
+        if self.hands is None:
+            return prob
+        r = prob.shape[0]
+        hand = self.hands.crop_mask(rgb, face, m, r, state)
+        if hand is None:
+            return prob
+        if face.mesh is not None:
+            hand *= oval_mask(face.mesh, m, r, grow=0.03)
+        return np.maximum(prob, hand)
 
     def visible_share(self, rgb: np.ndarray, face: Face) -> float:
         """The share of ``face``'s oval with nothing in front of it (1: in full view)."""
         return self.segmenter.visible_share(rgb, face, self.crop_mask(rgb, face)[0])
 
-    def target_mask(self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None) -> np.ndarray:
-        """What the target keeps in front of ``face`` (float32, image size, 0..1)."""
-        prob, _ = self.crop_mask(rgb, face, state)
-        if state is not None:
-            if "occlusion" in state:
-                prob = VIDEO_SMOOTHING * prob + (1 - VIDEO_SMOOTHING) * state["occlusion"]
-            state["occlusion"] = prob
+    def target_mask(self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None) -> BlendMask:
+        """What the target keeps in front of ``face`` (0..1, over the box of the image around the face).
+
+        ``state`` (video: one dict per tracked person, kept between frames): the mask is averaged over
+        time in the face's own coordinates (:data:`VIDEO_SMOOTHING`), and the segmenter and the hair
+        finder look at every :data:`VIDEO_EVERY`-th frame only — in between, the running mask follows
+        the face, with the hands of this frame added (they have their own pace, see
+        :meth:`HandOccluders.crop_mask`)."""
+        if state is None:
+            prob, _ = self.crop_mask(rgb, face)
+        else:
+            n = int(state.get("frame", 0))
+            state["frame"] = n + 1
+            if "occlusion" in state and n % VIDEO_EVERY:
+                m = crop_matrix(face.landmarks_5, self.segmenter.resolution)
+                prob = self._add_hands(state["occlusion"], rgb, face, m, state)
+            else:
+                prob, _ = self.crop_mask(rgb, face, state)
+                if "occlusion" in state:
+                    prob = VIDEO_SMOOTHING * prob + (1 - VIDEO_SMOOTHING) * state["occlusion"]
+                state["occlusion"] = prob
         keep = np.clip((prob - KEEP_LOW) / (KEEP_HIGH - KEEP_LOW), 0.0, 1.0).astype(np.float32)
-        return self.segmenter.image_mask(rgb, face, cv2.GaussianBlur(keep, (0, 0), 1.0))
+        return self.segmenter.region_mask(rgb, face, cv2.GaussianBlur(keep, (0, 0), 1.0))
 
     def clean_source(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         """``rgb`` with what covers ``face`` painted over (computed once per source photo and face)."""

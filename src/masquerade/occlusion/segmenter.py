@@ -25,6 +25,7 @@ from ..errors import ModelError
 from ..face import Face
 
 if TYPE_CHECKING:
+    from ..compose.composite import BlendMask
     from ..swappers.aligned import ModelInfo
 
 MODEL_FORMAT = "masquerade-occlusion"
@@ -104,6 +105,13 @@ class OcclusionSegmenter:
 
     def image_mask(self, rgb: np.ndarray, face: Face, prob: np.ndarray | None = None) -> np.ndarray:
         """The occlusion probability over the whole image (float32, zero away from the face)."""
+        return self.region_mask(rgb, face, prob).full(rgb.shape)
+
+    def region_mask(self, rgb: np.ndarray, face: Face, prob: np.ndarray | None = None) -> BlendMask:
+        """The occlusion probability over the crop's footprint in the image (zero outside it): what
+        :meth:`image_mask` holds, without a whole-image array per face and frame."""
+        from ..compose.composite import BlendMask
+
         if prob is None:
             prob, m = self.crop_mask(rgb, face)
         else:
@@ -112,18 +120,18 @@ class OcclusionSegmenter:
         inv = invert_affine(m)
         r = prob.shape[0]
         # only the crop's footprint is warped (the same samples as a whole-image warp, a tenth of the work
-        # on a 720p frame); everything else is zero
+        # on a 720p frame)
         corners = np.array([[0, 0], [r, 0], [0, r], [r, r]], np.float64) @ inv[:, :2].T + inv[:, 2]
-        x0, y0 = (max(0, int(np.floor(v)) - 1) for v in corners.min(0))
+        x0, y0 = (min(max(0, int(np.floor(v)) - 1), n) for v, n in zip(corners.min(0), (w, h), strict=True))
         x1, y1 = min(w, int(np.ceil(corners[:, 0].max())) + 2), min(h, int(np.ceil(corners[:, 1].max())) + 2)
-        out = np.zeros((h, w), np.float32)
-        if x1 > x0 and y1 > y0:
-            shifted: np.ndarray = inv - np.array([[0, 0, x0], [0, 0, y0]], np.float64)
-            out[y0:y1, x0:x1] = cv2.warpAffine(
-                prob, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                borderValue=0,
-            )  # fmt: skip
-        return out
+        if x1 <= x0 or y1 <= y0:
+            return BlendMask(np.zeros((0, 0), np.float32), x0, y0)
+        shifted: np.ndarray = inv - np.array([[0, 0, x0], [0, 0, y0]], np.float64)
+        out = cv2.warpAffine(
+            prob, shifted, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )  # fmt: skip
+        return BlendMask(out, x0, y0)
 
     def visible_share(self, rgb: np.ndarray, face: Face, prob: np.ndarray | None = None) -> float:
         """The share of the face oval the segmenter sees as visible (1: nothing in front of it); ``prob``:

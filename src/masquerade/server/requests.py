@@ -82,7 +82,7 @@ class JobRequest(BaseModel):
         "feather", description="how the face is blended in: feather, poisson or multiband"
     )
     occlusion: bool = Field(
-        False,
+        True,
         description="keep what is in front of the target's face (fingers, hair, a microphone) and paint "
         "over what covers the source's",
     )

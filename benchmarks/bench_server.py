@@ -10,7 +10,7 @@ options) up to the provenance watermark (PSNR > 38 dB); whether the output's ide
 source than the target is reported too (mesh3d achieves that on ~91 % of lfw_swap_v1). Reported:
 wall time, throughput, submit → done latency (median, max), and the server's queue behaviour.
 
-    python benchmarks/bench_server.py --jobs 8 --workers 1 [--lfw ../shared/data/lfw]
+    python benchmarks/bench_server.py --jobs 8 --workers 1 [--lfw ../shared/data/lfw] [--occlusion off]
 """
 
 from __future__ import annotations
@@ -58,7 +58,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="the server's --jobs (jobs running at once)")
     ap.add_argument("--lfw", type=Path, help="LFW root: use lfw_swap_v1's pairs instead of the samples")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/server.json"))
+    ap.add_argument(
+        "--occlusion", choices=["on", "off"], default="on", help="the jobs' occlusion handling (default on)"
+    )
     args = ap.parse_args()
+    occlusion = args.occlusion == "on"
 
     pairs = _pairs(args.lfw, args.jobs)
     port = _free_port()
@@ -93,7 +97,8 @@ def main() -> None:
                     ]
                     barrier.wait()  # every client submits at the same moment
                     t0 = time.monotonic()
-                    r = c.post("/api/jobs", json={"source": ids[0], "target": ids[1]})
+                    body = {"source": ids[0], "target": ids[1], "occlusion": occlusion}
+                    r = c.post("/api/jobs", json=body)
                     rec = {"submit_status": r.status_code, "source": str(src), "target": str(tgt)}
                     if r.status_code == 202:
                         job_id = r.json()["id"]
@@ -125,7 +130,7 @@ def main() -> None:
     # ~43 dB), and (for information) whether its face is nearer the source's identity than the target's
     correct = nearer = 0
     with FaceAnalyzer() as fa, tempfile.TemporaryDirectory() as tmp:
-        fs = FaceSwapper(SwapOptions(), analyzer=fa)
+        fs = FaceSwapper(SwapOptions(occlusion=occlusion), analyzer=fa)
         for k, rec in enumerate(results):
             if rec.get("status") != "done":
                 continue
@@ -157,6 +162,7 @@ def main() -> None:
         "latency_max_s": round(float(lat.max()), 2),
         "job_run_median_s": round(float(np.median(runs)), 2),
         "inputs": "lfw_swap_v1" if args.lfw else "samples",
+        "occlusion": args.occlusion,
     }
     print(json.dumps(summary, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -70,8 +70,8 @@ def test_video_mask_looks_every_second_frame_and_follows_the_face(faces, astrona
     target = make_occluder("hand", 11, face.landmarks_68, astronaut.shape).over(astronaut)
     occ = Occlusion(hands=False, hair=False)
     looks = []
-    look = occ.segmenter.crop_mask
-    occ.segmenter.crop_mask = lambda rgb, f: looks.append(f) or look(rgb, f)  # type: ignore[method-assign]
+    look = occ.segmenter.crop_prob
+    occ.segmenter.crop_prob = lambda *a: looks.append(a) or look(*a)  # type: ignore[method-assign]
     state: dict = {}
     first = occ.target_mask(target, face, state).full(target.shape)
     assert len(looks) == 1 and (first > 0.5).sum() > 500

@@ -27,12 +27,17 @@ MIN_CONTRAST = 15.0  # weighted Lab between the hair's and the skin's colour, el
 MIN_AREA = 0.002  # of the crop: smaller regions are noise
 
 
-def hair_mask(rgb: np.ndarray, face: Face, matrix: np.ndarray, size: int) -> np.ndarray | None:
+def hair_mask(
+    rgb: np.ndarray, face: Face, matrix: np.ndarray, size: int, crop: np.ndarray | None = None
+) -> np.ndarray | None:
     """size×size float32 (0/1): hair over ``face``'s forehead in the crop ``matrix`` maps the image to,
-    or None (no mesh, or nothing found)."""
+    or None (no mesh, or nothing found). ``crop``: that crop, when already made (the segmenter's)."""
     if face.mesh is None:
         return None
-    crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    if crop is None:
+        crop = cv2.warpAffine(
+            rgb, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+        )
     pts = face.mesh[:, :2] @ matrix[:, :2].T + matrix[:, 2]
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32) * LAB_WEIGHT
     height = float(np.ptp(pts[:468, 1]))

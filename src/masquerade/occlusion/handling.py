@@ -25,7 +25,7 @@ import numpy as np
 from ..face import Face
 from .hair import hair_mask
 from .hands import HandOccluders
-from .segmenter import OcclusionSegmenter, crop_matrix, oval_mask
+from .segmenter import OcclusionSegmenter, crop_matrix, face_crop, oval_mask
 
 if TYPE_CHECKING:
     from ..compose.composite import BlendMask
@@ -77,10 +77,11 @@ class Occlusion:
         """(R×R float32 probability that something is in front of ``face``, image → crop matrix): the
         segmenter's, and 1 inside the face oval where a hand or hair is (``state``: see
         :meth:`HandOccluders.crop_mask`)."""
-        prob, m = self.segmenter.crop_mask(rgb, face)
+        crop, m = face_crop(rgb, face, self.segmenter.resolution)
+        prob = self.segmenter.crop_prob(crop, face, m)
         r = prob.shape[0]
         if self.hair:
-            hair = hair_mask(rgb, face, m, r)  # inside the oval already
+            hair = hair_mask(rgb, face, m, r, crop)  # inside the oval already
             if hair is not None:
                 prob = np.maximum(prob, hair)
         return self._add_hands(prob, rgb, face, m, state), m

@@ -38,6 +38,13 @@ def crop_matrix(landmarks_5: np.ndarray, size: int) -> np.ndarray:
     return similarity_matrix(np.asarray(landmarks_5, np.float64), template("refine", size))
 
 
+def face_crop(rgb: np.ndarray, face: Face, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The size×size crop of ``face`` the segmenter (and the hair finder) look at, and its image → crop
+    matrix."""
+    m = crop_matrix(face.landmarks_5, size)
+    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE), m
+
+
 def oval_mask(mesh: np.ndarray, matrix: np.ndarray, size: int, grow: float = 0.0) -> np.ndarray:
     """size×size float32: the face oval of a mesh drawn through ``matrix``, grown by ``grow`` × the crop."""
     pts = mesh[idx(FACE_OVAL), :2] @ matrix[:, :2].T + matrix[:, 2]
@@ -93,15 +100,17 @@ class OcclusionSegmenter:
 
     def crop_mask(self, rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
         """(R×R float32 probability that something is in front of the face, image → crop matrix)."""
-        r = self.resolution
-        m = crop_matrix(face.landmarks_5, r)
-        crop = cv2.warpAffine(rgb, m, (r, r), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        crop, m = face_crop(rgb, face, self.resolution)
+        return self.crop_prob(crop, face, m), m
+
+    def crop_prob(self, crop: np.ndarray, face: Face, m: np.ndarray) -> np.ndarray:
+        """:meth:`crop_mask`'s probability for the :func:`face_crop` ``crop`` of ``face`` (matrix ``m``)."""
         x = crop.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255)
         (logit,) = self.session.run(None, {self.input_name: x})
         prob = 1.0 / (1.0 + np.exp(-logit[0, 0].astype(np.float32)))
         if face.mesh is not None:
-            prob = prob * oval_mask(face.mesh, m, r, grow=0.03)
-        return prob.astype(np.float32), m
+            prob = prob * oval_mask(face.mesh, m, crop.shape[0], grow=0.03)
+        return prob.astype(np.float32)
 
     def image_mask(self, rgb: np.ndarray, face: Face, prob: np.ndarray | None = None) -> np.ndarray:
         """The occlusion probability over the whole image (float32, zero away from the face)."""

@@ -112,7 +112,7 @@ class Occlusion:
         the face, with the hands of this frame added (they have their own pace, see
         :meth:`HandOccluders.crop_mask`)."""
         if state is None:
-            prob, _ = self.crop_mask(rgb, face)
+            prob, m = self.crop_mask(rgb, face)
         else:
             n = int(state.get("frame", 0))
             state["frame"] = n + 1
@@ -120,12 +120,12 @@ class Occlusion:
                 m = crop_matrix(face.landmarks_5, self.segmenter.resolution)
                 prob = self._add_hands(state["occlusion"], rgb, face, m, state)
             else:
-                prob, _ = self.crop_mask(rgb, face, state)
+                prob, m = self.crop_mask(rgb, face, state)
                 if "occlusion" in state:
                     prob = VIDEO_SMOOTHING * prob + (1 - VIDEO_SMOOTHING) * state["occlusion"]
                 state["occlusion"] = prob
         keep = np.clip((prob - KEEP_LOW) / (KEEP_HIGH - KEEP_LOW), 0.0, 1.0).astype(np.float32)
-        return self.segmenter.region_mask(rgb, face, cv2.GaussianBlur(keep, (0, 0), 1.0))
+        return self.segmenter.region_mask(rgb, face, cv2.GaussianBlur(keep, (0, 0), 1.0), m)
 
     def clean_source(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         """``rgb`` with what covers ``face`` painted over (computed once per source photo and face)."""

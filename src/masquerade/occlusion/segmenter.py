@@ -116,15 +116,18 @@ class OcclusionSegmenter:
         """The occlusion probability over the whole image (float32, zero away from the face)."""
         return self.region_mask(rgb, face, prob).full(rgb.shape)
 
-    def region_mask(self, rgb: np.ndarray, face: Face, prob: np.ndarray | None = None) -> BlendMask:
+    def region_mask(
+        self, rgb: np.ndarray, face: Face, prob: np.ndarray | None = None, matrix: np.ndarray | None = None
+    ) -> BlendMask:
         """The occlusion probability over the crop's footprint in the image (zero outside it): what
-        :meth:`image_mask` holds, without a whole-image array per face and frame."""
+        :meth:`image_mask` holds, without a whole-image array per face and frame. ``matrix``: ``prob``'s
+        image → crop matrix, when already known."""
         from ..compose.composite import BlendMask
 
         if prob is None:
             prob, m = self.crop_mask(rgb, face)
         else:
-            m = crop_matrix(face.landmarks_5, prob.shape[0])
+            m = crop_matrix(face.landmarks_5, prob.shape[0]) if matrix is None else matrix
         h, w = rgb.shape[:2]
         inv = invert_affine(m)
         r = prob.shape[0]

@@ -219,3 +219,27 @@ def test_onnx_sessions_do_not_spin_between_inferences() -> None:
     for o in (s.get_session_options() for s in sessions):
         assert o.get_session_config_entry("session.intra_op.allow_spinning") == "0"
         assert o.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+
+
+SUNGLASSES_PHOTO = "7444/036697.jpg"  # dark sunglasses (celeba_occlusion_v1): 30 % of the face oval hidden
+
+
+@pytest.mark.slow
+def test_a_source_in_sunglasses_is_warned_about(celeba: Path, hopper: np.ndarray, caplog) -> None:
+    """Sunglasses hide less of the face than WARN_HIDDEN but the eyes: one warning that names them; Grace
+    Hopper's clear glasses none."""
+    from masquerade import load_image
+
+    rgb = load_image(celeba / "images" / SUNGLASSES_PHOTO).rgb
+    occ = Occlusion()
+    with FaceAnalyzer(identity=False) as fa:
+        face, plain = fa.get(rgb)[0], fa.get(hopper)[0]
+    assert 1.0 - occ.visible_share(rgb, face) < 0.35  # the share alone would not warn
+    with caplog.at_level("WARNING", logger="masquerade.occlusion.handling"):
+        occ.clean_source(hopper, plain)
+        assert not caplog.records
+        occ.clean_source(rgb, face)
+        occ.clean_source(rgb, face)  # the same photo again: cached, no second warning
+    (rec,) = caplog.records
+    assert "eyes are hidden" in rec.getMessage() and "sunglasses" in rec.getMessage()
+    occ.close()

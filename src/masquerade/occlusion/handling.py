@@ -11,7 +11,8 @@ the swap uses them.
   swappers embed the face rather than the object. A swapper that warps the source photo itself (mesh3d,
   refined: ``SwapperInfo.source_holes``) also leaves those texels out of its patch, so the target's own
   face shows there instead of the painted-over guess (:func:`swap_face`). When more than
-  :data:`WARN_HIDDEN` of the source's face is hidden, one warning says so and suggests another photo.
+  :data:`WARN_HIDDEN` of the source's face is hidden, or its eyes are (:data:`WARN_EYES`: sunglasses),
+  one warning says so and suggests another photo.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from ..analysis.regions import EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, idx
 from ..face import Face
 from .hair import hair_mask
 from .hands import HandOccluders
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WARN_HIDDEN = 0.35  # share of the source's face oval hidden above which the swap warns
+WARN_EYES = 0.5  # share of the source's eyes hidden above which it warns (sunglasses)
 KEEP_LOW, KEEP_HIGH = 0.3, 0.7  # the target keeps nothing below, everything above this probability
 VIDEO_SMOOTHING = 0.5  # video: weight of a frame's mask against the running one
 VIDEO_EVERY = 2  # video: the segmenter and the hair finder look at every second frame of a person
@@ -132,13 +135,18 @@ class Occlusion:
         for img, f, out, _ in self._cleaned:
             if img is rgb and f is face:
                 return out
-        prob, _ = self.crop_mask(rgb, face)
+        prob, m = self.crop_mask(rgb, face)
         hidden = 1.0 - self.segmenter.visible_share(rgb, face, prob)
         if hidden > WARN_HIDDEN:
             log.warning(
                 "%.0f %% of the source face is hidden (hands, hair, sunglasses or an object in front of it); "
                 "a photo with the face in full view swaps better",
                 100 * hidden,
+            )
+        elif _eyes_hidden(face, prob, m) > WARN_EYES:
+            log.warning(
+                "the source's eyes are hidden (sunglasses or something in front of them); a photo with the "
+                "eyes in view swaps better"
             )
         hole = self.segmenter.image_mask(rgb, face, prob) > 0.5
         out, holes = rgb, None
@@ -166,6 +174,19 @@ class Occlusion:
                 return holes
         self.clean_source(rgb, face)
         return self._cleaned[0][3]
+
+
+def _eyes_hidden(face: Face, prob: np.ndarray, m: np.ndarray) -> float:
+    """The mean occlusion probability over ``face``'s eyes (the mesh's eye contours) in the crop of ``m``."""
+    if face.mesh is None:
+        return 0.0
+    r = prob.shape[0]
+    eyes = np.zeros((r, r), np.uint8)
+    for loop in (EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT):
+        pts = face.mesh[idx(loop), :2] @ m[:, :2].T + m[:, 2]
+        cv2.fillPoly(eyes, [np.round(pts).astype(np.int32)], 1)
+    inside = eyes > 0
+    return float(prob[inside].mean()) if inside.any() else 0.0
 
 
 def swap_face(

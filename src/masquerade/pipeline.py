@@ -12,7 +12,7 @@ from .analysis.analyzer import FaceAnalyzer
 from .analysis.selection import SelectMode, select_faces
 from .compose.blending import BlendMode
 from .compose.colour import ColourMode
-from .compose.composite import composite, mouth_policy
+from .compose.composite import composite, hidden_mask, mouth_policy
 from .compose.masks import MaskKind
 from .errors import InputError, NoFaceError, SkipFace
 from .face import Face
@@ -175,7 +175,7 @@ class FaceSwapper:
             out, m = composite(out, p, tf, self.options, mouth_policy(s_face, tf), keep=keep)
             total = np.maximum(total, m.full(out.shape))
             if self.swapper.info.refines:
-                changed = self.swapper.refine(out, s_rgb, s_face, tf, m)  # type: ignore[attr-defined]
+                changed = self.swapper.refine(out, s_rgb, s_face, tf, m, hidden=hidden_mask(p))  # type: ignore[attr-defined]
                 if changed is not None:
                     total = np.maximum(total, changed.full(out.shape))
             done.append(tf)

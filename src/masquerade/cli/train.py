@@ -404,6 +404,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--weight", type=_refiner_weight, action="append", metavar="NAME=VALUE",
         help=f"a loss weight (repeat): {_weights_help(RefinerLossConfig())}; 0 skips the term",
     )  # fmt: skip
+    rf.add_argument(
+        "--init", metavar="DIR|shipped",
+        help="start from a trained refiner's weights: its model folder, or 'shipped' for the one in the "
+        "package (a model from before the hidden-texels input gets zero weights for it); default: random",
+    )  # fmt: skip
     rf.add_argument("--seed", type=int, help=f"random seed (default {seed})")
     _add_run_options(rf, "refiner.onnx")
 
@@ -849,6 +854,8 @@ def _refiner_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> 
     if base is None and not args.data:
         raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
     pick = _picker(base, RefinerTrainConfig)
+    if args.init is not None and args.init != "shipped":
+        args.init = resolve_path(args.init)
     own = (
         "holdout",
         "max_photos",
@@ -858,6 +865,7 @@ def _refiner_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> 
         "lr_d",
         "corrupt",
         "identity_samples",
+        "init",
     )
     try:
         cfg = RefinerTrainConfig(
@@ -870,6 +878,10 @@ def _refiner_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> 
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    if cfg.init:
+        from ..training.refiner import init_onnx
+
+        init_onnx(cfg.init)  # a missing or wrong model folder fails now, not after the data are made
     return cfg, _seed(args, base, stored)
 
 

@@ -46,6 +46,11 @@ class BlendMask:
         return out
 
 
+def hidden_mask(patch: SwapPatch) -> BlendMask | None:
+    """Where ``patch``'s source texels were hidden (its ``hidden``) as a mask over the image; None if none."""
+    return None if patch.hidden is None else BlendMask(patch.hidden, patch.x0, patch.y0)
+
+
 def mouth_policy(source: Face | None, target: Face) -> MouthKeep:
     """Which part of the target's mouth to keep: its open interior, its lips, or neither. Without a
     source face (a built-in identity) the swapped face has the target's expression, mouth included."""

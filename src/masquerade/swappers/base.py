@@ -23,6 +23,8 @@ class SwapPatch:
 
     ``image`` covers target pixels ``[y0:y0+h, x0:x0+w]``; ``coverage`` (float32 in 0..1) marks the pixels
     the swapper produced; ``mesh`` is the swapped face's geometry in target-image pixels (used for masks).
+    ``hidden`` (float32 0..1, the patch's size, or None): where the source's own texels were hidden
+    (occlusion handling: filled from the other side of the face or left to the target), for a refiner.
     """
 
     image: np.ndarray
@@ -30,6 +32,7 @@ class SwapPatch:
     x0: int
     y0: int
     mesh: np.ndarray
+    hidden: np.ndarray | None = None
 
     @property
     def roi(self) -> tuple[slice, slice]:

@@ -338,11 +338,13 @@ class Mesh3DSwapper:
         photo size, 0..1): source texels to leave out (what covers the source's face); where ``mirror``
         (the :meth:`warp_maps` of the mirror-image points) reaches visible texels they fill the holes,
         brought to the brightness of the face around them; the rest is taken out of the patch's coverage
-        so the target shows there."""
+        so the target shows there. The patch's ``hidden`` is where holes were (within the coverage)."""
         patch = cv2.remap(source_rgb, maps.map_x, maps.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         cover = maps.coverage
+        hidden = None
         if holes is not None:
             gone = _remap_holes(holes, maps)
+            hidden = gone * cover
             if mirror is not None and float(gone.max()) > 0.05:
                 gone_m = _remap_holes(holes, mirror)
                 use = gone * (1.0 - gone_m) * mirror.coverage
@@ -358,7 +360,7 @@ class Mesh3DSwapper:
                     patch = _fill(patch, flipped, use, seen)
                 gone = gone * (1.0 - use)
             cover = cover * (1.0 - gone)
-        return SwapPatch(image=patch, coverage=cover, x0=maps.x0, y0=maps.y0, mesh=maps.mesh)
+        return SwapPatch(image=patch, coverage=cover, x0=maps.x0, y0=maps.y0, mesh=maps.mesh, hidden=hidden)
 
     def mirror_allowed(self, source: Face) -> bool:
         """Whether the source is frontal enough (|yaw| ≤ :data:`MIRROR_MAX_YAW`) for its other side to
@@ -374,9 +376,17 @@ class Mesh3DSwapper:
     ) -> SwapPatch:  # fmt: skip
         if source_rgb is None or source is None:
             raise SkipFace("the mesh3d swapper needs a source face")
-        mirror = holes is not None and self.options.fill == "mirror" and self.mirror_allowed(source)
-        maps = self._warps(source, target, target_rgb.shape, (False, True) if mirror else (False,))
-        return self.render(source_rgb, maps[0], holes, maps[1] if mirror else None)
+        maps, mirror = self.fill_maps(source, target, target_rgb.shape, holes is not None)
+        return self.render(source_rgb, maps, holes, mirror)
+
+    def fill_maps(
+        self, source: Face, target: Face, shape: tuple[int, ...], holes: bool
+    ) -> tuple[WarpMaps, WarpMaps | None]:
+        """A swap's :meth:`warp_maps`, and when the source has ``holes`` (hidden texels) the mirror-image
+        maps that fill them, if the ``fill`` option and the source's pose allow it (else None)."""
+        mirror = holes and self.options.fill == "mirror" and self.mirror_allowed(source)
+        maps = self._warps(source, target, shape, (False, True) if mirror else (False,))
+        return maps[0], maps[1] if mirror else None
 
 
 MIRROR_MAX_YAW = 30.0  # degrees: beyond this the far side of the source is too foreshortened to mirror

@@ -11,7 +11,10 @@ The model ships in the package (``data/models/refiner``: ``model.json`` + ``refi
 with its model card; registry name ``masquerade-refiner``); ``--model DIR`` takes another trained one.
 Its ONNX contract: inputs ``image`` (float32 N×3×R×R, the composite crop, RGB in [0, 1]), ``mask``
 (N×1×R×R, the composite's mask), ``parts`` (N×3×R×R: the target's eyes, irises and inner mouth) and
-``identity`` (N×128, the source's unit dlib embedding); output ``correction`` (N×3×R×R, added to the crop).
+``identity`` (N×128, the source's unit dlib embedding), and in models trained since the occlusion
+handling (``masquerade-refiner`` 2) ``hidden`` (N×1×R×R: where the source's own texels were hidden — filled
+from the other side of the face or left to the target; zero with ``--occlusion off``); output
+``correction`` (N×3×R×R, added to the crop).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ MODEL_FORMAT = "masquerade-refiner"
 MODEL_VERSION = 1
 SHIPPED = "masquerade-refiner"  # the registry name of the model in the package
 INPUTS = ("image", "mask", "parts", "identity")
+HIDDEN = "hidden"  # the optional fifth input (see the module docstring)
 
 
 def shipped_model_folder() -> Path:
@@ -116,11 +120,17 @@ def composite_crop(
     mask in it (float32 0..1), the parts map (:func:`parts_map`) and the image → crop matrix."""
     m = crop_matrix(target.landmarks_5, size)
     crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    assert target.mesh is not None
+    return crop, mask_crop(mask, m, size), parts_map(target.mesh, m, size), m
+
+
+def mask_crop(mask: BlendMask, m: np.ndarray, size: int) -> np.ndarray:
+    """A mask over a box of the image (``BlendMask``) in the crop of the image → crop matrix ``m``
+    (size×size float32 0..1, zero outside the box)."""
     shifted = m.copy()
     shifted[:, 2] += m[:, :2] @ np.array([mask.x0, mask.y0], np.float64)
-    mcrop = cv2.warpAffine(mask.mask, shifted, (size, size), flags=cv2.INTER_AREA, borderValue=0)
-    assert target.mesh is not None
-    return crop, np.clip(mcrop, 0, 1).astype(np.float32), parts_map(target.mesh, m, size), m
+    out = cv2.warpAffine(mask.mask, shifted, (size, size), flags=cv2.INTER_AREA, borderValue=0)
+    return np.clip(out, 0, 1).astype(np.float32)
 
 
 class RefinedSwapper(Mesh3DSwapper):
@@ -136,8 +146,12 @@ class RefinedSwapper(Mesh3DSwapper):
         self.model_info = read_refiner_info(model)
         self.session = onnx_session(self.model_info.onnx, providers, "the refiner")
         names = [i.name for i in self.session.get_inputs()]
-        if sorted(names) != sorted(INPUTS) or len(self.session.get_outputs()) != 1:
-            raise ModelError(f"{self.model_info.onnx}: expected inputs {', '.join(INPUTS)} and one output")
+        self.takes_hidden = HIDDEN in names
+        if sorted(set(names) - {HIDDEN}) != sorted(INPUTS) or len(self.session.get_outputs()) != 1:
+            raise ModelError(
+                f"{self.model_info.onnx}: expected inputs {', '.join(INPUTS)} (and optionally {HIDDEN}) "
+                "and one output"
+            )
         self.identities = SourceIdentities()
         self._pool: ThreadPoolExecutor | None = None  # video: the network's looks, beside the rendering
         self._providers = providers
@@ -148,16 +162,18 @@ class RefinedSwapper(Mesh3DSwapper):
         return self.model_info.resolution
 
     def correction(
-        self, image: np.ndarray, source_rgb: np.ndarray, source: Face, target: Face, mask: BlendMask
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, image: np.ndarray, source_rgb: np.ndarray, source: Face, target: Face, mask: BlendMask,
+        hidden: BlendMask | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """The network's correction (R×R×3, in 0..255 units) of ``target``'s crop and the image → crop
         matrix."""
-        feeds, m = self._feeds(image, source_rgb, source, target, mask)
+        feeds, m = self._feeds(image, source_rgb, source, target, mask, hidden)
         return self._run(feeds), m
 
     def _feeds(
-        self, image: np.ndarray, source_rgb: np.ndarray, source: Face, target: Face, mask: BlendMask
-    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        self, image: np.ndarray, source_rgb: np.ndarray, source: Face, target: Face, mask: BlendMask,
+        hidden: BlendMask | None = None,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:  # fmt: skip
         """The network's inputs for ``target``'s crop (copies: ``image`` may change after) and the image →
         crop matrix."""
         crop, mcrop, parts, m = composite_crop(image, mask, target, self.resolution)
@@ -167,6 +183,10 @@ class RefinedSwapper(Mesh3DSwapper):
             "parts": parts.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255),
             "identity": self.identities(source_rgb, source)[None].astype(np.float32),
         }
+        if self.takes_hidden:
+            r = self.resolution
+            h = np.zeros((r, r), np.float32) if hidden is None else mask_crop(hidden, m, r)
+            feeds[HIDDEN] = h[None, None]
         return feeds, m
 
     def _run(self, feeds: dict[str, np.ndarray], session: Any = None) -> np.ndarray:
@@ -184,10 +204,11 @@ class RefinedSwapper(Mesh3DSwapper):
 
     def refine(
         self, image: np.ndarray, source_rgb: np.ndarray | None, source: Face | None, target: Face,
-        mask: BlendMask, state: dict[str, Any] | None = None,
+        mask: BlendMask, state: dict[str, Any] | None = None, hidden: BlendMask | None = None,
     ) -> BlendMask | None:  # fmt: skip
         """Add the correction around ``target`` to ``image`` (the composite, changed in place); returns
-        the pixels it changed (None: none).
+        the pixels it changed (None: none). ``hidden``: where the source's own texels were hidden (the
+        patch's ``hidden``, see :class:`~masquerade.swappers.base.SwapPatch`), for a model that takes it.
 
         ``state`` (video: one dict per tracked person, kept between frames) makes it cheaper and steadier:
         the network looks at every :data:`VIDEO_EVERY`-th frame of the person, on a thread of its own
@@ -198,7 +219,7 @@ class RefinedSwapper(Mesh3DSwapper):
         if source_rgb is None or source is None or target.mesh is None:
             return None
         if state is None:
-            corr, m = self.correction(image, source_rgb, source, target, mask)
+            corr, m = self.correction(image, source_rgb, source, target, mask, hidden)
             return add_correction(image, corr, m)
         n = int(state.get("frame", 0))
         state["frame"] = n + 1
@@ -206,9 +227,9 @@ class RefinedSwapper(Mesh3DSwapper):
         if look is not None:
             state["corr"] = VIDEO_SMOOTHING * look.result() + (1 - VIDEO_SMOOTHING) * state["corr"]
         if "corr" not in state:
-            state["corr"], m = self.correction(image, source_rgb, source, target, mask)
+            state["corr"], m = self.correction(image, source_rgb, source, target, mask, hidden)
         elif n % VIDEO_EVERY == 0:  # this frame's look, folded in at the next frame
-            feeds, m = self._feeds(image, source_rgb, source, target, mask)
+            feeds, m = self._feeds(image, source_rgb, source, target, mask, hidden)
             state["look"] = self._look(feeds)
         else:
             m = crop_matrix(target.landmarks_5, self.resolution)

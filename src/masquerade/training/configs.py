@@ -492,6 +492,7 @@ class RefinerTrainConfig:
     lr: float = 5e-4
     lr_d: float = 2e-4
     preview_faces: int = 6
+    init: str = ""  # start from this trained refiner's weights: a model folder or "shipped" ("": random)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))

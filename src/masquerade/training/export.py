@@ -372,7 +372,7 @@ def _export_diffusion_state(out: Path, state: dict[str, Any], opset: int = 17) -
 REFINER_FORMAT = "masquerade-refiner"
 REFINER_VERSION = 1
 REFINER_ONNX = "refiner.onnx"
-REFINER_INPUTS = ("image", "mask", "parts", "identity")
+REFINER_INPUTS = ("image", "mask", "parts", "identity", "hidden")
 REFINER_OUTPUTS = ("correction",)
 
 
@@ -397,12 +397,14 @@ def _refiner_dummies(r: int, batch: int, seed: int) -> dict[str, np.ndarray]:
         "mask": mask,
         "parts": rng.random((batch, 3, r, r), dtype=np.float32),
         "identity": rng.standard_normal((batch, IDENTITY_DIM)).astype(np.float32),
+        "hidden": (rng.random((batch, 1, r, r), dtype=np.float32) > 0.8).astype(np.float32) * mask,
     }
 
 
 def export_refiner_state(out: Path, state: dict[str, Any], opset: int = 17) -> ExportResult:
     """``OUT/refiner.onnx`` (inputs ``image`` N×3×R×R composite crop in [0, 1], ``mask`` N×1×R×R, ``parts``
-    N×3×R×R eyes/irises/mouth, ``identity`` N×128 unit dlib embedding of the source; output
+    N×3×R×R eyes/irises/mouth, ``identity`` N×128 unit dlib embedding of the source, ``hidden`` N×1×R×R
+    the source's hidden texels; output
     ``correction`` N×3×R×R to add) and ``OUT/model.json`` (format ``masquerade-refiner``)."""
     from .refiner import CorrectionNet
 

@@ -9,8 +9,11 @@ inside the composite's mask grown by ``seam`` pixels — zero-initialised, so an
 exactly the warp. Corrections are predicted on a ``resolution``-px crop and, at swap time, resampled to
 the face's full size and added there: the warp's own detail stays at the photo's resolution.
 
-**Inputs** (crop, [0, 1]): the mesh3d composite (3), its mask (1), the target's eyes, irises and mouth
-(3); the source's dlib embedding (128, as FiLM at the bottleneck).
+**Inputs** (crop, [0, 1]): the mesh3d composite (3; made with occlusion handling on, as swaps are by
+default), its mask (1), the target's eyes, irises and mouth (3), where the source's own texels were
+hidden (1: filled from the other side of the face or left to the target); the source's dlib embedding
+(128, as FiLM at the bottleneck). ``init`` starts from a trained refiner's weights (its ONNX file; a model
+without the hidden-texels input gets zero weights for it, so it starts as exactly that model).
 
 **Losses** (:class:`~masquerade.training.configs.RefinerLossConfig`), per sample:
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -44,7 +48,7 @@ from .warp_data import WarpPairs
 
 log = logging.getLogger(__name__)
 
-IN_CHANNELS = 7  # composite (3), mask (1), eyes / irises / mouth (3)
+IN_CHANNELS = 8  # composite (3), mask (1), eyes / irises / mouth (3), hidden source texels (1)
 BLOCK = 4  # the network works on BLOCK×BLOCK pixel blocks
 EMBED_DIM = 128
 
@@ -93,10 +97,11 @@ class RefinerNet(nn.Module):
         return F.avg_pool2d(grown, 3, 1, 1)
 
     def correction(
-        self, image: torch.Tensor, mask: torch.Tensor, parts: torch.Tensor, identity: torch.Tensor
-    ) -> torch.Tensor:
+        self, image: torch.Tensor, mask: torch.Tensor, parts: torch.Tensor, identity: torch.Tensor,
+        hidden: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
         """The correction to add to ``image`` (N×3×R×R, zero outside :meth:`region`)."""
-        x = F.pixel_unshuffle(torch.cat([image, mask, parts], 1), BLOCK)
+        x = F.pixel_unshuffle(torch.cat([image, mask, parts, hidden], 1), BLOCK)
         a = self.e0(x)
         b = self.e1(a)
         c = self.e2(b)
@@ -114,23 +119,55 @@ class RefinerNet(nn.Module):
         return delta * self.region(mask)
 
     def forward(
-        self, image: torch.Tensor, mask: torch.Tensor, parts: torch.Tensor, identity: torch.Tensor
-    ) -> torch.Tensor:
+        self, image: torch.Tensor, mask: torch.Tensor, parts: torch.Tensor, identity: torch.Tensor,
+        hidden: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
         """The refined composite (clamped to [0, 1])."""
-        return (image + self.correction(image, mask, parts, identity)).clamp(0.0, 1.0)
+        return (image + self.correction(image, mask, parts, identity, hidden)).clamp(0.0, 1.0)
 
 
 class CorrectionNet(nn.Module):
-    """What is exported: (image, mask, parts, identity) → correction."""
+    """What is exported: (image, mask, parts, identity, hidden) → correction."""
 
     def __init__(self, net: RefinerNet) -> None:
         super().__init__()
         self.net = net
 
     def forward(
-        self, image: torch.Tensor, mask: torch.Tensor, parts: torch.Tensor, identity: torch.Tensor
-    ) -> torch.Tensor:
-        return self.net.correction(image, mask, parts, identity)
+        self, image: torch.Tensor, mask: torch.Tensor, parts: torch.Tensor, identity: torch.Tensor,
+        hidden: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        return self.net.correction(image, mask, parts, identity, hidden)
+
+
+def load_onnx_weights(net: RefinerNet, onnx_path: str | Path) -> None:
+    """Set ``net``'s weights from a trained refiner's ONNX file (its initialisers keep the PyTorch names).
+    A model without the hidden-texels input (7 input channels) gets zero weights for it. One-line
+    :class:`InputError` when the sizes differ (another ``--preset``)."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        graph = onnx.load(str(onnx_path)).graph
+    except Exception as exc:  # onnx raises several kinds for a bad file
+        raise InputError(f"{onnx_path}: not a readable ONNX model ({exc})") from None
+    weights = {
+        i.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(i).copy())
+        for i in graph.initializer
+    }
+    own = net.state_dict()
+    first = "e0.0.weight"
+    w = weights.get(first)
+    if w is not None and w.ndim == 4 and w.shape[1] == BLOCK * BLOCK * (IN_CHANNELS - 1):
+        grown = torch.zeros(own[first].shape, dtype=w.dtype)
+        grown[:, : w.shape[1]] = w  # pixel_unshuffle puts each input channel's 16 block pixels together
+        weights[first] = grown
+    missing = [k for k in own if k not in weights or weights[k].shape != own[k].shape]
+    if missing:
+        raise InputError(
+            f"{onnx_path}: its weights do not fit this refiner ({', '.join(missing[:3])}…; another --preset?)"
+        )
+    net.load_state_dict({k: weights[k] for k in own})
 
 
 class PatchDiscriminator(nn.Module):
@@ -171,8 +208,9 @@ class RefinerBatch:
     image: torch.Tensor  # N×3×R×R the composite the network refines (clean or corrupted source)
     clean: torch.Tensor  # N×3×R×R the clean source's composite
     target: torch.Tensor  # N×3×R×R the real target photo
-    mask: torch.Tensor  # N×1×R×R
+    mask: torch.Tensor  # N×1×R×R the input composite's
     parts: torch.Tensor  # N×3×R×R
+    hidden: torch.Tensor  # N×1×R×R the input composite's hidden source texels
     identity: torch.Tensor  # N×128 unit source embeddings (the network's input)
     id_target: torch.Tensor  # N×128 centred unit source embeddings (the identity loss's target)
     theta: torch.Tensor  # N×2×3 crop → dlib chip
@@ -211,13 +249,16 @@ def make_batch(
     clean = jitter(img(data.out))
     bad = jitter(img(data.out_corrupt))
     image = np.where(use_bad[:, None, None, None], bad, clean)
+    mask = np.where(use_bad[:, None, None, None], img(data.mask_corrupt), img(data.mask))
+    hidden = np.where(use_bad[:, None, None, None], img(data.hidden_corrupt), img(data.hidden))
     theta = data.theta[index].astype(np.float32).copy()
     theta[flip, 0] *= -1  # the chip of a mirrored crop (dlib embeds a mirrored face almost alike)
     src = data.source_emb[index]
     return RefinerBatch(
         image=torch.from_numpy(image), clean=torch.from_numpy(clean),
         target=torch.from_numpy(jitter(img(data.target))),
-        mask=torch.from_numpy(img(data.mask)), parts=torch.from_numpy(img(data.parts)),
+        mask=torch.from_numpy(mask), parts=torch.from_numpy(img(data.parts)),
+        hidden=torch.from_numpy(hidden),
         identity=torch.from_numpy(_unit(src)), id_target=torch.from_numpy(_unit(src - centre)),
         theta=torch.from_numpy(theta), same=torch.from_numpy(data.same[index].astype(np.float32)),
         corrupt=torch.from_numpy(use_bad.astype(np.float32)),
@@ -281,7 +322,10 @@ class RefinerTask(TrainTask):
         return self.data.source_emb.astype(np.float64).mean(0).astype(np.float32)
 
     def build(self, device: torch.device) -> None:
-        self.net = build_refiner(self.cfg.model).to(device)
+        net = build_refiner(self.cfg.model)
+        if self.cfg.init:
+            load_onnx_weights(net, init_onnx(self.cfg.init))
+        self.net = net.to(device)
         self.disc = PatchDiscriminator().to(device)
         self.idloss = IdentityLoss(self.centre).to(device)
         self._opt = {
@@ -336,7 +380,7 @@ class RefinerTask(TrainTask):
         b = batch.to(ctx.device)
         lw = self.cfg.loss
         with ctx.autocast():
-            out = self.net(b.image, b.mask, b.parts, b.identity)
+            out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden)
             terms = self.losses(b, out)
             k = min(self.cfg.identity_samples, len(out))
             if lw.identity > 0 and k:
@@ -368,7 +412,7 @@ class RefinerTask(TrainTask):
         bd = b.to(device)
         was = self.net.training
         self.net.eval()
-        out = self.net(bd.image, bd.mask, bd.parts, bd.identity).cpu()
+        out = self.net(bd.image, bd.mask, bd.parts, bd.identity, bd.hidden).cpu()
         self.net.train(was)
         return preview_grid(
             [("target", b.target), ("input", b.image), ("refined", out), ("clean warp", b.clean)]
@@ -383,7 +427,7 @@ class RefinerTask(TrainTask):
         b = make_batch(self.data, np.arange(len(self.data)), rng, self.cfg.corrupt, self.centre).to(device)
         was = self.net.training
         self.net.eval()
-        out = self.net(b.image, b.mask, b.parts, b.identity)
+        out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden)
         self.net.train(was)
         return float(sum(self.losses(b, out).values()))
 
@@ -394,12 +438,22 @@ class RefinerTask(TrainTask):
         d = self.data
         idx = np.flatnonzero(d.same)[:count]
         b = make_batch(d, idx, np.random.default_rng(1), 0.0, self.centre).to(device)
-        out = self.net(b.image, b.mask, b.parts, b.identity)
+        out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden)
         w = self.net.region(b.mask)
         return {
             "input_l1": float(_per_sample((b.image - b.target).abs(), w).mean() * 255),
             "refined_l1": float(_per_sample((out - b.target).abs(), w).mean() * 255),
         }
+
+
+def init_onnx(init: str) -> Path:
+    """The ONNX file of ``init``: ``shipped`` (the refiner in the package) or a refiner model folder."""
+    from ..swappers.refined import read_refiner_info
+
+    return Path(read_refiner_info(None if init == SHIPPED_INIT else init).onnx)
+
+
+SHIPPED_INIT = "shipped"
 
 
 def export_state(model: RefinerNet) -> CorrectionNet:

@@ -10,11 +10,13 @@ mesh, 68 and 5 points, pose, expression, dlib embedding) and remembered in a cac
 one person: the real target is the ground truth of a perfect swap) and *different-person* pairs (the
 identity must stay the source's). For each pair the target gets exactly what ``--swapper mesh3d``
 produces with the default options (:class:`~masquerade.swappers.mesh3d.Mesh3DSwapper` warp, mask,
-``shading`` colour, feather blend) — the refiner's input — and once more from a **corrupted source**
-(a synthetic occluder pasted on it, blur, JPEG or a colour cast, applied *before* warping through the
-same maps), so the refiner learns to undo what a bad source photo brings. Crops of ``size`` pixels are
-cut around the target face (the ``refine`` template of :mod:`masquerade.analysis.alignment`) and
-stored with the composite's mask, a map of the target's eyes, irises and mouth, the warped source
+``shading`` colour, feather blend, occlusion handling: what covers the source is left out and filled,
+what is in front of the target is kept) — the refiner's input — and once more from a **corrupted
+source** (a synthetic occluder pasted on it, blur, JPEG or a colour cast, applied *before* warping
+through the same maps), so the refiner learns to undo what a bad source photo brings and what the
+occlusion handling misses. Crops of ``size`` pixels are cut around the target face (the ``refine``
+template of :mod:`masquerade.analysis.alignment`) and stored with each composite's mask and hidden
+source texels (the patch's ``hidden``), a map of the target's eyes, irises and mouth, the warped source
 occluder's alpha, the crop → dlib-chip transform and both embeddings.
 
 **Cache**: ``$MASQUERADE_CACHE/refiner-pairs/<key>/part-*.npz`` (``key`` hashes the folders, the size and
@@ -35,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -48,9 +50,15 @@ from ..occlusion.synthetic import OCCLUDER_KINDS, make_occluder
 from ..swappers.refined import crop_matrix, parts_map
 from .identity_data import photo_key
 
+if TYPE_CHECKING:
+    from ..identity.encoder import IdentityEncoder
+    from ..occlusion.handling import Occlusion
+    from ..pipeline import SwapOptions
+    from ..swappers.mesh3d import Mesh3DSwapper
+
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: occlusion handling on; masks and hidden texels of both composites
 PHOTOS_VERSION = 2  # 2: photos keyed by content, not modification time
 PART_SIZE = 256
 EXPRESSION_KEYS = (
@@ -297,16 +305,38 @@ def corrupt_source(
 
 def _make_pairs(args: tuple[list[PairPlan], list[PhotoFace], int]) -> dict[str, np.ndarray]:
     """Worker: the crops of some pairs (see the module docstring)."""
-    from ..compose.composite import composite, mouth_policy
     from ..identity.encoder import IdentityEncoder
+    from ..occlusion.handling import Occlusion
     from ..pipeline import SwapOptions
     from ..swappers.mesh3d import Mesh3DSwapper
-    from .identity_data import CHIP_SIZE, chip_theta
 
     plans, photos, size = args
     swapper = Mesh3DSwapper()
     options = SwapOptions()
     enc = IdentityEncoder()
+    occlusion = Occlusion()
+    # the occlusion handling warns about every source photo with much of its face hidden: here that is
+    # the point (corrupted sources), so its warnings are left out while the pairs are made
+    quiet = logging.getLogger(Occlusion.__module__)
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return _pairs(plans, photos, size, swapper, options, enc, occlusion)
+    finally:
+        quiet.setLevel(level)
+        enc.close()
+        occlusion.close()
+
+
+def _pairs(
+    plans: list[PairPlan], photos: list[PhotoFace], size: int, swapper: Mesh3DSwapper, options: SwapOptions,
+    enc: IdentityEncoder, occlusion: Occlusion,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """:func:`_make_pairs`' work, given its models."""
+    from ..compose.composite import composite, hidden_mask, mouth_policy
+    from ..swappers.refined import mask_crop
+    from .identity_data import CHIP_SIZE, chip_theta
+
     images: dict[str, np.ndarray] = {}
 
     def rgb_of(i: int) -> np.ndarray:
@@ -318,25 +348,38 @@ def _make_pairs(args: tuple[list[PairPlan], list[PhotoFace], int]) -> dict[str, 
         return images[p]
 
     rows: dict[str, list[Any]] = {k: [] for k in (
-        "keys", "target", "out", "out_corrupt", "mask", "parts", "occluder", "theta", "source_emb",
-        "target_emb", "same", "corruption", "target_person", "source_person")}  # fmt: skip
+        "keys", "target", "out", "out_corrupt", "mask", "mask_corrupt", "hidden", "hidden_corrupt", "parts",
+        "occluder", "theta", "source_emb", "target_emb", "same", "corruption", "target_person",
+        "source_person")}  # fmt: skip
     failed = []
     for plan in plans:
         tf, sf = photos[plan.target].face, photos[plan.source].face
         t_rgb, s_rgb = rgb_of(plan.target), rgb_of(plan.source)
         try:
-            maps = swapper.warp_maps(sf, tf, t_rgb.shape)
+            maps, mirror = swapper.fill_maps(sf, tf, t_rgb.shape, holes=True)
         except SkipFace:
             failed.append(plan.key)
             continue
-        keep = mouth_policy(sf, tf)
-        out, mask = composite(t_rgb, swapper.render(s_rgb, maps), tf, options, keep)
-        bad, alpha = corrupt_source(s_rgb, sf, plan.corruption, plan.seed, t_rgb, tf.box)
-        out2, _ = composite(t_rgb, swapper.render(bad, maps), tf, options, keep)
+        mouth = mouth_policy(sf, tf)
+        held = occlusion.target_mask(t_rgb, tf)
         m = crop_matrix(tf.landmarks_5, size)
+
+        bad, alpha = corrupt_source(s_rgb, sf, plan.corruption, plan.seed, t_rgb, tf.box)
+        made = []  # what the occlusion-aware mesh3d swap makes (as the pipeline does) of each source
+        for src in (s_rgb, bad) if bad is not s_rgb else (s_rgb,):
+            holes = occlusion.source_holes(src, sf)
+            patch = swapper.render(occlusion.clean_source(src, sf), maps, holes, mirror)
+            composed, used = composite(t_rgb, patch, tf, options, mouth, keep=held)
+            hidden = hidden_mask(patch)
+            gone = np.zeros((size, size), np.float32) if hidden is None else mask_crop(hidden, m, size)
+            made.append((composed, used, gone))
+        (out, mask, hidden_crop), (out2, mask2, hidden2) = made[0], made[-1]
 
         def crop(img: np.ndarray, interp: int = cv2.INTER_AREA, m: np.ndarray = m) -> np.ndarray:
             return cv2.warpAffine(img, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+
+        def u8(x: np.ndarray) -> np.ndarray:
+            return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
 
         occ = np.zeros((size, size), np.uint8)
         if alpha is not None:
@@ -344,14 +387,17 @@ def _make_pairs(args: tuple[list[PairPlan], list[PhotoFace], int]) -> dict[str, 
             full = np.zeros(t_rgb.shape[:2], np.float32)
             h, w = warped.shape
             full[maps.y0 : maps.y0 + h, maps.x0 : maps.x0 + w] = warped
-            occ = np.clip(crop(full * mask.full(full.shape)) * 255 + 0.5, 0, 255).astype(np.uint8)
+            occ = u8(crop(full * mask.full(full.shape)))
         to_chip = np.vstack([enc.chip_matrix(t_rgb, tf.landmarks_68, CHIP_SIZE), [0, 0, 1]])
         from_crop = np.linalg.inv(np.vstack([m, [0, 0, 1]]))
         rows["keys"].append(plan.key)
         rows["target"].append(crop(t_rgb))
         rows["out"].append(crop(out))
         rows["out_corrupt"].append(crop(out2))
-        rows["mask"].append(np.clip(crop(mask.full(t_rgb.shape)) * 255 + 0.5, 0, 255).astype(np.uint8))
+        rows["mask"].append(u8(mask_crop(mask, m, size)))
+        rows["mask_corrupt"].append(u8(mask_crop(mask2, m, size)))
+        rows["hidden"].append(u8(hidden_crop))
+        rows["hidden_corrupt"].append(u8(hidden2))
         assert tf.mesh is not None
         rows["parts"].append(parts_map(tf.mesh, m, size))
         rows["occluder"].append(occ)
@@ -362,7 +408,6 @@ def _make_pairs(args: tuple[list[PairPlan], list[PhotoFace], int]) -> dict[str, 
         rows["corruption"].append(CORRUPTIONS.index(plan.corruption))
         rows["target_person"].append(photos[plan.target].person)
         rows["source_person"].append(photos[plan.source].person)
-    enc.close()
     arrays = {k: np.array(v) for k, v in rows.items()}
     arrays["keys"] = np.array(rows["keys"], dtype=str).reshape(-1)
     arrays["failed"] = np.array(failed, dtype=str).reshape(-1)
@@ -377,6 +422,9 @@ class WarpPairs:
     out: np.ndarray
     out_corrupt: np.ndarray
     mask: np.ndarray
+    mask_corrupt: np.ndarray
+    hidden: np.ndarray  # the source's hidden texels in the clean source's composite (occlusion handling)
+    hidden_corrupt: np.ndarray  # … in the corrupted source's
     parts: np.ndarray
     occluder: np.ndarray
     theta: np.ndarray

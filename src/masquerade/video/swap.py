@@ -25,7 +25,7 @@ from ..analysis.analyzer import FaceAnalyzer
 from ..analysis.detection import iou
 from ..analysis.landmarks import MESH_TO_68, MeshLandmarker
 from ..analysis.selection import TrackSelector
-from ..compose.composite import BlendMask, composite, mouth_policy
+from ..compose.composite import BlendMask, composite, hidden_mask, mouth_policy
 from ..compose.masks import face_size
 from ..errors import InputError, NoFaceError, SkipFace
 from ..face import Face
@@ -217,7 +217,9 @@ class VideoFaceSwapper:
             )  # fmt: skip
             boxes.append(_box(m))
             if self.swapper.info.refines:
-                r = self.swapper.refine(out, src_rgb, src_face, face, m, state=tr.swapper_state)  # type: ignore[attr-defined]
+                r = self.swapper.refine(  # type: ignore[attr-defined]
+                    out, src_rgb, src_face, face, m, state=tr.swapper_state, hidden=hidden_mask(p)
+                )
                 if r is not None:
                     boxes.append(_box(r))
             n += 1

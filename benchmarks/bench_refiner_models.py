@@ -11,7 +11,8 @@ Columns: ``mesh3d``, ``refined`` (the model in the package) and ``refined`` with
 by the folder's name; all with the default options (occlusion handling on, unless ``--occlusion off``).
 Each benchmark's report folder (``--out/<benchmark>/``: ``report.md`` with every figure per subset and
 the paired comparison against mesh3d, grids) is written as ``masquerade evaluate`` writes it;
-``--out/results.md`` has the figures issue #19 names, one table per benchmark.
+``--out/results.md`` has the figures issue #19 names, one table per benchmark, and each ``--model``
+compared pair by pair with the package's refiner.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from envinfo import environment
 
 from masquerade.evaluation import evaluate, limit_pairs, load_benchmark, write_report
+from masquerade.evaluation.compare import compare, comparison_lines
 from masquerade.evaluation.results import SwapperSpec
 from masquerade.pipeline import SwapOptions
 
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         reports = evaluate(specs, bench)
         wall = time.perf_counter() - t0
-        write_report(reports, args.out / name, bench, {"command": command}, force=True)
+        write_report(reports, args.out / name, bench, {"command": command, "seconds": wall}, force=True)
         table = {r.label: {f"{k}.{m}": _value(r, k, m) for k, m, _ in FIGURES} for r in reports}
         res[name] = {"seconds": wall, "figures": table}
         labels = [r.label for r in reports]
@@ -88,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {label} | " + " | ".join("—" if v is None else f"{v:.4g}" for v in vals) + " |")
         lines.append("")
         print("\n".join(lines[-len(FIGURES) - 5 :]), flush=True)
+        if len(reports) > 2:  # each --model against the package's refiner, pair by pair
+            rows = [c for r in reports[2:] for c in compare([reports[1], r])]
+            title = f"Against the package's refiner, pair by pair ({name}):"
+            lines += [title, "", *comparison_lines(rows), ""]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     (args.out / "results.md").write_text("\n".join(lines) + "\n")

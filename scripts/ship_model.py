@@ -52,8 +52,11 @@ def main() -> None:
         f"- {meta['parameters']:,} parameters; `{meta['onnx']}` is {len(data) / 2**20:.2f} MiB",
         f"- sha256 `{sha}` (checked at load, and by `masquerade models --verify`)",
         f"- data: `{json.dumps(meta.get('data'))}`",
-        "",
     ]
+    init = meta.get("config", {}).get("init")
+    if init:  # train refiner --init: the steps above come on top of that model's
+        facts.append(f"- started from the weights of `{init}` (`--init`; the steps above come on top)")
+    facts.append("")
     (dest / "MODEL_CARD.md").write_text(args.card.read_text().rstrip("\n") + "\n" + "\n".join(facts))
     print(f"{dest}: {meta['onnx']} sha256 {sha}")
 

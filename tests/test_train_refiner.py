@@ -239,35 +239,77 @@ def test_init_starts_from_a_trained_refiner(model_dir: Path, pairs) -> None:
         )
 
 
-def test_init_from_a_model_without_the_hidden_input() -> None:
-    """The shipped refiner's first version has no hidden-texels input: it gets zero weights for it, so the
-    network starts as exactly that model whatever the hidden texels are."""
+class _WithoutHidden(torch.nn.Module):
+    """A refiner as the first shipped one was made: no ``hidden`` input, 7 input channels."""
+
+    def __init__(self, net: RefinerNet) -> None:
+        super().__init__()
+        c0 = net.e0[0].out_channels
+        net.e0[0] = torch.nn.Conv2d(16 * 7, c0, 3, 1, 1)
+        for p in net.parameters():  # as trained (equal tensors, e.g. zero biases, would share one name)
+            torch.nn.init.normal_(p, std=0.05)
+        self.net = net
+
+    def forward(self, image, mask, parts, identity):
+        return self.net.correction(image, mask, parts, identity, image[:, :0])  # no hidden channel
+
+
+@pytest.fixture(scope="module")
+def model_without_hidden(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder whose ONNX file takes no ``hidden`` input (the first shipped refiner's contract)."""
+    import hashlib
+
+    from masquerade.training.export import onnx_bytes
+
+    torch.manual_seed(1)
+    old = _WithoutHidden(RefinerNet(refiner_preset("tiny", RES))).eval()
+    names = ("image", "mask", "parts", "identity")
+    dummies = (
+        torch.rand(1, 3, RES, RES),
+        torch.ones(1, 1, RES, RES),
+        torch.rand(1, 3, RES, RES),
+        torch.randn(1, 128),
+    )
+    data = onnx_bytes(old, dummies, names, ("correction",))
+    out = tmp_path_factory.mktemp("refiner-without-hidden")
+    (out / "refiner.onnx").write_bytes(data)
+    meta = json.loads((model_dir / "model.json").read_text())
+    meta.update(inputs=list(names), sha256=hashlib.sha256(data).hexdigest())
+    (out / "model.json").write_text(json.dumps(meta))
+    return out
+
+
+def test_init_from_a_model_without_the_hidden_input(model_without_hidden: Path, pairs) -> None:
+    """It gets zero weights for the hidden texels: the network starts as exactly that model, whatever the
+    hidden texels are."""
     import onnxruntime as ort
 
-    from masquerade.training.refiner import build_refiner, init_onnx, load_onnx_weights
+    from masquerade.training.refiner import load_onnx_weights
 
-    path = init_onnx("shipped")
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    if "hidden" in {i.name for i in sess.get_inputs()}:
-        pytest.skip("the shipped refiner takes the hidden texels already")
-    net = build_refiner(refiner_preset()).eval()
-    load_onnx_weights(net, path)
-    rng = np.random.default_rng(0)
-    r = net.config.resolution
-    mask = np.zeros((2, 1, r, r), np.float32)
-    mask[..., r // 5 : 4 * r // 5, r // 5 : 4 * r // 5] = 1.0
-    feeds = {
-        "image": rng.random((2, 3, r, r), dtype=np.float32), "mask": mask,
-        "parts": rng.random((2, 3, r, r), dtype=np.float32),
-        "identity": rng.standard_normal((2, 128)).astype(np.float32),
-    }  # fmt: skip
-    (ref,) = sess.run(None, feeds)
-    hidden = torch.from_numpy((rng.random((2, 1, r, r)) > 0.5).astype(np.float32))
+    data, _, _ = pairs
+    net = RefinerNet(refiner_preset("tiny", RES)).eval()
+    load_onnx_weights(net, model_without_hidden / "refiner.onnx")
+    b = make_batch(data, np.arange(3), np.random.default_rng(4), 1.0, data.source_emb.mean(0))
+    assert b.hidden.max() > 0.5  # the corrupted composites have hidden texels
+    sess = ort.InferenceSession(
+        str(model_without_hidden / "refiner.onnx"), providers=["CPUExecutionProvider"]
+    )
+    (ref,) = sess.run(None, {k: getattr(b, k).numpy() for k in ("image", "mask", "parts", "identity")})
     with torch.no_grad():
-        got = net.correction(
-            *(torch.from_numpy(feeds[k]) for k in ("image", "mask", "parts", "identity")), hidden
-        )
-    assert np.abs(got.numpy() - ref).max() < 1e-5 and np.abs(ref).max() > 1e-3
+        got = net.correction(b.image, b.mask, b.parts, b.identity, b.hidden).numpy()
+    assert np.abs(got - ref).max() < 1e-5 and np.abs(ref).max() > 1e-3
+
+
+def test_refined_swapper_takes_a_model_without_the_hidden_input(
+    model_without_hidden: Path, astronaut: np.ndarray, hopper: np.ndarray
+) -> None:
+    sw = create_swapper("refined", model=model_without_hidden)
+    assert not sw.takes_hidden and create_swapper("refined").takes_hidden  # the shipped one takes it
+    with FaceSwapper(SwapOptions(swapper="mesh3d")) as fs:
+        warp, _ = fs.swap(hopper, astronaut)
+    with FaceSwapper(SwapOptions(swapper="refined", model=str(model_without_hidden))) as fs:
+        refined, _ = fs.swap(hopper, astronaut)
+    assert (np.abs(refined.astype(int) - warp.astype(int)).max(-1) > 0).sum() > 500
 
 
 def test_cli_train_refiner_init_errors(people: Path, tmp_path: Path, capsys) -> None:

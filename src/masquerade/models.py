@@ -138,7 +138,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
         "swapper",
         "masquerade",
         "data/models/refiner/refiner.onnx",
-        "2483eb1571f34247c6e6a71f383631fc1048ee85d13be508334d10b479e87cf6",
+        "dee3dad3a96ffb21532580faf1d9594836d34360cb1db93f3e39d2aeb4991e8f",
         _OURS_CELEBA,
         "the refined swapper's correction network, trained by this project (masquerade train refiner)",
     ),

@@ -11,10 +11,10 @@ The model ships in the package (``data/models/refiner``: ``model.json`` + ``refi
 with its model card; registry name ``masquerade-refiner``); ``--model DIR`` takes another trained one.
 Its ONNX contract: inputs ``image`` (float32 N×3×R×R, the composite crop, RGB in [0, 1]), ``mask``
 (N×1×R×R, the composite's mask), ``parts`` (N×3×R×R: the target's eyes, irises and inner mouth) and
-``identity`` (N×128, the source's unit dlib embedding), and in models trained since the occlusion
-handling (``masquerade-refiner`` 2) ``hidden`` (N×1×R×R: where the source's own texels were hidden — filled
-from the other side of the face or left to the target; zero with ``--occlusion off``); output
-``correction`` (N×3×R×R, added to the crop).
+``identity`` (N×128, the source's unit dlib embedding), and in models trained with occlusion handling on
+(their ``model.json`` lists it among the inputs) ``hidden`` (N×1×R×R: where the source's own texels were
+hidden — filled from the other side of the face or left to the target; zero with ``--occlusion off``);
+output ``correction`` (N×3×R×R, added to the crop).
 """
 
 from __future__ import annotations

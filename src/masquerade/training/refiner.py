@@ -143,7 +143,8 @@ class CorrectionNet(nn.Module):
 def load_onnx_weights(net: RefinerNet, onnx_path: str | Path) -> None:
     """Set ``net``'s weights from a trained refiner's ONNX file (its initialisers keep the PyTorch names).
     A model without the hidden-texels input (7 input channels) gets zero weights for it. One-line
-    :class:`InputError` when the sizes differ (another ``--preset``)."""
+    :class:`InputError` when the sizes differ (another ``--preset``) or a weight is not there by its name
+    (the exporter gives equal tensors one name: only an untrained model has those, e.g. zero biases)."""
     import onnx
     from onnx import numpy_helper
 

@@ -80,12 +80,22 @@ def test_video_looks_every_frame_only_while_a_hand_is_near(faces) -> None:
     assert det.calls == 2 and all(g is None for g in got)  # frames 0 and 5
     det.hand = _open_hand(60, 120, 8)  # crop pixels of the 192-px look
     got = [hands.crop_mask(rgb, face, m, 128, state) for _ in range(10)]
-    # frame 10 is a look; from the first look that finds the hand on, every frame is one
-    assert det.calls == 2 + 10 and all(g is not None and g.max() == 1 for g in got)
+    # frame 10 is a look; from the first look that finds the hand on, every frame is one, and the hand is
+    # used from the second frame in a row it is found on
+    assert det.calls == 2 + 10 and got[0] is None and all(g is not None and g.max() == 1 for g in got[1:])
     det.hand = None
     [hands.crop_mask(rgb, face, m, 128, state) for _ in range(10)]
     assert det.calls == 12 + 2
-    assert hands.crop_mask(rgb, face, m, 128) is None and det.calls == 15  # no state: every call looks
+    # a hand found on one frame only (the landmarker's false finds on a face) is never used
+    det.hand = _open_hand(60, 120, 8)
+    got = [hands.crop_mask(rgb, face, m, 128, state)]  # frame 30 looks and finds it
+    det.hand = None
+    got += [hands.crop_mask(rgb, face, m, 128, state) for _ in range(9)]  # 31 looks again, then 36
+    assert det.calls == 14 + 3 and all(g is None for g in got)
+    det.hand = _open_hand(60, 120, 8)
+    assert hands.crop_mask(rgb, face, m, 128) is not None  # no state: every call looks and uses what it finds
+    det.hand = None
+    assert hands.crop_mask(rgb, face, m, 128) is None and det.calls == 19
 
 
 @pytest.fixture(scope="module")

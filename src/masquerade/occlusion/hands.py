@@ -10,7 +10,10 @@ adds to the segmenter's mask inside the face oval.
 Where it looks: a square crop around the face (2.4 × its box, 192 px; the detector's cost does not
 depend on the input size, about 10 ms for its palm detector plus 5 ms per hand found on a 2-core CPU).
 In video, :meth:`HandOccluders.crop_mask` with a per-person ``state`` looks on every frame while a hand
-is near the face and on every ``every``-th (10th) frame otherwise, so a video without hands pays a tenth.
+is near the face and on every ``every``-th (10th) frame otherwise, so a video without hands pays a tenth;
+and a hand is used from the second frame in a row it is found on: the landmarker now and then finds a
+"hand" on a face for one frame (on the shared portrait clip: once in 32 looks, on the nose and mouth),
+and keeping the target's pixels there for one frame was the largest part of the clip's colour flicker.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ class HandOccluders:
     ) -> np.ndarray | None:
         """The silhouettes of the hands near ``face`` drawn through ``matrix`` (size×size float32), or None
         when there are none. ``state`` (one dict per person in a video): look again only on every
-        ``every``-th frame while no hand was near."""
+        ``every``-th frame while no hand was near, and use hands found on two frames in a row only."""
         if state is not None:
             wait = state.get("hands_wait", 0)
             if wait > 0:
@@ -97,6 +100,9 @@ class HandOccluders:
         hands = self.find(rgb, face)
         if state is not None:
             state["hands_wait"] = 0 if hands else self.every - 1
+            before, state["hands_seen"] = state.get("hands_seen", False), bool(hands)
+            if not before:  # a first find: used if the next frame's look confirms it
+                return None
         if not hands:
             return None
         out = np.zeros((size, size), np.uint8)

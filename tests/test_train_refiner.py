@@ -350,3 +350,19 @@ def test_refined_swapper_is_told_where_the_source_was_hidden(
         fs.swap(covered, astronaut)
     clean, occluded, off = (int((h > 0.5).sum()) for h in seen)
     assert occluded > clean + 100 and off == 0, (clean, occluded, off)
+
+
+def test_a_run_from_an_earlier_version_is_a_one_line_error(pairs, tmp_path: Path) -> None:
+    """A run folder whose stored configuration lacks a setting this version added (here ``init``, which
+    came with the hidden-texels input and its wider first layer) is not resumed: the error says why."""
+    from masquerade.training.trainer import ConfigMismatchError
+
+    data, _, _ = pairs
+    cfg = _config(Path("x"))
+    Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(1, save_every=1)).run()
+    latest = tmp_path / "checkpoints" / "latest.pt"
+    state = load_checkpoint(latest)
+    del state["config"]["init"]
+    torch.save(state, latest)
+    with pytest.raises(ConfigMismatchError, match=r"init: \(absent\).*earlier version of masquerade"):
+        Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(2)).run()

@@ -426,9 +426,11 @@ class Trainer:
                 return state
             if not self.options.force:
                 shown = "; ".join(diffs[:4]) + ("; …" if len(diffs) > 4 else "")
+                older = any(": (absent) → " in d for d in diffs)  # a setting this version added
                 raise ConfigMismatchError(
-                    f"{self.out}: holds a run with another configuration ({shown}); use the same options "
-                    "to resume, another folder, or --force to start over"
+                    f"{self.out}: holds a run with another configuration ({shown})"
+                    + ("; it was made by an earlier version of masquerade" if older else "")
+                    + "; use the same options to resume, another folder, or --force to start over"
                 )
             self._start_over()
             return None

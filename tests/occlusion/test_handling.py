@@ -263,3 +263,21 @@ def test_a_source_in_sunglasses_leaves_no_frames_on_the_swap(
         gray = [cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(int) for x in (target, out)]
         darker = int(((gray[0] - gray[1] > 60) & region).sum())
         assert darker < most, (darker, most)
+
+
+@pytest.mark.slow
+def test_evaluation_does_not_warn_about_hidden_sources(celeba: Path, caplog) -> None:
+    """Benchmarks hold occluded sources on purpose: ``evaluate`` leaves out the advice to take another
+    photo, and a swap after it gives it again."""
+    from masquerade import load_image, sample_path
+    from masquerade.evaluation import evaluate
+    from masquerade.evaluation.benchmarks import PairSpec
+
+    src = celeba / "images" / SUNGLASSES_PHOTO
+    pair = PairSpec(index=0, kind="swap", source=src, target=sample_path("astronaut"))
+    with caplog.at_level("WARNING", logger="masquerade.occlusion.handling"):
+        (rep,) = evaluate(["mesh3d"], [pair])
+        assert rep.pairs[0].failure is None and not caplog.records
+        with FaceSwapper(SwapOptions()) as fs:
+            fs.swap(load_image(src).rgb, load_image(sample_path("astronaut")).rgb)
+    assert any("eyes are hidden" in r.getMessage() for r in caplog.records)

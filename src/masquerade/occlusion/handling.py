@@ -20,6 +20,8 @@ the swap uses them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -181,6 +183,19 @@ class Occlusion:
                 return holes
         self.clean_source(rgb, face)
         return self._cleaned[0][3]
+
+
+@contextmanager
+def source_warnings_off() -> Iterator[None]:
+    """Within it, the warnings about hidden source faces are not logged (training and evaluation swap
+    occluded sources on purpose; the advice to take another photo is for a user's own swap)."""
+    logger = logging.getLogger(__name__)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _eye_area(face: Face, m: np.ndarray, r: int) -> np.ndarray:

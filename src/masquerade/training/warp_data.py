@@ -306,7 +306,7 @@ def corrupt_source(
 def _make_pairs(args: tuple[list[PairPlan], list[PhotoFace], int]) -> dict[str, np.ndarray]:
     """Worker: the crops of some pairs (see the module docstring)."""
     from ..identity.encoder import IdentityEncoder
-    from ..occlusion.handling import Occlusion
+    from ..occlusion.handling import Occlusion, source_warnings_off
     from ..pipeline import SwapOptions
     from ..swappers.mesh3d import Mesh3DSwapper
 
@@ -315,15 +315,10 @@ def _make_pairs(args: tuple[list[PairPlan], list[PhotoFace], int]) -> dict[str, 
     options = SwapOptions()
     enc = IdentityEncoder()
     occlusion = Occlusion()
-    # the occlusion handling warns about every source photo with much of its face hidden: here that is
-    # the point (corrupted sources), so its warnings are left out while the pairs are made
-    quiet = logging.getLogger(Occlusion.__module__)
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
     try:
-        return _pairs(plans, photos, size, swapper, options, enc, occlusion)
+        with source_warnings_off():  # hidden source faces are the point here (corrupted sources)
+            return _pairs(plans, photos, size, swapper, options, enc, occlusion)
     finally:
-        quiet.setLevel(level)
         enc.close()
         occlusion.close()
 

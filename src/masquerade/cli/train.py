@@ -36,6 +36,7 @@ from ..training.configs import (
     SEGMENTER_OCCLUDERS,
     SEGMENTER_PRESETS,
     SEGMENTER_STEPS,
+    SHIPPED_INIT,
     TEMPLATES,
     VARIANTS,
     AugmentConfig,
@@ -405,9 +406,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help=f"a loss weight (repeat): {_weights_help(RefinerLossConfig())}; 0 skips the term",
     )  # fmt: skip
     rf.add_argument(
-        "--init", metavar="DIR|shipped",
-        help="start from a trained refiner's weights: its model folder, or 'shipped' for the one in the "
-        "package (a model from before the hidden-texels input gets zero weights for it); default: random",
+        "--init", metavar=f"DIR|{SHIPPED_INIT}",
+        help=f"start from a trained refiner's weights: its model folder, or '{SHIPPED_INIT}' for the one in "
+        "the package (a model from before the hidden-texels input gets zero weights for it); default: random",
     )  # fmt: skip
     rf.add_argument("--seed", type=int, help=f"random seed (default {seed})")
     _add_run_options(rf, "refiner.onnx")
@@ -854,7 +855,7 @@ def _refiner_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> 
     if base is None and not args.data:
         raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
     pick = _picker(base, RefinerTrainConfig)
-    if args.init is not None and args.init != "shipped":
+    if args.init is not None and args.init != SHIPPED_INIT:
         args.init = resolve_path(args.init)
     own = (
         "holdout",

@@ -222,7 +222,7 @@ def _eye_brightness(rgb: np.ndarray, face: Face, prob: np.ndarray, m: np.ndarray
     eyes = _eye_area(face, m, r)
     if face.mesh is None or not eyes.any():
         return 1.0
-    crop = cv2.warpAffine(rgb, m, (r, r), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    crop, _ = face_crop(rgb, face, r)  # what the segmenter looked at (``m`` is its matrix)
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
     skin = (oval_mask(face.mesh, m, r) > 0.5) & ~eyes & (prob < KEEP_LOW)
     if int(skin.sum()) < 20:

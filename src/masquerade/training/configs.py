@@ -475,6 +475,9 @@ class RefinerLossConfig:
 REFINER_LOSS_NAMES: tuple[str, ...] = tuple(RefinerLossConfig.__dataclass_fields__)
 
 
+SHIPPED_INIT = "shipped"  # RefinerTrainConfig.init: the refiner in the package
+
+
 @dataclass(frozen=True)
 class RefinerTrainConfig:
     """Everything that defines a refiner run (stored in checkpoints; must match to resume)."""
@@ -492,7 +495,7 @@ class RefinerTrainConfig:
     lr: float = 5e-4
     lr_d: float = 2e-4
     preview_faces: int = 6
-    init: str = ""  # start from this trained refiner's weights: a model folder or "shipped" ("": random)
+    init: str = ""  # start from this trained refiner's weights: a model folder or SHIPPED_INIT ("": random)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))

@@ -41,6 +41,7 @@ import torch
 
 from ..errors import InputError, ModelError
 from ..files import atomic_write_bytes
+from ..swappers import refined as refined_swapper
 from .autoencoder import PairAutoencoder, SwapNet, build_autoencoder
 from .common import IDENTITY_DIM, parameter_count
 from .configs import AutoencoderTrainConfig, DiffusionTrainConfig, GeneratorTrainConfig
@@ -369,10 +370,8 @@ def _export_diffusion_state(out: Path, state: dict[str, Any], opset: int = 17) -
     return _write_model(out, data, compare_diffusion_onnx(model, data), meta)
 
 
-REFINER_FORMAT = "masquerade-refiner"
-REFINER_VERSION = 1
 REFINER_ONNX = "refiner.onnx"
-REFINER_INPUTS = ("image", "mask", "parts", "identity", "hidden")
+REFINER_INPUTS = (*refined_swapper.INPUTS, refined_swapper.HIDDEN)  # what the refined swapper feeds
 REFINER_OUTPUTS = ("correction",)
 
 
@@ -415,8 +414,8 @@ def export_refiner_state(out: Path, state: dict[str, Any], opset: int = 17) -> E
     data = onnx_bytes(net, dummies, REFINER_INPUTS, REFINER_OUTPUTS, opset)
     diff = onnx_difference(net, data, _refiner_dummies(r, 2, 1), REFINER_OUTPUTS)
     meta = {
-        "format": REFINER_FORMAT,
-        "version": REFINER_VERSION,
+        "format": refined_swapper.MODEL_FORMAT,
+        "version": refined_swapper.MODEL_VERSION,
         "resolution": r,
         "template": "refine",
         "onnx": REFINER_ONNX,

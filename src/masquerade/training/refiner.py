@@ -41,7 +41,7 @@ from torch import nn
 
 from ..errors import InputError
 from .common import IdentityLoss, parameter_count, preview_grid
-from .configs import RefinerConfig, RefinerTrainConfig
+from .configs import SHIPPED_INIT, RefinerConfig, RefinerTrainConfig
 from .losses import ssim_map
 from .trainer import StepContext, TrainTask
 from .warp_data import WarpPairs
@@ -452,9 +452,6 @@ def init_onnx(init: str) -> Path:
     from ..swappers.refined import read_refiner_info
 
     return Path(read_refiner_info(None if init == SHIPPED_INIT else init).onnx)
-
-
-SHIPPED_INIT = "shipped"
 
 
 def export_state(model: RefinerNet) -> CorrectionNet:

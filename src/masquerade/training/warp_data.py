@@ -373,26 +373,23 @@ def _pairs(
         def crop(img: np.ndarray, interp: int = cv2.INTER_AREA, m: np.ndarray = m) -> np.ndarray:
             return cv2.warpAffine(img, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
-        def u8(x: np.ndarray) -> np.ndarray:
-            return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
-
         occ = np.zeros((size, size), np.uint8)
         if alpha is not None:
             warped = cv2.remap(alpha, maps.map_x, maps.map_y, cv2.INTER_LINEAR) * maps.coverage
             full = np.zeros(t_rgb.shape[:2], np.float32)
             h, w = warped.shape
             full[maps.y0 : maps.y0 + h, maps.x0 : maps.x0 + w] = warped
-            occ = u8(crop(full * mask.full(full.shape)))
+            occ = _u8(crop(full * mask.full(full.shape)))
         to_chip = np.vstack([enc.chip_matrix(t_rgb, tf.landmarks_68, CHIP_SIZE), [0, 0, 1]])
         from_crop = np.linalg.inv(np.vstack([m, [0, 0, 1]]))
         rows["keys"].append(plan.key)
         rows["target"].append(crop(t_rgb))
         rows["out"].append(crop(out))
         rows["out_corrupt"].append(crop(out2))
-        rows["mask"].append(u8(mask_crop(mask, m, size)))
-        rows["mask_corrupt"].append(u8(mask_crop(mask2, m, size)))
-        rows["hidden"].append(u8(hidden_crop))
-        rows["hidden_corrupt"].append(u8(hidden2))
+        rows["mask"].append(_u8(mask_crop(mask, m, size)))
+        rows["mask_corrupt"].append(_u8(mask_crop(mask2, m, size)))
+        rows["hidden"].append(_u8(hidden_crop))
+        rows["hidden_corrupt"].append(_u8(hidden2))
         assert tf.mesh is not None
         rows["parts"].append(parts_map(tf.mesh, m, size))
         rows["occluder"].append(occ)
@@ -407,6 +404,11 @@ def _pairs(
     arrays["keys"] = np.array(rows["keys"], dtype=str).reshape(-1)
     arrays["failed"] = np.array(failed, dtype=str).reshape(-1)
     return arrays
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    """A 0..1 float map stored as uint8."""
+    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)

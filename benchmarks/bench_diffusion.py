@@ -3,7 +3,8 @@
 Times :meth:`DiffusionSwapper.generate` — the DDIM loop through onnxruntime on one aligned target
 face of the bundled samples — for several step counts, with and without classifier-free guidance
 (guidance doubles the batch of every denoiser call), and the whole ``FaceSwapper.swap`` (analysis,
-alignment, sampling, blending) at the model's default steps.
+alignment, sampling, blending; for a model conditioned on the 3-D warp also mesh3d's warp and composite)
+at the model's default steps.
 
     python benchmarks/bench_diffusion.py --model RUN_DIR [--steps 10 25 50] [--repeat 3]
 """
@@ -19,7 +20,12 @@ import numpy as np
 from envinfo import environment
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path
-from masquerade.swappers.diffusion import DiffusionOptions, DiffusionSwapper
+from masquerade.swappers.diffusion import (
+    WARP_CONDITION,
+    WARP_CONDITION_CHANNELS,
+    DiffusionOptions,
+    DiffusionSwapper,
+)
 
 
 def main() -> None:
@@ -35,16 +41,20 @@ def main() -> None:
     with FaceAnalyzer(identity=False) as fa:
         t_face, s_face = fa.get(target)[0], fa.get(source)[0]
         probe = DiffusionSwapper(args.model)
-        cond, _, _ = probe.condition(target, t_face)
+        if probe.model_info.condition == WARP_CONDITION:  # the time does not depend on the values
+            r = probe.resolution
+            cond, start = np.zeros((WARP_CONDITION_CHANNELS, r, r), np.float32), np.zeros((1, 3, r, r))
+        else:
+            (cond, _, _), start = probe.condition(target, t_face), None
         ident = probe.identities(source, s_face)[None]
         for guidance in (probe.info.guidance, 1.0):
             for steps in args.steps:
                 sw = DiffusionSwapper(args.model, DiffusionOptions(steps=steps, guidance=guidance))
-                sw.generate(cond[None], ident)  # warm-up
+                sw.generate(cond[None], ident, start)  # warm-up
                 times = []
                 for _ in range(args.repeat):
                     t0 = time.perf_counter()
-                    sw.generate(cond[None], ident)
+                    sw.generate(cond[None], ident, start)
                     times.append(time.perf_counter() - t0)
                 ms = 1e3 * float(np.median(times))
                 rows.append({"steps": steps, "guidance": guidance, "ms_per_face": round(ms, 1)})

@@ -7,8 +7,10 @@ Usage (from the repository root)::
         --benchmark celeba_swap_v1 --benchmark lfw_swap_v2 --out benchmarks/out/refiner_models
 
 Columns: ``mesh3d``, ``refined`` (the model in the package) and ``refined`` with each ``--model`` folder
-(a ``masquerade train refiner`` run folder or a copy of its ``refiner.onnx`` + ``model.json``), labelled
-by the folder's name; all with the default options (occlusion handling on, unless ``--occlusion off``).
+(a ``masquerade train refiner`` run folder or a copy of its ``refiner.onnx`` + ``model.json``) or
+``diffusion`` with each diffusion model folder (``masquerade train diffusion --condition warp``: it
+refines mesh3d's composite too), labelled by the swapper and the folder's name; all with the default
+options (occlusion handling on, unless ``--occlusion off``).
 Each benchmark's report folder (``--out/<benchmark>/``: ``report.md`` with every figure per subset and
 the paired comparison against mesh3d, grids) is written as ``masquerade evaluate`` writes it;
 ``--out/results.md`` has the figures issue #19 names, one table per benchmark, and each ``--model``
@@ -30,6 +32,7 @@ from masquerade.evaluation import evaluate, limit_pairs, load_benchmark, write_r
 from masquerade.evaluation.compare import compare, comparison_lines
 from masquerade.evaluation.results import SwapperSpec
 from masquerade.pipeline import SwapOptions
+from masquerade.swappers import swapper_takes_model
 
 FIGURES = (  # (subset, metric, label)
     ("swap", "closer_to_source", "closer to source ↑"),
@@ -53,7 +56,10 @@ def _value(report: Any, kind: str, key: str) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, action="append", default=[], help="a refiner model folder (repeat)")
+    ap.add_argument(
+        "--model", type=Path, action="append", default=[],
+        help="a refiner model folder, or a diffusion model folder trained with --condition warp (repeat)",
+    )  # fmt: skip
     ap.add_argument("--benchmark", action="append", help="shipped benchmark (repeat; default celeba_swap_v1)")
     ap.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"))
     ap.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
@@ -67,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         SwapperSpec("refined", SwapOptions(swapper="refined", occlusion=on)),
     ]
     for m in args.model:
-        options = SwapOptions(swapper="refined", model=str(m), occlusion=on)
-        specs.append(SwapperSpec("refined", options, label=f"refined {m.name}"))
+        kind = "diffusion" if swapper_takes_model("diffusion", m) else "refined"
+        options = SwapOptions(swapper=kind, model=str(m), occlusion=on)
+        specs.append(SwapperSpec(kind, options, label=f"{kind} {m.name}"))
     command = "python benchmarks/bench_refiner_models.py " + " ".join(sys.argv[1:] if argv is None else argv)
     res: dict[str, Any] = {"environment": environment(), "command": command}
     lines = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -325,3 +326,16 @@ def test_warp_conditioned_diffusion_trains_exports_and_swaps(people: Path, tmp_p
         b, _ = fs.swap(src, tgt)
         assert fs.swapper.calls == 6  # 3 DDIM steps per swap
     assert np.array_equal(a, b) and not np.array_equal(a, tgt)
+    # it refines mesh3d's composite: it changes pixels only where the warp did (its 64-px change is
+    # resampled to the photo, so up to a crop pixel or two beyond) ...
+    with FaceSwapper(SwapOptions(swapper="mesh3d")) as fs:
+        warp, _ = fs.swap(src, tgt)
+    changed = np.abs(a.astype(int) - warp).max(2) > 0
+    near = cv2.dilate((np.abs(warp.astype(int) - tgt).max(2) > 0).astype(np.uint8), np.ones((25, 25)))
+    assert changed.any() and not (changed & (near == 0)).any()
+    # ... and only by what the model changed: a sample equal to its start (the warp's 64-px crop) leaves
+    # the warp as it was, at full resolution, not a 64-px copy of it
+    with FaceSwapper(opts) as fs:
+        fs.swapper.generate = lambda cond, ident, start: (start.transpose(0, 2, 3, 1) + 1) * 127.5
+        same, _ = fs.swap(src, tgt)
+    assert np.array_equal(same, warp)

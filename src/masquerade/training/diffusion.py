@@ -492,8 +492,10 @@ class WarpDiffusionTask(DiffusionTask):
         held = set(self.preview_index.tolist())
         index = np.array([i for i in rng.integers(0, len(self.pairs), 2 * n) if i not in held][:n])
         pairs, cond = self.warp_batch(index, rng, self.cfg.corrupt)
+        # sampling starts from the warp noised to ``strength``: the steps above it are never run
+        top = int(round(self.cfg.strength * (self.cfg.timesteps - 1)))  # as ddim_sample's start
         return DiffusionBatch(
-            pairs=pairs, condition=cond, t=rng.integers(0, self.cfg.timesteps, n).astype(np.int64),
+            pairs=pairs, condition=cond, t=rng.integers(0, top + 1, n).astype(np.int64),
             noise=rng.standard_normal((n, 3, r, r)).astype(np.float32),
             has_identity=(rng.random(n) >= self.cfg.cond_drop).astype(np.float32),
         )  # fmt: skip

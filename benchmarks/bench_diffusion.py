@@ -47,7 +47,7 @@ def main() -> None:
         else:
             (cond, _, _), start = probe.condition(target, t_face), None
         ident = probe.identities(source, s_face)[None]
-        for guidance in (probe.info.guidance, 1.0):
+        for guidance in (probe.model_info.guidance, 1.0):
             for steps in args.steps:
                 sw = DiffusionSwapper(args.model, DiffusionOptions(steps=steps, guidance=guidance))
                 sw.generate(cond[None], ident, start)  # warm-up

@@ -36,9 +36,10 @@ from masquerade.swappers.diffusion import (  # noqa: E402
 from masquerade.training.configs import (  # noqa: E402
     DIFFUSION_LOSS_NAMES,
     DiffusionTrainConfig,
+    diffusion_condition_preset,
     diffusion_preset,
 )
-from masquerade.training.diffusion import DiffusionTask  # noqa: E402
+from masquerade.training.diffusion import DiffusionTask, WarpDiffusionTask  # noqa: E402
 from masquerade.training.export import export_run  # noqa: E402
 from masquerade.training.trainer import Trainer  # noqa: E402
 
@@ -302,6 +303,32 @@ def test_sampling_from_the_warp_starts_there() -> None:
     near = ddim_sample(zero, cond, ident, abar, 4, 1.0, seed=2, start=start, strength=0.1)
     far = ddim_sample(zero, cond, ident, abar, 4, 1.0, seed=2)
     assert np.abs(near - start).mean() < 0.2 < np.abs(far - start).mean()
+
+
+class _WarpPairs:
+    """Blank warp pairs (the fields :class:`WarpDiffusionTask` reads), half of them same-person."""
+
+    def __init__(self, n: int, size: int) -> None:
+        img = np.zeros((n, size, size, 3), np.uint8)
+        self.out = self.out_corrupt = self.target = self.parts = img
+        self.mask = np.zeros((n, size, size), np.uint8)
+        self.same = np.arange(n) % 2 == 0
+        self.corruption = np.ones(n, np.float32)
+        self.source_emb = np.random.default_rng(0).standard_normal((n, 128)).astype(np.float32)
+        self.theta = np.zeros((n, 2, 3), np.float32)
+
+    def __len__(self) -> int:
+        return len(self.same)
+
+
+def test_warp_training_draws_timesteps_only_up_to_the_strength(people: Path) -> None:
+    """Sampling starts from the warp noised to ``strength``: training spends no steps above it."""
+    model = diffusion_condition_preset("tiny", RES, "warp")
+    cfg = DiffusionTrainConfig(str(people), model=model, holdout="none", condition="warp", strength=0.3)
+    task = WarpDiffusionTask(cfg, data=_WarpPairs(12, 2 * RES))
+    t = np.concatenate([task.batch(step).t for step in range(50)])
+    top = round(0.3 * (cfg.timesteps - 1))
+    assert t.max() <= top and t.max() > 0.8 * top and (t < 0.2 * top).any()
 
 
 @pytest.mark.slow

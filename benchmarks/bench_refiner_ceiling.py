@@ -9,7 +9,10 @@ and reports the same-person SSIM and PSNR in the target's face (the evaluation's
 for each R. No network is involved: it says what any corrector at R px could reach at most.
 
     python benchmarks/bench_refiner_ceiling.py --benchmark celeba_swap_v1 --sizes 8 16 32 64 128 256 \\
-        --out benchmarks/out/refiner_ceiling.json
+        --scales 1 2 3 4 6 --out benchmarks/out/refiner_ceiling.json
+
+With ``--scales`` it also measures the package's refiner with its correction scaled (mesh3d + K·(refined −
+mesh3d)) and compares its correction with each oracle's (RMS and cosine, luma, in the target's face).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from masquerade.evaluation import load_benchmark
 from masquerade.evaluation.metrics import face_region, masked_psnr, masked_ssim
 from masquerade.occlusion.handling import source_warnings_off
 from masquerade.swappers.mesh3d import Mesh3DSwapper
-from masquerade.swappers.refined import add_correction, composite_crop
+from masquerade.swappers.refined import RefinedSwapper, add_correction, composite_crop
 
 
 class OracleSwapper(Mesh3DSwapper):
@@ -58,12 +61,24 @@ class OracleSwapper(Mesh3DSwapper):
         return add_correction(image, corr, m)
 
 
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x))))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--benchmark", default="celeba_swap_v1")
     ap.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"))
     ap.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
     ap.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
+    ap.add_argument(
+        "--scales", type=float, nargs="*", default=[],
+        help="also the package's refiner with its correction scaled by each K (mesh3d + K·(refined − "
+        "mesh3d)), and how its correction compares with each oracle's (RMS, cosine; luma in the face)",
+    )  # fmt: skip
     ap.add_argument("--limit", type=int, help="only the first N same-person pairs")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/refiner_ceiling.json"))
     args = ap.parse_args()
@@ -71,8 +86,12 @@ def main() -> None:
     bench = load_benchmark(args.benchmark, args.lfw, args.celeba)
     pairs = [p for p in bench.pairs if p.kind == "same"][: args.limit]
     labels = ["mesh3d", *(f"oracle {r} px" for r in args.sizes)]
-    swappers = [None, *(OracleSwapper(r) for r in args.sizes)]
-    scores: dict[str, dict[str, list[float]]] = {k: {"ssim": [], "psnr": []} for k in labels}
+    swappers: list[Any] = [None, *(OracleSwapper(r) for r in args.sizes)]
+    if args.scales:
+        swappers.append(RefinedSwapper())
+    scales = [f"refiner ×{k:g}" for k in args.scales]
+    scores: dict[str, dict[str, list[float]]] = {k: {"ssim": [], "psnr": []} for k in labels + scales}
+    versus: dict[str, list[tuple[float, float, float]]] = {k: [] for k in labels[1:]}  # refiner vs oracle
     t0 = time.perf_counter()
     with FaceSwapper(SwapOptions(swapper="mesh3d")) as fs, source_warnings_off():
         plain = fs.swapper
@@ -89,7 +108,17 @@ def main() -> None:
                 outs.append(fs.swap(src, tgt, source=sface)[0])
             if any(masked_ssim(o, tgt, region) is None for o in outs):
                 continue
-            for label, out in zip(labels, outs, strict=True):
+            if args.scales:
+                base, corr = outs[0].astype(np.float32), outs.pop().astype(np.float32) - outs[0]
+                outs += [np.clip(np.round(base + k * corr), 0, 255).astype(np.uint8) for k in args.scales]
+                mine = (corr @ LUMA)[region]
+                for label, out in zip(labels[1:], outs[1 : len(labels)], strict=True):
+                    theirs = ((out - base) @ LUMA)[region]
+                    cos = float(
+                        mine @ theirs / max(float(np.linalg.norm(mine) * np.linalg.norm(theirs)), 1e-6)
+                    )
+                    versus[label].append((_rms(mine), _rms(theirs), cos))
+            for label, out in zip(labels + scales, outs, strict=True):
                 scores[label]["ssim"].append(float(masked_ssim(out, tgt, region)))  # type: ignore[arg-type]
                 scores[label]["psnr"].append(float(masked_psnr(out, tgt, region)))  # type: ignore[arg-type]
     wall = time.perf_counter() - t0
@@ -98,8 +127,22 @@ def main() -> None:
     }
     for k, r in rows.items():
         print(f"{k:>16}: SSIM {r['ssim']:.4f}  PSNR {r['psnr']:.2f} dB  ({r['pairs']} pairs)")
+    corrections = {}
+    for k, v in versus.items():
+        if v:
+            a = np.array(v)
+            corrections[k] = {
+                "rms_refiner": a[:, 0].mean(),
+                "rms_oracle": a[:, 1].mean(),
+                "cosine": a[:, 2].mean(),
+            }
+            print(f"{k:>16}: correction RMS {a[:, 1].mean():.2f} grey levels (refiner {a[:, 0].mean():.2f}), "
+                  f"cosine with the refiner's {a[:, 2].mean():.3f}")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"environment": environment(), "benchmark": args.benchmark, "seconds": wall, "figures": rows}
+    report = {
+        "environment": environment(), "benchmark": args.benchmark, "seconds": wall, "figures": rows,
+        "corrections": corrections,
+    }  # fmt: skip
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"{wall:.0f} s → {args.out}")
 

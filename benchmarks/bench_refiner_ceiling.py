@@ -79,6 +79,9 @@ def main() -> None:
         help="also the package's refiner with its correction scaled by each K (mesh3d + K·(refined − "
         "mesh3d)), and how its correction compares with each oracle's (RMS, cosine; luma in the face)",
     )  # fmt: skip
+    ap.add_argument(
+        "--refiner", type=Path, help="with --scales: this refiner model folder, not the package's"
+    )
     ap.add_argument("--limit", type=int, help="only the first N same-person pairs")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/refiner_ceiling.json"))
     args = ap.parse_args()
@@ -88,7 +91,7 @@ def main() -> None:
     labels = ["mesh3d", *(f"oracle {r} px" for r in args.sizes)]
     swappers: list[Any] = [None, *(OracleSwapper(r) for r in args.sizes)]
     if args.scales:
-        swappers.append(RefinedSwapper())
+        swappers.append(RefinedSwapper(model=args.refiner))
     scales = [f"refiner ×{k:g}" for k in args.scales]
     scores: dict[str, dict[str, list[float]]] = {k: {"ssim": [], "psnr": []} for k in labels + scales}
     versus: dict[str, list[tuple[float, float, float]]] = {k: [] for k in labels[1:]}  # refiner vs oracle

@@ -43,7 +43,10 @@ def main() -> None:
         probe = DiffusionSwapper(args.model)
         if probe.model_info.condition == WARP_CONDITION:  # the time does not depend on the values
             r = probe.resolution
-            cond, start = np.zeros((WARP_CONDITION_CHANNELS, r, r), np.float32), np.zeros((1, 3, r, r))
+            cond, start = (
+                np.zeros((WARP_CONDITION_CHANNELS, r, r), np.float32),
+                np.zeros((1, 3, r, r), np.float32),
+            )
         else:
             (cond, _, _), start = probe.condition(target, t_face), None
         ident = probe.identities(source, s_face)[None]

@@ -109,11 +109,16 @@ def main() -> None:
             for sw in swappers:
                 fs.swapper = plain if sw is None else sw
                 outs.append(fs.swap(src, tgt, source=sface)[0])
-            if any(masked_ssim(o, tgt, region) is None for o in outs):
-                continue
             if args.scales:
                 base, corr = outs[0].astype(np.float32), outs.pop().astype(np.float32) - outs[0]
                 outs += [np.clip(np.round(base + k * corr), 0, 255).astype(np.uint8) for k in args.scales]
+            ssims = [masked_ssim(o, tgt, region) for o in outs]
+            if any(v is None for v in ssims):
+                continue
+            for label, out, v in zip(labels + scales, outs, ssims, strict=True):
+                scores[label]["ssim"].append(float(v))  # type: ignore[arg-type]
+                scores[label]["psnr"].append(float(masked_psnr(out, tgt, region)))  # type: ignore[arg-type]
+            if args.scales:
                 mine = (corr @ LUMA)[region]
                 for label, out in zip(labels[1:], outs[1 : len(labels)], strict=True):
                     theirs = ((out - base) @ LUMA)[region]
@@ -121,9 +126,6 @@ def main() -> None:
                         mine @ theirs / max(float(np.linalg.norm(mine) * np.linalg.norm(theirs)), 1e-6)
                     )
                     versus[label].append((_rms(mine), _rms(theirs), cos))
-            for label, out in zip(labels + scales, outs, strict=True):
-                scores[label]["ssim"].append(float(masked_ssim(out, tgt, region)))  # type: ignore[arg-type]
-                scores[label]["psnr"].append(float(masked_psnr(out, tgt, region)))  # type: ignore[arg-type]
     wall = time.perf_counter() - t0
     rows = {
         k: {m: float(np.mean(v)) for m, v in d.items()} | {"pairs": len(d["ssim"])} for k, d in scores.items()

@@ -189,13 +189,12 @@ class Occlusion:
 def source_warnings_off() -> Iterator[None]:
     """Within it, the warnings about hidden source faces are not logged (training and evaluation swap
     occluded sources on purpose; the advice to take another photo is for a user's own swap)."""
-    logger = logging.getLogger(__name__)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    level = log.level
+    log.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        log.setLevel(level)
 
 
 def _eye_area(face: Face, m: np.ndarray, r: int) -> np.ndarray:

@@ -193,6 +193,13 @@ def attribute_condition(face: np.ndarray, mask: np.ndarray, landmarks: np.ndarra
     ).astype(np.float32)
 
 
+def warp_condition(composite: np.ndarray, mask: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """The 3-D warp as a warp-conditioned denoiser sees it (:data:`WARP_CONDITION`): N×7×R×R float32 — the
+    composite's crop (N×3×R×R RGB in [0, 1]) in [−1, 1], its mask (N×1×R×R in [0, 1]) and the target's
+    eyes, irises and inner mouth (N×3×R×R in [0, 1], :func:`~.refined.parts_map`)."""
+    return np.concatenate([np.asarray(composite, np.float32) * 2 - 1, mask, parts], 1).astype(np.float32)
+
+
 # ------------------------------------------------------------------------------------- the swapper
 @dataclass(frozen=True)
 class DiffusionInfo:
@@ -410,11 +417,10 @@ class WarpDiffusionSwapper(DiffusionSwapper):
         if source_rgb is None or source is None or target.mesh is None:
             return None
         crop, mcrop, parts, m = composite_crop(image, mask, target, self.resolution)
-        cond = np.concatenate(
-            [(crop.astype(np.float32) / 127.5 - 1).transpose(2, 0, 1), mcrop[None],
-             parts.astype(np.float32).transpose(2, 0, 1) / 255],
-        ).astype(np.float32)  # fmt: skip
+        cond = warp_condition(
+            crop.transpose(2, 0, 1)[None] / np.float32(255), mcrop[None, None],
+            parts.transpose(2, 0, 1)[None] / np.float32(255),
+        )  # fmt: skip
         ident = self.identities(source_rgb, source)[None]
-        face = self.generate(cond[None], ident, start=cond[None, :3])[0]
-        corr = (face - crop.astype(np.float32)) * mcrop[..., None]
-        return add_correction(image, corr.astype(np.float32), m)
+        face = self.generate(cond, ident, start=cond[:, :3])[0]
+        return add_correction(image, (face - crop) * mcrop[..., None], m)

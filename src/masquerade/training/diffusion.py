@@ -49,6 +49,7 @@ from ..swappers.diffusion import (
     alphas_cumprod,
     attribute_condition,
     ddim_sample,
+    warp_condition,
 )
 from .common import IdentityLoss, IdentityPairTask, TensorPairs, model_parameters, preview_grid
 from .configs import DiffusionConfig, DiffusionTrainConfig
@@ -484,7 +485,7 @@ class WarpDiffusionTask(DiffusionTask):
             landmarks=np.zeros((n, 68, 2), np.float32), identity=unit, id_target=centred.astype(np.float32),
             same=same, source_index=index.astype(np.int64), target_index=index.astype(np.int64),
         )  # fmt: skip
-        return pairs, np.concatenate([comp * 2 - 1, mask, parts], 1).astype(np.float32)
+        return pairs, warp_condition(comp, mask, parts)
 
     def batch(self, step: int) -> DiffusionBatch:
         rng = np.random.default_rng([self.seed, step])

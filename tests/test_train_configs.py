@@ -34,6 +34,7 @@ from masquerade.training.configs import (
 FIELDS = {
     "variant": "model.variant",
     "resolution": "model.resolution",
+    "shade": "model.shade",
     "batch": "batch_size",
     **{name: name for name in ("lr", "lr_d", "same_ratio", "holdout", "template", "ema", "schedule")},
     **{name: name for name in ("timesteps", "cond_drop", "sampling_steps", "guidance")},

@@ -36,10 +36,10 @@ def _config(people: Path, **kw) -> RefinerTrainConfig:
     kw.setdefault("batch_size", 6)
     kw.setdefault("lr", 2e-3)
     kw.setdefault("identity_samples", 1)
+    kw.setdefault("model", refiner_preset("tiny", RES))
     return RefinerTrainConfig(
-        data=(str(people),), holdout="none", same_per_person=6, different=8,
-        model=refiner_preset("tiny", RES), preview_faces=2, **kw,
-    )  # fmt: skip
+        data=(str(people),), holdout="none", same_per_person=6, different=8, preview_faces=2, **kw
+    )
 
 
 @pytest.fixture(scope="module")
@@ -366,3 +366,104 @@ def test_a_run_from_an_earlier_version_is_a_one_line_error(pairs, tmp_path: Path
     torch.save(state, latest)
     with pytest.raises(ConfigMismatchError, match=r"init: \(absent\).*earlier version of masquerade"):
         Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(2)).run()
+
+
+# ------------------------------------------------------------ the target's shading (--shade)
+
+
+def _shade_config(**kw) -> RefinerTrainConfig:
+    return _config(Path("x"), model=refiner_preset("tiny", RES, shade=16), **kw)
+
+
+def _randomised(net: RefinerNet, seed: int) -> RefinerNet:
+    torch.manual_seed(seed)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    return net.eval()
+
+
+def test_shade_sees_the_target_only_blurred(pairs) -> None:
+    """With ``shade`` the network sees the target's crop averaged over blocks: a change inside the blocks
+    that keeps their means changes nothing, a darker target does; without it the target is not an input."""
+    data, _, _ = pairs
+    b = make_batch(data, np.arange(3), np.random.default_rng(5), 1.0, data.source_emb.mean(0))
+    net = _randomised(RefinerNet(refiner_preset("tiny", RES, shade=16)), 0)
+    block = RES // 16
+    rng = torch.Generator().manual_seed(0)
+    noise = torch.rand(b.target.shape, generator=rng) - 0.5
+    means = torch.nn.functional.avg_pool2d(noise, block)
+    noise = noise - means.repeat_interleave(block, 2).repeat_interleave(block, 3)  # zero mean in every block
+    args = (b.image, b.mask, b.parts, b.identity, b.hidden)
+    with torch.no_grad():
+        base = net.correction(*args, b.target)
+        detail = net.correction(*args, b.target + 0.2 * noise)
+        darker = net.correction(*args, b.target * 0.6)
+        plain = _randomised(RefinerNet(refiner_preset("tiny", RES)), 0)
+        assert torch.equal(plain.correction(*args, b.target), plain.correction(*args, b.target * 0.6))
+    assert (detail - base).abs().max() < 1e-5
+    assert (darker - base).abs().max() > 1e-3
+
+
+def test_init_of_a_shade_model_from_one_without_it(model_dir: Path, pairs) -> None:
+    """``--init`` from a model without the shading: zero weights for it, so the network starts as exactly
+    that model, whatever the target."""
+    import onnxruntime as ort
+
+    from masquerade.training.refiner import load_onnx_weights
+
+    data, _, _ = pairs
+    net = RefinerNet(refiner_preset("tiny", RES, shade=16)).eval()
+    load_onnx_weights(net, model_dir / "refiner.onnx")
+    b = make_batch(data, np.arange(3), np.random.default_rng(6), 1.0, data.source_emb.mean(0))
+    sess = ort.InferenceSession(str(model_dir / "refiner.onnx"), providers=["CPUExecutionProvider"])
+    names = ("image", "mask", "parts", "identity", "hidden")
+    (ref,) = sess.run(None, {k: getattr(b, k).numpy() for k in names})
+    with torch.no_grad():
+        got = net.correction(b.image, b.mask, b.parts, b.identity, b.hidden, b.target * 0.5).numpy()
+    assert np.abs(got - ref).max() < 1e-5 and np.abs(ref).max() > 1e-3
+
+
+@pytest.fixture(scope="module")
+def shade_model_dir(pairs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A refiner with ``shade`` trained a few steps, its weights randomised, exported (ONNX = PyTorch)."""
+    data, _, _ = pairs
+    out = tmp_path_factory.mktemp("refiner-shade")
+    Trainer(RefinerTask(_shade_config(), data=data), out, train_opts(2, save_every=2)).run()
+    state = load_checkpoint(out / "checkpoints" / "latest.pt")
+    torch.manual_seed(0)
+    for k, v in state["modules"]["refiner"].items():
+        state["modules"]["refiner"][k] = torch.randn_like(v) * 0.05
+    torch.save(state, out / "checkpoints" / "latest.pt")
+    res = export_run(out)
+    assert res.max_abs_diff < 1e-4  # onnxruntime = PyTorch, the target input included
+    assert json.loads((out / "model.json").read_text())["inputs"][-1] == "target"
+    return out
+
+
+def test_refined_swapper_feeds_the_target_before_the_swap(
+    shade_model_dir: Path, astronaut: np.ndarray, hopper: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that takes the target's crop gets the photo as it was before the swap (not the composite),
+    cut as the composite's crop is, and its correction follows the target's lighting."""
+    from masquerade.swappers.refined import RefinedSwapper, target_crop
+
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    feeds = RefinedSwapper._feeds
+
+    def spy(self, *a, **kw):
+        f, m = feeds(self, *a, **kw)
+        seen.append((f["target"], f["image"]))
+        return f, m
+
+    monkeypatch.setattr(RefinedSwapper, "_feeds", spy)
+    with FaceSwapper(SwapOptions(swapper="refined", model=str(shade_model_dir))) as fs:
+        assert fs.swapper.takes_target and not create_swapper("refined").takes_target
+        out, rep = fs.swap(hopper, astronaut)
+        darker, _ = fs.swap(hopper, (astronaut * 0.7).astype(np.uint8))
+    (target, image), _ = seen
+    from masquerade.swappers.refined import crop_matrix
+
+    m = crop_matrix(rep.targets[0].landmarks_5, RES)
+    want = target_crop(astronaut, m, RES).transpose(2, 0, 1)[None] / 255.0
+    assert np.abs(target - want).max() < 1e-6 and np.abs(image - want).max() > 0.2
+    assert not np.array_equal(out, darker)

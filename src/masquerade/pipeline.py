@@ -175,7 +175,9 @@ class FaceSwapper:
             out, m = composite(out, p, tf, self.options, mouth_policy(s_face, tf), keep=keep)
             total = np.maximum(total, m.full(out.shape))
             if self.swapper.info.refines:
-                changed = self.swapper.refine(out, s_rgb, s_face, tf, m, hidden=hidden_mask(p))  # type: ignore[attr-defined]
+                changed = self.swapper.refine(  # type: ignore[attr-defined]
+                    out, s_rgb, s_face, tf, m, hidden=hidden_mask(p), original=target_rgb
+                )
                 if changed is not None:
                     total = np.maximum(total, changed.full(out.shape))
             done.append(tf)

@@ -390,6 +390,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--different", type=_positive, metavar="N", help=f"different-person pairs ({d['different']})"
     )
     _add_model_options(rf, d, REFINER_PRESETS, REFINER_STEPS, "batch size")
+    rf.add_argument(
+        "--shade", type=_non_negative, metavar="PX",
+        help="the network also sees the target's own face blurred to PX×PX (its lighting, e.g. 16; it must "
+        "divide --resolution); 0: it sees only the composite (default 0)",
+    )  # fmt: skip
     rf.add_argument("--lr", type=_lr, help=f"Adam learning rate (default {_show(d['lr'])})")
     rf.add_argument("--lr-d", type=_lr, help=f"discriminator learning rate (default {_show(d['lr_d'])})")
     rf.add_argument(
@@ -872,7 +877,13 @@ def _refiner_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> 
         cfg = RefinerTrainConfig(
             data=tuple(resolve_path(d) for d in args.data) if args.data else base.data,
             **{name: pick(name, getattr(args, name)) for name in own},
-            model=_model(args, base, refiner_preset, resolution=pick("model.resolution", args.resolution)),
+            model=_model(
+                args,
+                base,
+                refiner_preset,
+                resolution=pick("model.resolution", args.resolution),
+                shade=pick("model.shade", args.shade),
+            ),
             batch_size=pick("batch_size", args.batch),
             loss=_loss(args, pick),
             preview_faces=pick("preview_faces"),

@@ -13,8 +13,10 @@ Its ONNX contract: inputs ``image`` (float32 N×3×R×R, the composite crop, RGB
 (N×1×R×R, the composite's mask), ``parts`` (N×3×R×R: the target's eyes, irises and inner mouth) and
 ``identity`` (N×128, the source's unit dlib embedding), and in models trained with occlusion handling on
 (their ``model.json`` lists it among the inputs) ``hidden`` (N×1×R×R: where the source's own texels were
-hidden — filled from the other side of the face or left to the target; zero with ``--occlusion off``);
-output ``correction`` (N×3×R×R, added to the crop).
+hidden — filled from the other side of the face or left to the target; zero with ``--occlusion off``),
+and in models trained with ``--shade`` ``target`` (N×3×R×R: the target's own crop before the swap, the
+same way; the network blurs it to its ``shade`` px itself, so it sees the light on the face, not its
+detail); output ``correction`` (N×3×R×R, added to the crop).
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ MODEL_FORMAT = "masquerade-refiner"
 MODEL_VERSION = 1
 SHIPPED = "masquerade-refiner"  # the registry name of the model in the package
 INPUTS = ("image", "mask", "parts", "identity")
-HIDDEN = "hidden"  # the optional fifth input (see the module docstring)
+HIDDEN = "hidden"  # an optional input (see the module docstring)
+TARGET = "target"  # an optional input: the target's crop before the swap
+OPTIONAL_INPUTS = (HIDDEN, TARGET)
 
 
 def shipped_model_folder() -> Path:
@@ -119,9 +123,14 @@ def composite_crop(
     """The refiner's view of a composite around ``target``: the crop (size×size×3 uint8), the composite's
     mask in it (float32 0..1), the parts map (:func:`parts_map`) and the image → crop matrix."""
     m = crop_matrix(target.landmarks_5, size)
-    crop = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
     assert target.mesh is not None
-    return crop, mask_crop(mask, m, size), parts_map(target.mesh, m, size), m
+    return target_crop(image, m, size), mask_crop(mask, m, size), parts_map(target.mesh, m, size), m
+
+
+def target_crop(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """The size×size crop of ``image`` by the image → crop matrix ``m``, as the refiner's crops are cut
+    (in training too)."""
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
 
 def mask_crop(mask: BlendMask, m: np.ndarray, size: int) -> np.ndarray:
@@ -147,10 +156,12 @@ class RefinedSwapper(Mesh3DSwapper):
         self.session = onnx_session(self.model_info.onnx, providers, "the refiner")
         names = [i.name for i in self.session.get_inputs()]
         self.takes_hidden = HIDDEN in names
-        if sorted(set(names) - {HIDDEN}) != sorted(INPUTS) or len(self.session.get_outputs()) != 1:
+        self.takes_target = TARGET in names
+        required = sorted(set(names) - set(OPTIONAL_INPUTS))
+        if required != sorted(INPUTS) or len(self.session.get_outputs()) != 1:
             raise ModelError(
-                f"{self.model_info.onnx}: expected inputs {', '.join(INPUTS)} (and optionally {HIDDEN}) "
-                "and one output"
+                f"{self.model_info.onnx}: expected inputs {', '.join(INPUTS)} (and optionally "
+                f"{', '.join(OPTIONAL_INPUTS)}) and one output"
             )
         self.identities = SourceIdentities()
         self._pool: ThreadPoolExecutor | None = None  # video: the network's looks, beside the rendering
@@ -163,19 +174,20 @@ class RefinedSwapper(Mesh3DSwapper):
 
     def correction(
         self, image: np.ndarray, source_rgb: np.ndarray, source: Face, target: Face, mask: BlendMask,
-        hidden: BlendMask | None = None,
+        hidden: BlendMask | None = None, original: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """The network's correction (R×R×3, in 0..255 units) of ``target``'s crop and the image → crop
         matrix."""
-        feeds, m = self._feeds(image, source_rgb, source, target, mask, hidden)
+        feeds, m = self._feeds(image, source_rgb, source, target, mask, hidden, original)
         return self._run(feeds), m
 
     def _feeds(
         self, image: np.ndarray, source_rgb: np.ndarray, source: Face, target: Face, mask: BlendMask,
-        hidden: BlendMask | None = None,
+        hidden: BlendMask | None = None, original: np.ndarray | None = None,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:  # fmt: skip
         """The network's inputs for ``target``'s crop (copies: ``image`` may change after) and the image →
-        crop matrix."""
+        crop matrix. ``original``: the frame before the swap (for a model that takes the target's crop;
+        None: the composite stands in for it)."""
         crop, mcrop, parts, m = composite_crop(image, mask, target, self.resolution)
         feeds = {
             "image": crop.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255),
@@ -187,6 +199,10 @@ class RefinedSwapper(Mesh3DSwapper):
             r = self.resolution
             h = np.zeros((r, r), np.float32) if hidden is None else mask_crop(hidden, m, r)
             feeds[HIDDEN] = h[None, None]
+        if self.takes_target:
+            r = self.resolution
+            own = crop if original is None else target_crop(original, m, r)
+            feeds[TARGET] = own.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255)
         return feeds, m
 
     def _run(self, feeds: dict[str, np.ndarray], session: Any = None) -> np.ndarray:
@@ -205,10 +221,12 @@ class RefinedSwapper(Mesh3DSwapper):
     def refine(
         self, image: np.ndarray, source_rgb: np.ndarray | None, source: Face | None, target: Face,
         mask: BlendMask, state: dict[str, Any] | None = None, hidden: BlendMask | None = None,
+        original: np.ndarray | None = None,
     ) -> BlendMask | None:  # fmt: skip
         """Add the correction around ``target`` to ``image`` (the composite, changed in place); returns
         the pixels it changed (None: none). ``hidden``: where the source's own texels were hidden (the
-        patch's ``hidden``, see :class:`~masquerade.swappers.base.SwapPatch`), for a model that takes it.
+        patch's ``hidden``, see :class:`~masquerade.swappers.base.SwapPatch`), for a model that takes it;
+        ``original``: the frame before the swap, for a model that sees the target's own shading.
 
         ``state`` (video: one dict per tracked person, kept between frames) makes it cheaper and steadier:
         the network looks at every :data:`VIDEO_EVERY`-th frame of the person, on a thread of its own
@@ -219,7 +237,7 @@ class RefinedSwapper(Mesh3DSwapper):
         if source_rgb is None or source is None or target.mesh is None:
             return None
         if state is None:
-            corr, m = self.correction(image, source_rgb, source, target, mask, hidden)
+            corr, m = self.correction(image, source_rgb, source, target, mask, hidden, original)
             return add_correction(image, corr, m)
         n = int(state.get("frame", 0))
         state["frame"] = n + 1
@@ -227,9 +245,9 @@ class RefinedSwapper(Mesh3DSwapper):
         if look is not None:
             state["corr"] = VIDEO_SMOOTHING * look.result() + (1 - VIDEO_SMOOTHING) * state["corr"]
         if "corr" not in state:
-            state["corr"], m = self.correction(image, source_rgb, source, target, mask, hidden)
+            state["corr"], m = self.correction(image, source_rgb, source, target, mask, hidden, original)
         elif n % VIDEO_EVERY == 0:  # this frame's look, folded in at the next frame
-            feeds, m = self._feeds(image, source_rgb, source, target, mask, hidden)
+            feeds, m = self._feeds(image, source_rgb, source, target, mask, hidden, original)
             state["look"] = self._look(feeds)
         else:
             m = crop_matrix(target.landmarks_5, self.resolution)

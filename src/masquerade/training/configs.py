@@ -443,19 +443,27 @@ class RefinerConfig:
     head: int = 32
     max_correction: float = 0.5  # largest change per channel, in [0, 1] image units
     seam: int = 5  # px the correction may reach beyond the composite's mask (fixes the seam)
+    # the network also sees the target's own crop blurred to shade×shade px (its lighting); 0: not at all
+    shade: int = 0
 
     def __post_init__(self) -> None:
         if self.resolution < 64 or self.resolution % 32:
             raise ValueError(f"resolution must be a multiple of 32 and at least 64, not {self.resolution}")
+        r = self.resolution
+        if self.shade and (self.shade < 4 or self.shade > r // 2 or r % self.shade):
+            raise ValueError(
+                f"shade must be 0 or divide the resolution ({self.resolution}) into blocks of 2+ px, "
+                f"and be at least 4, not {self.shade}"
+            )
         if len(self.channels) != 4 or min(*self.channels, self.head) < 1:
             raise ValueError("channels must be four positive widths and head positive")
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
 
 
-def refiner_preset(preset: str = DEFAULT_PRESET, resolution: int = 128) -> RefinerConfig:
+def refiner_preset(preset: str = DEFAULT_PRESET, resolution: int = 128, shade: int = 0) -> RefinerConfig:
     _check_choice("preset", preset, REFINER_PRESETS)
     channels, head = REFINER_PRESETS[preset]
-    return RefinerConfig(resolution=resolution, channels=channels, head=head)
+    return RefinerConfig(resolution=resolution, channels=channels, head=head, shade=shade)
 
 
 @dataclass(frozen=True)

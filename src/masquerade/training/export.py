@@ -387,32 +387,38 @@ def refiner_from_checkpoint(state: dict[str, Any]) -> tuple[Any, Any]:
     return model.eval(), cfg
 
 
-def _refiner_dummies(r: int, batch: int, seed: int) -> dict[str, np.ndarray]:
+def _refiner_dummies(r: int, batch: int, seed: int, shade: bool = False) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     mask = np.zeros((batch, 1, r, r), np.float32)
     mask[:, :, r // 4 : 3 * r // 4, r // 4 : 3 * r // 4] = 1.0
-    return {
+    out = {
         "image": rng.random((batch, 3, r, r), dtype=np.float32),
         "mask": mask,
         "parts": rng.random((batch, 3, r, r), dtype=np.float32),
         "identity": rng.standard_normal((batch, IDENTITY_DIM)).astype(np.float32),
         "hidden": (rng.random((batch, 1, r, r), dtype=np.float32) > 0.8).astype(np.float32) * mask,
     }
+    if shade:
+        out[refined_swapper.TARGET] = rng.random((batch, 3, r, r), dtype=np.float32)
+    return out
 
 
 def export_refiner_state(out: Path, state: dict[str, Any], opset: int = 17) -> ExportResult:
     """``OUT/refiner.onnx`` (inputs ``image`` N×3×R×R composite crop in [0, 1], ``mask`` N×1×R×R, ``parts``
     N×3×R×R eyes/irises/mouth, ``identity`` N×128 unit dlib embedding of the source, ``hidden`` N×1×R×R
-    the source's hidden texels; output
-    ``correction`` N×3×R×R to add) and ``OUT/model.json`` (format ``masquerade-refiner``)."""
+    the source's hidden texels, and for a model trained with ``shade`` ``target`` N×3×R×R the target's own
+    crop before the swap; output ``correction`` N×3×R×R to add) and ``OUT/model.json`` (format
+    ``masquerade-refiner``)."""
     from .refiner import CorrectionNet
 
     model, cfg = refiner_from_checkpoint(state)
     r = cfg.model.resolution
+    shade = bool(cfg.model.shade)
+    inputs = (*REFINER_INPUTS, refined_swapper.TARGET) if shade else REFINER_INPUTS
     net = CorrectionNet(model)
-    dummies = tuple(torch.from_numpy(v) for v in _refiner_dummies(r, 1, 0).values())
-    data = onnx_bytes(net, dummies, REFINER_INPUTS, REFINER_OUTPUTS, opset)
-    diff = onnx_difference(net, data, _refiner_dummies(r, 2, 1), REFINER_OUTPUTS)
+    dummies = tuple(torch.from_numpy(v) for v in _refiner_dummies(r, 1, 0, shade).values())
+    data = onnx_bytes(net, dummies, inputs, REFINER_OUTPUTS, opset)
+    diff = onnx_difference(net, data, _refiner_dummies(r, 2, 1, shade), REFINER_OUTPUTS)
     meta = {
         "format": refined_swapper.MODEL_FORMAT,
         "version": refined_swapper.MODEL_VERSION,
@@ -421,7 +427,7 @@ def export_refiner_state(out: Path, state: dict[str, Any], opset: int = 17) -> E
         "onnx": REFINER_ONNX,
         "sha256": "",
         "identity": "dlib128",
-        "inputs": list(REFINER_INPUTS),
+        "inputs": list(inputs),
         "outputs": list(REFINER_OUTPUTS),
         "steps": int(state["step"]),
         "data": {"folders": list(cfg.data), "holdout": cfg.holdout, "max_photos": cfg.max_photos},

@@ -3,17 +3,20 @@ gets wrong, trained on real photo pairs (:mod:`.warp_data`).
 
 The warp carries identity and geometry; the network only learns what the warp cannot do: relight to the
 target, remove what a bad source photo brings (occluders, blur, colour casts), soften seams, fix eyes and
-mouth. It never sees the target's own inner face (the composite replaces it), so it cannot copy the
-target's identity, and its output is a bounded additive correction of the composite (``max_correction``)
+mouth. It sees the target's own inner face at most blurred to ``shade``×``shade`` px (the config's
+``shade``: the light on the face, its shadows; 0, the default: not at all, the composite replaces it),
+never its detail, and its output is a bounded additive correction of the composite (``max_correction``)
 inside the composite's mask grown by ``seam`` pixels — zero-initialised, so an untrained refiner is
 exactly the warp. Corrections are predicted on a ``resolution``-px crop and, at swap time, resampled to
 the face's full size and added there: the warp's own detail stays at the photo's resolution.
 
 **Inputs** (crop, [0, 1]): the mesh3d composite (3; made with occlusion handling on, as swaps are by
 default), its mask (1), the target's eyes, irises and mouth (3), where the source's own texels were
-hidden (1: filled from the other side of the face or left to the target); the source's dlib embedding
-(128, as FiLM at the bottleneck). ``init`` starts from a trained refiner's weights (its ONNX file; a model
-without the hidden-texels input gets zero weights for it, so it starts as exactly that model).
+hidden (1: filled from the other side of the face or left to the target), with ``shade`` the target's own
+crop before the swap, averaged over blocks to ``shade`` px and bilinearly back (3, inside the network: the
+ONNX input ``target`` is the plain crop); the source's dlib embedding (128, as FiLM at the bottleneck).
+``init`` starts from a trained refiner's weights (its ONNX file; an input that model lacks — the
+hidden texels, the target's shading — gets zero weights, so it starts as exactly that model).
 
 **Losses** (:class:`~masquerade.training.configs.RefinerLossConfig`), per sample:
 
@@ -49,6 +52,7 @@ from .warp_data import WarpPairs
 log = logging.getLogger(__name__)
 
 IN_CHANNELS = 8  # composite (3), mask (1), eyes / irises / mouth (3), hidden source texels (1)
+SHADE_CHANNELS = 3  # with ``shade``: the target's blurred crop (RGB), after the others
 BLOCK = 4  # the network works on BLOCK×BLOCK pixel blocks
 EMBED_DIM = 128
 
@@ -72,7 +76,7 @@ class RefinerNet(nn.Module):
         super().__init__()
         self.config = config
         c0, c1, c2, c3 = config.channels
-        self.e0 = _Block(BLOCK * BLOCK * IN_CHANNELS, c0)  # R/4
+        self.e0 = _Block(BLOCK * BLOCK * self.in_channels, c0)  # R/4
         self.e1 = _Block(c0, c1, 2)  # R/8
         self.e2 = _Block(c1, c2, 2)  # R/16
         self.e3 = _Block(c2, c3, 2)  # R/32
@@ -90,6 +94,16 @@ class RefinerNet(nn.Module):
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
 
+    @property
+    def in_channels(self) -> int:
+        return IN_CHANNELS + (SHADE_CHANNELS if self.config.shade else 0)
+
+    def shading(self, target: torch.Tensor) -> torch.Tensor:
+        """The target's crop averaged over blocks to ``shade``×``shade`` and bilinearly back to R×R."""
+        r = target.shape[-1]
+        low = F.avg_pool2d(target, r // self.config.shade)
+        return F.interpolate(low, size=target.shape[-2:], mode="bilinear", align_corners=False)
+
     def region(self, mask: torch.Tensor) -> torch.Tensor:
         """Where the correction applies: the composite's mask, grown by ``seam`` px and softened."""
         r = self.config.seam
@@ -98,10 +112,14 @@ class RefinerNet(nn.Module):
 
     def correction(
         self, image: torch.Tensor, mask: torch.Tensor, parts: torch.Tensor, identity: torch.Tensor,
-        hidden: torch.Tensor,
+        hidden: torch.Tensor, target: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
-        """The correction to add to ``image`` (N×3×R×R, zero outside :meth:`region`)."""
-        x = F.pixel_unshuffle(torch.cat([image, mask, parts, hidden], 1), BLOCK)
+        """The correction to add to ``image`` (N×3×R×R, zero outside :meth:`region`); ``target``: the
+        target's own crop before the swap (used only with ``shade``; None there: ``image``'s)."""
+        inputs = [image, mask, parts, hidden]
+        if self.config.shade:
+            inputs.append(self.shading(image if target is None else target))
+        x = F.pixel_unshuffle(torch.cat(inputs, 1), BLOCK)
         a = self.e0(x)
         b = self.e1(a)
         c = self.e2(b)
@@ -120,14 +138,14 @@ class RefinerNet(nn.Module):
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, parts: torch.Tensor, identity: torch.Tensor,
-        hidden: torch.Tensor,
+        hidden: torch.Tensor, target: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
         """The refined composite (clamped to [0, 1])."""
-        return (image + self.correction(image, mask, parts, identity, hidden)).clamp(0.0, 1.0)
+        return (image + self.correction(image, mask, parts, identity, hidden, target)).clamp(0.0, 1.0)
 
 
 class CorrectionNet(nn.Module):
-    """What is exported: (image, mask, parts, identity, hidden) → correction."""
+    """What is exported: (image, mask, parts, identity, hidden[, target with ``shade``]) → correction."""
 
     def __init__(self, net: RefinerNet) -> None:
         super().__init__()
@@ -135,14 +153,15 @@ class CorrectionNet(nn.Module):
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, parts: torch.Tensor, identity: torch.Tensor,
-        hidden: torch.Tensor,
+        hidden: torch.Tensor, target: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
-        return self.net.correction(image, mask, parts, identity, hidden)
+        return self.net.correction(image, mask, parts, identity, hidden, target)
 
 
 def load_onnx_weights(net: RefinerNet, onnx_path: str | Path) -> None:
     """Set ``net``'s weights from a trained refiner's ONNX file (its initialisers keep the PyTorch names).
-    A model without the hidden-texels input (7 input channels) gets zero weights for it. One-line
+    Inputs that model lacks (the hidden texels of a 7-channel model, the target's shading) get zero
+    weights: ``net`` then computes exactly what that model does. One-line
     :class:`InputError` when the sizes differ (another ``--preset``) or a weight is not there by its name
     (the exporter gives equal tensors one name: only an untrained model has those, e.g. zero biases)."""
     import onnx
@@ -159,7 +178,8 @@ def load_onnx_weights(net: RefinerNet, onnx_path: str | Path) -> None:
     own = net.state_dict()
     first = "e0.0.weight"
     w = weights.get(first)
-    if w is not None and w.ndim == 4 and w.shape[1] == BLOCK * BLOCK * (IN_CHANNELS - 1):
+    fewer = w is not None and w.ndim == 4 and w.shape[1] < own[first].shape[1]
+    if fewer and w.shape[1] in (BLOCK * BLOCK * (IN_CHANNELS - 1), BLOCK * BLOCK * IN_CHANNELS):
         grown = torch.zeros(own[first].shape, dtype=w.dtype)
         grown[:, : w.shape[1]] = w  # pixel_unshuffle puts each input channel's 16 block pixels together
         weights[first] = grown
@@ -381,7 +401,7 @@ class RefinerTask(TrainTask):
         b = batch.to(ctx.device)
         lw = self.cfg.loss
         with ctx.autocast():
-            out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden)
+            out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden, b.target)
             terms = self.losses(b, out)
             k = min(self.cfg.identity_samples, len(out))
             if lw.identity > 0 and k:
@@ -413,7 +433,7 @@ class RefinerTask(TrainTask):
         bd = b.to(device)
         was = self.net.training
         self.net.eval()
-        out = self.net(bd.image, bd.mask, bd.parts, bd.identity, bd.hidden).cpu()
+        out = self.net(bd.image, bd.mask, bd.parts, bd.identity, bd.hidden, bd.target).cpu()
         self.net.train(was)
         return preview_grid(
             [("target", b.target), ("input", b.image), ("refined", out), ("clean warp", b.clean)]
@@ -428,7 +448,7 @@ class RefinerTask(TrainTask):
         b = make_batch(self.data, np.arange(len(self.data)), rng, self.cfg.corrupt, self.centre).to(device)
         was = self.net.training
         self.net.eval()
-        out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden)
+        out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden, b.target)
         self.net.train(was)
         return float(sum(self.losses(b, out).values()))
 
@@ -439,7 +459,7 @@ class RefinerTask(TrainTask):
         d = self.data
         idx = np.flatnonzero(d.same)[:count]
         b = make_batch(d, idx, np.random.default_rng(1), 0.0, self.centre).to(device)
-        out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden)
+        out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden, b.target)
         w = self.net.region(b.mask)
         return {
             "input_l1": float(_per_sample((b.image - b.target).abs(), w).mean() * 255),

@@ -197,7 +197,12 @@ class VideoFaceSwapper:
         ``inplace``: the faces may be blended into ``rgb`` itself (a frame nothing else reads any more)."""
         # faces are blended into one frame in place: a copy of ``rgb``, unless it may be changed (the
         # occlusion masks of a second face must still see the frame as it was)
-        keep_input = not inplace or (self.occlusion is not None and len(selected) > 1)
+        # (and a refiner that sees the target's own shading looks at the frame as it was)
+        keep_input = (
+            not inplace
+            or (self.occlusion is not None and len(selected) > 1)
+            or bool(getattr(self.swapper, "takes_target", False))
+        )
         out = rgb.copy() if selected and keep_input else rgb
         boxes: list[tuple[int, int, int, int]] = []
         n = 0
@@ -218,8 +223,9 @@ class VideoFaceSwapper:
             boxes.append(_box(m))
             if self.swapper.info.refines:
                 r = self.swapper.refine(  # type: ignore[attr-defined]
-                    out, src_rgb, src_face, face, m, state=tr.swapper_state, hidden=hidden_mask(p)
-                )
+                    out, src_rgb, src_face, face, m, state=tr.swapper_state, hidden=hidden_mask(p),
+                    original=rgb,
+                )  # fmt: skip
                 if r is not None:
                     boxes.append(_box(r))
             n += 1

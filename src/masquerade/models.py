@@ -138,7 +138,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
         "swapper",
         "masquerade",
         "data/models/refiner/refiner.onnx",
-        "dee3dad3a96ffb21532580faf1d9594836d34360cb1db93f3e39d2aeb4991e8f",
+        "4e5a0b74453ae341d36853fd71e35be23864b891cf277fbdd0923c6a680d3dc6",
         _OURS_CELEBA,
         "the refined swapper's correction network, trained by this project (masquerade train refiner)",
     ),

@@ -392,8 +392,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     _add_model_options(rf, d, REFINER_PRESETS, REFINER_STEPS, "batch size")
     rf.add_argument(
         "--shade", type=_non_negative, metavar="PX",
-        help="the network also sees the target's own face blurred to PX×PX (its lighting, e.g. 16; it must "
-        "divide --resolution); 0: it sees only the composite (default 0)",
+        help="the network also sees the target's own face blurred to PX×PX (its lighting; it must divide "
+        "--resolution); 0: it sees only the composite (default 0). Measured at 16: it lets the target's "
+        "identity back in (BENCHMARKS.md)",
     )  # fmt: skip
     rf.add_argument("--lr", type=_lr, help=f"Adam learning rate (default {_show(d['lr'])})")
     rf.add_argument("--lr-d", type=_lr, help=f"discriminator learning rate (default {_show(d['lr_d'])})")

@@ -5,7 +5,8 @@ The warp carries identity and geometry; the network only learns what the warp ca
 target, remove what a bad source photo brings (occluders, blur, colour casts), soften seams, fix eyes and
 mouth. It sees the target's own inner face at most blurred to ``shade``×``shade`` px (the config's
 ``shade``: the light on the face, its shadows; 0, the default: not at all, the composite replaces it),
-never its detail, and its output is a bounded additive correction of the composite (``max_correction``)
+never its detail (measured at 16 px: still enough of the target's identity for the network to paint it
+back, BENCHMARKS.md), and its output is a bounded additive correction of the composite (``max_correction``)
 inside the composite's mask grown by ``seam`` pixels — zero-initialised, so an untrained refiner is
 exactly the warp. Corrections are predicted on a ``resolution``-px crop and, at swap time, resampled to
 the face's full size and added there: the warp's own detail stays at the photo's resolution.

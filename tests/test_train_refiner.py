@@ -368,6 +368,20 @@ def test_a_run_from_an_earlier_version_is_a_one_line_error(pairs, tmp_path: Path
         Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(2)).run()
 
 
+def test_a_run_from_before_shade_resumes(pairs, tmp_path: Path) -> None:
+    """A run folder from before ``--shade`` (no ``model.shade`` stored) trains exactly as shade 0 does:
+    it resumes."""
+    data, _, _ = pairs
+    cfg = _config(Path("x"))
+    Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(1, save_every=1)).run()
+    latest = tmp_path / "checkpoints" / "latest.pt"
+    state = load_checkpoint(latest)
+    del state["config"]["model"]["shade"]
+    torch.save(state, latest)
+    Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(2)).run()
+    assert load_checkpoint(latest)["step"] == 2
+
+
 # ------------------------------------------------------------ the target's shading (--shade)
 
 

@@ -310,6 +310,7 @@ def ssim_per_sample(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.
 class RefinerTask(TrainTask):
     name: ClassVar[str] = "refiner"
     changeable: ClassVar[tuple[str, ...]] = ("data",)
+    added_defaults: ClassVar[dict[str, Any]] = {"model.shade": 0}  # runs from before --shade
 
     def __init__(self, config: RefinerTrainConfig, seed: int = 0, data: WarpPairs | None = None) -> None:
         self.cfg = config

@@ -149,6 +149,21 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def with_added_defaults(stored: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with each dotted key of ``added`` that it lacks set to its value (copies)."""
+    out = _normalise(stored)
+    for key, value in added.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for name in parents:
+            node = node.get(name) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                break
+        if isinstance(node, dict) and leaf not in node:
+            node[leaf] = value
+    return out
+
+
 def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """``key: stored → current`` for every leaf that differs."""
     a, b = _flatten(_normalise(stored)), _flatten(_normalise(current))
@@ -189,6 +204,9 @@ class TrainTask(ABC):
     artifacts: ClassVar[tuple[str, ...]] = ()
     #: config keys that may change when a run resumes (e.g. the data's location)
     changeable: ClassVar[tuple[str, ...]] = ()
+    #: settings added by a later version whose value here trains exactly as runs from before it did: a
+    #: stored run without one of them is read as having this value (it resumes)
+    added_defaults: ClassVar[dict[str, Any]] = {}
 
     @abstractmethod
     def config(self) -> dict[str, Any]:
@@ -418,7 +436,10 @@ class Trainer:
                 if state.get("trainer") != self.task.name
                 else [
                     d
-                    for d in config_differences(state.get("config", {}), self.run_config())
+                    for d in config_differences(
+                        with_added_defaults(state.get("config", {}), self.task.added_defaults),
+                        self.run_config(),
+                    )
                     if d.split(":", 1)[0] not in self.task.changeable
                 ]
             )

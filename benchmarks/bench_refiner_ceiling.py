@@ -32,31 +32,26 @@ from masquerade.evaluation import load_benchmark
 from masquerade.evaluation.metrics import face_region, masked_psnr, masked_ssim
 from masquerade.occlusion.handling import source_warnings_off
 from masquerade.swappers.mesh3d import Mesh3DSwapper
-from masquerade.swappers.refined import RefinedSwapper, add_correction, composite_crop
+from masquerade.swappers.refined import RefinedSwapper, add_correction, composite_crop, target_crop
 
 
 class OracleSwapper(Mesh3DSwapper):
-    """mesh3d, then the oracle correction at ``size`` px from the target photo it was given."""
+    """mesh3d, then the oracle correction at ``size`` px from the photo as it was before the swap (the
+    pipeline's ``original``)."""
 
     info = dataclasses.replace(Mesh3DSwapper.info, refines=True)
 
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
-        self._target: np.ndarray | None = None
-
-    def swap(
-        self, source_rgb: Any, source: Any, target_rgb: np.ndarray, target: Any, holes: Any = None
-    ) -> Any:
-        self._target = target_rgb.copy()
-        return super().swap(source_rgb, source, target_rgb, target, holes)
 
     def refine(
-        self, image: np.ndarray, source_rgb: Any, source: Any, target: Any, mask: Any, **_: Any
-    ) -> Any:
-        assert self._target is not None
+        self, image: np.ndarray, source_rgb: Any, source: Any, target: Any, mask: Any,
+        original: np.ndarray | None = None, **_: Any,
+    ) -> Any:  # fmt: skip
+        assert original is not None
         crop, mcrop, _, m = composite_crop(image, mask, target, self.size)
-        real, _, _, _ = composite_crop(self._target, mask, target, self.size)
+        real = target_crop(original, m, self.size)
         corr = (real.astype(np.float32) - crop.astype(np.float32)) * mcrop[..., None]
         return add_correction(image, corr, m)
 

@@ -195,12 +195,11 @@ class RefinedSwapper(Mesh3DSwapper):
             "parts": parts.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255),
             "identity": self.identities(source_rgb, source)[None].astype(np.float32),
         }
+        r = self.resolution
         if self.takes_hidden:
-            r = self.resolution
             h = np.zeros((r, r), np.float32) if hidden is None else mask_crop(hidden, m, r)
             feeds[HIDDEN] = h[None, None]
         if self.takes_target:
-            r = self.resolution
             own = crop if original is None else target_crop(original, m, r)
             feeds[TARGET] = own.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255)
         return feeds, m

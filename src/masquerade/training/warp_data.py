@@ -47,7 +47,7 @@ from ..face import Face, Pose
 from ..files import atomic_write_bytes
 from ..imageio import load_image
 from ..occlusion.synthetic import OCCLUDER_KINDS, make_occluder
-from ..swappers.refined import crop_matrix, parts_map
+from ..swappers.refined import crop_matrix, parts_map, target_crop
 from .identity_data import photo_key
 
 if TYPE_CHECKING:
@@ -370,8 +370,8 @@ def _pairs(
             made.append((composed, used, gone))
         (out, mask, hidden_crop), (out2, mask2, hidden2) = made[0], made[-1]
 
-        def crop(img: np.ndarray, interp: int = cv2.INTER_AREA, m: np.ndarray = m) -> np.ndarray:
-            return cv2.warpAffine(img, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+        def crop(img: np.ndarray, m: np.ndarray = m) -> np.ndarray:
+            return target_crop(img, m, size)
 
         occ = np.zeros((size, size), np.uint8)
         if alpha is not None:

@@ -12,16 +12,17 @@ Usage (from the repository root)::
   oval grown by 3 % of the crop, summed over all photos; per kind too.
 * Segmenter on real occluders: the 33 hand-drawn masks of ``data/benchmarks/celeba_occlusion_v1.json``
   (sunglasses, hands, microphones, bangs …), same measure; alone, with the hands mediapipe finds near
-  the face added, and with the hair over the forehead added too (``Occlusion.crop_mask``, what swaps
-  use).
+  the face added, with the hair over the forehead added too, and with dark sunglasses added as well
+  (``Occlusion.crop_mask``, what swaps use).
 * Cost: median time of ``OcclusionSegmenter.crop_mask`` + ``image_mask`` per face on the 720p photo of
   ``bench_refiner.py`` (100 calls after 5 warm-up calls); and of ``Occlusion.target_mask`` (segmenter +
   the hand landmarker, as a photo swap runs them).
 * Swaps: ``masquerade.evaluation.evaluate`` over ``celeba_swap_v1`` (``--kinds``, ``--limit`` per kind) with
-  each of ``--swapper`` three times — occlusion off, on with the segmenter only (``--occlusion-hands off
-  --occlusion-hair off``), and on — in one run; report folder with grids and the paired comparison in
-  ``--out/swaps``; the same comparison of occlusion on against the segmenter only in
-  ``--out/swaps/additions.md``.
+  each of ``--swapper`` four times — occlusion off, on with the segmenter only (``--occlusion-hands off
+  --occlusion-hair off --occlusion-glasses off``), on without the sunglasses finder
+  (``--occlusion-glasses off``), and on — in one run; report folder with grids and the paired comparison
+  in ``--out/swaps``; the same comparison of occlusion on against the segmenter only and against it
+  without the sunglasses finder in ``--out/swaps/additions.md``.
 
 Writes ``results.json`` and ``results.md`` into ``--out``.
 """
@@ -47,8 +48,9 @@ from masquerade import FaceAnalyzer, load_image
 from masquerade.evaluation import evaluate, limit_pairs, load_benchmark, write_report
 from masquerade.evaluation.compare import compare, comparison_lines
 from masquerade.evaluation.results import SwapperSpec
+from masquerade.occlusion.glasses import sunglasses_mask
 from masquerade.occlusion.handling import Occlusion
-from masquerade.occlusion.segmenter import OcclusionSegmenter, oval_mask
+from masquerade.occlusion.segmenter import OcclusionSegmenter, face_crop, oval_mask
 from masquerade.occlusion.synthetic import OCCLUDER_KINDS, make_occluder
 from masquerade.pipeline import SwapOptions
 
@@ -71,6 +73,7 @@ def synthetic(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
     bench = load_benchmark("celeba_swap_v1", None, celeba)
     photos = sorted({q for p in bench.pairs for q in (p.source, p.target)})
     per_kind: dict[str, list[Any]] = {k: [] for k in OCCLUDER_KINDS}
+    sunglasses: list[str] = []  # photos (as they are) where the sunglasses finder finds sunglasses
     with FaceAnalyzer(identity=False) as fa:
         for k, path in enumerate(photos):
             rgb = load_image(path).rgb
@@ -78,6 +81,9 @@ def synthetic(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
             if not faces:
                 continue
             face = faces[0]
+            crop, m = face_crop(rgb, face, seg.resolution)
+            if sunglasses_mask(crop, face, m, seg.crop_prob(crop, face, m)) is not None:
+                sunglasses.append(f"{Path(path).parent.name}/{Path(path).name}")
             kind = OCCLUDER_KINDS[k % len(OCCLUDER_KINDS)]
             other = load_image(photos[(k + 1) % len(photos)]).rgb
             layer = make_occluder(kind, k, face.landmarks_68, rgb.shape, other, None)
@@ -87,18 +93,21 @@ def synthetic(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
             assert face.mesh is not None
             region = oval_mask(face.mesh, m, r, grow=0.03) > 0.5
             per_kind[kind].append((prob > 0.5, lab, region))
-    out = {"all": _score([x for v in per_kind.values() for x in v])}
+    out: dict[str, Any] = {"all": _score([x for v in per_kind.values() for x in v])}
     out.update({k: _score(v) for k, v in per_kind.items()})
+    out["sunglasses_found_on"] = sunglasses
     return out
 
 
 def real(occ: Occlusion, celeba: Path) -> dict[str, Any]:
-    """Scores on the hand-drawn real occluders: the ``segmenter`` alone, ``with hands``, and ``with hands
-    and hair`` (``occ``, which must add both)."""
+    """Scores on the hand-drawn real occluders: the ``segmenter`` alone, ``with hands``, ``with hands
+    and hair``, and ``with hands, hair and sunglasses`` (``occ``, which must add all three)."""
     doc = json.loads((resources.files("masquerade") / "data/benchmarks/celeba_occlusion_v1.json").read_text())
-    hands_only = Occlusion(occ.segmenter, hands=occ.hands or False, hair=False)
+    hands_only = Occlusion(occ.segmenter, hands=occ.hands or False, hair=False, glasses=False)
+    no_glasses = Occlusion(occ.segmenter, hands=occ.hands or False, hair=True, glasses=False)
     scored: list[Any] = []
     with_hands: list[Any] = []
+    with_hair: list[Any] = []
     with_all: list[Any] = []
     with FaceAnalyzer(identity=False) as fa:
         for entry in doc["faces"]:
@@ -106,6 +115,7 @@ def real(occ: Occlusion, celeba: Path) -> dict[str, Any]:
             face = fa.get(rgb)[0]
             prob, m = occ.segmenter.crop_mask(rgb, face)
             hands, _ = hands_only.crop_mask(rgb, face)
+            hair, _ = no_glasses.crop_mask(rgb, face)
             both, _ = occ.crop_mask(rgb, face)
             r = occ.segmenter.resolution
             lab = np.zeros((r, r), np.uint8)
@@ -116,12 +126,51 @@ def real(occ: Occlusion, celeba: Path) -> dict[str, Any]:
             region = oval_mask(face.mesh, m, r, grow=0.03) > 0.5
             scored.append((prob > 0.5, lab > 0, region))
             with_hands.append((hands > 0.5, lab > 0, region))
+            with_hair.append((hair > 0.5, lab > 0, region))
             with_all.append((both > 0.5, lab > 0, region))
     return {
         "segmenter": _score(scored),
         "with hands": _score(with_hands),
-        "with hands and hair": _score(with_all),
+        "with hands and hair": _score(with_hair),
+        "with hands, hair and sunglasses": _score(with_all),
     }
+
+
+def sunglasses_grid(celeba: Path, out: Path, height: int = 220) -> int:
+    """``out``: one row per hand-drawn real occluder photo where the sunglasses finder finds sunglasses —
+    the photo, Grace Hopper swapped onto it with occlusion on but the finder off, and with the default
+    (finder on); returns the number of rows."""
+    from masquerade import FaceSwapper
+    from masquerade.samples import sample_path
+
+    doc = json.loads((resources.files("masquerade") / "data/benchmarks/celeba_occlusion_v1.json").read_text())
+    source = load_image(sample_path("grace_hopper")).rgb
+    occ = Occlusion(hands=False, hair=False, glasses=False)
+    rows = []
+    with FaceAnalyzer(identity=False) as fa:
+        swappers = {g: FaceSwapper(SwapOptions(occlusion_glasses=g), analyzer=fa) for g in (False, True)}
+        for entry in doc["faces"]:
+            rgb = load_image(celeba / "images" / entry["photo"]).rgb
+            face = fa.get(rgb)[0]
+            crop, m = face_crop(rgb, face, occ.segmenter.resolution)
+            if sunglasses_mask(crop, face, m, occ.segmenter.crop_prob(crop, face, m)) is None:
+                continue
+            x0, y0, x1, y1 = np.round(face.box).astype(int)
+            pad = int(0.5 * max(x1 - x0, y1 - y0))
+            box = (slice(max(0, y0 - pad), y1 + pad), slice(max(0, x0 - pad), x1 + pad))
+            tiles = [rgb[box]] + [swappers[g].swap(source, rgb)[0][box] for g in (False, True)]
+            rows.append(
+                np.concatenate(
+                    [cv2.resize(t, (height, height), interpolation=cv2.INTER_AREA) for t in tiles], 1
+                )
+            )
+        for fs in swappers.values():
+            fs.close()
+    occ.close()
+    if rows:
+        grid = np.concatenate(rows, 0)
+        cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return len(rows)
 
 
 def cost(call: Callable[[np.ndarray, Any], Any]) -> float:
@@ -169,6 +218,9 @@ def video_fps(videos: Path, seconds: float) -> dict[str, Any]:
     return out
 
 
+EXTRA_LABELS = {"none": " (segmenter only)", "no glasses": " (no sunglasses finder)", "all": ""}
+
+
 def swaps(
     celeba: Path, names: list[str], kinds: list[str], limit: int | None, out: Path, baselines: list[str],
     command: str, segmenter: str | None = None,
@@ -182,22 +234,25 @@ def swaps(
                 swapper=n,
                 occlusion=on,
                 occlusion_model=segmenter,
-                occlusion_hands=extra,
-                occlusion_hair=extra,
+                occlusion_hands=extra != "none",
+                occlusion_hair=extra != "none",
+                occlusion_glasses=extra == "all",
             ),
-            label=f"{n}{'+occlusion' if on else ''}{'' if extra or not on else ' (segmenter only)'}",
+            label=f"{n}{'+occlusion' if on else ''}{EXTRA_LABELS[extra] if on else ''}",
         )
         for n in names
-        for on, extra in ((False, True), (True, False), (True, True))
+        for on, extra in ((False, "all"), (True, "none"), (True, "no glasses"), (True, "all"))
     ] + [SwapperSpec(n) for n in baselines]
     reports = evaluate(specs, bench)
     write_report(reports, out, bench, {"command": command}, force=True)
-    # what the hands and the hair add: occlusion on against the segmenter alone, pair by pair
+    # what the hands, the hair and the sunglasses add: occlusion on against the segmenter alone, and
+    # what the sunglasses finder adds: on against on without it, pair by pair
     lines = []
+    by_label = {r.label: r for r in reports}
     for n in names:
-        by_label = {r.label: r for r in reports}
-        alone, both = by_label[f"{n}+occlusion (segmenter only)"], by_label[f"{n}+occlusion"]
-        lines += [*comparison_lines(compare([alone, both])), ""]
+        on = by_label[f"{n}+occlusion"]
+        for extra in ("none", "no glasses"):
+            lines += [*comparison_lines(compare([by_label[f"{n}+occlusion{EXTRA_LABELS[extra]}"], on])), ""]
     (out / "additions.md").write_text("\n".join(lines))
     keys = {"swap": ("closer_to_source", "top1"), "same": ("ssim_region",), "occ_target": ("occ_survival",),
             "occ_source": ("occ_source_err",)}  # fmt: skip
@@ -250,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {"environment": environment(), "segmenter": str(seg.path)}
     res["synthetic"] = synthetic(seg, args.celeba)
     res["real"] = real(occ, args.celeba)
+    res["sunglasses_grid_rows"] = sunglasses_grid(args.celeba, args.out / "real-sunglasses.jpg")
     res["ms_per_face_720p"] = cost(seg.image_mask)
     res["ms_per_face_720p_with_hands_and_hair"] = cost(occ.target_mask)
     occ.close()
@@ -262,13 +318,17 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
     (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     lines = ["| occluders | faces | IoU | recall |", "|---|---|---|---|"]
-    for name, s in [(f"synthetic: {k}", v) for k, v in res["synthetic"].items()] + [
+    synth = {k: v for k, v in res["synthetic"].items() if k != "sunglasses_found_on"}
+    for name, s in [(f"synthetic: {k}", v) for k, v in synth.items()] + [
         ("real (hand-drawn), segmenter", res["real"]["segmenter"]),
         ("real (hand-drawn), segmenter + hands", res["real"]["with hands"]),
         ("real (hand-drawn), segmenter + hands + hair", res["real"]["with hands and hair"]),
+        ("real (hand-drawn), + sunglasses (the default)", res["real"]["with hands, hair and sunglasses"]),
     ]:
         lines.append(f"| {name} | {s['faces']} | {s['iou']:.3f} | {s['recall']:.3f} |")
-    lines.append(f"\nsegmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)")
+    found = res["synthetic"]["sunglasses_found_on"]
+    lines.append(f"\nsunglasses found on {len(found)} of the benchmark's photos: {', '.join(found)}")
+    lines.append(f"segmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)")
     extra_ms = res["ms_per_face_720p_with_hands_and_hair"]
     lines.append(f"segmenter + hands + hair per face (target mask): {extra_ms:.1f} ms (median)")
     fps = res["video_720p_fps"]

@@ -9,9 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from masquerade import FaceAnalyzer, load_image
+from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image
 from masquerade.evaluation.metrics import face_region
 from masquerade.face import Face
+from masquerade.occlusion.handling import Occlusion
 
 
 def real_occluder(celeba: Path, photo: str) -> tuple[np.ndarray, Face, np.ndarray]:
@@ -25,3 +26,19 @@ def real_occluder(celeba: Path, photo: str) -> tuple[np.ndarray, Face, np.ndarra
     for poly in entry["polygons"]:
         cv2.fillPoly(truth, [np.round(np.asarray(poly)).astype(np.int32)], 1)
     return rgb, face, (truth > 0) & face_region(rgb.shape, face)
+
+
+def found_and_kept(
+    rgb: np.ndarray, face: Face, truth: np.ndarray, source: np.ndarray, **finders: bool
+) -> tuple[float, float]:
+    """With occlusion handling as ``finders`` ask (``hands``, ``hair``, ``glasses``): the IoU of the target
+    mask with the occluder ``truth``, and the share of the occluder's pixels (less a 1-px rim) that a swap
+    of ``source`` onto ``rgb`` leaves within 8 grey levels of the photo."""
+    occ = Occlusion(**finders)  # type: ignore[arg-type]
+    found = occ.target_mask(rgb, face).full(rgb.shape) > 0.5
+    occ.close()
+    iou = float((found & truth).sum() / max(1, (found | truth).sum()))
+    with FaceSwapper(SwapOptions(**{f"occlusion_{k}": v for k, v in finders.items()})) as fs:  # type: ignore[arg-type]
+        out = fs.swap(source, rgb)[0]
+    inner = cv2.erode(truth.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    return iou, float((np.abs(out[inner].astype(int) - rgb[inner].astype(int)).max(-1) <= 8).mean())

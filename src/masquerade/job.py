@@ -91,6 +91,7 @@ class SwapRequest:
     occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
     occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
     occlusion_hair: bool = True  # with occlusion: add the hair over the forehead (bangs, hat brims)
+    occlusion_glasses: bool = True  # with occlusion: add dark sunglasses over the eyes
     video: VideoOptions = field(default_factory=VideoOptions)
     provenance: ProvenanceOptions = field(default_factory=ProvenanceOptions)
     quality: int = 95
@@ -210,6 +211,7 @@ def prepare_job(
         references=refs, others=others, source_reference=sref, mask=r.mask, mask_erode=r.mask_erode,  # type: ignore[arg-type]
         mask_blur=r.mask_blur, colour=r.colour, blend=r.blend, occlusion=r.occlusion,  # type: ignore[arg-type]
         occlusion_model=r.occlusion_model, occlusion_hands=r.occlusion_hands, occlusion_hair=r.occlusion_hair,
+        occlusion_glasses=r.occlusion_glasses,
         model=str(r.model) if r.model is not None else None,
         swapper_options=swapper_options(r.swapper, dict(r.swapper_options)),
     )  # fmt: skip

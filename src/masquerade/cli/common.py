@@ -146,6 +146,11 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
         help="with occlusion on: also keep hair over the target's forehead (bangs, a hat's brim), found by "
         "its colour against the face's skin (the segmenter misses it; default on)",
     )  # fmt: skip
+    s.add_argument(
+        "--occlusion-glasses", choices=["on", "off"], default="on",
+        help="with occlusion on: also keep dark sunglasses over the target's eyes, lenses and frames, found "
+        "by their darkness against the face's skin (the segmenter misses their rims; default on)",
+    )  # fmt: skip
     pv = s.add_argument_group("provenance (on by default: invisible watermark + signed C2PA manifest)")
     pv.add_argument(
         "--no-provenance", action="store_true",
@@ -207,6 +212,7 @@ def swap_request(args: argparse.Namespace, **extra: Any) -> SwapRequest:
         occlusion_model=None if args.occlusion_model is None else str(args.occlusion_model),
         occlusion_hands=getattr(args, "occlusion_hands", "on") == "on",
         occlusion_hair=getattr(args, "occlusion_hair", "on") == "on",
+        occlusion_glasses=getattr(args, "occlusion_glasses", "on") == "on",
         max_pixels=getattr(args, "max_pixels", DEFAULT_MAX_PIXELS),
         **extra,
     )  # fmt: skip

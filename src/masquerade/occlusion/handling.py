@@ -1,6 +1,6 @@
 """Occlusion-aware swapping (``--occlusion on``, the default): the segmenter's masks, with the hands
-mediapipe finds near the face (:mod:`.hands`) and the hair over its forehead (:mod:`.hair`) added, where
-the swap uses them.
+mediapipe finds near the face (:mod:`.hands`), the hair over its forehead (:mod:`.hair`) and dark
+sunglasses (:mod:`.glasses`) added, where the swap uses them.
 
 * **Target side** (:meth:`Occlusion.target_mask`): what is in front of the target's face keeps the target's
   pixels — the composite's mask times one minus this (soft-edged) mask. In video the mask is averaged
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from ..analysis.regions import EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, idx
 from ..face import Face
+from .glasses import eye_area, sunglasses_mask
 from .hair import hair_mask
 from .hands import HandOccluders
 from .segmenter import OcclusionSegmenter, crop_matrix, face_crop, oval_mask
@@ -51,31 +51,36 @@ VIDEO_EVERY = 2  # video: the segmenter and the hair finder look at every second
 
 
 class Occlusion:
-    """The occlusion segmenter, the hand landmarker and the hair finder applied to swaps (see the module
-    docstring). ``hands``: True (default) adds the hands found near a face, ``hair`` (default True) the
-    hair over its forehead; False leaves them to the segmenter."""
+    """The occlusion segmenter, the hand landmarker, the hair finder and the sunglasses finder applied to
+    swaps (see the module docstring). ``hands``: True (default) adds the hands found near a face, ``hair``
+    (default True) the hair over its forehead, ``glasses`` (default True) dark sunglasses over its eyes;
+    False leaves them to the segmenter."""
 
     def __init__(
         self,
         segmenter: OcclusionSegmenter | None = None,
         hands: bool | HandOccluders = True,
         hair: bool = True,
+        glasses: bool = True,
     ) -> None:
         self.segmenter = segmenter or OcclusionSegmenter()
         self.hands = HandOccluders() if hands is True else hands or None
         self.hair = hair
+        self.glasses = glasses
         self._cleaned: list[tuple[np.ndarray, Face, np.ndarray, np.ndarray | None]] = []
 
     @classmethod
-    def of(cls, model: str | None, hands: bool = True, hair: bool = True) -> Occlusion:
+    def of(cls, model: str | None, hands: bool = True, hair: bool = True, glasses: bool = True) -> Occlusion:
         """With the segmenter in ``model`` (a ``masquerade train segmenter`` run folder or a copy of its
         ``segmenter.onnx`` + ``model.json``; None: the one in the package)."""
-        return cls(OcclusionSegmenter(model), hands, hair)
+        return cls(OcclusionSegmenter(model), hands, hair, glasses)
 
     @classmethod
     def for_options(cls, options: SwapOptions) -> Occlusion:
-        """As a swap's options ask (``occlusion_model``, ``occlusion_hands``, ``occlusion_hair``)."""
-        return cls.of(options.occlusion_model, options.occlusion_hands, options.occlusion_hair)
+        """As a swap's options ask (``occlusion_model``, ``occlusion_hands``, ``occlusion_hair``,
+        ``occlusion_glasses``)."""
+        o = options
+        return cls.of(o.occlusion_model, o.occlusion_hands, o.occlusion_hair, o.occlusion_glasses)
 
     def close(self) -> None:
         if self.hands is not None:
@@ -85,7 +90,7 @@ class Occlusion:
         self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(R×R float32 probability that something is in front of ``face``, image → crop matrix): the
-        segmenter's, and 1 inside the face oval where a hand or hair is (``state``: see
+        segmenter's, and 1 inside the face oval where a hand, hair or sunglasses are (``state``: see
         :meth:`HandOccluders.crop_mask`)."""
         crop, m = face_crop(rgb, face, self.segmenter.resolution)
         prob = self.segmenter.crop_prob(crop, face, m)
@@ -94,6 +99,10 @@ class Occlusion:
             hair = hair_mask(rgb, face, m, r, crop)  # inside the oval already
             if hair is not None:
                 prob = np.maximum(prob, hair)
+        if self.glasses:
+            lenses = sunglasses_mask(crop, face, m, prob)
+            if lenses is not None:
+                prob = np.maximum(prob, lenses)
         return self._add_hands(prob, rgb, face, m, state), m
 
     def _add_hands(
@@ -197,19 +206,9 @@ def source_warnings_off() -> Iterator[None]:
         log.setLevel(level)
 
 
-def _eye_area(face: Face, m: np.ndarray, r: int) -> np.ndarray:
-    """r×r bool: ``face``'s eyes (the mesh's eye contours) in the crop of ``m``."""
-    eyes = np.zeros((r, r), np.uint8)
-    if face.mesh is not None:
-        for loop in (EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT):
-            pts = face.mesh[idx(loop), :2] @ m[:, :2].T + m[:, 2]
-            cv2.fillPoly(eyes, [np.round(pts).astype(np.int32)], 1)
-    return eyes > 0
-
-
 def _eyes_hidden(face: Face, prob: np.ndarray, m: np.ndarray) -> float:
     """The mean occlusion probability over ``face``'s eyes in the crop of ``m``."""
-    inside = _eye_area(face, m, prob.shape[0])
+    inside = eye_area(face, m, prob.shape[0])
     return float(prob[inside].mean()) if inside.any() else 0.0
 
 
@@ -218,7 +217,7 @@ def _eye_brightness(rgb: np.ndarray, face: Face, prob: np.ndarray, m: np.ndarray
     front of it, eyes left out), in the crop of ``m``: open eyes 0.34-0.83 on photos of CelebA and the
     samples, dark sunglasses 0.02."""
     r = prob.shape[0]
-    eyes = _eye_area(face, m, r)
+    eyes = eye_area(face, m, r)
     if face.mesh is None or not eyes.any():
         return 1.0
     crop, _ = face_crop(rgb, face, r)  # what the segmenter looked at (``m`` is its matrix)

@@ -258,7 +258,8 @@ class Previewer:
         from ..pipeline import FaceSwapper
 
         key = (options.swapper, options.model, options.swapper_options, options.occlusion,
-               options.occlusion_model, options.occlusion_hands, options.occlusion_hair)  # fmt: skip
+               options.occlusion_model, options.occlusion_hands, options.occlusion_hair,
+               options.occlusion_glasses)  # fmt: skip
         if self._swapper is None or self._swapper[0] != key:
             self._swapper = None  # the old one goes before the new one loads
             self._swapper = (key, FaceSwapper(options, analyzer=analyzer))

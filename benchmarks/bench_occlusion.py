@@ -10,6 +10,8 @@ Usage (from the repository root)::
   with one occluder per photo (the kinds in turn, seed = photo number; :mod:`masquerade.occlusion.
   synthetic`); IoU and recall of ``probability > ½`` against the occluder's exact mask, inside the face
   oval grown by 3 % of the crop, summed over all photos; per kind too.
+  On the photos as they are, the ones where the sunglasses finder finds sunglasses and where the hair
+  finder marks more than a tenth of the face oval are listed.
 * Segmenter on real occluders: the 33 hand-drawn masks of ``data/benchmarks/celeba_occlusion_v1.json``
   (sunglasses, hands, microphones, bangs …), same measure; alone, with the hands mediapipe finds near
   the face added, with the hair over the forehead added too, and with dark sunglasses added as well
@@ -49,6 +51,7 @@ from masquerade.evaluation import evaluate, limit_pairs, load_benchmark, write_r
 from masquerade.evaluation.compare import compare, comparison_lines
 from masquerade.evaluation.results import SwapperSpec
 from masquerade.occlusion.glasses import sunglasses_mask
+from masquerade.occlusion.hair import hair_mask
 from masquerade.occlusion.handling import Occlusion
 from masquerade.occlusion.segmenter import OcclusionSegmenter, face_crop, oval_mask
 from masquerade.occlusion.synthetic import OCCLUDER_KINDS, make_occluder
@@ -74,6 +77,7 @@ def synthetic(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
     photos = sorted({q for p in bench.pairs for q in (p.source, p.target)})
     per_kind: dict[str, list[Any]] = {k: [] for k in OCCLUDER_KINDS}
     sunglasses: list[str] = []  # photos (as they are) where the sunglasses finder finds sunglasses
+    hair: list[str] = []  # … and where the hair finder marks more than a tenth of the face oval
     with FaceAnalyzer(identity=False) as fa:
         for k, path in enumerate(photos):
             rgb = load_image(path).rgb
@@ -82,8 +86,13 @@ def synthetic(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
                 continue
             face = faces[0]
             crop, m = face_crop(rgb, face, seg.resolution)
+            name = f"{Path(path).parent.name}/{Path(path).name}"
             if sunglasses_mask(crop, face, m, seg.crop_prob(crop, face, m)) is not None:
-                sunglasses.append(f"{Path(path).parent.name}/{Path(path).name}")
+                sunglasses.append(name)
+            found = hair_mask(rgb, face, m, seg.resolution, crop)
+            oval = oval_mask(face.mesh, m, seg.resolution) > 0.5
+            if found is not None and (found > 0.5)[oval].mean() > 0.1:
+                hair.append(name)
             kind = OCCLUDER_KINDS[k % len(OCCLUDER_KINDS)]
             other = load_image(photos[(k + 1) % len(photos)]).rgb
             layer = make_occluder(kind, k, face.landmarks_68, rgb.shape, other, None)
@@ -96,6 +105,7 @@ def synthetic(seg: OcclusionSegmenter, celeba: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"all": _score([x for v in per_kind.values() for x in v])}
     out.update({k: _score(v) for k, v in per_kind.items()})
     out["sunglasses_found_on"] = sunglasses
+    out["hair_over_a_tenth_on"] = hair
     return out
 
 
@@ -318,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
     (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     lines = ["| occluders | faces | IoU | recall |", "|---|---|---|---|"]
-    synth = {k: v for k, v in res["synthetic"].items() if k != "sunglasses_found_on"}
+    synth = {k: v for k, v in res["synthetic"].items() if isinstance(v, dict)}
     for name, s in [(f"synthetic: {k}", v) for k, v in synth.items()] + [
         ("real (hand-drawn), segmenter", res["real"]["segmenter"]),
         ("real (hand-drawn), segmenter + hands", res["real"]["with hands"]),
@@ -328,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {name} | {s['faces']} | {s['iou']:.3f} | {s['recall']:.3f} |")
     found = res["synthetic"]["sunglasses_found_on"]
     lines.append(f"\nsunglasses found on {len(found)} of the benchmark's photos: {', '.join(found)}")
+    tenth = res["synthetic"]["hair_over_a_tenth_on"]
+    lines.append(f"hair over a tenth of the face oval on {len(tenth)}: {', '.join(tenth)}")
     lines.append(f"segmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)")
     extra_ms = res["ms_per_face_720p_with_hands_and_hair"]
     lines.append(f"segmenter + hands + hair per face (target mask): {extra_ms:.1f} ms (median)")

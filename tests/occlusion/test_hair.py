@@ -13,7 +13,14 @@ import pytest
 from occlusion_fixtures import found_and_kept, real_occluder
 
 from masquerade import FaceAnalyzer
-from masquerade.analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, FACE_OVAL, idx
+from masquerade.analysis.regions import (
+    BROW_IMAGE_LEFT,
+    BROW_IMAGE_RIGHT,
+    EYE_IMAGE_LEFT,
+    EYE_IMAGE_RIGHT,
+    FACE_OVAL,
+    idx,
+)
 from masquerade.evaluation.metrics import face_region
 from masquerade.occlusion.hair import hair_mask
 from masquerade.occlusion.segmenter import crop_matrix
@@ -27,15 +34,20 @@ def faces(astronaut: np.ndarray, hopper: np.ndarray):
         return fa.get(astronaut)[0], fa.get(hopper)[0]
 
 
-def _fringe(rgb: np.ndarray, face) -> tuple[np.ndarray, np.ndarray]:
+def _eyes_top(face) -> float:
+    return float(face.mesh[list(EYE_IMAGE_LEFT) + list(EYE_IMAGE_RIGHT), 1].min())
+
+
+def _fringe(rgb: np.ndarray, face, long: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``rgb`` with a dark brown fringe painted over the forehead (the oval above the eyebrows, less a
-    margin), and the fringe's mask."""
+    margin; ``long``: down over the eyebrows to just above the eyes), and the fringe's mask."""
     mesh = face.mesh
     oval = np.zeros(rgb.shape[:2], np.uint8)
     cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
     brows = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min()
     top = mesh[idx(FACE_OVAL), 1].min()
-    fringe = (oval > 0) & (np.arange(rgb.shape[0])[:, None] < top + 0.8 * (brows - top))
+    end = _eyes_top(face) - 0.08 * np.ptp(mesh[:468, 1]) if long else top + 0.8 * (brows - top)
+    fringe = (oval > 0) & (np.arange(rgb.shape[0])[:, None] < end)
     out = rgb.copy()
     noise = np.random.default_rng(0).normal(0, 6, rgb.shape)
     out[fringe] = np.clip(np.array([62, 40, 28]) + noise[fringe], 0, 255).astype(np.uint8)
@@ -51,13 +63,18 @@ def test_a_painted_fringe_is_found_and_a_bare_forehead_is_not(faces, astronaut, 
     r = 128
     # Grace Hopper's forehead is bare under her cap: nothing
     assert hair_mask(hopper, grace, crop_matrix(grace.landmarks_5, r), r) is None
-    # the astronaut's hair reaches just inside the mesh's oval: a thin band at its top, no lower
+    # the astronaut's hair reaches just inside the mesh's oval: a thin band at its top, and where it
+    # falls over a corner of her forehead down the side (looked at), nothing near the eyes
     m = crop_matrix(astro.landmarks_5, r)
     bare = hair_mask(astronaut, astro, m, r)
     assert bare is not None and 0 < bare.mean() < 0.06
     rows = np.flatnonzero(bare.any(1))
     oval_top = (astro.mesh[idx(FACE_OVAL), :2] @ m[:, :2].T + m[:, 2])[:, 1].min()
-    assert rows.max() < oval_top + 0.1 * r
+    eyes_top = float(
+        (astro.mesh[list(EYE_IMAGE_LEFT) + list(EYE_IMAGE_RIGHT), :2] @ m[:, :2].T + m[:, 2])[:, 1].min()
+    )
+    assert (bare[: int(oval_top + 0.1 * r)] > 0.5).sum() > 0.7 * (bare > 0.5).sum()  # mostly the band
+    assert rows.max() < eyes_top - 2
     painted, fringe = _fringe(astronaut, astro)
     found = hair_mask(painted, astro, m, r)
     assert found is not None and found.dtype == np.float32
@@ -66,6 +83,27 @@ def test_a_painted_fringe_is_found_and_a_bare_forehead_is_not(faces, astronaut, 
     assert (hit & truth).sum() > 0.8 * truth.sum()  # the fringe
     assert (hit & ~truth & ~(bare > 0.5)).sum() < 0.05 * hit.sum()  # and little else
     assert hit[int(r * 0.6) :].sum() == 0  # nothing below the eyebrows (the crop's lower part)
+
+
+def test_a_fringe_down_over_the_eyebrows_is_found_to_its_end(faces, astronaut) -> None:
+    """Bangs often reach the eyebrows or below them: the part under the eyebrows' top is found too, as far
+    as it hangs on from the fringe above without a gap (the eyebrows of a bare forehead are not)."""
+    astro = faces[0]
+    r = 128
+    m = crop_matrix(astro.landmarks_5, r)
+    painted, fringe = _fringe(astronaut, astro, long=True)
+    found = hair_mask(painted, astro, m, r)
+    assert found is not None
+    truth, hit = _in_crop(fringe, m, r), found > 0.5
+    brows = (astro.mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), :2] @ m[:, :2].T + m[:, 2])[
+        :, 1
+    ].min()
+    low = truth.copy()
+    low[: int(brows) + 1] = False  # the fringe under the eyebrows' top
+    assert low.sum() > 50 and (hit & low).sum() > 0.8 * low.sum()
+    assert (hit & truth).sum() > 0.85 * truth.sum()
+    bare = hair_mask(astronaut, astro, m, r)
+    assert bare is not None and (hit & ~truth & ~(bare > 0.5)).sum() < 0.05 * hit.sum()
 
 
 def test_hair_alike_in_colour_to_the_skin_is_left_alone(faces, astronaut) -> None:

@@ -201,7 +201,7 @@ def test_swap_with_a_segmenter_folder(faces, astronaut: np.ndarray, tmp_path: Pa
 def test_analyze_reports_visible_share(capsys) -> None:
     assert main(["analyze", "sample:astronaut", "--no-identity"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert 0.9 < doc["faces"][0]["visible"] <= 1.0
+    assert 0.85 < doc["faces"][0]["visible"] <= 1.0  # her hair over a corner of the forehead
 
 
 def test_onnx_sessions_do_not_spin_between_inferences() -> None:

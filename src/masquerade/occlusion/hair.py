@@ -8,7 +8,10 @@ pixel (inside the oval, above the eyebrows) is hair when it is nearer the hair's
 skin's and far from the skin's (more than three times the skin patches' own spread, at least 12), with
 lightness counted at a quarter of chroma so that shine and shadow on a bare forehead do not pass for
 hair. Only regions that reach the top edge of the oval are kept (bangs fall from the hairline), and
-nothing is found when hair and skin are too alike in colour to tell apart (blond on fair skin).
+nothing is found when hair and skin are too alike in colour to tell apart (blond on fair skin). Below
+the eyebrows' top (the mesh places the eyebrows under a fringe, often above its end), such pixels are
+hair down to a little above the eyes where, column by column, they hang on without a gap from the hair
+kept above (a fringe reaching the eyebrows or over them; eyebrows under a bare forehead stay face).
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, FACE_OVAL, idx
+from ..analysis.regions import (
+    BROW_IMAGE_LEFT,
+    BROW_IMAGE_RIGHT,
+    EYE_IMAGE_LEFT,
+    EYE_IMAGE_RIGHT,
+    FACE_OVAL,
+    idx,
+)
 from ..face import Face
 
 SKIN_POINTS = (50, 280, 205, 425, 4)  # mediapipe mesh: cheeks, lower cheeks, nose tip
@@ -25,6 +35,7 @@ LAB_WEIGHT = np.array([0.25, 1.0, 1.0], np.float32)  # L, a, b
 MIN_DISTANCE = 12.0  # weighted Lab: a pixel nearer the skin than this is skin
 MIN_CONTRAST = 15.0  # weighted Lab between the hair's and the skin's colour, else nothing is found
 MIN_AREA = 0.002  # of the crop: smaller regions are noise
+EYE_MARGIN = 0.04  # of the face's height: hair hanging below the eyebrows' top stops this far above the eyes
 
 
 def hair_mask(
@@ -63,8 +74,10 @@ def hair_mask(
     oval = np.zeros((size, size), np.uint8)
     cv2.fillPoly(oval, [np.round(pts[idx(FACE_OVAL)]).astype(np.int32)], 1)
     found = (d_hair < d_skin) & (d_skin > max(MIN_DISTANCE, 3.0 * spread)) & (oval > 0)
-    brows = pts[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min() - 0.02 * height
-    found[max(0, int(brows)) :] = False
+    brows = max(0, int(pts[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min() - 0.02 * height))
+    eyes = max(brows, int(pts[list(EYE_IMAGE_LEFT) + list(EYE_IMAGE_RIGHT), 1].min() - EYE_MARGIN * height))
+    below = found[brows:eyes].copy()
+    found[brows:] = False
     found8 = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     edge = (oval > 0) & (cv2.erode(oval, np.ones((5, 5), np.uint8)) == 0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(found8)
@@ -75,4 +88,7 @@ def hair_mask(
     keep &= stats[:, cv2.CC_STAT_AREA] > MIN_AREA * size * size
     if not keep.any():
         return None
-    return keep[labels].astype(np.float32)
+    out = keep[labels]
+    if brows > 0 and eyes > brows:  # a fringe hangs on down to the eyes, column by column, without a gap
+        out[brows:eyes] = np.logical_and.accumulate(below, axis=0) & out[brows - 1]
+    return out.astype(np.float32)

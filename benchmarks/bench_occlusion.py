@@ -17,8 +17,8 @@ Usage (from the repository root)::
   the face added, with the hair over the forehead added too, and with dark sunglasses added as well
   (``Occlusion.crop_mask``, what swaps use).
 * Cost: median time of ``OcclusionSegmenter.crop_mask`` + ``image_mask`` per face on the 720p photo of
-  ``bench_refiner.py`` (100 calls after 5 warm-up calls); and of ``Occlusion.target_mask`` (segmenter +
-  the hand landmarker, as a photo swap runs them).
+  ``bench_refiner.py`` (100 calls after 5 warm-up calls); and of ``Occlusion.target_mask`` (the segmenter
+  with the hands, hair and sunglasses finders, as a photo swap runs them).
 * Swaps: ``masquerade.evaluation.evaluate`` over ``celeba_swap_v1`` (``--kinds``, ``--limit`` per kind) with
   each of ``--swapper`` four times — occlusion off, on with the segmenter only (``--occlusion-hands off
   --occlusion-hair off --occlusion-glasses off``), on without the sunglasses finder
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(f"hair over a tenth of the face oval on {len(tenth)}: {', '.join(tenth)}")
     lines.append(f"segmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)")
     extra_ms = res["ms_per_face_720p_with_hands_and_hair"]
-    lines.append(f"segmenter + hands + hair per face (target mask): {extra_ms:.1f} ms (median)")
+    lines.append(f"segmenter + hands + hair + sunglasses per face (target mask): {extra_ms:.1f} ms (median)")
     fps = res["video_720p_fps"]
     lines.append(f"mesh3d on music_720p.mp4: {fps['off']:.1f} fps occlusion off, {fps['on']:.1f} fps on\n")
     if "swaps" in res:

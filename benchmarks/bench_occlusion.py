@@ -155,15 +155,15 @@ def sunglasses_grid(celeba: Path, out: Path, height: int = 220) -> int:
 
     doc = json.loads((resources.files("masquerade") / "data/benchmarks/celeba_occlusion_v1.json").read_text())
     source = load_image(sample_path("grace_hopper")).rgb
-    occ = Occlusion(hands=False, hair=False, glasses=False)
+    seg = OcclusionSegmenter()
     rows = []
     with FaceAnalyzer(identity=False) as fa:
         swappers = {g: FaceSwapper(SwapOptions(occlusion_glasses=g), analyzer=fa) for g in (False, True)}
         for entry in doc["faces"]:
             rgb = load_image(celeba / "images" / entry["photo"]).rgb
             face = fa.get(rgb)[0]
-            crop, m = face_crop(rgb, face, occ.segmenter.resolution)
-            if sunglasses_mask(crop, face, m, occ.segmenter.crop_prob(crop, face, m)) is None:
+            crop, m = face_crop(rgb, face, seg.resolution)
+            if sunglasses_mask(crop, face, m, seg.crop_prob(crop, face, m)) is None:
                 continue
             x0, y0, x1, y1 = np.round(face.box).astype(int)
             pad = int(0.5 * max(x1 - x0, y1 - y0))
@@ -176,7 +176,6 @@ def sunglasses_grid(celeba: Path, out: Path, height: int = 220) -> int:
             )
         for fs in swappers.values():
             fs.close()
-    occ.close()
     if rows:
         grid = np.concatenate(rows, 0)
         cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])

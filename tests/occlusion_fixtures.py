@@ -42,3 +42,8 @@ def found_and_kept(
         out = fs.swap(source, rgb)[0]
     inner = cv2.erode(truth.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     return iou, float((np.abs(out[inner].astype(int) - rgb[inner].astype(int)).max(-1) <= 8).mean())
+
+
+def in_crop(mask: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """A photo-sized bool ``mask`` in the size×size crop of the image → crop matrix ``m``."""
+    return cv2.warpAffine(mask.astype(np.float32), m, (size, size), flags=cv2.INTER_AREA) > 0.5

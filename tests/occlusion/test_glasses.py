@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from occlusion_fixtures import found_and_kept, real_occluder
+from occlusion_fixtures import found_and_kept, in_crop, real_occluder
 
 from masquerade import FaceAnalyzer, SwapOptions
 from masquerade.analysis.regions import EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, idx
@@ -55,10 +55,6 @@ def _sunglasses(rgb: np.ndarray, face) -> tuple[np.ndarray, np.ndarray]:
     return out, inside
 
 
-def _in_crop(mask: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
-    return cv2.warpAffine(mask.astype(np.float32), m, (size, size), flags=cv2.INTER_AREA) > 0.5
-
-
 def test_painted_sunglasses_are_found_and_bare_eyes_are_not(faces, astronaut, hopper) -> None:
     r = 128
     nothing = np.zeros((r, r), np.float32)
@@ -70,7 +66,7 @@ def test_painted_sunglasses_are_found_and_bare_eyes_are_not(faces, astronaut, ho
         crop, m = face_crop(painted, face, r)
         found = sunglasses_mask(crop, face, m, nothing)
         assert found is not None and found.dtype == np.float32
-        truth = _in_crop(lenses, m, r)
+        truth = in_crop(lenses, m, r)
         # the frames' margin, and dark eyebrows or hair next to the lenses, are taken too: 7 px of 128
         near = cv2.dilate(truth.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
         hit = found > 0.5

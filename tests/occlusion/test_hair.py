@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from occlusion_fixtures import found_and_kept, real_occluder
+from occlusion_fixtures import found_and_kept, in_crop, real_occluder
 
 from masquerade import FaceAnalyzer
 from masquerade.analysis.regions import (
@@ -54,10 +54,6 @@ def _fringe(rgb: np.ndarray, face, long: bool = False) -> tuple[np.ndarray, np.n
     return out, fringe
 
 
-def _in_crop(mask: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
-    return cv2.warpAffine(mask.astype(np.float32), m, (size, size), flags=cv2.INTER_AREA) > 0.5
-
-
 def test_a_painted_fringe_is_found_and_a_bare_forehead_is_not(faces, astronaut, hopper) -> None:
     astro, grace = faces
     r = 128
@@ -78,7 +74,7 @@ def test_a_painted_fringe_is_found_and_a_bare_forehead_is_not(faces, astronaut, 
     painted, fringe = _fringe(astronaut, astro)
     found = hair_mask(painted, astro, m, r)
     assert found is not None and found.dtype == np.float32
-    truth = _in_crop(fringe, m, r)
+    truth = in_crop(fringe, m, r)
     hit = found > 0.5
     assert (hit & truth).sum() > 0.8 * truth.sum()  # the fringe
     assert (hit & ~truth & ~(bare > 0.5)).sum() < 0.05 * hit.sum()  # and little else
@@ -94,7 +90,7 @@ def test_a_fringe_down_over_the_eyebrows_is_found_to_its_end(faces, astronaut) -
     painted, fringe = _fringe(astronaut, astro, long=True)
     found = hair_mask(painted, astro, m, r)
     assert found is not None
-    truth, hit = _in_crop(fringe, m, r), found > 0.5
+    truth, hit = in_crop(fringe, m, r), found > 0.5
     brows = (astro.mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), :2] @ m[:, :2].T + m[:, 2])[
         :, 1
     ].min()

@@ -56,12 +56,12 @@ def sunglasses_mask(crop: np.ndarray, face: Face, matrix: np.ndarray, prob: np.n
     skin = oval & ~eyes & (prob < SKIN_BELOW)
     if int(eyes.sum()) < 4 or int(skin.sum()) < 20:
         return None
+    skin_g, lens_g = float(np.median(grey[skin])), float(np.median(grey[eyes]))
+    if lens_g >= DARK * max(1.0, skin_g):  # open eyes (most faces): no need to look around them
+        return None
     height = float(np.ptp(pts[:468, 1]))
     ring = _grown(eyes, RING * height) & ~eyes & oval
-    if not ring.any():
-        return None
-    skin_g, lens_g = float(np.median(grey[skin])), float(np.median(grey[eyes]))
-    if max(lens_g, float(np.median(grey[ring]))) >= DARK * max(1.0, skin_g):
+    if not ring.any() or float(np.median(grey[ring])) >= DARK * max(1.0, skin_g):
         return None
     grown = oval_mask(face.mesh, matrix, r, grow=0.03) > 0.5
     dark = (grey < lens_g + HALFWAY * (skin_g - lens_g)) & grown & _grown(eyes, REACH * height)

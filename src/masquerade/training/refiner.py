@@ -24,7 +24,10 @@ hidden texels, the target's shading — gets zero weights, so it starts as exact
 * same-person pairs — ``reconstruction``: L1 + DSSIM to the real target photo in the corrected region;
 * different-person pairs — ``clean``: from a corrupted source, L1 + DSSIM to the clean source's composite
   (the copied occluder, blur or cast removed); ``structure``: L1 of the high frequencies (minus a 2-px
-  Gaussian) to the warp's, so no new features are painted (relighting stays free);
+  Gaussian) to the warp's, so no new features are painted (relighting stays free); ``colour``: smooth L1
+  of the output's chroma (each channel minus the luma) to the clean source's composite's, so the identity
+  term cannot buy dlib's verdict with colour the photos do not have (tints, green blotches) — the light
+  may still change;
 * all — ``identity``: 1 − cosine of the output's dlib embedding (differentiable network) and the source's,
   centred on the data's mean embedding; ``adversarial``: hinge loss of a patch discriminator (real:
   target photos).
@@ -225,6 +228,16 @@ def high_pass(x: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
     return x - blur
 
 
+LUMA = (0.299, 0.587, 0.114)  # Rec. 601
+
+
+def chroma(x: torch.Tensor) -> torch.Tensor:
+    """N×3 RGB → N×3: each channel minus the luma (zero for any grey; brightening or darkening scales
+    it, a tint moves it)."""
+    w = x.new_tensor(LUMA).view(1, 3, 1, 1)
+    return x - (x * w).sum(1, keepdim=True)
+
+
 @dataclass
 class RefinerBatch:
     image: torch.Tensor  # N×3×R×R the composite the network refines (clean or corrupted source)
@@ -310,7 +323,8 @@ def ssim_per_sample(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.
 class RefinerTask(TrainTask):
     name: ClassVar[str] = "refiner"
     changeable: ClassVar[tuple[str, ...]] = ("data",)
-    added_defaults: ClassVar[dict[str, Any]] = {"model.shade": 0}  # runs from before --shade
+    # runs from before --shade and the colour term
+    added_defaults: ClassVar[dict[str, Any]] = {"model.shade": 0, "loss.colour": 0.0}
 
     def __init__(self, config: RefinerTrainConfig, seed: int = 0, data: WarpPairs | None = None) -> None:
         self.cfg = config
@@ -391,11 +405,15 @@ class RefinerTask(TrainTask):
         rec_l = _per_sample(charbonnier(out - b.target), region) + ssim_per_sample(out, b.target, region)
         clean_l = _per_sample(charbonnier(out - b.clean), region) + ssim_per_sample(out, b.clean, region)
         struct_l = _per_sample(charbonnier(high_pass(out) - high_pass(b.clean)), region)
+        colour_l = _per_sample(charbonnier(chroma(out) - chroma(b.clean)), region)
         parts = {
             "reconstruction": (rec_l * same).sum() / same.sum().clamp_min(1.0),
             "clean": (clean_l * diff * b.corrupt).sum() / (diff * b.corrupt).sum().clamp_min(1.0),
             "structure": (struct_l * diff).sum() / diff.sum().clamp_min(1.0),
+            "colour": (colour_l * diff).sum() / diff.sum().clamp_min(1.0),
         }
+        if not lw.colour:
+            del parts["colour"]  # (runs without it keep their loss log's columns)
         return {k: v * getattr(lw, k) for k, v in parts.items()}
 
     def train_step(self, batch: RefinerBatch, ctx: StepContext) -> dict[str, float]:
@@ -443,8 +461,8 @@ class RefinerTask(TrainTask):
 
     @torch.no_grad()
     def objective(self, device: torch.device, seed: int = 1) -> float:
-        """The pixel losses (reconstruction, clean, structure; weighted) on a fixed batch of every pair:
-        what training lowers, without the noise of sampling, identity and the discriminator."""
+        """The pixel losses (reconstruction, clean, structure, colour; weighted) on a fixed batch of every
+        pair: what training lowers, without the noise of sampling, identity and the discriminator."""
         assert self.net is not None
         rng = np.random.default_rng(seed)
         b = make_batch(self.data, np.arange(len(self.data)), rng, self.cfg.corrupt, self.centre).to(device)

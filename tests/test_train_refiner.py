@@ -334,9 +334,9 @@ def test_refined_swapper_is_told_where_the_source_was_hidden(
     seen: list[np.ndarray] = []
     run = RefinedSwapper._run
 
-    def spy(self, feeds, session=None):
+    def spy(self, feeds, session=None, mirror=False):
         seen.append(feeds["hidden"].copy())
-        return run(self, feeds, session)
+        return run(self, feeds, session, mirror)
 
     monkeypatch.setattr(RefinedSwapper, "_run", spy)
     with FaceAnalyzer(identity=False) as fa:

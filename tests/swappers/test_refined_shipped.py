@@ -79,8 +79,9 @@ def test_video_mode_folds_each_look_in_at_the_next_frame(hopper: np.ndarray, ast
     patch = sw.swap(hopper, s_face, astronaut, t_face)
     base, m = composite(astronaut.copy(), patch, t_face, SwapOptions(), mouth_policy(s_face, t_face))
     bright = np.clip(base.astype(int) + 40, 0, 255).astype(np.uint8)  # another look at frame 2
-    c_base, mat = sw.correction(base, hopper, s_face, t_face, m)
-    c_bright, _ = sw.correction(bright, hopper, s_face, t_face, m)
+    # a video's looks are the plain crop's (the running average does what the mirror does for a photo)
+    c_base, mat = sw.correction(base, hopper, s_face, t_face, m, mirror=False)
+    c_bright, _ = sw.correction(bright, hopper, s_face, t_face, m, mirror=False)
     assert np.abs(c_bright - c_base).max() > 2  # the network sees the difference
 
     def expected(img: np.ndarray, corr: np.ndarray) -> np.ndarray:
@@ -103,3 +104,28 @@ def test_video_mode_folds_each_look_in_at_the_next_frame(hopper: np.ndarray, ast
         got = base.copy()
         sw.refine(got, hopper, s_face, t_face, m, state=state)  # frame 4 looks again
         assert isinstance(state["look"], Future)
+
+
+def test_a_photo_is_refined_with_its_mirrored_crop_too(hopper: np.ndarray, astronaut: np.ndarray) -> None:
+    """On a photo the correction is the average of the crop's and the mirrored crop's (mirrored back): a
+    mirrored crop gets exactly the mirrored correction, which the network alone does not give; with
+    ``mirror=False`` it is the plain crop's."""
+    from masquerade.compose.composite import composite, mouth_policy
+
+    with FaceAnalyzer(identity=False) as fa:
+        s_face, t_face = fa.get(hopper)[0], fa.get(astronaut)[0]
+    sw = create_swapper("refined")
+    assert sw.mirror
+    patch = sw.swap(hopper, s_face, astronaut, t_face)
+    base, m = composite(astronaut.copy(), patch, t_face, SwapOptions(), mouth_policy(s_face, t_face))
+    feeds, _ = sw._feeds(base, hopper, s_face, t_face, m)
+    flipped = {k: v if k == "identity" else np.ascontiguousarray(v[..., ::-1]) for k, v in feeds.items()}
+    plain, back = sw._run(feeds), sw._run(flipped)[:, ::-1]
+    assert np.abs(plain - back).max() > 1  # the network alone is not mirror-symmetric
+    both = sw._run(feeds, mirror=True)
+    assert np.abs(both - (plain + back) / 2).max() < 1e-3
+    assert np.abs(sw._run(flipped, mirror=True)[:, ::-1] - both).max() < 1e-3
+    got, _ = sw.correction(base, hopper, s_face, t_face, m)
+    assert np.abs(got - both).max() < 1e-3
+    single, _ = create_swapper("refined", mirror=False).correction(base, hopper, s_face, t_face, m)
+    assert np.abs(single - plain).max() < 1e-3

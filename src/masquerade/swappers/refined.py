@@ -5,7 +5,10 @@ a small network (``masquerade train refiner``, :mod:`masquerade.training.refiner
 around the face (a ``resolution``-px crop, the ``refine`` template of
 :mod:`masquerade.analysis.alignment`) and predicts a bounded correction — relighting, what a bad source
 photo brought (hands, hair, sunglasses, blur), seams. The correction is resampled to the face's size in
-the photo and added there, so the warp's own detail stays at full resolution.
+the photo and added there, so the warp's own detail stays at full resolution. On a photo (``mirror``, on by
+default) the network also looks at the mirrored crop and the two corrections are averaged (one batch of
+two: it was trained on mirrored crops too, and the average is steadier); in a video the running average
+over frames does that job, at no extra cost per frame.
 
 The model ships in the package (``data/models/refiner``: ``model.json`` + ``refiner.onnx``, sha256-checked,
 with its model card; registry name ``masquerade-refiner``); ``--model DIR`` takes another trained one.
@@ -149,9 +152,10 @@ class RefinedSwapper(Mesh3DSwapper):
 
     def __init__(
         self, options: Mesh3DOptions | None = None, model: str | os.PathLike[str] | None = None,
-        providers: list[str] | None = None, **kwargs: Any,
+        providers: list[str] | None = None, mirror: bool = True, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(options, **kwargs)
+        self.mirror = bool(mirror)
         self.model_info = read_refiner_info(model)
         self.session = onnx_session(self.model_info.onnx, providers, "the refiner")
         names = [i.name for i in self.session.get_inputs()]
@@ -174,12 +178,12 @@ class RefinedSwapper(Mesh3DSwapper):
 
     def correction(
         self, image: np.ndarray, source_rgb: np.ndarray, source: Face, target: Face, mask: BlendMask,
-        hidden: BlendMask | None = None, original: np.ndarray | None = None,
+        hidden: BlendMask | None = None, original: np.ndarray | None = None, mirror: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """The network's correction (R×R×3, in 0..255 units) of ``target``'s crop and the image → crop
-        matrix."""
+        matrix; ``mirror``: averaged with the mirrored crop's (None: the swapper's ``mirror``)."""
         feeds, m = self._feeds(image, source_rgb, source, target, mask, hidden, original)
-        return self._run(feeds), m
+        return self._run(feeds, mirror=self.mirror if mirror is None else mirror), m
 
     def _feeds(
         self, image: np.ndarray, source_rgb: np.ndarray, source: Face, target: Face, mask: BlendMask,
@@ -204,9 +208,14 @@ class RefinedSwapper(Mesh3DSwapper):
             feeds[TARGET] = own.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255)
         return feeds, m
 
-    def _run(self, feeds: dict[str, np.ndarray], session: Any = None) -> np.ndarray:
+    def _run(self, feeds: dict[str, np.ndarray], session: Any = None, mirror: bool = False) -> np.ndarray:
+        """The correction (R×R×3, 0..255 units); ``mirror``: averaged with the mirrored crop's, mirrored
+        back (the crop is symmetric about its vertical centre line; the identity is the same)."""
+        if mirror:
+            feeds = {k: np.concatenate([v, v if k == "identity" else v[..., ::-1]]) for k, v in feeds.items()}
         (corr,) = (session or self.session).run(None, feeds)
-        return corr[0].transpose(1, 2, 0) * np.float32(255)
+        one = corr[0] if not mirror else (corr[0] + corr[1, :, :, ::-1]) * np.float32(0.5)
+        return one.transpose(1, 2, 0) * np.float32(255)
 
     def _look(self, feeds: dict[str, np.ndarray]) -> Future[np.ndarray]:
         """The network's correction for ``feeds``, computed on the swapper's own thread, with a session of
@@ -244,7 +253,9 @@ class RefinedSwapper(Mesh3DSwapper):
         if look is not None:
             state["corr"] = VIDEO_SMOOTHING * look.result() + (1 - VIDEO_SMOOTHING) * state["corr"]
         if "corr" not in state:
-            state["corr"], m = self.correction(image, source_rgb, source, target, mask, hidden, original)
+            state["corr"], m = self.correction(
+                image, source_rgb, source, target, mask, hidden, original, mirror=False
+            )
         elif n % VIDEO_EVERY == 0:  # this frame's look, folded in at the next frame
             feeds, m = self._feeds(image, source_rgb, source, target, mask, hidden, original)
             state["look"] = self._look(feeds)

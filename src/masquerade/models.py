@@ -138,7 +138,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
         "swapper",
         "masquerade",
         "data/models/refiner/refiner.onnx",
-        "4e5a0b74453ae341d36853fd71e35be23864b891cf277fbdd0923c6a680d3dc6",
+        "0e956e42b3f36ab98f253cdd6ac7c59be11fb15152926d5d1e14a9131f5625ff",
         _OURS_CELEBA,
         "the refined swapper's correction network, trained by this project (masquerade train refiner)",
     ),

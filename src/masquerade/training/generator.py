@@ -64,7 +64,7 @@ from .common import (
 )
 from .configs import GeneratorConfig, GeneratorTrainConfig
 from .identity_data import IdentityFaces, PairBatch, clean_pair_batch, preview_pairs
-from .losses import dssim, l1, mse, ssim_window_size
+from .losses import dssim, l1, luma, mse, ssim_window_size
 from .trainer import StepContext
 
 FM_LAYERS = 2  # intermediate discriminator features used by feature matching (the last ones)
@@ -244,10 +244,6 @@ def build_discriminator(config: GeneratorConfig) -> MultiScaleDiscriminator:
     return MultiScaleDiscriminator(config)
 
 
-def _luma(x: torch.Tensor) -> torch.Tensor:
-    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).float()
-
-
 def _set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -325,7 +321,7 @@ class GeneratorTask(IdentityPairTask):
             window = ssim_window_size(t.shape[-1])
             same_w = b.weights * b.same[:, None, None, None]
             recon = l1(o, t, same_w) + dssim(o, t, same_w, window)
-            eyes = dssim(_luma(o), _luma(t), b.eyes, window)
+            eyes = dssim(luma(o), luma(t), b.eyes, window)
             mask_l = mse(mask.float(), b.mask)
         attr = zero
         if w.attribute > 0:
@@ -387,7 +383,7 @@ class GeneratorTask(IdentityPairTask):
         terms = {
             "identity": (1 - (emb * b.id_target).sum(1)).mean(),
             "reconstruction": l1(out, b.target, same_w) + dssim(out, b.target, same_w, window),
-            "eyes": dssim(_luma(out), _luma(b.target), b.eyes, window),
+            "eyes": dssim(luma(out), luma(b.target), b.eyes, window),
             "mask": mse(mask, b.mask),
         }
         return {k: float(v) for k, v in terms.items()}

@@ -14,6 +14,11 @@ import torch.nn.functional as F
 from .configs import LossConfig
 
 
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """N×3 RGB → N×1 Rec. 601 luma (float32)."""
+    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).float()
+
+
 def ssim_window_size(resolution: int, configured: int = 0) -> int:
     if configured:
         return int(configured) | 1

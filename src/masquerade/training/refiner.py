@@ -49,7 +49,7 @@ from torch import nn
 from ..errors import InputError
 from .common import IdentityLoss, parameter_count, preview_grid
 from .configs import SHIPPED_INIT, RefinerConfig, RefinerTrainConfig
-from .losses import ssim_map
+from .losses import luma, ssim_map
 from .trainer import StepContext, TrainTask
 from .warp_data import WarpPairs
 
@@ -228,14 +228,10 @@ def high_pass(x: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
     return x - blur
 
 
-LUMA = (0.299, 0.587, 0.114)  # Rec. 601
-
-
 def chroma(x: torch.Tensor) -> torch.Tensor:
-    """N×3 RGB → N×3: each channel minus the luma (zero for any grey; brightening or darkening scales
-    it, a tint moves it)."""
-    w = x.new_tensor(LUMA).view(1, 3, 1, 1)
-    return x - (x * w).sum(1, keepdim=True)
+    """N×3 RGB → N×3: each channel minus the Rec. 601 luma (zero for any grey; brightening or darkening
+    scales it, a tint moves it)."""
+    return x - luma(x)
 
 
 @dataclass
@@ -405,15 +401,14 @@ class RefinerTask(TrainTask):
         rec_l = _per_sample(charbonnier(out - b.target), region) + ssim_per_sample(out, b.target, region)
         clean_l = _per_sample(charbonnier(out - b.clean), region) + ssim_per_sample(out, b.clean, region)
         struct_l = _per_sample(charbonnier(high_pass(out) - high_pass(b.clean)), region)
-        colour_l = _per_sample(charbonnier(chroma(out) - chroma(b.clean)), region)
         parts = {
             "reconstruction": (rec_l * same).sum() / same.sum().clamp_min(1.0),
             "clean": (clean_l * diff * b.corrupt).sum() / (diff * b.corrupt).sum().clamp_min(1.0),
             "structure": (struct_l * diff).sum() / diff.sum().clamp_min(1.0),
-            "colour": (colour_l * diff).sum() / diff.sum().clamp_min(1.0),
         }
-        if not lw.colour:
-            del parts["colour"]  # (runs without it keep their loss log's columns)
+        if lw.colour:  # (only then: runs without it keep their loss log's columns)
+            colour_l = _per_sample(charbonnier(chroma(out) - chroma(b.clean)), region)
+            parts["colour"] = (colour_l * diff).sum() / diff.sum().clamp_min(1.0)
         return {k: v * getattr(lw, k) for k, v in parts.items()}
 
     def train_step(self, batch: RefinerBatch, ctx: StepContext) -> dict[str, float]:

@@ -177,7 +177,7 @@ class FaceSwapper:
             total = np.maximum(total, m.full(out.shape))
             if self.swapper.info.refines:
                 changed = self.swapper.refine(  # type: ignore[attr-defined]
-                    out, s_rgb, s_face, tf, m, hidden=hidden_mask(p), original=target_rgb
+                    out, s_rgb, s_face, tf, m, hidden=hidden_mask(p), original=target_rgb, keep=keep
                 )
                 if changed is not None:
                     total = np.maximum(total, changed.full(out.shape))

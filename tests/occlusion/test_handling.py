@@ -108,6 +108,27 @@ def test_target_occluder_survives_the_swap(faces, astronaut: np.ndarray, hopper:
     assert off < 0.5 and on > 0.8 and min(kept[True]) > 0.6, kept
 
 
+def test_refiner_leaves_what_the_target_keeps(faces, astronaut: np.ndarray, hopper: np.ndarray) -> None:
+    """The refiner's correction reaches a few pixels past the composite's mask (to soften its edge), but
+    not over what the target keeps in front of its face: where a pasted hand or bar is kept whole, the
+    refined swap equals mesh3d's, and the refiner does change the face around it."""
+    face = faces[0]
+    occ = Occlusion.for_options(SwapOptions())
+    changed = 0
+    for kind, seed in (("hand", 3), ("bar", 5)):
+        target = make_occluder(kind, seed, face.landmarks_68, astronaut.shape).over(astronaut)
+        kept = occ.target_mask(target, face).full(target.shape) > 0.999
+        outs = []
+        for name in ("mesh3d", "refined"):
+            with FaceSwapper(SwapOptions(swapper=name)) as fs:
+                outs.append(fs.swap(hopper, target)[0].astype(int))
+        assert kept.sum() > 500
+        assert np.array_equal(outs[0][kept], outs[1][kept])
+        changed += int((np.abs(outs[0] - outs[1]).max(-1) > 2).sum())
+    occ.close()
+    assert changed > 1000
+
+
 def test_source_occluder_does_not_reach_the_output(faces, astronaut: np.ndarray, hopper: np.ndarray) -> None:
     """Green occluders pasted over the source's face (hand, hair strands, bar, glasses, patch): count the
     green pixels in the swapped face (no colour correction, so the occluder's colour shows as it is)."""

@@ -91,9 +91,10 @@ class SwapperInfo:
     and ``takes_model(model)`` whether a path is its kind of model. ``options_type``: the dataclass of
     its own options (given to the factory as ``options=``), ``options`` those the CLI and the HTTP API
     expose, ``options_title`` their heading in ``--help``. ``refines``: after the composite, the pipeline
-    calls the swapper's ``refine(image, source_rgb, source, target, blend_mask, state=None)``, which
-    corrects ``image`` in place around that face and returns the pixels it changed (a BlendMask, or
-    None); video passes one ``state`` dict per tracked person."""
+    calls the swapper's ``refine(image, source_rgb, source, target, blend_mask, state=None, keep=None)``,
+    which corrects ``image`` in place around that face and returns the pixels it changed (a BlendMask,
+    or None); video passes one ``state`` dict per tracked person; ``keep``: what the target keeps in
+    front of its face (occlusion handling), which the correction leaves as it is."""
 
     name: str
     summary: str  # one line: what it is and what it needs (for --help and GET /api/swappers)

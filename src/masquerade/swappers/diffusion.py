@@ -409,11 +409,11 @@ class WarpDiffusionSwapper(DiffusionSwapper):
     def refine(
         self, image: np.ndarray, source_rgb: np.ndarray | None, source: Face | None, target: Face,
         mask: BlendMask, state: dict[str, Any] | None = None, hidden: BlendMask | None = None,
-        original: np.ndarray | None = None,
+        original: np.ndarray | None = None, keep: BlendMask | None = None,
     ) -> BlendMask | None:  # fmt: skip
         """Sample the face around ``target`` from the composite ``image`` and add the change there (in
-        place); returns the pixels it changed (None: none). (``hidden``, ``original``: as the refined
-        swapper takes them; not used.)"""
+        place), leaving what the target keeps in front of its face (``keep``); returns the pixels it
+        changed (None: none). (``hidden``, ``original``: as the refined swapper takes them; not used.)"""
         from .refined import add_correction, composite_crop
 
         if source_rgb is None or source is None or target.mesh is None:
@@ -425,4 +425,4 @@ class WarpDiffusionSwapper(DiffusionSwapper):
         )  # fmt: skip
         ident = self.identities(source_rgb, source)[None]
         face = self.generate(cond, ident, start=cond[:, :3])[0]
-        return add_correction(image, (face - crop) * mcrop[..., None], m)
+        return add_correction(image, (face - crop) * mcrop[..., None], m, keep)

@@ -229,12 +229,15 @@ class RefinedSwapper(Mesh3DSwapper):
     def refine(
         self, image: np.ndarray, source_rgb: np.ndarray | None, source: Face | None, target: Face,
         mask: BlendMask, state: dict[str, Any] | None = None, hidden: BlendMask | None = None,
-        original: np.ndarray | None = None,
+        original: np.ndarray | None = None, keep: BlendMask | None = None,
     ) -> BlendMask | None:  # fmt: skip
         """Add the correction around ``target`` to ``image`` (the composite, changed in place); returns
         the pixels it changed (None: none). ``hidden``: where the source's own texels were hidden (the
         patch's ``hidden``, see :class:`~masquerade.swappers.base.SwapPatch`), for a model that takes it;
-        ``original``: the frame before the swap, for a model that sees the target's own shading.
+        ``original``: the frame before the swap, for a model that sees the target's own shading;
+        ``keep``: what the target keeps in front of its face (the occlusion mask the composite took),
+        left as it is by the correction too (the network's region is the composite's mask grown by a
+        few pixels, which would otherwise reach over the edge of a hand or a fringe).
 
         ``state`` (video: one dict per tracked person, kept between frames) makes it cheaper and steadier:
         the network looks at every :data:`VIDEO_EVERY`-th frame of the person, on a thread of its own
@@ -246,7 +249,7 @@ class RefinedSwapper(Mesh3DSwapper):
             return None
         if state is None:
             corr, m = self.correction(image, source_rgb, source, target, mask, hidden, original)
-            return add_correction(image, corr, m)
+            return add_correction(image, corr, m, keep)
         n = int(state.get("frame", 0))
         state["frame"] = n + 1
         look: Future[np.ndarray] | None = state.pop("look", None)
@@ -261,16 +264,20 @@ class RefinedSwapper(Mesh3DSwapper):
             state["look"] = self._look(feeds)
         else:
             m = crop_matrix(target.landmarks_5, self.resolution)
-        return add_correction(image, state["corr"], m)
+        return add_correction(image, state["corr"], m, keep)
 
 
 VIDEO_EVERY = 2  # video: the network looks at every second frame of a person
 VIDEO_SMOOTHING = 0.5  # video: weight of a new correction against the running one
 
 
-def add_correction(image: np.ndarray, corr: np.ndarray, m: np.ndarray) -> BlendMask | None:
+def add_correction(
+    image: np.ndarray, corr: np.ndarray, m: np.ndarray, keep: BlendMask | None = None
+) -> BlendMask | None:
     """Add a crop-space correction (R×R×3, 0..255 units) to ``image`` in place, resampled through the
-    inverse of the image → crop matrix ``m``; returns where it changed pixels by half a grey level or more."""
+    inverse of the image → crop matrix ``m``, and faded by ``1 − keep`` where ``keep`` (0..1, what the
+    target keeps in front of its face) reaches; returns where it changed pixels by half a grey level or
+    more."""
     from ..compose.composite import BlendMask
 
     r = corr.shape[0]
@@ -287,6 +294,8 @@ def add_correction(image: np.ndarray, corr: np.ndarray, m: np.ndarray) -> BlendM
         corr, back, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_CONSTANT, borderValue=0,
     )  # fmt: skip
+    if keep is not None:
+        full *= (1.0 - keep.over(int(x0), int(y0), int(y1 - y0), int(x1 - x0)))[..., None]
     roi = image[y0:y1, x0:x1]
     # rounded, so a correction under half a grey level changes nothing (the mask below is exact)
     roi[:] = cv2.add(roi, full, dtype=cv2.CV_8U)

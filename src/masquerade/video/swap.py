@@ -224,7 +224,7 @@ class VideoFaceSwapper:
             if self.swapper.info.refines:
                 r = self.swapper.refine(  # type: ignore[attr-defined]
                     out, src_rgb, src_face, face, m, state=tr.swapper_state, hidden=hidden_mask(p),
-                    original=rgb,
+                    original=rgb, keep=keep,
                 )  # fmt: skip
                 if r is not None:
                     boxes.append(_box(r))

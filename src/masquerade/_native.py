@@ -9,7 +9,8 @@ import os
 import sys
 from collections.abc import Iterator
 from functools import partial
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -81,3 +82,43 @@ def _submodule(package: str, name: str) -> ModuleType:
         return importlib.import_module(f"{package}.{name}")
     except ModuleNotFoundError:
         raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+
+
+def run_solution(
+    solution: Any, image: Any, streams: tuple[str, ...] | None = None, serialised: tuple[str, ...] = ()
+) -> SimpleNamespace:
+    """One RGB image through a mediapipe legacy solution (face detection, face mesh, hands), as its
+    ``process`` runs it, but without the new ``namedtuple`` class that ``SolutionBase.process`` builds on
+    every call: about 0.7 ms of Python with the GIL held per call (a sixth of a face-mesh call on a
+    256-px crop, half of the time the call holds the GIL), which in a video stalls the threads that
+    render and encode. Returns the output streams as attributes; ``streams``: only these are read (the
+    others are None); ``serialised``: these proto-list streams come as their messages' serialised bytes
+    (not parsed into Python messages). A solution without the attributes this relies on (another
+    mediapipe version) is run through its own ``process``."""
+    try:
+        graph = solution._graph
+        ((name, kind),) = solution._input_stream_type_info.items()
+        types = solution._output_stream_type_info
+        outputs = solution._graph_outputs
+        make_packet, content = solution._make_packet, solution._get_packet_content
+        from mediapipe.python import packet_getter
+    except (AttributeError, ValueError, TypeError, ImportError):
+        res = solution.process(image)
+        return SimpleNamespace(**{k: getattr(res, k) for k in res._fields})
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("Input image must contain three channel rgb data.")
+    outputs.clear()
+    solution._simulated_timestamp += 33333  # as process() does: a 30 fps stream
+    packet = make_packet(kind, image).at(solution._simulated_timestamp)
+    graph.add_packet_to_input_stream(stream=name, packet=packet)
+    graph.wait_until_idle()
+    found: dict[str, Any] = {}
+    for stream, kind_out in types.items():
+        packet = outputs.get(stream) if streams is None or stream in streams else None
+        if packet is None or packet.is_empty():
+            found[stream] = None
+        elif stream in serialised:
+            found[stream] = list(packet_getter._packet_getter._get_serialized_proto_list(packet))
+        else:
+            found[stream] = content(kind_out, packet)
+    return SimpleNamespace(**found)

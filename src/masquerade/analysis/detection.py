@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._native import mediapipe_solutions, quiet_stderr
+from .._native import mediapipe_solutions, quiet_stderr, run_solution
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class FaceDetector:
 
     def _run(self, model: object, rgb: np.ndarray, ox: float, oy: float) -> list[Detection]:
         h, w = rgb.shape[:2]
-        res = model.process(np.ascontiguousarray(rgb))  # type: ignore[attr-defined]
+        res = run_solution(model, np.ascontiguousarray(rgb))
         out: list[Detection] = []
         for d in res.detections or []:
             bb = d.location_data.relative_bounding_box

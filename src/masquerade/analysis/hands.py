@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._native import mediapipe_solutions, quiet_stderr
+from .._native import mediapipe_solutions, quiet_stderr, run_solution
 
 
 class HandDetector:
@@ -24,7 +24,7 @@ class HandDetector:
     def get(self, rgb: np.ndarray) -> list[np.ndarray]:
         """The hands found, each a 21×2 float array of pixel coordinates."""
         h, w = rgb.shape[:2]
-        res = self._hands.process(np.ascontiguousarray(rgb))
+        res = run_solution(self._hands, np.ascontiguousarray(rgb), streams=("multi_hand_landmarks",))
         return [
             np.array([[p.x * w, p.y * h] for p in hand.landmark], np.float64)
             for hand in (res.multi_hand_landmarks or [])

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .._native import mediapipe_solutions, quiet_stderr
+from .._native import mediapipe_solutions, quiet_stderr, run_solution
 from ..models import get_model
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,9 @@ def crop_padded(rgb: np.ndarray, x: int, y: int, side: int) -> np.ndarray:
     return crop
 
 
+_FACES = ("multi_face_landmarks",)  # the face mesh's output stream
+
+
 class MeshLandmarker:
     """mediapipe face mesh (478 points) on a crop around a face box.
 
@@ -112,10 +115,10 @@ class MeshLandmarker:
             crop = cv2.resize(crop, (size, size), interpolation=interp)
             if self._first:
                 with quiet_stderr():  # mediapipe logs a projection warning on its first face
-                    res = self._mesh.process(crop)
+                    res = run_solution(self._mesh, crop, serialised=_FACES)
                 self._first = False
             else:
-                res = self._mesh.process(crop)
+                res = run_solution(self._mesh, crop, serialised=_FACES)
             if not res.multi_face_landmarks:
                 continue
             pts = landmark_array(res.multi_face_landmarks[0]) * side
@@ -135,15 +138,19 @@ _LANDMARK_RECORD = np.dtype([*_LANDMARK_FIELDS, ("kz", "u1"), ("z", "<f4")])
 
 
 def landmark_array(landmarks: Any) -> np.ndarray:
-    """(N, 3) float64 x, y, z of a mediapipe ``NormalizedLandmarkList``: read from its serialised bytes
-    in one step (20× faster than a Python loop over 478 messages) when every landmark has exactly x, y
-    and z, as the face mesh writes them; otherwise field by field."""
-    data = landmarks.SerializeToString()
+    """(N, 3) float64 x, y, z of a mediapipe ``NormalizedLandmarkList`` (the message, or its serialised
+    bytes): read from the serialised bytes in one step (20× faster than a Python loop over 478 messages)
+    when every landmark has exactly x, y and z, as the face mesh writes them; otherwise field by field."""
+    data = landmarks if isinstance(landmarks, bytes) else landmarks.SerializeToString()
     if data and len(data) % _LANDMARK_RECORD.itemsize == 0:
         rec = np.frombuffer(data, _LANDMARK_RECORD)
         keys_ok = (rec["key"] == 0x0A) & (rec["size"] == 15) & (rec["kx"] == 0x0D)
         if (keys_ok & (rec["ky"] == 0x15) & (rec["kz"] == 0x1D)).all():
             return np.stack([rec["x"], rec["y"], rec["z"]], axis=1).astype(np.float64)
+    if isinstance(landmarks, bytes):
+        from mediapipe.framework.formats import landmark_pb2
+
+        landmarks = landmark_pb2.NormalizedLandmarkList.FromString(data)
     return np.array([[p.x, p.y, p.z] for p in landmarks.landmark], dtype=np.float64)
 
 

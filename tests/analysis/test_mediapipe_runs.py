@@ -27,3 +27,14 @@ def test_run_solution_equals_process_for_the_face_mesh_hands_and_detector(hopper
     with s.hands.Hands(static_image_mode=True, model_complexity=0) as hands:
         res = run_solution(hands, hopper, streams=("multi_hand_landmarks",))
         assert res.multi_hand_landmarks is None and res.multi_handedness is None
+
+
+def test_run_solution_falls_back_to_process_on_another_mediapipe() -> None:
+    """A solution without the private parts run_solution relies on is run through its own process()."""
+    from collections import namedtuple
+
+    class Other:
+        def process(self, image: np.ndarray):
+            return namedtuple("SolutionOutputs", ["detections"])(detections=[image.shape])
+
+    assert run_solution(Other(), np.zeros((8, 8, 3), np.uint8)).detections == [(8, 8, 3)]

@@ -1,4 +1,4 @@
-"""Colour-correction comparison on LFW different-person pairs.
+"""Colour-correction comparison on different-person pairs (LFW's, or ``celeba_swap_v1``'s with --celeba).
 
 For each pair, swap with colour = none / reinhard / shading (everything else default) and measure,
 inside the face mask (mask > 0.9):
@@ -6,9 +6,13 @@ inside the face mask (mask > 0.9):
 * tone error: |mean LAB of output − mean LAB of the target face| (ΔE-like, lower is better);
 * lighting error: mean |low-pass L of output − low-pass L of target| after removing each one's mean
   (σ = face size / 10), i.e. how well the target's shading pattern (light direction, shadows) survives;
-* seam: mean |gradient| of L along the mask's 0.5 contour in the output minus the target's there.
+* seam: mean |gradient| of L along the mask's 0.5 contour in the output minus the target's there;
+* over-bright: the share of the face brighter than anything in the target's own face (L above the target
+  face's 99.5th percentile + 3): shine carried over from the source as flat white patches. Reported as
+  its mean and the number of swaps where it exceeds 1 % of the face.
 
     python benchmarks/bench_colour.py --lfw ../shared/data/lfw --pairs 100
+    python benchmarks/bench_colour.py --celeba ../shared/data/celeba   # celeba_swap_v1's 200 swaps
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from masquerade import FaceAnalyzer, FaceSwapper, MasqueradeError, SwapOptions, load_image
 from masquerade.compose.masks import face_size
+from masquerade.evaluation.benchmarks import load_benchmark
 
 MODES = ("none", "reinhard", "shading")
 
@@ -40,13 +45,19 @@ def mismatched_pairs(lfw: Path, count: int) -> list[tuple[Path, Path]]:
     return out
 
 
+def celeba_pairs(celeba: Path, count: int) -> list[tuple[Path, Path]]:
+    bench = load_benchmark("celeba_swap_v1", celeba_root=celeba)
+    return [(p.source, p.target) for p in bench.pairs if p.kind == "swap"][:count]
+
+
 def lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 
-def measures(out: np.ndarray, tgt: np.ndarray, mask: np.ndarray, sigma: float) -> tuple[float, float, float]:
+def measures(out: np.ndarray, tgt: np.ndarray, mask: np.ndarray, sigma: float) -> tuple[float, ...]:
     inside = mask > 0.9
     lo, lt = lab(out), lab(tgt)
+    bright = float((lo[..., 0][inside] > np.percentile(lt[..., 0][inside], 99.5) + 3.0).mean())
     tone = float(np.linalg.norm(lo[inside].mean(0) - lt[inside].mean(0)))
     w = inside.astype(np.float32)
 
@@ -63,21 +74,26 @@ def measures(out: np.ndarray, tgt: np.ndarray, mask: np.ndarray, sigma: float) -
         return np.hypot(cv2.Sobel(l_chan, cv2.CV_32F, 1, 0), cv2.Sobel(l_chan, cv2.CV_32F, 0, 1))
 
     seam = float(grad(lo[..., 0])[ring].mean() - grad(lt[..., 0])[ring].mean())
-    return tone, light, seam
+    return tone, light, seam, bright
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"))
-    ap.add_argument("--pairs", type=int, default=100)
+    ap.add_argument("--celeba", type=Path, help="use celeba_swap_v1's different-person pairs (CelebA root)")
+    ap.add_argument("--pairs", type=int, help="at most this many (default: LFW's first 100, CelebA's 200)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     args = ap.parse_args()
     analyzer = FaceAnalyzer(identity=False)
     swappers = {m: FaceSwapper(SwapOptions(colour=m), analyzer=analyzer) for m in MODES}
-    rows: dict[str, list[tuple[float, float, float]]] = {m: [] for m in MODES}
+    rows: dict[str, list[tuple[float, ...]]] = {m: [] for m in MODES}
     failures = 0
     t0 = time.perf_counter()
-    for a, b in mismatched_pairs(args.lfw, args.pairs):
+    if args.celeba is not None:
+        pairs = celeba_pairs(args.celeba, args.pairs or 200)
+    else:
+        pairs = mismatched_pairs(args.lfw, args.pairs or 100)
+    for a, b in pairs:
         src, tgt = load_image(a).rgb, load_image(b).rgb
         try:
             src_face = swappers["none"].source_face(src)
@@ -89,18 +105,21 @@ def main() -> None:
             sigma = max(2.0, face_size(report.targets[0].mesh) / 10.0)
             rows[m].append(measures(out, tgt, report.mask, sigma))
     lines = [
-        f"pairs: {args.pairs}, measured: {len(rows['none'])}, failed (no face): {failures}, "
+        f"pairs: {len(pairs)}, measured: {len(rows['none'])}, failed (no face): {failures}, "
         f"time {time.perf_counter() - t0:.0f} s",
         "",
-        "| colour | tone error ΔLAB (median) | lighting error ΔL (median) | seam Δ|∇L| (median) |",
-        "|---|---|---|---|",
+        "| colour | tone error ΔLAB (median) | lighting error ΔL (median) | seam Δ|∇L| (median) "
+        "| over-bright share of the face (mean) | swaps over-bright on > 1 % |",
+        "|---|---|---|---|---|---|",
     ]
     summary = {}
     for m in MODES:
         arr = np.array(rows[m])
         med = np.median(arr, axis=0)
+        bright, many = float(arr[:, 3].mean()), int((arr[:, 3] > 0.01).sum())
         summary[m] = {"tone": med[0], "lighting": med[1], "seam": med[2]}
-        lines.append(f"| {m} | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.3f} |")
+        summary[m] |= {"over_bright": bright, "over_bright_swaps": many}
+        lines.append(f"| {m} | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.3f} | {bright:.4f} | {many} |")
     text = "\n".join(lines)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -118,13 +118,64 @@ def test_stats_filter_sees_the_statistics_and_its_result_is_used(astronaut, mask
 
     def keep_the_patch(s: np.ndarray) -> np.ndarray:
         seen.append(s.copy())
-        return np.stack([s[0], s[1], s[0], s[1]])  # "the target looks like the patch"
+        # "the target looks like the patch", highlights too
+        return np.stack([s[0], s[1], s[0], s[1], [s[4, 2], s[4, 2], s[4, 2]]])
 
     out = correct_colour(patch, astronaut, mask, "reinhard", stats_filter=keep_the_patch)
     (s,) = seen
-    assert s.shape == (4, 3)
+    assert s.shape == (5, 3)
     assert np.allclose(s, reinhard_stats(lab(patch), lab(astronaut), mask > 0.5))
     assert np.abs(out.astype(int) - patch).max() <= 1  # an identity transform, up to Lab round trips
+
+
+def shiny_dark(rgb: np.ndarray, face: Face) -> np.ndarray:
+    """The face at 45 % of its brightness, with a patch of white shine on the forehead (as on a
+    dark-skinned face lit from above)."""
+    out = (rgb.astype(np.float32) * 0.45).astype(np.uint8)
+    x0, y0, x1, y1 = face.box
+    cx, fy = int((x0 + x1) / 2), int(y0 + 0.2 * (y1 - y0))
+    cv2.ellipse(out, (cx, fy), (int(0.12 * (x1 - x0)), int(0.04 * (y1 - y0))), 0, 0, 360, (235, 235, 235), -1)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["reinhard", "shading"])
+def test_a_dark_faces_shine_stays_within_the_targets_highlights(astronaut, mask, face, mode) -> None:
+    """Transferred linearly, the shine of a dark face lands far above anything in the target's face
+    (clipped white); it is compressed to the target's own highlights, and the rest of the face keeps
+    the linear transfer."""
+    from masquerade.compose.colour import HIGHLIGHTS, reinhard_apply
+
+    patch = shiny_dark(astronaut, face)
+    sel = mask > 0.5
+    top = float(np.percentile(lab(astronaut)[..., 0][sel], HIGHLIGHTS[1]))
+    start = float(np.percentile(lab(astronaut)[..., 0][sel], HIGHLIGHTS[0]))
+    linear = reinhard_apply(lab(patch), reinhard_stats(lab(patch), lab(astronaut), sel))[..., 0]
+    shine = sel & (lab(patch)[..., 0] > 80)
+    assert shine.sum() > 100 and np.median(linear[shine]) > top + 10  # what it was: far above
+    out = lab(correct_colour(patch, astronaut, mask, mode, face_px=100.0))[..., 0]
+    assert np.percentile(out[shine], 99) < top + 1.0
+    ordinary = sel & (linear < start - 5)
+    if mode == "reinhard":
+        assert np.abs(out[ordinary] - linear[ordinary]).max() < 1.0  # up to the uint8 round trip
+
+
+@pytest.mark.parametrize("mode", ["reinhard", "shading"])
+def test_a_face_no_brighter_than_the_target_keeps_its_highlights(astronaut, mask, mode) -> None:
+    """The target onto itself: its highlights are its own, nothing is compressed."""
+    out = correct_colour(astronaut, astronaut, mask, mode, face_px=100.0)
+    assert np.abs(out.astype(int) - astronaut).max() <= 1
+
+
+def test_the_knee_brings_the_highlight_to_the_top_and_is_smooth() -> None:
+    from masquerade.compose.colour import knee_span
+
+    assert knee_span(80.0, 90.0, 90.0) is None and knee_span(80.0, 80.0, 120.0) is None
+    for high in (90.5, 100.0, 300.0):
+        span = knee_span(80.0, 90.0, high)
+        assert span is not None
+        assert abs(80.0 + span * np.tanh((high - 80.0) / span) - 90.0) < 1e-6
+        assert 80.0 + span * np.tanh(0.01 / span) > 80.0099  # slope 1 at the knee
+    assert knee_span(80.0, 90.0, 90.01) > 100.0  # barely above: nearly the identity
 
 
 def test_too_small_a_mask_leaves_the_patch(astronaut) -> None:

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: occlusion handling on; masks and hidden texels of both composites
+FORMAT_VERSION = 3  # 2: occlusion handling on; masks and hidden texels of both composites; 3: highlights knee
 PHOTOS_VERSION = 2  # 2: photos keyed by content, not modification time
 PART_SIZE = 256
 EXPRESSION_KEYS = (

@@ -9,7 +9,9 @@ inside the face mask (mask > 0.9):
 * seam: mean |gradient| of L along the mask's 0.5 contour in the output minus the target's there;
 * over-bright: the share of the face brighter than anything in the target's own face (L above the target
   face's 99.5th percentile + 3): shine carried over from the source as flat white patches. Reported as
-  its mean and the number of swaps where it exceeds 1 % of the face.
+  its mean and the number of swaps where it exceeds 1 % of the face;
+* cost: :func:`~masquerade.compose.colour.correct_colour` alone on the face's box (the uncorrected
+  swap as the patch, the target, the swap's mask), median ms per face over ``TIMED_CALLS`` calls a pair.
 
     python benchmarks/bench_colour.py --lfw ../shared/data/lfw --pairs 100
     python benchmarks/bench_colour.py --celeba ../shared/data/celeba   # celeba_swap_v1's 200 swaps
@@ -26,10 +28,12 @@ import cv2
 import numpy as np
 
 from masquerade import FaceAnalyzer, FaceSwapper, MasqueradeError, SwapOptions, load_image
+from masquerade.compose.colour import correct_colour
 from masquerade.compose.masks import face_size
 from masquerade.evaluation.benchmarks import load_benchmark
 
 MODES = ("none", "reinhard", "shading")
+TIMED_CALLS = 10
 
 
 def mismatched_pairs(lfw: Path, count: int) -> list[tuple[Path, Path]]:
@@ -77,6 +81,21 @@ def measures(out: np.ndarray, tgt: np.ndarray, mask: np.ndarray, sigma: float) -
     return tone, light, seam, bright
 
 
+def colour_ms(patch: np.ndarray, tgt: np.ndarray, mask: np.ndarray, mode: str, face_px: float) -> float:
+    """Median ms of ``correct_colour`` over the box of ``mask`` (grown by a tenth of its size)."""
+    ys, xs = np.nonzero(mask > 0)
+    pad = int(0.1 * max(ys.ptp(), xs.ptp()))
+    y0, x0 = max(0, ys.min() - pad), max(0, xs.min() - pad)
+    box = (slice(y0, ys.max() + pad + 1), slice(x0, xs.max() + pad + 1))
+    p, t, m = (np.ascontiguousarray(a[box]) for a in (patch, tgt, mask))
+    times = []
+    for _ in range(TIMED_CALLS):
+        t0 = time.perf_counter()
+        correct_colour(p, t, m, mode, face_px=face_px)
+        times.append(time.perf_counter() - t0)
+    return 1000.0 * float(np.median(times))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"))
@@ -101,16 +120,18 @@ def main() -> None:
         except MasqueradeError:
             failures += 1
             continue
+        patch = results["none"][0]
         for m, (out, report) in results.items():
-            sigma = max(2.0, face_size(report.targets[0].mesh) / 10.0)
-            rows[m].append(measures(out, tgt, report.mask, sigma))
+            px = face_size(report.targets[0].mesh)
+            cost = colour_ms(patch, tgt, report.mask, m, px)
+            rows[m].append((*measures(out, tgt, report.mask, max(2.0, px / 10.0)), cost))
     lines = [
         f"pairs: {len(pairs)}, measured: {len(rows['none'])}, failed (no face): {failures}, "
         f"time {time.perf_counter() - t0:.0f} s",
         "",
         "| colour | tone error ΔLAB (median) | lighting error ΔL (median) | seam Δ|∇L| (median) "
-        "| over-bright share of the face (mean) | swaps over-bright on > 1 % |",
-        "|---|---|---|---|---|---|",
+        "| over-bright share of the face (mean) | swaps over-bright on > 1 % | ms per face (median) |",
+        "|---|---|---|---|---|---|---|",
     ]
     summary = {}
     for m in MODES:
@@ -118,8 +139,10 @@ def main() -> None:
         med = np.median(arr, axis=0)
         bright, many = float(arr[:, 3].mean()), int((arr[:, 3] > 0.01).sum())
         summary[m] = {"tone": med[0], "lighting": med[1], "seam": med[2]}
-        summary[m] |= {"over_bright": bright, "over_bright_swaps": many}
-        lines.append(f"| {m} | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.3f} | {bright:.4f} | {many} |")
+        summary[m] |= {"over_bright": bright, "over_bright_swaps": many, "ms_per_face": med[4]}
+        lines.append(
+            f"| {m} | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.3f} | {bright:.4f} | {many} | {med[4]:.2f} |"
+        )
     text = "\n".join(lines)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

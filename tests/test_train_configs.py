@@ -23,6 +23,7 @@ from masquerade.training.configs import (
     GeneratorConfig,
     GeneratorTrainConfig,
     RefinerConfig,
+    RefinerTrainConfig,
     autoencoder_preset,
     diffusion_preset,
     generator_preset,
@@ -36,7 +37,8 @@ FIELDS = {
     "resolution": "model.resolution",
     "shade": "model.shade",
     "batch": "batch_size",
-    **{name: name for name in ("lr", "lr_d", "same_ratio", "holdout", "template", "ema", "schedule")},
+    **{name: name for name in ("lr", "lr_d", "lr_floor", "same_ratio", "holdout", "template", "ema")},
+    **{name: name for name in ("schedule",)},
     **{name: name for name in ("timesteps", "cond_drop", "sampling_steps", "guidance")},
     **{name: name for name in ("condition", "strength", "same_per_person", "different", "max_photos")},
     **{name: name for name in ("corrupt", "identity_samples", "no_occluder", "max_non_skin", "occluders")},
@@ -137,6 +139,28 @@ def test_model_defaults_are_the_default_preset() -> None:
     assert GeneratorTrainConfig("x").model == generator_preset()
     with pytest.raises(ValueError, match="unknown preset 'huge'; choose from tiny, small, medium"):
         generator_preset("huge")
+
+
+def test_refiner_cool_down() -> None:
+    """--lr-decay FROM:TO: the rate is --lr up to FROM, falls on a half cosine to --lr-floor × --lr at TO
+    and stays there; without it, constant. A resumed run keeps the stored span unless given again."""
+    cfg = RefinerTrainConfig(("x",), lr_decay=(100, 300), lr_floor=0.2)
+    assert [cfg.lr_scale(s) for s in (1, 100, 200, 300, 10_000)] == pytest.approx([1, 1, 0.6, 0.2, 0.2])
+    assert cfg.lr_scale(150) > cfg.lr_scale(160) > cfg.lr_scale(250)
+    assert RefinerTrainConfig(("x",)).lr_scale(10**6) == 1.0
+    as_json = cfg.to_dict() | {"lr_decay": [100, 300]}
+    assert RefinerTrainConfig.from_dict(as_json) == cfg
+    for bad in ((300, 100), (5, 5), (-1, 10)):
+        with pytest.raises(ValueError, match="lr_decay"):
+            RefinerTrainConfig(("x",), lr_decay=bad)
+    parser = build_parser()
+    args = parser.parse_args(["train", "refiner", "-o", "o", "--data", "d", "--lr-decay", "100:300"])
+    stored = train_cli._refiner_config(args, None)[0].to_dict()
+    assert stored["lr_decay"] == (100, 300)
+    again = parser.parse_args(["train", "refiner", "-o", "o"])
+    assert train_cli._refiner_config(again, {**stored, "seed": 0})[0].lr_decay == (100, 300)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "refiner", "-o", "o", "--lr-decay", "300:100"])
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:

@@ -94,17 +94,22 @@ def test_zero_initialised_refiner_is_the_warp_and_stays_near_the_face(pairs) -> 
 
 def test_training_lowers_the_loss_and_resume_is_exact(pairs, tmp_path: Path) -> None:
     data, _, _ = pairs
-    cfg = _config(Path("x"), lr=1e-3)
+    # with a cool-down that the resumed run enters half-way (steps 30 to 90; the split is at 60)
+    cfg = _config(Path("x"), lr=1e-3, lr_decay=(30, 90), lr_floor=0.2)
     task = RefinerTask(cfg, data=data)
     straight = Trainer(task, tmp_path / "a", train_opts(120))
     straight.run()
     assert len(loss_rows(tmp_path / "a")) == 120
     Trainer(RefinerTask(cfg, data=data), tmp_path / "b", train_opts(60, save_every=60)).run()
     Trainer(RefinerTask(cfg, data=data), tmp_path / "b", train_opts(120)).run()
-    a = load_checkpoint(tmp_path / "a" / "checkpoints" / "latest.pt")["modules"]["refiner"]
+    a_state = load_checkpoint(tmp_path / "a" / "checkpoints" / "latest.pt")
+    a = a_state["modules"]["refiner"]
     b = load_checkpoint(tmp_path / "b" / "checkpoints" / "latest.pt")["modules"]["refiner"]
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
+    # the optimiser ended on the floor; the discriminator's rate is not cooled
+    assert a_state["optimizers"]["main"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
+    assert a_state["optimizers"]["disc"]["param_groups"][0]["lr"] == pytest.approx(cfg.lr_d)
     # the pixel losses after 240 steps of training on them alone: on these 20 pairs the identity term (dlib's
     # embedding of 64-px crops, many with the target's own face showing where the source's was hidden)
     # outweighs them — with it, 240 steps left the objective where it was (0.110 → 0.116), without it they
@@ -369,8 +374,9 @@ def test_a_run_from_an_earlier_version_is_a_one_line_error(pairs, tmp_path: Path
 
 
 def test_a_run_from_before_shade_resumes(pairs, tmp_path: Path) -> None:
-    """A run folder from before ``--shade`` and the colour term (no ``model.shade``, no ``loss.colour``
-    stored) trains exactly as shade 0 and colour 0 do: it resumes."""
+    """A run folder from before ``--shade``, the colour term and the cool-down (no ``model.shade``,
+    ``loss.colour``, ``lr_decay`` or ``lr_floor`` stored) trains exactly as shade 0, colour 0 and a
+    constant rate do: it resumes."""
     data, _, _ = pairs
     cfg = _config(Path("x"))
     Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(1, save_every=1)).run()
@@ -378,6 +384,7 @@ def test_a_run_from_before_shade_resumes(pairs, tmp_path: Path) -> None:
     state = load_checkpoint(latest)
     del state["config"]["model"]["shade"]
     del state["config"]["loss"]["colour"]
+    del state["config"]["lr_decay"], state["config"]["lr_floor"]
     torch.save(state, latest)
     Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(2)).run()
     assert load_checkpoint(latest)["step"] == 2

@@ -87,6 +87,16 @@ def _lr(text: str) -> float:
     return v
 
 
+def _step_span(text: str) -> tuple[int, int]:
+    try:
+        start, end = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be two steps, FROM:TO") from None
+    if not 0 <= start < end:
+        raise argparse.ArgumentTypeError("FROM must be ≥ 0 and before TO")
+    return start, end
+
+
 def _ratio(text: str) -> float:
     v = float(text)
     if not 0 <= v <= 1:
@@ -398,6 +408,15 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     rf.add_argument("--lr", type=_lr, help=f"Adam learning rate (default {_show(d['lr'])})")
     rf.add_argument("--lr-d", type=_lr, help=f"discriminator learning rate (default {_show(d['lr_d'])})")
+    rf.add_argument(
+        "--lr-decay", type=_step_span, metavar="FROM:TO",
+        help="cool-down: from step FROM to step TO the refiner's learning rate falls on a half cosine to "
+        "--lr-floor × --lr, then stays there (default: constant)",
+    )  # fmt: skip
+    rf.add_argument(
+        "--lr-floor", type=_lr, metavar="F",
+        help=f"the cool-down's end, a multiple of --lr (default {_show(d['lr_floor'])})",
+    )  # fmt: skip
     rf.add_argument(
         "--corrupt",
         type=_ratio,
@@ -870,6 +889,8 @@ def _refiner_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> 
         "different",
         "lr",
         "lr_d",
+        "lr_decay",
+        "lr_floor",
         "corrupt",
         "identity_samples",
         "init",

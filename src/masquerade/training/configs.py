@@ -17,6 +17,7 @@ A run's config (``…TrainConfig``) is stored in its checkpoints and must match 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -503,17 +504,35 @@ class RefinerTrainConfig:
     corrupt: float = 0.5  # share of samples whose input is the corrupted-source composite
     lr: float = 5e-4
     lr_d: float = 2e-4
+    # cool-down: from step lr_decay[0] to lr_decay[1] the refiner's learning rate falls from lr to
+    # lr × lr_floor on a half cosine, then stays there ((0, 0): constant)
+    lr_decay: tuple[int, int] = (0, 0)
+    lr_floor: float = 0.1
     preview_faces: int = 6
     init: str = ""  # start from this trained refiner's weights: a model folder or SHIPPED_INIT ("": random)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))
+        object.__setattr__(self, "lr_decay", tuple(int(s) for s in self.lr_decay))
+        start, end = self.lr_decay
+        if len(self.lr_decay) != 2 or start < 0 or (end <= start and (start, end) != (0, 0)):
+            raise ValueError("lr_decay must be two steps, the first before the second")
+        if not 0.0 < self.lr_floor <= 1.0:
+            raise ValueError("lr_floor must be above 0 and at most 1")
         if not self.data:
             raise ValueError("the refiner needs at least one data folder")
         if not 0.0 <= self.corrupt <= 1.0:
             raise ValueError("corrupt must be between 0 and 1")
         if self.batch_size < 2 or self.identity_samples < 0:
             raise ValueError("batch_size must be ≥ 2 and identity_samples ≥ 0")
+
+    def lr_scale(self, step: int) -> float:
+        """The refiner's learning rate at ``step`` (1-based), as a multiple of ``lr``."""
+        start, end = self.lr_decay
+        if end == 0 or step <= start:
+            return 1.0
+        t = min(1.0, (step - start) / (end - start))
+        return self.lr_floor + (1.0 - self.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

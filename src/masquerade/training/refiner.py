@@ -319,8 +319,10 @@ def ssim_per_sample(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.
 class RefinerTask(TrainTask):
     name: ClassVar[str] = "refiner"
     changeable: ClassVar[tuple[str, ...]] = ("data",)
-    # runs from before --shade and the colour term
-    added_defaults: ClassVar[dict[str, Any]] = {"model.shade": 0, "loss.colour": 0.0}
+    # runs from before --shade, the colour term and the cool-down
+    added_defaults: ClassVar[dict[str, Any]] = {
+        "model.shade": 0, "loss.colour": 0.0, "lr_decay": [0, 0], "lr_floor": 0.1
+    }  # fmt: skip
 
     def __init__(self, config: RefinerTrainConfig, seed: int = 0, data: WarpPairs | None = None) -> None:
         self.cfg = config
@@ -415,6 +417,8 @@ class RefinerTask(TrainTask):
         assert self.net is not None and self.disc is not None and self.idloss is not None
         b = batch.to(ctx.device)
         lw = self.cfg.loss
+        for group in self._opt["main"].param_groups:
+            group["lr"] = self.cfg.lr * self.cfg.lr_scale(ctx.step)
         with ctx.autocast():
             out = self.net(b.image, b.mask, b.parts, b.identity, b.hidden, b.target)
             terms = self.losses(b, out)

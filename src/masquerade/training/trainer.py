@@ -177,6 +177,7 @@ class StepContext:
     def __init__(self, device: torch.device, amp: bool, optimizers: dict[str, torch.optim.Optimizer]) -> None:
         self.device = device
         self.optimizers = optimizers
+        self.step = 0  # the step being trained (1-based), set by the trainer before each train_step
         self.amp_dtype: torch.dtype | None = None
         if amp and device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -600,6 +601,7 @@ class Trainer:
                         out_of_time = True
                         break
                     batch = fetch(self.step + 1)
+                    self._ctx.step = self.step + 1
                     losses = self.task.train_step(batch, self._ctx)
                     self.step += 1
                     self._last_losses = losses

@@ -1,5 +1,6 @@
 """Training the occlusion segmenter (masquerade.training.segmenter): the faces it learns from, the
-occluder mixes ("basic": the benchmarks' five kinds; "realistic": eight kinds with photo augmentation),
+occluder mixes ("basic": the benchmarks' five kinds; "realistic": eight kinds with photo augmentation;
+"hands": the realistic mix with real hands cut out of the training photos),
 the loss falling on a tiny set, and switching an old run to the realistic mix when resuming.
 
 The data is the tiny folder of two people made from the sample photos (conftest.py ``people``); the model
@@ -18,7 +19,14 @@ torch = pytest.importorskip("torch")
 
 from train_helpers import loss_rows, train_opts  # noqa: E402
 
-from masquerade.occlusion.synthetic import OCCLUDER_KINDS, REALISTIC_KINDS  # noqa: E402
+from masquerade.errors import InputError  # noqa: E402
+from masquerade.occlusion.hand_cutouts import HandCutouts  # noqa: E402
+from masquerade.occlusion.synthetic import (  # noqa: E402
+    OCCLUDER_KINDS,
+    REAL_HAND,
+    REALISTIC_KINDS,
+    make_occluder,
+)
 from masquerade.training.configs import SegmenterTrainConfig, segmenter_preset  # noqa: E402
 from masquerade.training.segmenter import (  # noqa: E402
     SegmenterTask,
@@ -65,6 +73,9 @@ def test_occluder_mixes_draw_their_kinds() -> None:
     assert set(realistic) == set(OCCLUDER_KINDS) | set(REALISTIC_KINDS)
     share = sum(realistic[k] for k in REALISTIC_KINDS) / 2000
     assert 0.48 < share < 0.6, share  # bangs, palms and sunglasses get 54 % of the draws
+    hands = Counter(_pick_kind(rng, "hands") for _ in range(2000))
+    assert set(hands) == set(realistic) | {REAL_HAND}
+    assert 0.17 < hands[REAL_HAND] / 2000 < 0.25 and hands["palm"] < realistic["palm"] / 2
 
 
 def test_samples_label_exactly_what_was_pasted(faces) -> None:
@@ -91,6 +102,32 @@ def test_samples_label_exactly_what_was_pasted(faces) -> None:
     b = make_batch(data, np.arange(8) % len(data), np.random.default_rng(2), 0.0, "realistic")
     assert b.image.shape == (8, 3, r, r) and set(torch.unique(b.label).tolist()) <= {0.0, 1.0}
     assert float(b.label.mean()) > 0.01
+
+
+def _hand_bank(size: int = 32) -> HandCutouts:
+    """One flat "hand": a bright disc of alpha 1 and 21 landmarks on a vertical line through it."""
+    rgba = np.zeros((1, size, size, 4), np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size]
+    disc = (xx - size / 2) ** 2 + (yy - size / 2) ** 2 < (size / 3) ** 2
+    rgba[0][disc] = (250, 250, 250, 255)
+    lm = np.stack([np.full(21, size / 2), np.linspace(size * 1.2, -size * 0.3, 21)], 1)  # palm: 2/3 size
+    return HandCutouts(rgba, lm[None].astype(np.float32))
+
+
+def test_samples_with_real_hands(faces, people: Path, tmp_path: Path) -> None:
+    data, _ = faces
+    with_hands = type(data)(data.images, data.ovals, data.landmarks, data.person, _hand_bank())
+    assert len(with_hands.subset(np.arange(2)).hands) == 1  # the bank goes with every subset
+    img = data.images[0]
+    layer = make_occluder(REAL_HAND, 0, data.landmarks[0], img.shape, image=img, hands=with_hands.hands)
+    assert 0.01 < layer.mask.mean() < 0.5  # the disc, scaled to the face, on the crop
+    rng = np.random.default_rng(3)
+    for k in range(40):  # the mix draws it (a fifth of the draws) and labels stay binary
+        _, label = occluded_sample(with_hands, k % len(data), rng, 0.0, "hands")
+        assert set(np.unique(label)) <= {0.0, 1.0}
+    # the sample people's photos have no hands: a one-line error, not an empty bank
+    with pytest.raises(InputError, match="no hand was found"):
+        load_segmenter_faces(_config(people, occluders="hands"), 0, tmp_path, workers=1)
 
 
 def test_training_lowers_the_loss_and_an_old_run_can_switch_to_realistic(faces, tmp_path: Path) -> None:

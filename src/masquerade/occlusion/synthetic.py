@@ -32,10 +32,14 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from .hand_cutouts import HandCutouts, real_hand_layer
 
 OCCLUDER_KINDS: tuple[str, ...] = ("patch", "hand", "strands", "bar", "glasses")
 REALISTIC_KINDS: tuple[str, ...] = ("bangs", "palm", "sunglasses")
 ALL_KINDS: tuple[str, ...] = (*OCCLUDER_KINDS, *REALISTIC_KINDS)
+# a real hand cut out of another photo (:mod:`.hand_cutouts`): only with a bank of cut-outs, so not a
+# kind a benchmark's spec can name
+REAL_HAND = "realhand"
 SS = 4  # drawing supersampling (anti-aliased alpha)
 
 # skin tones (Lab, OpenCV 8-bit scale: L 0..255, a/b offset 128) and hair colours (RGB)
@@ -462,11 +466,19 @@ def _overlaps(r: tuple[int, int, int, int], box: np.ndarray) -> bool:
 def make_occluder(
     kind: str, seed: int, landmarks_68: np.ndarray, shape: tuple[int, ...],
     texture: np.ndarray | None = None, texture_face_box: np.ndarray | None = None,
-    image: np.ndarray | None = None,
+    image: np.ndarray | None = None, hands: HandCutouts | None = None,
 ) -> OccluderLayer:  # fmt: skip
     """The occluder ``kind:seed`` for the face with ``landmarks_68`` in an image of ``shape``.
     ``texture`` (another photo, with its face box to avoid) fills ``patch`` occluders; ``image`` (the
-    photo the occluder goes on) gives ``palm`` its skin tone."""
+    photo the occluder goes on) gives ``palm`` and :data:`REAL_HAND` their skin tone; ``hands`` are the
+    cut-outs :data:`REAL_HAND` draws from."""
+    if kind == REAL_HAND:
+        if hands is None or not len(hands):
+            raise InputError(f"occluder kind {REAL_HAND!r} needs hand cut-outs")
+        rng = occluder_rng(kind, seed)
+        f = face_frame(landmarks_68)
+        rgb, alpha = real_hand_layer(hands, f, shape, rng, _face_skin(image, f))
+        return OccluderLayer(kind, rgb, alpha)
     if kind not in ALL_KINDS:
         raise InputError(f"unknown occluder kind {kind!r}; choose from {', '.join(ALL_KINDS)}")
     rng = occluder_rng(kind, seed)
@@ -493,6 +505,7 @@ __all__ = [
     "ALL_KINDS",
     "OCCLUDER_KINDS",
     "REALISTIC_KINDS",
+    "REAL_HAND",
     "OccluderLayer",
     "face_frame",
     "make_occluder",

@@ -552,6 +552,7 @@ class RefinerTrainConfig:
 SEGMENTER_OCCLUDERS: dict[str, str] = {
     "basic": "the benchmarks' five synthetic kinds",
     "realistic": "eight kinds, weighted to bangs, palms and sunglasses, with photo augmentation",
+    "hands": "the realistic mix with real hands, cut out of the training photos, for most drawn hands",
 }
 SEGMENTER_STEPS = 3_000  # what ``masquerade train segmenter`` trains to unless told
 SEGMENTER_PRESETS: dict[str, tuple[int, int, int, int]] = {
@@ -592,7 +593,8 @@ class SegmenterTrainConfig:
     no_occluder: float = 0.15  # share of samples without an occluder
     max_non_skin: float = 0.08  # faces that look occluded already are left out
     # "basic": the benchmarks' five occluder kinds, evenly; "realistic": all eight kinds weighted towards
-    # bangs, skin-toned palms and sunglasses, plus shadows, blur and JPEG on every sample
+    # bangs, skin-toned palms and sunglasses, plus shadows, blur and JPEG on every sample; "hands": the
+    # realistic mix with hands cut out of the training photos instead of most drawn ones
     occluders: str = "realistic"
 
     def __post_init__(self) -> None:

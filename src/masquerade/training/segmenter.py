@@ -24,7 +24,7 @@ import io
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,8 +37,9 @@ from torch import nn
 from ..errors import InputError
 from ..files import atomic_write_bytes
 from ..imageio import load_image
+from ..occlusion.hand_cutouts import HandCutouts
 from ..occlusion.segmenter import crop_matrix, oval_mask
-from ..occlusion.synthetic import OCCLUDER_KINDS, make_occluder
+from ..occlusion.synthetic import OCCLUDER_KINDS, REAL_HAND, make_occluder
 from .common import parameter_count, preview_grid
 from .configs import SegmenterConfig, SegmenterTrainConfig
 from .trainer import StepContext, TrainTask
@@ -51,19 +52,21 @@ FACES_VERSION = 1
 
 @dataclass(frozen=True)
 class SegmenterFaces:
-    """Face crops (N×R×R×3 uint8), their face ovals (N×R×R uint8) and 68 landmarks in the crop."""
+    """Face crops (N×R×R×3 uint8), their face ovals (N×R×R uint8) and 68 landmarks in the crop; with
+    ``--occluders hands``, the hands cut out of the same photos."""
 
     images: np.ndarray
     ovals: np.ndarray
     landmarks: np.ndarray
     person: np.ndarray
+    hands: HandCutouts = field(default_factory=HandCutouts.empty)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def subset(self, index: np.ndarray) -> SegmenterFaces:
         return SegmenterFaces(
-            self.images[index], self.ovals[index], self.landmarks[index], self.person[index]
+            self.images[index], self.ovals[index], self.landmarks[index], self.person[index], self.hands
         )
 
 
@@ -108,14 +111,25 @@ def load_segmenter_faces(
         )  # fmt: skip
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(dest, buf.getvalue())
+    hands = HandCutouts.empty()
+    if cfg.occluders == "hands":
+        from .hand_data import load_hand_cutouts
+
+        found = None if progress is None else (lambda d, t: progress("cutting out hands", d, t))
+        hands = load_hand_cutouts(photos, cache, workers, found)
+        if not len(hands):
+            raise InputError("--occluders hands: no hand was found in the training photos")
     with np.load(dest, allow_pickle=False) as z:
         keep = z["non_skin"] < cfg.max_non_skin
-        faces = SegmenterFaces(z["images"][keep], z["ovals"][keep], z["landmarks"][keep], z["person"][keep])
+        faces = SegmenterFaces(
+            z["images"][keep], z["ovals"][keep], z["landmarks"][keep], z["person"][keep], hands
+        )
         dropped = int((~keep).sum())
     if len(faces) < 2:
         raise InputError("the segmenter needs at least 2 clean faces")
     n_people = len(set(faces.person.tolist()))
-    return faces, f"{len(faces)} clean faces of {n_people} people ({dropped} left out as occluded)"
+    summary = f"{len(faces)} clean faces of {n_people} people ({dropped} left out as occluded)"
+    return faces, summary + (f", {len(hands)} real hands" if len(hands) else "")
 
 
 # the "realistic" mix (SegmenterTrainConfig.occluders): what real photos show most in front of faces
@@ -124,13 +138,18 @@ REALISTIC_WEIGHTS: dict[str, float] = {
     "patch": 0.12, "hand": 0.08, "strands": 0.1, "bar": 0.08, "glasses": 0.08,
     "bangs": 0.2, "palm": 0.2, "sunglasses": 0.14,
 }  # fmt: skip
+# the "hands" mix: the realistic one with real hands cut out of photos taking most of the drawn hands' draws
+HANDS_WEIGHTS: dict[str, float] = {
+    **REALISTIC_WEIGHTS, "hand": 0.04, "palm": 0.08, REAL_HAND: 0.24,
+}  # fmt: skip
 
 
 def _pick_kind(rng: np.random.Generator, occluders: str) -> str:
     if occluders == "basic":
         return OCCLUDER_KINDS[int(rng.integers(len(OCCLUDER_KINDS)))]
-    kinds = tuple(REALISTIC_WEIGHTS)
-    w = np.array([REALISTIC_WEIGHTS[k] for k in kinds])
+    weights = HANDS_WEIGHTS if occluders == "hands" else REALISTIC_WEIGHTS
+    kinds = tuple(weights)
+    w = np.array([weights[k] for k in kinds])
     return kinds[int(rng.choice(len(kinds), p=w / w.sum()))]
 
 
@@ -170,8 +189,9 @@ def occluded_sample(
             kind = _pick_kind(rng, occluders)
             j = int(rng.integers(len(faces)))
             box = np.array([0, 0, r, r], np.float64) * np.array([0.2, 0.15, 0.8, 0.95])
+            seed = int(rng.integers(2**31))
             layer = make_occluder(
-                kind, int(rng.integers(2**31)), faces.landmarks[i], img.shape, faces.images[j], box, image=img
+                kind, seed, faces.landmarks[i], img.shape, faces.images[j], box, image=img, hands=faces.hands
             )
             out = layer.over(out)
             label = np.maximum(label, layer.mask.astype(np.float32))

@@ -138,7 +138,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
         "swapper",
         "masquerade",
         "data/models/refiner/refiner.onnx",
-        "0e956e42b3f36ab98f253cdd6ac7c59be11fb15152926d5d1e14a9131f5625ff",
+        "7bdf6836d640593d8d7781b8aa7e89b9630b3843999be608152fbe2ee9a3016c",
         _OURS_CELEBA,
         "the refined swapper's correction network, trained by this project (masquerade train refiner)",
     ),

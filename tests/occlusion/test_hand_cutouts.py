@@ -16,7 +16,13 @@ from masquerade import FaceAnalyzer
 from masquerade.analysis.hands import HandDetector
 from masquerade.analysis.regions import FACE_OVAL, idx
 from masquerade.errors import InputError
-from masquerade.occlusion.hand_cutouts import CUT_SCALE, CUT_SIZE, HandCutouts, cut_out_hand, hand_in_front
+from masquerade.occlusion.hand_cutouts import (
+    CUT_SIZE,
+    HandCutouts,
+    cut_out_hand,
+    cutout_matrix,
+    hand_in_front,
+)
 from masquerade.occlusion.synthetic import REAL_HAND, face_frame, make_occluder
 
 HAND_PHOTO = "7353/039476.jpg"  # a hand over the cheek and chin (celeba_occlusion_v1)
@@ -40,9 +46,7 @@ def test_a_cut_out_hand_is_the_hand_not_the_face_behind_it(cut) -> None:
     rgb, face, truth, points, found = cut
     assert found.rgba.shape == (1, CUT_SIZE, CUT_SIZE, 4) and found.landmarks.shape == (1, 21, 2)
     # the cut-out's alpha, mapped back onto the photo
-    centre = (points.min(0) + points.max(0)) / 2
-    k = CUT_SIZE / (float(np.ptp(points, axis=0).max()) * CUT_SCALE)
-    m = np.array([[k, 0, CUT_SIZE / 2 - k * centre[0]], [0, k, CUT_SIZE / 2 - k * centre[1]]])
+    m = cutout_matrix(points)
     hand = cv2.warpAffine(found.rgba[0, :, :, 3], cv2.invertAffineTransform(m), rgb.shape[1::-1]) > 127
     oval = np.zeros(rgb.shape[:2], np.uint8)
     assert face.mesh is not None

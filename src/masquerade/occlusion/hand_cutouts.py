@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from .hands import FINGERS, MIN_PALM, PALM, hand_silhouette
+from .hands import FINGERS, PALM, hand_silhouette, palm_in_front
 
 if TYPE_CHECKING:
     from .synthetic import _Frame
@@ -59,10 +59,18 @@ class HandCutouts:
 
 def hand_in_front(points: np.ndarray, iod: float) -> bool:
     """Whether a hand of 21 landmarks is as large as a hand in front of a face whose eyes are ``iod``
-    apart would be (:data:`~.hands.MIN_PALM`), and large enough to cut out."""
+    apart would be (:func:`~.hands.palm_in_front`), and large enough to cut out."""
     p = np.asarray(points, np.float64)
-    palm = float(np.linalg.norm(p[9] - p[0]))
-    return palm >= MIN_PALM * iod and float(np.linalg.norm(p[12] - p[0])) >= MIN_HAND_PX
+    return palm_in_front(p, iod) and float(np.linalg.norm(p[12] - p[0])) >= MIN_HAND_PX
+
+
+def cutout_matrix(points: np.ndarray, size: int = CUT_SIZE) -> np.ndarray:
+    """The 2×3 matrix from the image to the cut-out square of a hand of 21 landmarks: centred on their
+    box, its side :data:`CUT_SCALE` times their larger extent."""
+    p = np.asarray(points, np.float64)[:, :2]
+    centre = (p.min(0) + p.max(0)) / 2
+    k = size / max(float(np.ptp(p, axis=0).max()) * CUT_SCALE, 1e-6)
+    return np.array([[k, 0, size / 2 - k * centre[0]], [0, k, size / 2 - k * centre[1]]])
 
 
 def cut_out_hand(rgb: np.ndarray, points: np.ndarray, size: int = CUT_SIZE) -> HandCutouts | None:
@@ -70,12 +78,10 @@ def cut_out_hand(rgb: np.ndarray, points: np.ndarray, size: int = CUT_SIZE) -> H
     when GrabCut's hand and the landmarks' silhouette disagree (a hand half out of the photo, one in
     front of something of its own colour, a false find)."""
     p = np.asarray(points, np.float64)[:, :2]
-    centre = (p.min(0) + p.max(0)) / 2
-    side = float(np.ptp(p, axis=0).max()) * CUT_SCALE
-    if side < 8:
+    if float(np.ptp(p, axis=0).max()) * CUT_SCALE < 8:
         return None
-    k = size / side
-    m = np.array([[k, 0, size / 2 - k * centre[0]], [0, k, size / 2 - k * centre[1]]])
+    m = cutout_matrix(p, size)
+    pc = p @ m[:, :2].T + m[:, 2]  # the landmarks in the cut-out
     crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
     inside = cv2.warpAffine(
         np.full(rgb.shape[:2], 255, np.uint8), m, (size, size), flags=cv2.INTER_NEAREST
@@ -83,10 +89,10 @@ def cut_out_hand(rgb: np.ndarray, points: np.ndarray, size: int = CUT_SIZE) -> H
     sil = hand_silhouette(p, m, size)
     if sil.sum() < 16:
         return None
-    knuckle = float(np.linalg.norm(np.diff(p[[5, 9, 13, 17]] @ m[:, :2].T, axis=0), axis=1).mean())
+    knuckle = float(np.linalg.norm(np.diff(pc[[5, 9, 13, 17]], axis=0), axis=1).mean())
     r = max(1, int(round(knuckle * 0.5)))
     core = np.zeros_like(sil)  # surely hand: the palm's inside and the fingers' middle lines
-    q = np.round(p @ m[:, :2].T + m[:, 2]).astype(np.int32)
+    q = np.round(pc).astype(np.int32)
     cv2.fillPoly(core, [q[list(PALM)]], 1)
     core = cv2.erode(core, np.ones((2 * r + 1, 2 * r + 1), np.uint8))
     cv2.polylines(core, [q[list(f)] for f in FINGERS], False, 1, max(1, r // 2))
@@ -112,7 +118,7 @@ def cut_out_hand(rgb: np.ndarray, points: np.ndarray, size: int = CUT_SIZE) -> H
         return None
     alpha = cv2.GaussianBlur(hand.astype(np.float32), (0, 0), 0.7) * (inside > 0)
     rgba = np.dstack([crop, np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
-    return HandCutouts(rgba[None], (p @ m[:, :2].T + m[:, 2]).astype(np.float32)[None])
+    return HandCutouts(rgba[None], pc.astype(np.float32)[None])
 
 
 # where a pasted hand's palm goes, in the face's frame (eye distances right of and below the eyes'

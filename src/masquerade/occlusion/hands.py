@@ -38,6 +38,13 @@ MIN_PALM = 0.5
 _SHIFT = 4  # sub-pixel bits for OpenCV's drawing
 
 
+def palm_in_front(points: np.ndarray, iod: float) -> bool:
+    """Whether the palm of a hand of 21 landmarks is as long as a hand in front of a face whose eyes are
+    ``iod`` apart would show it (:data:`MIN_PALM`)."""
+    p = np.asarray(points, np.float64)
+    return float(np.linalg.norm(p[9] - p[0])) >= MIN_PALM * iod
+
+
 def hand_silhouette(points: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """size×size uint8 (0/1): the hand of 21 landmarks (image pixels) drawn through the 2×3 ``matrix``."""
     p = np.asarray(points, np.float64)[:, :2] @ matrix[:, :2].T + matrix[:, 2]
@@ -84,7 +91,7 @@ class HandOccluders:
         crop = cv2.resize(crop, (size, size), interpolation=interp)
         iod = float(np.linalg.norm(face.landmarks_5[1] - face.landmarks_5[0]))
         hands = [h * (side / size) + (x, y) for h in self._detector.get(crop)]
-        return [h for h in hands if np.linalg.norm(h[9] - h[0]) >= MIN_PALM * iod]
+        return [h for h in hands if palm_in_front(h, iod)]
 
     def crop_mask(
         self, rgb: np.ndarray, face: Face, matrix: np.ndarray, size: int, state: dict[str, Any] | None = None

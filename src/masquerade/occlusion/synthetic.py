@@ -472,17 +472,16 @@ def make_occluder(
     ``texture`` (another photo, with its face box to avoid) fills ``patch`` occluders; ``image`` (the
     photo the occluder goes on) gives ``palm`` and :data:`REAL_HAND` their skin tone; ``hands`` are the
     cut-outs :data:`REAL_HAND` draws from."""
-    if kind == REAL_HAND:
-        if hands is None or not len(hands):
-            raise InputError(f"occluder kind {REAL_HAND!r} needs hand cut-outs")
-        rng = occluder_rng(kind, seed)
-        f = face_frame(landmarks_68)
-        rgb, alpha = real_hand_layer(hands, f, shape, rng, _face_skin(image, f))
-        return OccluderLayer(kind, rgb, alpha)
-    if kind not in ALL_KINDS:
+    if kind == REAL_HAND and (hands is None or not len(hands)):
+        raise InputError(f"occluder kind {REAL_HAND!r} needs hand cut-outs")
+    if kind not in ALL_KINDS and kind != REAL_HAND:
         raise InputError(f"unknown occluder kind {kind!r}; choose from {', '.join(ALL_KINDS)}")
     rng = occluder_rng(kind, seed)
     f = face_frame(landmarks_68)
+    if kind == REAL_HAND:
+        assert hands is not None
+        rgb, alpha = real_hand_layer(hands, f, shape, rng, _face_skin(image, f))
+        return OccluderLayer(kind, rgb, alpha)
     if kind == "hand":
         return _hand(f, shape, rng)
     if kind == "palm":

@@ -514,8 +514,10 @@ class RefinerTrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))
         object.__setattr__(self, "lr_decay", tuple(int(s) for s in self.lr_decay))
+        if len(self.lr_decay) != 2:
+            raise ValueError("lr_decay must be two steps, the first before the second")
         start, end = self.lr_decay
-        if len(self.lr_decay) != 2 or start < 0 or (end <= start and (start, end) != (0, 0)):
+        if start < 0 or (end <= start and (start, end) != (0, 0)):
             raise ValueError("lr_decay must be two steps, the first before the second")
         if not 0.0 < self.lr_floor <= 1.0:
             raise ValueError("lr_floor must be above 0 and at most 1")

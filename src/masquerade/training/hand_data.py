@@ -10,7 +10,6 @@ import io
 import json
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +21,7 @@ HANDS_VERSION = 1
 CHUNK = 200  # photos per worker job
 
 
-def _hands_chunk(jobs: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+def _hands_chunk(jobs: list[tuple[str, float]]) -> HandCutouts:
     """Worker: the cut-outs of the hands in front of each (photo, its face's eye distance)."""
     from ..analysis.hands import HandDetector
     from ..imageio import load_image
@@ -36,8 +35,7 @@ def _hands_chunk(jobs: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]
                     cut = cut_out_hand(rgb, points)
                     if cut is not None:
                         found.append(cut)
-    bank = HandCutouts.concat(found)
-    return bank.rgba, bank.landmarks
+    return HandCutouts.concat(found)
 
 
 def load_hand_cutouts(
@@ -53,15 +51,15 @@ def load_hand_cutouts(
         parts: list[HandCutouts] = []
         done = 0
         with _pool(workers) as pool:
-            for chunk, (rgba, landmarks) in zip(chunks, pool.map(_hands_chunk, chunks), strict=True):
-                parts.append(HandCutouts(rgba, landmarks))
+            for chunk, part in zip(chunks, pool.map(_hands_chunk, chunks), strict=True):
+                parts.append(part)
                 done += len(chunk)
                 if progress is not None:
                     progress(done, len(jobs))
         bank = HandCutouts.concat(parts)
         buf = io.BytesIO()
         np.savez_compressed(buf, rgba=bank.rgba, landmarks=bank.landmarks)
-        Path(dest.parent).mkdir(parents=True, exist_ok=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(dest, buf.getvalue())
     with np.load(dest, allow_pickle=False) as z:
         return HandCutouts(z["rgba"], z["landmarks"])

@@ -39,9 +39,18 @@ def found_and_kept(
     occ.close()
     iou = float((found & truth).sum() / max(1, (found | truth).sum()))
     with FaceSwapper(SwapOptions(**{f"occlusion_{k}": v for k, v in finders.items()})) as fs:  # type: ignore[arg-type]
-        out = fs.swap(source, rgb)[0]
+        return iou, _kept(fs.swap(source, rgb)[0], rgb, truth)
+
+
+def kept_without_occlusion(rgb: np.ndarray, truth: np.ndarray, source: np.ndarray) -> float:
+    """:func:`found_and_kept`'s share of the occluder kept, for a swap with occlusion handling off."""
+    with FaceSwapper(SwapOptions(occlusion=False)) as fs:
+        return _kept(fs.swap(source, rgb)[0], rgb, truth)
+
+
+def _kept(out: np.ndarray, rgb: np.ndarray, truth: np.ndarray) -> float:
     inner = cv2.erode(truth.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    return iou, float((np.abs(out[inner].astype(int) - rgb[inner].astype(int)).max(-1) <= 8).mean())
+    return float((np.abs(out[inner].astype(int) - rgb[inner].astype(int)).max(-1) <= 8).mean())
 
 
 def in_crop(mask: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from occlusion_fixtures import found_and_kept, in_crop, real_occluder
+from occlusion_fixtures import found_and_kept, in_crop, kept_without_occlusion, real_occluder
 
 from masquerade import FaceAnalyzer, SwapOptions
 from masquerade.analysis.regions import EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, idx
@@ -75,14 +75,18 @@ def test_painted_sunglasses_are_found_and_bare_eyes_are_not(faces, astronaut, ho
 
 
 def test_the_sunglasses_finder_can_be_turned_off(faces, astronaut) -> None:
-    """Off, what the segmenter finds alone (on the astronaut: the lenses' middles, not their rims)."""
+    """Off, what the segmenter finds alone, exactly; on, the whole of the lenses and their rims too."""
     painted, lenses = _sunglasses(astronaut, faces[0])
     found = {}
     for glasses in (False, True):
         occ = Occlusion(hands=False, hair=False, glasses=glasses)
+        prob, _ = occ.crop_mask(painted, faces[0])
+        if not glasses:
+            assert np.array_equal(prob, occ.segmenter.crop_mask(painted, faces[0])[0])
         found[glasses] = occ.target_mask(painted, faces[0]).full(painted.shape) > 0.5
     assert (found[True] & lenses).sum() > 0.99 * lenses.sum()
-    assert found[True].sum() > 1.5 * found[False].sum(), {k: int(v.sum()) for k, v in found.items()}
+    sizes = {k: int(v.sum()) for k, v in found.items()}
+    assert sizes[True] > sizes[False] + 0.1 * lenses.sum(), sizes
     assert Occlusion.for_options(SwapOptions(occlusion_glasses=False)).glasses is False
 
 
@@ -91,12 +95,15 @@ def test_the_sunglasses_finder_can_be_turned_off(faces, astronaut) -> None:
 def test_real_sunglasses_are_found_and_stay_in_front_of_the_swap(
     photo: str, celeba: Path, hopper: np.ndarray
 ) -> None:
+    """With the finder the drawn sunglasses are found (IoU) at least as well as by the segmenter alone,
+    and a swap keeps nearly all of their pixels, where one without occlusion handling paints them over."""
     rgb, face, truth = real_occluder(celeba, photo)
     off, on = (
         found_and_kept(rgb, face, truth, hopper, hands=False, hair=False, glasses=g) for g in (False, True)
     )
-    assert truth.sum() > 2000 and off[0] < 0.55 and on[0] > 0.65, (off, on)  # IoU with the drawn sunglasses
-    assert on[1] > off[1] + 0.3 and on[1] > 0.85, (off, on)  # their pixels kept by a swap
+    assert truth.sum() > 2000 and on[0] > 0.65 and on[0] >= off[0] - 0.02, (off, on)  # IoU with the drawing
+    kept_off = kept_without_occlusion(rgb, truth, hopper)
+    assert on[1] > kept_off + 0.3 and on[1] > 0.85 and on[1] >= off[1] - 0.02, (kept_off, off, on)
 
 
 def test_the_command_line_turns_the_finder_off(analyzer) -> None:

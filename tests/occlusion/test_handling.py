@@ -18,7 +18,7 @@ from masquerade.analysis.alignment import invert_affine
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.evaluation.metrics import face_region
-from masquerade.occlusion.handling import Occlusion
+from masquerade.occlusion.handling import WARN_HIDDEN, Occlusion
 from masquerade.occlusion.segmenter import OcclusionSegmenter, crop_matrix, read_segmenter_info
 from masquerade.occlusion.synthetic import make_occluder
 from masquerade.swappers.mesh3d import Mesh3DOptions
@@ -251,8 +251,8 @@ def test_a_source_in_sunglasses_is_warned_about(
     glasses: bool, celeba: Path, hopper: np.ndarray, caplog
 ) -> None:
     """One warning that names sunglasses; Grace Hopper's clear glasses none. With the segmenter alone
-    the sunglasses hide less of the face than WARN_HIDDEN but the eyes (the eyes' warning); the
-    sunglasses finder finds their rims too, a third of the face (the share's warning)."""
+    the sunglasses hide the eyes (the eyes' warning, or the share's where it finds their rims too); the
+    sunglasses finder finds their rims, a third of the face (the share's warning)."""
     from masquerade import load_image
 
     rgb = load_image(celeba / "images" / SUNGLASSES_PHOTO).rgb
@@ -260,7 +260,7 @@ def test_a_source_in_sunglasses_is_warned_about(
     with FaceAnalyzer(identity=False) as fa:
         face, plain = fa.get(rgb)[0], fa.get(hopper)[0]
     hidden = 1.0 - occ.visible_share(rgb, face)
-    assert (hidden > 0.35) == glasses, hidden
+    assert hidden > (0.35 if glasses else 0.15), hidden
     with caplog.at_level("WARNING", logger="masquerade.occlusion.handling"):
         occ.clean_source(hopper, plain)
         assert not caplog.records
@@ -268,7 +268,8 @@ def test_a_source_in_sunglasses_is_warned_about(
         occ.clean_source(rgb, face)  # the same photo again: cached, no second warning
     (rec,) = caplog.records
     assert "sunglasses" in rec.getMessage()
-    assert ("of the source face is hidden" if glasses else "eyes are hidden") in rec.getMessage()
+    shares = "of the source face is hidden" in rec.getMessage()
+    assert shares == (hidden > WARN_HIDDEN) and (shares or "eyes are hidden" in rec.getMessage())
     occ.close()
 
 

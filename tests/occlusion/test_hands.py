@@ -111,14 +111,17 @@ def hand_photo(celeba: Path):
 
 @pytest.mark.slow
 def test_a_real_hand_is_found_where_the_segmenter_misses_it(hand_photo) -> None:
+    """The hand over this cheek (skin-toned, at the face's edge) is missed by the segmenter and found by
+    the hand landmarker: most of it, and little of the bare face beside it (the rest of the photo's
+    marks are its hat's brim and fringe, which the drawing leaves out)."""
     rgb, face, truth = hand_photo
     with_hands, alone = Occlusion(hair=False), Occlusion(hands=False, hair=False)
     try:
-        ious = []
-        for occ in (alone, with_hands):
-            found = occ.target_mask(rgb, face).full(rgb.shape) > 0.5
-            ious.append((found & truth).sum() / max(1, (found | truth).sum()))
-        assert truth.sum() > 200 and ious[0] < 0.1 and ious[1] > 0.3, ious
+        found = [occ.target_mask(rgb, face).full(rgb.shape) > 0.5 for occ in (alone, with_hands)]
+        recall = [float((f & truth).sum() / truth.sum()) for f in found]
+        assert truth.sum() > 200 and recall[0] < 0.1 and recall[1] > 0.4, recall
+        added = found[1] & ~found[0]  # what the hands add
+        assert (added & truth).sum() > 0.6 * added.sum(), ((added & truth).sum(), added.sum())
         assert with_hands.visible_share(rgb, face) < alone.visible_share(rgb, face) - 0.02
     finally:
         with_hands.close()

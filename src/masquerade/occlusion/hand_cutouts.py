@@ -8,10 +8,11 @@ each whole photo, 2026-12-06) found 1,106, nearly all of them hands in a sample 
 becomes a cut-out (:func:`cut_out_hand`): a square crop around the hand, its silhouette from the 21 landmarks
 (:func:`~.hands.hand_silhouette`) refined by GrabCut (the silhouette's core is surely hand, its rim
 probably, a ring round it probably not, the rest not), kept when GrabCut's hand agrees with the
-silhouette. :func:`real_hand_layer` pastes one in front of a face as an :class:`~.synthetic.OccluderLayer`:
-scaled to the face (palm length against the eyes' distance), turned, mirrored at random and moved
-part of the way to the face's skin tone, at the places the drawn ``palm`` goes (chin, mouth, cheeks,
-temples, forehead, jaw).
+silhouette, and then cut back to a narrow rim round the silhouette (the cheek or arm a hand rests
+on is often its colour, and would be pasted as hand). :func:`real_hand_layer` pastes one in front of
+a face as an :class:`~.synthetic.OccluderLayer`: scaled to the face (palm length against the eyes'
+distance), turned, mirrored at random and moved part of the way to the face's skin tone, at the places
+the drawn ``palm`` goes (chin, mouth, cheeks, temples, forehead, jaw).
 """
 
 from __future__ import annotations
@@ -109,17 +110,24 @@ def cut_out_hand(rgb: np.ndarray, points: np.ndarray, size: int = CUT_SIZE) -> H
         cv2.grabCut(bgr, gc, None, bgd, fgd, _GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return None
-    hand = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8)
-    n, lbl, stats, _ = cv2.connectedComponentsWithStats(hand, connectivity=8)
-    if n < 2:
-        return None
-    hand = (lbl == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)  # one piece
+    hand = _largest(((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8))
     inter, union = float((hand & sil).sum()), float((hand | sil).sum())
     if union == 0 or inter / union < MIN_AGREEMENT:
         return None
+    # then no further than half a knuckle's spacing outside the landmarks' silhouette: skin beside a
+    # hand (the cheek it rests on, an arm) is often its colour, and would be pasted as hand
+    hand = _largest(hand & cv2.dilate(sil, np.ones((2 * r + 1, 2 * r + 1), np.uint8)))
     alpha = cv2.GaussianBlur(hand.astype(np.float32), (0, 0), 0.7) * (inside > 0)
     rgba = np.dstack([crop, np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
     return HandCutouts(rgba[None], pc.astype(np.float32)[None])
+
+
+def _largest(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected piece of a 0/1 uint8 mask (all zero when there is none)."""
+    n, lbl, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n < 2:
+        return np.zeros_like(mask)
+    return (lbl == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
 
 
 # where a pasted hand's palm goes, in the face's frame (eye distances right of and below the eyes'

@@ -17,7 +17,7 @@ from ..files import atomic_write_bytes
 from ..occlusion.hand_cutouts import CUT_SIZE, HandCutouts, cut_out_hand, hand_in_front
 from .warp_data import PhotoFace, _cache_root, _iod, _pool
 
-HANDS_VERSION = 1
+HANDS_VERSION = 2  # 2: cut-outs kept near the landmarks' silhouette
 CHUNK = 200  # photos per worker job
 
 

@@ -146,3 +146,38 @@ def test_training_lowers_the_loss_and_an_old_run_can_switch_to_realistic(faces, 
     # … other settings may not
     with pytest.raises(ConfigMismatchError, match="lr"):
         Trainer(SegmenterTask(_config(Path("x"), lr=1e-2), faces=data), out, train_opts(48)).run()
+
+
+def test_turned_faces_are_drawn_more_often(faces, astronaut: np.ndarray, tmp_path: Path) -> None:
+    """``turned``: the asymmetry is 0 for a frontal face's landmarks, grows as the nose moves towards one
+    edge, and the batches draw the turned faces more often; 0 draws as before; a run stored before the
+    option resumes as 0."""
+    from masquerade import FaceAnalyzer
+    from masquerade.training.segmenter import turn_asymmetry
+
+    with FaceAnalyzer(identity=False) as fa:
+        lm = fa.get(astronaut)[0].landmarks_68.astype(np.float64)
+    frontal = lm.copy()
+    frontal[:, 0] = lm[:, 0] - lm[30, 0]  # the nose tip at x = 0, the edges placed symmetrically round it
+    frontal[16, 0], frontal[0, 0] = 50.0, -50.0
+    turned = frontal.copy()
+    turned[30, 0] = 30.0
+    a = turn_asymmetry(np.stack([frontal, turned]))
+    assert a[0] == 0 and a[1] == pytest.approx(0.6)
+    data, _ = faces
+    task = SegmenterTask(_config(Path("x"), turned=50.0), faces=data)
+    asym = turn_asymmetry(data.landmarks)
+    draws = Counter(int(i) for s in range(300) for i in task.draw(np.random.default_rng(s)))
+    most, least = int(np.argmax(asym)), int(np.argmin(asym))
+    assert asym[most] > asym[least] + 0.02 and draws[most] > 1.3 * draws[least], (asym, draws)
+    plain = SegmenterTask(_config(Path("x")), faces=data)
+    rng = np.random.default_rng(3)
+    assert np.array_equal(plain.draw(np.random.default_rng(3)), rng.integers(0, len(data), 8))
+    out = tmp_path / "run"
+    Trainer(SegmenterTask(_config(Path("x")), faces=data), out, train_opts(1, save_every=1)).run()
+    latest = out / "checkpoints" / "latest.pt"
+    state = torch.load(latest, weights_only=False)
+    del state["config"]["turned"]
+    torch.save(state, latest)
+    Trainer(SegmenterTask(_config(Path("x")), faces=data), out, train_opts(2)).run()
+    assert len(loss_rows(out)) == 2

@@ -104,6 +104,13 @@ def _ratio(text: str) -> float:
     return v
 
 
+def _weight(text: str) -> float:
+    v = float(text)
+    if not 0 <= v <= 100:
+        raise argparse.ArgumentTypeError("must be between 0 and 100")
+    return v
+
+
 def _duration(text: str) -> float:
     """Seconds from ``90``, ``90s``, ``45m``, ``2h`` or ``1h30m``."""
     import re
@@ -464,6 +471,13 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         "--no-occluder",
         type=_ratio,
         help=f"share of faces shown without an occluder ({_show(d['no_occluder'])})",
+    )
+    sg.add_argument(
+        "--turned",
+        type=_weight,
+        metavar="K",
+        help="draw turned faces more often: a face's weight is 1 + K × how far it is turned (the left-right "
+        f"asymmetry of its landmarks, about 0.2 for the median face); 0: all alike ({_show(d['turned'])})",
     )
     sg.add_argument(
         "--max-non-skin", type=_ratio,
@@ -979,7 +993,7 @@ def _segmenter_config(args: argparse.Namespace, stored: dict[str, Any] | None) -
     if base is None and not args.data:
         raise InputError(f"{args.output}: give --data DIR (the folder holds no run to resume)")
     pick = _picker(base, SegmenterTrainConfig)
-    own = ("holdout", "max_photos", "lr", "no_occluder", "max_non_skin", "occluders")
+    own = ("holdout", "max_photos", "lr", "no_occluder", "max_non_skin", "occluders", "turned")
     try:
         cfg = SegmenterTrainConfig(
             data=tuple(resolve_path(d) for d in args.data) if args.data else base.data,

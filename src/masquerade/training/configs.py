@@ -598,11 +598,16 @@ class SegmenterTrainConfig:
     # bangs, skin-toned palms and sunglasses, plus shadows, blur and JPEG on every sample; "hands": the
     # realistic mix with hands cut out of the training photos instead of most drawn ones
     occluders: str = "realistic"
+    # turned faces drawn more often: a face's weight is 1 + turned × the left-right asymmetry of its
+    # landmarks in the crop (0: every face alike); against bare chins and cheeks taken for hands
+    turned: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))
         if not self.data:
             raise ValueError("the segmenter needs at least one data folder")
+        if not 0 <= self.turned <= 100:
+            raise ValueError(f"turned must be in [0, 100], not {self.turned}")
         _check_choice("occluders", self.occluders, SEGMENTER_OCCLUDERS)
         if self.resolution < 64 or self.resolution % 32:
             raise ValueError(f"resolution must be a multiple of 32 and at least 64, not {self.resolution}")

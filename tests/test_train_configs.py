@@ -164,6 +164,20 @@ def test_refiner_cool_down() -> None:
         parser.parse_args(["train", "refiner", "-o", "o", "--lr-decay", "300:100"])
 
 
+def test_segmenter_turned_from_the_command_line(tmp_path: Path) -> None:
+    """--turned K reaches the config (and is kept when a run is resumed without it); out of range or not a
+    number, argparse refuses it."""
+    parser = build_parser()
+    args = parser.parse_args(["train", "segmenter", "-o", "o", "--data", str(tmp_path), "--turned", "4"])
+    stored = train_cli._segmenter_config(args, None)[0].to_dict()
+    assert stored["turned"] == 4.0
+    again = parser.parse_args(["train", "segmenter", "-o", "o"])
+    assert train_cli._segmenter_config(again, {**stored, "seed": 0})[0].turned == 4.0
+    for bad in ("-1", "101", "identity=2"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "segmenter", "-o", "o", "--turned", bad])
+
+
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), COLUMNS="100")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

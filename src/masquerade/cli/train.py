@@ -104,7 +104,7 @@ def _ratio(text: str) -> float:
     return v
 
 
-def _weight(text: str) -> float:
+def _draw_weight(text: str) -> float:
     v = float(text)
     if not 0 <= v <= 100:
         raise argparse.ArgumentTypeError("must be between 0 and 100")
@@ -474,7 +474,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     )
     sg.add_argument(
         "--turned",
-        type=_weight,
+        type=_draw_weight,
         metavar="K",
         help="draw turned faces more often: a face's weight is 1 + K × how far it is turned (the left-right "
         f"asymmetry of its landmarks, about 0.2 for the median face); 0: all alike ({_show(d['turned'])})",

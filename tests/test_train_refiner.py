@@ -374,16 +374,16 @@ def test_a_run_from_an_earlier_version_is_a_one_line_error(pairs, tmp_path: Path
 
 
 def test_a_run_from_before_shade_resumes(pairs, tmp_path: Path) -> None:
-    """A run folder from before ``--shade``, the colour term and the cool-down (no ``model.shade``,
-    ``loss.colour``, ``lr_decay`` or ``lr_floor`` stored) trains exactly as shade 0, colour 0 and a
-    constant rate do: it resumes."""
+    """A run folder from before ``--shade``, the colour and detail terms and the cool-down (no
+    ``model.shade``, ``loss.colour``, ``loss.detail``, ``lr_decay`` or ``lr_floor`` stored) trains exactly
+    as shade 0, colour 0, detail 0 and a constant rate do: it resumes."""
     data, _, _ = pairs
     cfg = _config(Path("x"))
     Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(1, save_every=1)).run()
     latest = tmp_path / "checkpoints" / "latest.pt"
     state = load_checkpoint(latest)
     del state["config"]["model"]["shade"]
-    del state["config"]["loss"]["colour"]
+    del state["config"]["loss"]["colour"], state["config"]["loss"]["detail"]
     del state["config"]["lr_decay"], state["config"]["lr_floor"]
     torch.save(state, latest)
     Trainer(RefinerTask(cfg, data=data), tmp_path, train_opts(2)).run()
@@ -393,23 +393,34 @@ def test_a_run_from_before_shade_resumes(pairs, tmp_path: Path) -> None:
 # ------------------------------------------------------------ the colour term
 
 
-def test_colour_term_sees_tints_not_light(pairs) -> None:
-    """The colour term is zero for a brightness change of the clean composite, positive for a tint, and
-    counts different-person pairs only."""
+def _tinted(x: torch.Tensor) -> torch.Tensor:
+    return x + torch.tensor([0.0, 0.05, 0.0]).view(1, 3, 1, 1)
+
+
+def _blurred(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.avg_pool2d(x, 5, stride=1, padding=2, count_include_pad=False)
+
+
+@pytest.mark.parametrize(
+    ("term", "changed", "counted"),
+    [("colour", _tinted, "different"), ("detail", _blurred, "same")],
+)
+def test_colour_and_detail_terms_see_their_change_only(pairs, term, changed, counted) -> None:
+    """The colour term (different-person pairs) sees a tint of the clean composite, the detail term
+    (same-person pairs) sees it blurred; neither sees it brightened, neither counts the other kind of
+    pair, and neither is computed when its weight is 0."""
     data, _, _ = pairs
-    task = RefinerTask(_config(Path("x"), loss=RefinerLossConfig(colour=1.0)), data=data)
+    task = RefinerTask(_config(Path("x"), loss=RefinerLossConfig(**{term: 1.0})), data=data)
     task.build(torch.device("cpu"))
     b = make_batch(data, np.arange(len(data)), np.random.default_rng(0), 0.0, task.centre)
     assert 0 < b.same.sum() < len(b.same)
-    grey = b.clean + 0.05
-    green = b.clean + torch.tensor([0.0, 0.05, 0.0]).view(1, 3, 1, 1)
-    assert task.losses(b, grey)["colour"] < 1e-6
-    assert task.losses(b, green)["colour"] > 1e-3
-    b.same[:] = 1.0
-    assert task.losses(b, green)["colour"] == 0
+    assert task.losses(b, b.clean + 0.05)[term] < 1e-6
+    assert task.losses(b, changed(b.clean))[term] > 1e-3
+    b.same[:] = 1.0 if counted == "different" else 0.0
+    assert task.losses(b, changed(b.clean))[term] == 0
     plain = RefinerTask(_config(Path("x")), data=data)
     plain.build(torch.device("cpu"))
-    assert "colour" not in plain.losses(b, green)
+    assert term not in plain.losses(b, changed(b.clean))
 
 
 def _chroma_change(task: RefinerTask, data) -> float:

@@ -477,6 +477,7 @@ class RefinerLossConfig:
     identity: float = 0.1  # 1 − cosine of the output's dlib embedding to the source's (centred)
     adversarial: float = 0.01  # hinge GAN on the crops (real: target photos)
     colour: float = 0.0  # different-person pairs: the output's chroma stays the (clean) warp's
+    detail: float = 0.0  # same-person pairs: high frequencies of the output stay the (clean) warp's
 
     def __post_init__(self) -> None:
         _check_weights(self)

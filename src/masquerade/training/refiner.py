@@ -22,6 +22,8 @@ hidden texels, the target's shading — gets zero weights, so it starts as exact
 **Losses** (:class:`~masquerade.training.configs.RefinerLossConfig`), per sample:
 
 * same-person pairs — ``reconstruction``: L1 + DSSIM to the real target photo in the corrected region;
+  ``detail``: as ``structure`` below, so that matching the real photo (never aligned to the pixel) does
+  not blur away the warp's detail;
 * different-person pairs — ``clean``: from a corrupted source, L1 + DSSIM to the clean source's composite
   (the copied occluder, blur or cast removed); ``structure``: L1 of the high frequencies (minus a 2-px
   Gaussian) to the warp's, so no new features are painted (relighting stays free); ``colour``: smooth L1
@@ -319,9 +321,9 @@ def ssim_per_sample(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.
 class RefinerTask(TrainTask):
     name: ClassVar[str] = "refiner"
     changeable: ClassVar[tuple[str, ...]] = ("data",)
-    # runs from before --shade, the colour term and the cool-down
+    # runs from before --shade, the colour and detail terms and the cool-down
     added_defaults: ClassVar[dict[str, Any]] = {
-        "model.shade": 0, "loss.colour": 0.0, "lr_decay": [0, 0], "lr_floor": 0.1
+        "model.shade": 0, "loss.colour": 0.0, "loss.detail": 0.0, "lr_decay": [0, 0], "lr_floor": 0.1
     }  # fmt: skip
 
     def __init__(self, config: RefinerTrainConfig, seed: int = 0, data: WarpPairs | None = None) -> None:
@@ -411,6 +413,8 @@ class RefinerTask(TrainTask):
         if lw.colour:  # (only then: runs without it keep their loss log's columns)
             colour_l = _per_sample(charbonnier(chroma(out) - chroma(b.clean)), region)
             parts["colour"] = (colour_l * diff).sum() / diff.sum().clamp_min(1.0)
+        if lw.detail:  # (likewise)
+            parts["detail"] = (struct_l * same).sum() / same.sum().clamp_min(1.0)
         return {k: v * getattr(lw, k) for k, v in parts.items()}
 
     def train_step(self, batch: RefinerBatch, ctx: StepContext) -> dict[str, float]:

@@ -390,7 +390,7 @@ def test_a_run_from_before_shade_resumes(pairs, tmp_path: Path) -> None:
     assert load_checkpoint(latest)["step"] == 2
 
 
-# ------------------------------------------------------------ the colour term
+# ------------------------------------------------------------ the colour and detail terms
 
 
 def _tinted(x: torch.Tensor) -> torch.Tensor:

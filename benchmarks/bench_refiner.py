@@ -14,6 +14,9 @@ Usage (from the repository root)::
   and colour flicker of output vs input (:mod:`masquerade.video.temporal`, as ``masquerade evaluate
   --video``): ratio 1 = as stable as the input.
 
+``--relight S``: mesh3d's relighting strength for both swappers (``--relight 0``: the warp as it was
+before relighting), to compare speed and flicker with and without it.
+
 Writes ``results.json`` and ``results.md`` into ``--out``.
 """
 
@@ -35,6 +38,7 @@ from envinfo import environment
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path
 from masquerade.job import SwapJob
 from masquerade.provenance.stamp import ProvenanceOptions
+from masquerade.swappers.mesh3d import Mesh3DOptions
 from masquerade.video.probe import iter_frames
 from masquerade.video.swap import VideoOptions, swap_video
 from masquerade.video.temporal import measure
@@ -49,12 +53,19 @@ def photo_720p() -> np.ndarray:
     return cv2.copyMakeBorder(img, 0, 0, 280, 280, cv2.BORDER_REPLICATE)
 
 
-def bench_photo(repeat: int) -> dict[str, Any]:
+def _options(name: str, relight: float | None) -> SwapOptions:
+    """``name``'s default options, with mesh3d's ``relight`` strength when given (both swappers warp with
+    mesh3d)."""
+    own = None if relight is None else Mesh3DOptions(relight=relight)
+    return SwapOptions(swapper=name, swapper_options=own)
+
+
+def bench_photo(repeat: int, relight: float | None = None) -> dict[str, Any]:
     target, source = photo_720p(), load_image(sample_path("grace_hopper")).rgb
     out: dict[str, Any] = {}
     with FaceAnalyzer(identity=False) as fa:
         for name in SWAPPERS:
-            fs = FaceSwapper(SwapOptions(swapper=name), analyzer=fa)
+            fs = FaceSwapper(_options(name, relight), analyzer=fa)
             face = fs.source_face(source)
             spent: list[float] = []
             refine = getattr(fs.swapper, "refine", None)
@@ -84,7 +95,7 @@ def bench_photo(repeat: int) -> dict[str, Any]:
     return out
 
 
-def bench_video(videos: Path, seconds: float) -> list[dict[str, Any]]:
+def bench_video(videos: Path, seconds: float, relight: float | None = None) -> list[dict[str, Any]]:
     source = load_image(sample_path("grace_hopper")).rgb
     rows = []
     with FaceAnalyzer(identity=False) as fa, tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +108,7 @@ def bench_video(videos: Path, seconds: float) -> list[dict[str, Any]]:
             st_in = measure(iter_frames(path), fa, None if seconds is None else int(seconds * 30))
             for name in SWAPPERS:
                 job = SwapJob(
-                    SwapOptions(swapper=name), ((source, face),),
+                    _options(name, relight), ((source, face),),
                     VideoOptions(encode=EncodeOptions(end=seconds)), ProvenanceOptions(enabled=False),
                 )  # fmt: skip
                 dest = Path(tmp) / f"{name}-{clip}"
@@ -120,10 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/refiner"))
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--seconds", type=float, default=10.0, help="first seconds of each clip")
+    ap.add_argument(
+        "--relight", type=float, metavar="S", help="mesh3d's relight strength for both (default: its default)"
+    )
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    res = {"environment": environment(), "photo_720p": bench_photo(args.repeat),
-           "video": bench_video(args.videos, args.seconds)}  # fmt: skip
+    res = {"environment": environment(), "relight": args.relight,
+           "photo_720p": bench_photo(args.repeat, args.relight),
+           "video": bench_video(args.videos, args.seconds, args.relight)}  # fmt: skip
     (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     lines = [
         "| swapper | 720p photo, ms per swap (median / mean) | of which refine (median) |",

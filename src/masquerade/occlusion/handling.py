@@ -230,12 +230,16 @@ def _eye_brightness(rgb: np.ndarray, face: Face, prob: np.ndarray, m: np.ndarray
 
 def swap_face(
     swapper: Swapper, occlusion: Occlusion | None, source_rgb: np.ndarray | None, source: Face | None,
-    target_rgb: np.ndarray, target: Face,
+    target_rgb: np.ndarray, target: Face, state: dict[str, Any] | None = None,
 ) -> SwapPatch:  # fmt: skip
     """``swapper.swap`` of one face, given the source's holes when occlusion handling is on and the
-    swapper leaves them out (``SwapperInfo.source_holes``)."""
+    swapper leaves them out (``SwapperInfo.source_holes``), and video's ``state`` for this tracked person
+    when the swapper keeps one (``SwapperInfo.swap_state``)."""
+    extra: dict[str, Any] = {}
+    if state is not None and swapper.info.swap_state:
+        extra["state"] = state
     if occlusion is not None and source_rgb is not None and source is not None and swapper.info.source_holes:
         holes = occlusion.source_holes(source_rgb, source)
         if holes is not None:
-            return swapper.swap(source_rgb, source, target_rgb, target, holes=holes)  # type: ignore[call-arg]
-    return swapper.swap(source_rgb, source, target_rgb, target)
+            extra["holes"] = holes
+    return swapper.swap(source_rgb, source, target_rgb, target, **extra)

@@ -109,6 +109,7 @@ class SwapperInfo:
     options_title: str = ""
     refines: bool = False
     source_holes: bool = False  # swap(..., holes=) leaves the masked source texels out of its patch
+    swap_state: bool = False  # swap(..., state=) takes video's dict per tracked person (steadier output)
 
     @property
     def takes_a_model(self) -> bool:

@@ -13,9 +13,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -37,6 +38,17 @@ from ..analysis.regions import (
 from ..errors import InputError, SkipFace
 from ..face import Face
 from .base import SwapPatch, SwapperInfo, SwapperOption
+from .relight import (
+    VIDEO_SMOOTHING,
+    Lighting,
+    fit_lighting,
+    ratio_canvas,
+    ratio_image,
+    skin_vertices,
+    vertex_lightness,
+    vertex_normals,
+    vertex_ratio,
+)
 
 GAZES = ("target", "source")  # Mesh3DOptions.gaze
 FILLS = ("mirror", "target")  # Mesh3DOptions.fill
@@ -52,9 +64,11 @@ class Mesh3DOptions:
     # where the source's face is hidden (--occlusion on): mirror: its other side where its pose allows,
     # else the target's own face; target: always the target's own face
     fill: str = "mirror"
+    # how much of the source's own light is replaced by the target's (relight.py), 0 to 1
+    relight: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("shape_strength", "expression_strength", "brow_strength"):
+        for name in ("shape_strength", "expression_strength", "brow_strength", "relight"):
             value = float(getattr(self, name))
             if not 0.0 <= value <= 1.0:
                 raise InputError(f"{name.replace('_', ' ')} must be 0 to 1, got {value:g}")
@@ -72,12 +86,19 @@ MESH3D_INFO = SwapperInfo(
     options_type=Mesh3DOptions,
     options_title="mesh3d warp (--swapper mesh3d)",
     source_holes=True,
+    swap_state=True,
     options=(
         SwapperOption("shape_strength", float, "how much of the source's face shape, 0–1 (default 1)", "S"),
         SwapperOption(
             "expression_strength", float, "how much of the target's expression, 0–1 (default 1)", "S"
         ),
         SwapperOption("brow_strength", float, "how much of the source's brow shape, 0–1 (default 0.7)", "S"),
+        SwapperOption(
+            "relight",
+            float,
+            "how much of the source's own lighting is replaced by the target's, 0–1 (default 0.5)",
+            "S",
+        ),
         SwapperOption("gaze", str, "where the eyes look: target (default) or source", "WHO", GAZES),
         SwapperOption(
             "fill",
@@ -324,7 +345,9 @@ class Mesh3DSwapper:
                 map_x = cv2.resize(map_x, size, interpolation=cv2.INTER_LINEAR)
                 map_y = cv2.resize(map_y, size, interpolation=cv2.INTER_LINEAR)
                 cover = cv2.resize(cover.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-            out.append(WarpMaps(map_x, map_y, cover.astype(np.float32), int(x0), int(y0), res))
+            out.append(
+                WarpMaps(map_x, map_y, cover.astype(np.float32), int(x0), int(y0), res, ids, canvas_dst, tri)
+            )
         return out
 
     @staticmethod
@@ -372,12 +395,73 @@ class Mesh3DSwapper:
 
     def swap(
         self, source_rgb: np.ndarray | None, source: Face | None, target_rgb: np.ndarray, target: Face,
-        holes: np.ndarray | None = None,
+        holes: np.ndarray | None = None, state: dict[str, Any] | None = None,
     ) -> SwapPatch:  # fmt: skip
+        """The source's face warped onto the target's (with ``holes``: hidden source texels filled or left
+        out) and relit. ``state``: video's dict for this tracked person, which keeps the light steady."""
         if source_rgb is None or source is None:
             raise SkipFace("the mesh3d swapper needs a source face")
         maps, mirror = self.fill_maps(source, target, target_rgb.shape, holes is not None)
-        return self.render(source_rgb, maps, holes, mirror)
+        patch = self.render(source_rgb, maps, holes, mirror)
+        return self.relit(patch, source_rgb, source, target_rgb, target, holes, state, maps)
+
+    @cached_property
+    def _skin(self) -> np.ndarray:
+        return skin_vertices(self.canonical.vertices)
+
+    def relit(
+        self, patch: SwapPatch, source_rgb: np.ndarray, source: Face, target_rgb: np.ndarray, target: Face,
+        holes: np.ndarray | None = None, state: dict[str, Any] | None = None, maps: WarpMaps | None = None,
+    ) -> SwapPatch:  # fmt: skip
+        """``patch`` (:meth:`render`'s) with the source's own light taken out and the target's put in, by
+        the ``relight`` option's strength (:mod:`.relight`); as it was where either face's light cannot be
+        estimated. ``holes``: source texels hidden by an occluder, left out of the source's estimate.
+        ``state`` (video, one dict per tracked person): the source's light is estimated once, the
+        target's is averaged over frames (:data:`~.relight.VIDEO_SMOOTHING`), so the face does not
+        flicker with the estimate's noise. ``maps``: the patch's own (their rasterisation is reused)."""
+        strength = float(self.options.relight)
+        if strength <= 0.0 or source.mesh is None or target.mesh is None:
+            return patch
+        tri, skin = self.canonical.triangles, self._skin
+        key = (id(source_rgb), id(source), id(holes))
+        known = state.get("relight_source") if state is not None else None
+        if known is not None and known[0] == key:
+            light_s, n_s = known[1:]
+        else:
+            exclude = None
+            if holes is not None:
+                at = source.mesh[:468, :2].astype(np.float32)
+                seen = cv2.remap(holes, at[None, :, 0], at[None, :, 1], cv2.INTER_LINEAR)
+                exclude = seen.ravel() > 0.5
+            n_s = vertex_normals(source.mesh, tri)
+            light_s = fit_lighting(vertex_lightness(source_rgb, source.mesh), n_s, skin, exclude)
+            if state is not None:
+                state["relight_source"] = (key, light_s, n_s)
+        n_t = vertex_normals(target.mesh, tri)
+        light_t = fit_lighting(vertex_lightness(target_rgb, target.mesh), n_t, skin)
+        if light_s is None or light_t is None:
+            return patch
+        if state is not None:
+            before = state.get("relight_target")
+            if before is not None:
+                light_t = Lighting(before + VIDEO_SMOOTHING * (light_t.coeffs - before))
+            state["relight_target"] = light_t.coeffs
+        n_r = vertex_normals(patch.mesh, tri)
+        ratio = vertex_ratio(light_t, n_r, light_s, n_s, skin, strength)
+        h, w = patch.image.shape[:2]
+        if (
+            maps is not None
+            and maps.ids is not None
+            and maps.canvas_points is not None
+            and maps.triangles is not None
+        ):
+            ids, pts, faces = maps.ids, maps.canvas_points, maps.triangles
+        else:
+            ids, pts = ratio_canvas(patch.mesh[:468] - [patch.x0, patch.y0, 0], tri, (w, h))
+            faces = tri
+        gain = ratio_image(ratio, ids, pts, faces, (w, h))
+        image = cv2.multiply(patch.image, cv2.merge([gain, gain, gain]), dtype=cv2.CV_8U)
+        return dataclasses.replace(patch, image=image)
 
     def fill_maps(
         self, source: Face, target: Face, shape: tuple[int, ...], holes: bool
@@ -427,6 +511,12 @@ class WarpMaps:
     x0: int
     y0: int
     mesh: np.ndarray
+    # the rasterisation behind the maps (:func:`rasterise_triangles`; computed at most
+    # ``map_resolution`` px on a side): which triangle covers each canvas pixel, where the mesh's points
+    # land on that canvas, the triangles — so more values can be interpolated over the face for free
+    ids: np.ndarray | None = None
+    canvas_points: np.ndarray | None = None
+    triangles: np.ndarray | None = None
 
 
 def _fan_ok(lids: np.ndarray, centre: np.ndarray) -> bool:

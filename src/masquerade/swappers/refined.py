@@ -90,6 +90,7 @@ REFINED_INFO = SwapperInfo(
     options_title="mesh3d warp of the refined swapper (--swapper refined)",
     refines=True,
     source_holes=True,
+    swap_state=True,
 )
 
 

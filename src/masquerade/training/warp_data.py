@@ -58,7 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 2: occlusion handling on; masks and hidden texels of both composites; 3: highlights knee
+# 2: occlusion handling on; masks and hidden texels of both composites; 3: highlights knee; 4: mesh3d relit
+FORMAT_VERSION = 4
 PHOTOS_VERSION = 2  # 2: photos keyed by content, not modification time
 PART_SIZE = 256
 EXPRESSION_KEYS = (
@@ -363,7 +364,9 @@ def _pairs(
         made = []  # what the occlusion-aware mesh3d swap makes (as the pipeline does) of each source
         for src in (s_rgb, bad) if bad is not s_rgb else (s_rgb,):
             holes = occlusion.source_holes(src, sf)
-            patch = swapper.render(occlusion.clean_source(src, sf), maps, holes, mirror)
+            clean = occlusion.clean_source(src, sf)
+            patch = swapper.render(clean, maps, holes, mirror)
+            patch = swapper.relit(patch, clean, sf, t_rgb, tf, holes, maps=maps)
             composed, used = composite(t_rgb, patch, tf, options, mouth, keep=held)
             hidden = hidden_mask(patch)
             gone = np.zeros((size, size), np.float32) if hidden is None else mask_crop(hidden, m, size)

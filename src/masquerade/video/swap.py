@@ -209,7 +209,9 @@ class VideoFaceSwapper:
         for tr, face in selected:
             src_rgb, src_face = self.sources[tr.source_index or 0] if self.sources else (None, None)
             try:
-                p = swap_face(self.swapper, self.occlusion, src_rgb, src_face, out, face)
+                p = swap_face(
+                    self.swapper, self.occlusion, src_rgb, src_face, out, face, state=tr.swapper_state
+                )
             except SkipFace as exc:
                 log.debug("frame %d: face not swapped: %s", self._frame, exc)
                 continue

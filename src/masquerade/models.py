@@ -138,7 +138,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
         "swapper",
         "masquerade",
         "data/models/refiner/refiner.onnx",
-        "7bdf6836d640593d8d7781b8aa7e89b9630b3843999be608152fbe2ee9a3016c",
+        "ebbceaeb282bc6234752c04f2b12cc80f3823aeacf7c7e107bc733b72abef697",
         _OURS_CELEBA,
         "the refined swapper's correction network, trained by this project (masquerade train refiner)",
     ),

@@ -33,6 +33,7 @@ from masquerade.swappers.relight import (
     fit_lighting,
     ratio_canvas,
     ratio_image,
+    skin_vertices,
     vertex_lightness,
     vertex_normals,
     vertex_ratio,
@@ -47,7 +48,7 @@ def largest(fa: FaceAnalyzer, rgb: np.ndarray) -> Face | None:
 def relit_photo(sw: Mesh3DSwapper, src: np.ndarray, sf: Face, tgt: np.ndarray, tf: Face, strength: float):
     """``src`` with its face relit to ``tgt``'s light (None where a light cannot be estimated)."""
     assert sf.mesh is not None and tf.mesh is not None
-    tri, skin = sw.canonical.triangles, sw._skin
+    tri, skin = sw.canonical.triangles, skin_vertices(sw.canonical.vertices)
     n_s, n_t = vertex_normals(sf.mesh, tri), vertex_normals(tf.mesh, tri)
     light_s = fit_lighting(vertex_lightness(src, sf.mesh), n_s, skin)
     light_t = fit_lighting(vertex_lightness(tgt, tf.mesh), n_t, skin)

@@ -449,12 +449,7 @@ class Mesh3DSwapper:
         n_r = vertex_normals(patch.mesh, tri)
         ratio = vertex_ratio(light_t, n_r, light_s, n_s, skin, strength)
         h, w = patch.image.shape[:2]
-        if (
-            maps is not None
-            and maps.ids is not None
-            and maps.canvas_points is not None
-            and maps.triangles is not None
-        ):
+        if maps is not None:
             ids, pts, faces = maps.ids, maps.canvas_points, maps.triangles
         else:
             ids, pts = ratio_canvas(patch.mesh[:468] - [patch.x0, patch.y0, 0], tri, (w, h))
@@ -514,9 +509,9 @@ class WarpMaps:
     # the rasterisation behind the maps (:func:`rasterise_triangles`; computed at most
     # ``map_resolution`` px on a side): which triangle covers each canvas pixel, where the mesh's points
     # land on that canvas, the triangles — so more values can be interpolated over the face for free
-    ids: np.ndarray | None = None
-    canvas_points: np.ndarray | None = None
-    triangles: np.ndarray | None = None
+    ids: np.ndarray
+    canvas_points: np.ndarray
+    triangles: np.ndarray
 
 
 def _fan_ok(lids: np.ndarray, centre: np.ndarray) -> bool:

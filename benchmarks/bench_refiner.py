@@ -38,7 +38,7 @@ from envinfo import environment
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sample_path
 from masquerade.job import SwapJob
 from masquerade.provenance.stamp import ProvenanceOptions
-from masquerade.swappers.mesh3d import Mesh3DOptions
+from masquerade.swappers import swapper_options
 from masquerade.video.probe import iter_frames
 from masquerade.video.swap import VideoOptions, swap_video
 from masquerade.video.temporal import measure
@@ -56,8 +56,7 @@ def photo_720p() -> np.ndarray:
 def _options(name: str, relight: float | None) -> SwapOptions:
     """``name``'s default options, with mesh3d's ``relight`` strength when given (both swappers warp with
     mesh3d)."""
-    own = None if relight is None else Mesh3DOptions(relight=relight)
-    return SwapOptions(swapper=name, swapper_options=own)
+    return SwapOptions(swapper=name, swapper_options=swapper_options(name, {"relight": relight}))
 
 
 def bench_photo(repeat: int, relight: float | None = None) -> dict[str, Any]:

@@ -43,6 +43,7 @@ FIELDS = {
     **{name: name for name in ("condition", "strength", "same_per_person", "different", "max_photos")},
     **{name: name for name in ("corrupt", "identity_samples", "no_occluder", "max_non_skin", "occluders")},
     "turned": "turned",
+    "relight": "relight",
 }
 RUN_FIELDS = {"steps": "steps", "device": "device", "workers": "prefetch", "preview_every": "preview_every",
               "save_every": "save_every", "keep_checkpoints": "keep_checkpoints"}  # fmt: skip

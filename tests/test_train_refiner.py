@@ -550,3 +550,44 @@ def test_refined_swapper_feeds_the_target_before_the_swap(
     want = target_crop(astronaut, m, RES).transpose(2, 0, 1)[None] / 255.0
     assert np.abs(target - want).max() < 1e-6 and np.abs(image - want).max() > 0.2
     assert not np.array_equal(out, darker)
+
+
+def test_pairs_and_the_swapper_follow_the_relighting_strength(
+    model_dir: Path, pairs, people: Path, tmp_path: Path, astronaut: np.ndarray, hopper: np.ndarray
+) -> None:
+    """``--relight S``: the pairs' warp is relit at S (a cache of its own), the exported model records S,
+    and ``--swapper refined`` swaps with the model's S unless told otherwise."""
+    from masquerade.swappers import swapper_options
+    from masquerade.training.warp_data import pairs_cache_folder
+
+    half, _, cache = pairs
+    plain, _ = load_warp_pairs(_config(people, relight=0.0), 0, cache, workers=1)
+    roots = [str(people)]
+    assert pairs_cache_folder(cache, roots, RES, 0.0) != pairs_cache_folder(cache, roots, RES)
+    assert np.array_equal(plain.target, half.target) and np.array_equal(plain.mask, half.mask)
+    inside = half.mask > 250
+    moved = np.abs(plain.out.astype(int) - half.out.astype(int)).max(-1)
+    assert moved[inside].mean() > 1 and moved[half.mask < 2].max() <= 1  # the face only, relit
+    with pytest.raises(ValueError, match="relight"):
+        _config(people, relight=1.5)
+
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert meta["relight"] == 0.5  # what _config left at mesh3d's default
+    lit = tmp_path / "lit"
+    lit.mkdir()
+    (lit / "refiner.onnx").write_bytes((model_dir / "refiner.onnx").read_bytes())
+    (lit / "model.json").write_text(json.dumps({**meta, "relight": 1.0}))
+    assert create_swapper("refined", model=lit).options.relight == 1.0
+    told = swapper_options("refined", {"relight": 0.2})
+    assert create_swapper("refined", model=lit, options=told).options.relight == 0.2
+    full = swapper_options("refined", {"relight": 1.0})
+    with FaceSwapper(SwapOptions(swapper="refined", model=str(lit))) as fs:
+        by_model, _ = fs.swap(hopper, astronaut)
+    with FaceSwapper(SwapOptions(swapper="refined", model=str(model_dir), swapper_options=full)) as fs:
+        by_option, _ = fs.swap(hopper, astronaut)
+    with FaceSwapper(SwapOptions(swapper="refined", model=str(model_dir))) as fs:
+        default, _ = fs.swap(hopper, astronaut)
+    assert np.array_equal(by_model, by_option) and not np.array_equal(by_model, default)
+    (lit / "model.json").write_text(json.dumps({**meta, "relight": 2}))
+    with pytest.raises(ModelError, match="relight"):
+        create_swapper("refined", model=lit)

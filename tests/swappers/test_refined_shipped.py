@@ -12,11 +12,11 @@ import pytest
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image
 from masquerade.cli.main import main
-from masquerade.errors import ModelError
+from masquerade.errors import InputError, ModelError
 from masquerade.evaluation import load_benchmark
 from masquerade.models import get_model
-from masquerade.swappers import create_swapper
-from masquerade.swappers.refined import SHIPPED, read_refiner_info, shipped_model_folder
+from masquerade.swappers import Mesh3DOptions, RefinedOptions, create_swapper
+from masquerade.swappers.refined import SHIPPED, model_relight, read_refiner_info, shipped_model_folder
 
 
 def test_registry_lists_and_verifies_the_shipped_models(capsys) -> None:
@@ -129,3 +129,17 @@ def test_a_photo_is_refined_with_its_mirrored_crop_too(hopper: np.ndarray, astro
     assert np.abs(got - both).max() < 1e-3
     single, _ = create_swapper("refined", mirror=False).correction(base, hopper, s_face, t_face, m)
     assert np.abs(single - plain).max() < 1e-3
+
+
+def test_the_refined_warp_is_relit_as_its_model_was_trained() -> None:
+    """mesh3d's options for the refined swapper: ``relight`` left out is the model's own strength (its
+    model.json; mesh3d's default for a model that does not say), given is given; only the refined swapper's
+    options may leave it out."""
+    info = read_refiner_info()
+    assert create_swapper("refined").options.relight == model_relight(info) == info.meta.get("relight", 0.5)
+    assert create_swapper("refined", options=RefinedOptions(relight=0.25)).options.relight == 0.25
+    assert RefinedOptions().relight is None and Mesh3DOptions().relight == 0.5
+    with pytest.raises(InputError, match="relight"):
+        Mesh3DOptions(relight=None)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="relight"):
+        RefinedOptions(relight=1.5)

@@ -442,6 +442,12 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
         help=f"start from a trained refiner's weights: its model folder, or '{SHIPPED_INIT}' for the one in "
         "the package (a model from before the hidden-texels input gets zero weights for it); default: random",
     )  # fmt: skip
+    rf.add_argument(
+        "--relight", type=_ratio, metavar="S",
+        help="the training pairs' warp is relit at this strength, as mesh3d's --relight (0 to 1); the "
+        "model records it and --swapper refined swaps with it unless given --relight "
+        f"(default {_show(d['relight'])})",
+    )  # fmt: skip
     rf.add_argument("--seed", type=int, help=f"random seed (default {seed})")
     _add_run_options(rf, "refiner.onnx")
 
@@ -908,6 +914,7 @@ def _refiner_config(args: argparse.Namespace, stored: dict[str, Any] | None) -> 
         "corrupt",
         "identity_samples",
         "init",
+        "relight",
     )
     try:
         cfg = RefinerTrainConfig(

@@ -19,7 +19,7 @@ from .diffusion import DiffusionOptions, DiffusionSwapper
 from .external import ExternalOnnxSwapper
 from .generator import GeneratorSwapper
 from .mesh3d import Mesh3DOptions, Mesh3DSwapper
-from .refined import RefinedSwapper
+from .refined import RefinedOptions, RefinedSwapper
 
 _REGISTERED: tuple[type[Swapper], ...] = (
     Mesh3DSwapper,
@@ -123,6 +123,7 @@ __all__ = [
     "GeneratorSwapper",
     "Mesh3DOptions",
     "Mesh3DSwapper",
+    "RefinedOptions",
     "RefinedSwapper",
     "SwapPatch",
     "Swapper",

@@ -66,9 +66,15 @@ class Mesh3DOptions:
     fill: str = "mirror"
     # how much of the source's own light is replaced by the target's (relight.py), 0 to 1
     relight: float = 0.5
+    # options a subclass lets be None (decided elsewhere, e.g. by a model; see refined.RefinedOptions)
+    _UNSET_ALLOWED: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
         for name in ("shape_strength", "expression_strength", "brow_strength", "relight"):
+            if getattr(self, name) is None:
+                if name in self._UNSET_ALLOWED:
+                    continue
+                raise InputError(f"{name.replace('_', ' ')} must be 0 to 1, not unset")
             value = float(getattr(self, name))
             if not 0.0 <= value <= 1.0:
                 raise InputError(f"{name.replace('_', ' ')} must be 0 to 1, got {value:g}")
@@ -96,7 +102,8 @@ MESH3D_INFO = SwapperInfo(
         SwapperOption(
             "relight",
             float,
-            "how much of the source's own lighting is replaced by the target's, 0–1 (default 0.5)",
+            "how much of the source's own lighting is replaced by the target's, 0–1 (default 0.5; "
+            "--swapper refined: the strength its model was trained with)",
             "S",
         ),
         SwapperOption("gaze", str, "where the eyes look: target (default) or source", "WHO", GAZES),

@@ -24,8 +24,10 @@ detail); output ``correction`` (N×3×R×R, added to the crop).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -58,6 +60,24 @@ def shipped_model_folder() -> Path:
     return get_model(SHIPPED).path().parent
 
 
+@dataclass(frozen=True)
+class RefinedOptions(Mesh3DOptions):
+    """mesh3d's options for the refined swapper's warp; ``relight`` None (the default): the strength its
+    model was trained with (:func:`model_relight`)."""
+
+    relight: float | None = None  # type: ignore[assignment]
+    _UNSET_ALLOWED: ClassVar[tuple[str, ...]] = ("relight",)
+
+
+def model_relight(info: ModelInfo) -> float:
+    """The relighting strength a refiner's training pairs were made with (its ``model.json``); models
+    from before it was recorded were used with mesh3d's default."""
+    value = info.meta.get("relight", Mesh3DOptions.relight)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ModelError(f"{info.folder}: model.json's relight must be a number from 0 to 1, not {value!r}")
+    return float(value)
+
+
 def read_refiner_info(folder: str | os.PathLike[str] | None = None, verify: bool = True) -> ModelInfo:
     """A refiner model folder's checked ``model.json`` (the shipped one by default; its ONNX file must
     also match the registry's sha256)."""
@@ -85,7 +105,7 @@ REFINED_INFO = SwapperInfo(
     model_help="DIR (a trained refiner model folder; default: the one in the package)",
     read_model=read_refiner_info,
     takes_model=takes_model,
-    options_type=Mesh3DOptions,
+    options_type=RefinedOptions,
     options=MESH3D_INFO.options,
     options_title="mesh3d warp of the refined swapper (--swapper refined)",
     refines=True,
@@ -155,9 +175,12 @@ class RefinedSwapper(Mesh3DSwapper):
         self, options: Mesh3DOptions | None = None, model: str | os.PathLike[str] | None = None,
         providers: list[str] | None = None, mirror: bool = True, **kwargs: Any,
     ) -> None:  # fmt: skip
+        self.model_info = read_refiner_info(model)
+        if options is None or options.relight is None:  # the model's own strength
+            base = options if options is not None else RefinedOptions()
+            options = dataclasses.replace(base, relight=model_relight(self.model_info))
         super().__init__(options, **kwargs)
         self.mirror = bool(mirror)
-        self.model_info = read_refiner_info(model)
         self.session = onnx_session(self.model_info.onnx, providers, "the refiner")
         names = [i.name for i in self.session.get_inputs()]
         self.takes_hidden = HIDDEN in names

@@ -511,9 +511,14 @@ class RefinerTrainConfig:
     lr_floor: float = 0.1
     preview_faces: int = 6
     init: str = ""  # start from this trained refiner's weights: a model folder or SHIPPED_INIT ("": random)
+    # the training pairs' warp is relit at this strength (mesh3d's --relight), which the exported model
+    # records and the refined swapper then uses unless told otherwise
+    relight: float = 0.5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))
+        if not 0.0 <= self.relight <= 1.0:
+            raise ValueError(f"relight must be 0 to 1, got {self.relight:g}")
         object.__setattr__(self, "lr_decay", tuple(int(s) for s in self.lr_decay))
         if len(self.lr_decay) != 2:
             raise ValueError("lr_decay must be two steps, the first before the second")

@@ -432,6 +432,7 @@ def export_refiner_state(out: Path, state: dict[str, Any], opset: int = 17) -> E
         "steps": int(state["step"]),
         "data": {"folders": list(cfg.data), "holdout": cfg.holdout, "max_photos": cfg.max_photos},
         "config": cfg.to_dict(),
+        "relight": cfg.relight,  # the warp's relighting in its training pairs: the swapper's default
         "parameters": parameter_count(model),
         "trained": _trained(state),
     }

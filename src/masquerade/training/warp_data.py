@@ -19,9 +19,12 @@ template of :mod:`masquerade.analysis.alignment`) and stored with each composite
 source texels (the patch's ``hidden``), a map of the target's eyes, irises and mouth, the warped source
 occluder's alpha, the crop → dlib-chip transform and both embeddings.
 
-**Cache**: ``$MASQUERADE_CACHE/refiner-pairs/<key>/part-*.npz`` (``key`` hashes the folders, the size and
-the format version), each part written atomically; a stopped build keeps its parts, a new one makes only
-the missing pairs, with ``workers`` processes.
+The warp is relit (:mod:`masquerade.swappers.relight`) at the config's ``relight`` strength (mesh3d's
+default unless told otherwise): the strength the refined swapper then swaps with by default.
+
+**Cache**: ``$MASQUERADE_CACHE/refiner-pairs/<key>/part-*.npz`` (``key`` hashes the folders, the size,
+the relighting strength and the format version), each part written atomically; a stopped build keeps its
+parts, a new one makes only the missing pairs, with ``workers`` processes.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from ..face import Face, Pose
 from ..files import atomic_write_bytes
 from ..imageio import load_image
 from ..occlusion.synthetic import OCCLUDER_KINDS, make_occluder
+from ..swappers.mesh3d import Mesh3DOptions
 from ..swappers.refined import crop_matrix, parts_map, target_crop
 from .identity_data import photo_key
 
@@ -60,6 +64,7 @@ log = logging.getLogger(__name__)
 
 # 2: occlusion handling on; masks and hidden texels of both composites; 3: highlights knee; 4: mesh3d relit
 FORMAT_VERSION = 4
+DEFAULT_RELIGHT = Mesh3DOptions().relight  # the pairs' relighting unless a config says otherwise
 PHOTOS_VERSION = 2  # 2: photos keyed by content, not modification time
 PART_SIZE = 256
 EXPRESSION_KEYS = (
@@ -304,15 +309,15 @@ def corrupt_source(
     return rgb, None
 
 
-def _make_pairs(args: tuple[list[PairPlan], list[PhotoFace], int]) -> dict[str, np.ndarray]:
-    """Worker: the crops of some pairs (see the module docstring)."""
+def _make_pairs(args: tuple[list[PairPlan], list[PhotoFace], int, float]) -> dict[str, np.ndarray]:
+    """Worker: the crops of some pairs (see the module docstring), the warp relit at ``relight``."""
     from ..identity.encoder import IdentityEncoder
     from ..occlusion.handling import Occlusion, source_warnings_off
     from ..pipeline import SwapOptions
     from ..swappers.mesh3d import Mesh3DSwapper
 
-    plans, photos, size = args
-    swapper = Mesh3DSwapper()
+    plans, photos, size, relight = args
+    swapper = Mesh3DSwapper(Mesh3DOptions(relight=relight))
     options = SwapOptions()
     enc = IdentityEncoder()
     occlusion = Occlusion()
@@ -446,16 +451,22 @@ class WarpPairs:
         return replace(self, **{k: getattr(self, k)[index] for k in self.__dataclass_fields__})
 
 
-def pairs_cache_folder(cache: str | os.PathLike[str] | None, roots: Sequence[str], size: int) -> Path:
-    key = json.dumps(["refiner-pairs", FORMAT_VERSION, sorted(str(Path(r).resolve()) for r in roots), size])
+def pairs_cache_folder(
+    cache: str | os.PathLike[str] | None, roots: Sequence[str], size: int, relight: float = DEFAULT_RELIGHT
+) -> Path:  # fmt: skip
+    parts: list[Any] = ["refiner-pairs", FORMAT_VERSION, sorted(str(Path(r).resolve()) for r in roots), size]
+    if relight != DEFAULT_RELIGHT:  # mesh3d's default keeps the folder it had before the option existed
+        parts.append(round(float(relight), 4))
+    key = json.dumps(parts)
     return _cache_root(cache) / "refiner-pairs" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def build_pairs(
     photos: Sequence[PhotoFace], plans: Sequence[PairPlan], size: int, folder: Path, workers: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, relight: float = DEFAULT_RELIGHT,
 ) -> WarpPairs:  # fmt: skip
-    """Make the crops of the ``plans`` the cache ``folder`` lacks, then load all of them."""
+    """Make the crops of the ``plans`` the cache ``folder`` lacks (the warp relit at ``relight``), then
+    load all of them."""
     photo_ids = [f"{ph.path}" for ph in photos]
 
     def gkey(p: PairPlan) -> str:  # independent of the photos' order in this run
@@ -472,7 +483,7 @@ def build_pairs(
             local = {j: k for k, j in enumerate(used)}
             mine = [replace(p, target=local[p.target], source=local[p.source]) for p in chunk]
             names = {q.key: gkey(p) for q, p in zip(mine, chunk, strict=True)}
-            jobs.append(((mine, [photos[j] for j in used], size), names))
+            jobs.append(((mine, [photos[j] for j in used], size, relight), names))
         finished = 0
         with _pool(workers) as pool:
             for (job, names), arrays in zip(jobs, pool.map(_make_pairs, [j for j, _ in jobs]), strict=True):
@@ -533,8 +544,9 @@ def load_warp_pairs(
     photos = analyse_photos(people, cache, workers, stage("analysing photos"))
     plans = plan_pairs(photos, cfg.same_per_person, cfg.different, seed)
     size = cfg.model.resolution
-    folder = pairs_cache_folder(cache, cfg.data, size)
-    data = build_pairs(photos, plans, size, folder, workers, stage("making warps"))
+    relight = float(getattr(cfg, "relight", DEFAULT_RELIGHT))
+    folder = pairs_cache_folder(cache, cfg.data, size, relight)
+    data = build_pairs(photos, plans, size, folder, workers, stage("making warps"), relight)
     n_people = len({ph.person for ph in photos})
     n_photos = sum(len(p) for _, p in people)
     summary = (

@@ -138,7 +138,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
         "swapper",
         "masquerade",
         "data/models/refiner/refiner.onnx",
-        "ebbceaeb282bc6234752c04f2b12cc80f3823aeacf7c7e107bc733b72abef697",
+        "0322bfa7c3de55689ebfad4b475c170ba26df00f50ea8a7516f475a0da730a0b",
         _OURS_CELEBA,
         "the refined swapper's correction network, trained by this project (masquerade train refiner)",
     ),

@@ -29,15 +29,7 @@ from masquerade.analysis.regions import FACE_OVAL, idx
 from masquerade.evaluation import load_benchmark
 from masquerade.face import Face
 from masquerade.swappers.mesh3d import Mesh3DSwapper
-from masquerade.swappers.relight import (
-    fit_lighting,
-    ratio_canvas,
-    ratio_image,
-    skin_vertices,
-    vertex_lightness,
-    vertex_normals,
-    vertex_ratio,
-)
+from masquerade.swappers.relight import face_lighting, ratio_canvas, ratio_image, skin_vertices, vertex_ratio
 
 
 def largest(fa: FaceAnalyzer, rgb: np.ndarray) -> Face | None:
@@ -49,9 +41,8 @@ def relit_photo(sw: Mesh3DSwapper, src: np.ndarray, sf: Face, tgt: np.ndarray, t
     """``src`` with its face relit to ``tgt``'s light (None where a light cannot be estimated)."""
     assert sf.mesh is not None and tf.mesh is not None
     tri, skin = sw.canonical.triangles, skin_vertices(sw.canonical.vertices)
-    n_s, n_t = vertex_normals(sf.mesh, tri), vertex_normals(tf.mesh, tri)
-    light_s = fit_lighting(vertex_lightness(src, sf.mesh), n_s, skin)
-    light_t = fit_lighting(vertex_lightness(tgt, tf.mesh), n_t, skin)
+    light_s, n_s = face_lighting(src, sf.mesh, tri, skin)
+    light_t, _ = face_lighting(tgt, tf.mesh, tri, skin)
     if light_s is None or light_t is None:
         return None
     ratio = vertex_ratio(light_t, n_s, light_s, n_s, skin, strength)

@@ -41,11 +41,10 @@ from .base import SwapPatch, SwapperInfo, SwapperOption
 from .relight import (
     VIDEO_SMOOTHING,
     Lighting,
-    fit_lighting,
+    face_lighting,
     ratio_canvas,
     ratio_image,
     skin_vertices,
-    vertex_lightness,
     vertex_normals,
     vertex_ratio,
 )
@@ -440,12 +439,10 @@ class Mesh3DSwapper:
                 at = source.mesh[:468, :2].astype(np.float32)
                 seen = cv2.remap(holes, at[None, :, 0], at[None, :, 1], cv2.INTER_LINEAR)
                 exclude = seen.ravel() > 0.5
-            n_s = vertex_normals(source.mesh, tri)
-            light_s = fit_lighting(vertex_lightness(source_rgb, source.mesh), n_s, skin, exclude)
+            light_s, n_s = face_lighting(source_rgb, source.mesh, tri, skin, exclude)
             if state is not None:
                 state["relight_source"] = (key, light_s, n_s)
-        n_t = vertex_normals(target.mesh, tri)
-        light_t = fit_lighting(vertex_lightness(target_rgb, target.mesh), n_t, skin)
+        light_t, _ = face_lighting(target_rgb, target.mesh, tri, skin)
         if light_s is None or light_t is None:
             return patch
         if state is not None:

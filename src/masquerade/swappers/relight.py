@@ -142,6 +142,16 @@ def fit_lighting(
     return Lighting(c)
 
 
+def face_lighting(
+    rgb: np.ndarray, mesh: np.ndarray, triangles: np.ndarray, skin: np.ndarray,
+    exclude: np.ndarray | None = None,
+) -> tuple[Lighting | None, np.ndarray]:  # fmt: skip
+    """A face's light in ``rgb`` (:func:`fit_lighting` of its :func:`vertex_lightness`; None where it
+    cannot be estimated) and the mesh's vertex normals it was fitted on."""
+    normals = vertex_normals(mesh, triangles)
+    return fit_lighting(vertex_lightness(rgb, mesh), normals, skin, exclude), normals
+
+
 def vertex_ratio(
     target_light: Lighting,
     result_normals: np.ndarray,

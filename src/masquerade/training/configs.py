@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..swappers.diffusion import SCHEDULES
+from ..swappers.mesh3d import Mesh3DOptions
 
 DEFAULT_PRESET = "small"  # every trainer's default model size (its model config's defaults)
 
@@ -513,7 +514,7 @@ class RefinerTrainConfig:
     init: str = ""  # start from this trained refiner's weights: a model folder or SHIPPED_INIT ("": random)
     # the training pairs' warp is relit at this strength (mesh3d's --relight), which the exported model
     # records and the refined swapper then uses unless told otherwise
-    relight: float = 0.5
+    relight: float = Mesh3DOptions.relight
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(str(d) for d in self.data))

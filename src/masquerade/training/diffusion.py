@@ -51,6 +51,7 @@ from ..swappers.diffusion import (
     ddim_sample,
     warp_condition,
 )
+from ..swappers.mesh3d import Mesh3DOptions
 from .common import IdentityLoss, IdentityPairTask, TensorPairs, model_parameters, preview_grid
 from .configs import DiffusionConfig, DiffusionTrainConfig
 from .identity_data import IdentityFaces, PairBatch, clean_pair_batch, preview_pairs
@@ -409,6 +410,7 @@ class _WarpView:
         self.same_per_person = cfg.same_per_person
         self.different = cfg.different
         self.model = SimpleNamespace(resolution=size)
+        self.relight = Mesh3DOptions.relight  # the warp as mesh3d relights it by default
 
 
 WARP_SIZE = 128  # the warp pairs' crop (the refiner's); the denoiser works on them downsampled

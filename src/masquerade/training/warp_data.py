@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 
 # 2: occlusion handling on; masks and hidden texels of both composites; 3: highlights knee; 4: mesh3d relit
 FORMAT_VERSION = 4
-DEFAULT_RELIGHT = Mesh3DOptions().relight  # the pairs' relighting unless a config says otherwise
+DEFAULT_RELIGHT = Mesh3DOptions.relight  # the pairs' relighting unless a config says otherwise
 PHOTOS_VERSION = 2  # 2: photos keyed by content, not modification time
 PART_SIZE = 256
 EXPRESSION_KEYS = (
@@ -544,7 +544,7 @@ def load_warp_pairs(
     photos = analyse_photos(people, cache, workers, stage("analysing photos"))
     plans = plan_pairs(photos, cfg.same_per_person, cfg.different, seed)
     size = cfg.model.resolution
-    relight = float(getattr(cfg, "relight", DEFAULT_RELIGHT))
+    relight = float(cfg.relight)
     folder = pairs_cache_folder(cache, cfg.data, size, relight)
     data = build_pairs(photos, plans, size, folder, workers, stage("making warps"), relight)
     n_people = len({ph.person for ph in photos})

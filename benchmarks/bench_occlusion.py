@@ -16,6 +16,9 @@ Usage (from the repository root)::
   (sunglasses, hands, microphones, bangs …), same measure; alone, with the hands mediapipe finds near
   the face added, with the hair over the forehead added too, and with dark sunglasses added as well
   (``Occlusion.crop_mask``, what swaps use).
+* Pictures of real occluders (Grace Hopper swapped onto the hand-drawn photos): ``real-sunglasses.jpg``
+  (where the sunglasses finder finds sunglasses: occlusion on with the finder off, and the default) and
+  ``real-objects.jpg`` (microphones, a banana, a medal: occlusion off, and the default).
 * Cost: median time of ``OcclusionSegmenter.crop_mask`` + ``image_mask`` per face on the 720p photo of
   ``bench_refiner.py`` (100 calls after 5 warm-up calls); and of ``Occlusion.target_mask`` (the segmenter
   with the hands, hair and sunglasses finders, as a photo swap runs them).
@@ -56,6 +59,16 @@ from masquerade.occlusion.handling import Occlusion
 from masquerade.occlusion.segmenter import OcclusionSegmenter, face_crop, oval_mask
 from masquerade.occlusion.synthetic import OCCLUDER_KINDS, make_occluder
 from masquerade.pipeline import SwapOptions
+
+# hand-drawn real occluder photos whose occluder is an object: two microphones at the mouth, a lapel
+# microphone beside a hand on the chin, a banana, a medal held to the lips
+OBJECT_PHOTOS = (
+    "7265/059080.jpg",
+    "7407/193927.jpg",
+    "7403/014047.jpg",
+    "7353/071808.jpg",
+    "7293/003391.jpg",
+)
 
 
 def _score(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, float]:
@@ -119,6 +132,7 @@ def real(occ: Occlusion, celeba: Path) -> dict[str, Any]:
     with_hands: list[Any] = []
     with_hair: list[Any] = []
     with_all: list[Any] = []
+    objects: dict[str, Any] = {}  # the default's scores on each of OBJECT_PHOTOS
     with FaceAnalyzer(identity=False) as fa:
         for entry in doc["faces"]:
             rgb = load_image(celeba / "images" / entry["photo"]).rgb
@@ -138,43 +152,74 @@ def real(occ: Occlusion, celeba: Path) -> dict[str, Any]:
             with_hands.append((hands > 0.5, lab > 0, region))
             with_hair.append((hair > 0.5, lab > 0, region))
             with_all.append((both > 0.5, lab > 0, region))
+            if entry["photo"] in OBJECT_PHOTOS:
+                objects[entry["photo"]] = _score([with_all[-1]])
     return {
         "segmenter": _score(scored),
         "with hands": _score(with_hands),
         "with hands and hair": _score(with_hair),
         "with hands, hair and sunglasses": _score(with_all),
+        "objects, the default": objects,
     }
 
 
-def sunglasses_grid(celeba: Path, out: Path, height: int = 220) -> int:
+def sunglasses_grid(celeba: Path, out: Path) -> int:
     """``out``: one row per hand-drawn real occluder photo where the sunglasses finder finds sunglasses —
     the photo, Grace Hopper swapped onto it with occlusion on but the finder off, and with the default
     (finder on); returns the number of rows."""
+    seg = OcclusionSegmenter()
+
+    def wearing(rgb: np.ndarray, face: Any) -> bool:
+        crop, m = face_crop(rgb, face, seg.resolution)
+        return sunglasses_mask(crop, face, m, seg.crop_prob(crop, face, m)) is not None
+
+    return real_grid(celeba, out, wearing, (SwapOptions(occlusion_glasses=False), SwapOptions()))
+
+
+def objects_grid(celeba: Path, out: Path) -> int:
+    """``out``: one row per photo of :data:`OBJECT_PHOTOS` — the photo, Grace Hopper swapped onto it with
+    occlusion off, and with the default (on); returns the number of rows."""
+    return real_grid(
+        celeba, out, lambda rgb, face: True, (SwapOptions(occlusion=False), SwapOptions()), OBJECT_PHOTOS
+    )
+
+
+def real_grid(
+    celeba: Path,
+    out: Path,
+    pick: Callable[[np.ndarray, Any], bool],
+    options: tuple[SwapOptions, ...],
+    photos: tuple[str, ...] | None = None,
+    height: int = 220,
+) -> int:
+    """``out``: one row per hand-drawn real occluder photo (of ``photos``, or all) whose largest face
+    ``pick`` takes — the photo around that face, then Grace Hopper swapped onto it with each of
+    ``options``; returns the number of rows."""
     from masquerade import FaceSwapper
     from masquerade.samples import sample_path
 
     doc = json.loads((resources.files("masquerade") / "data/benchmarks/celeba_occlusion_v1.json").read_text())
     source = load_image(sample_path("grace_hopper")).rgb
-    seg = OcclusionSegmenter()
     rows = []
     with FaceAnalyzer(identity=False) as fa:
-        swappers = {g: FaceSwapper(SwapOptions(occlusion_glasses=g), analyzer=fa) for g in (False, True)}
+        swappers = [FaceSwapper(o, analyzer=fa) for o in options]
         for entry in doc["faces"]:
+            if photos is not None and entry["photo"] not in photos:
+                continue
             rgb = load_image(celeba / "images" / entry["photo"]).rgb
             face = fa.get(rgb)[0]
-            crop, m = face_crop(rgb, face, seg.resolution)
-            if sunglasses_mask(crop, face, m, seg.crop_prob(crop, face, m)) is None:
+            if not pick(rgb, face):
                 continue
             x0, y0, x1, y1 = np.round(face.box).astype(int)
             pad = int(0.5 * max(x1 - x0, y1 - y0))
             box = (slice(max(0, y0 - pad), y1 + pad), slice(max(0, x0 - pad), x1 + pad))
-            tiles = [rgb[box]] + [swappers[g].swap(source, rgb)[0][box] for g in (False, True)]
+            tiles = [rgb[box]] + [fs.swap(source, rgb)[0][box] for fs in swappers]
             rows.append(
                 np.concatenate(
                     [cv2.resize(t, (height, height), interpolation=cv2.INTER_AREA) for t in tiles], 1
                 )
             )
-        for fs in swappers.values():
+        for fs in swappers:
             fs.close()
     if rows:
         grid = np.concatenate(rows, 0)
@@ -315,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     res["synthetic"] = synthetic(seg, args.celeba)
     res["real"] = real(occ, args.celeba)
     res["sunglasses_grid_rows"] = sunglasses_grid(args.celeba, args.out / "real-sunglasses.jpg")
+    res["objects_grid_rows"] = objects_grid(args.celeba, args.out / "real-objects.jpg")
     res["ms_per_face_720p"] = cost(seg.image_mask)
     res["ms_per_face_720p_with_hands_and_hair"] = cost(occ.target_mask)
     occ.close()
@@ -339,6 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     lines.append(f"\nsunglasses found on {len(found)} of the benchmark's photos: {', '.join(found)}")
     tenth = res["synthetic"]["hair_over_a_tenth_on"]
     lines.append(f"hair over a tenth of the face oval on {len(tenth)}: {', '.join(tenth)}")
+    objects = res["real"]["objects, the default"]
+    lines.append(
+        "objects (the default): "
+        + ", ".join(f"{k} IoU {v['iou']:.2f} recall {v['recall']:.2f}" for k, v in objects.items())
+    )
     lines.append(f"segmenter per face, 720p photo: {res['ms_per_face_720p']:.1f} ms (median)")
     extra_ms = res["ms_per_face_720p_with_hands_and_hair"]
     lines.append(f"segmenter + hands + hair + sunglasses per face (target mask): {extra_ms:.1f} ms (median)")

@@ -20,6 +20,8 @@ from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sampl
 from masquerade.analysis.alignment import align_face
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
+from masquerade.evaluation.metrics import face_region
+from masquerade.occlusion.synthetic import make_occluder
 from masquerade.swappers import ExternalOnnxSwapper, create_swapper, swapper_takes_model
 from masquerade.swappers.model_card import read_model_card
 from masquerade.video.probe import iter_frames
@@ -255,6 +257,29 @@ def test_different_sources_give_different_outputs(swapper_a: ExternalOnnxSwapper
     # the identity is computed once per source face
     lat = swapper_a.latent(h_rgb, h_face)
     assert swapper_a.latent(h_rgb, h_face) is lat
+
+
+def test_occlusion_keeps_what_is_in_front_of_the_target(models: Path, fa: FaceAnalyzer, faces: dict) -> None:
+    """Occlusion handling is the common composite's, so it works for a user's ONNX swapper too: hands
+    and bars pasted over the target's face come out as they were with it on (the default), while with it
+    off the swapped face (here the target's crop with the source's colour offset) is pasted over them;
+    the same measure as mesh3d's test in ``tests/occlusion/test_handling.py``."""
+    rgb, face = faces["astronaut"]
+    src = faces["grace_hopper"][0]
+    kept = {}
+    for on in (False, True):
+        opts = SwapOptions(swapper="onnx", model=str(models / "a.toml"), colour="none", occlusion=on)
+        shares = []
+        with FaceSwapper(opts, analyzer=fa) as fs:
+            for kind, seed in (("hand", 3), ("hand", 11), ("bar", 3), ("bar", 5)):
+                layer = make_occluder(kind, seed, face.landmarks_68, rgb.shape)
+                target = layer.over(rgb)
+                inside = layer.mask & face_region(rgb.shape, face)
+                out = fs.swap(src, target)[0]
+                diff = np.abs(out[inside].astype(int) - target[inside].astype(int)).max(-1)
+                shares.append(float((diff <= 8).mean()))
+        kept[on] = shares
+    assert np.mean(kept[False]) < 0.5 and np.mean(kept[True]) > 0.8 and min(kept[True]) > 0.6, kept
 
 
 def test_bgr_nhwc_normalisation_and_output_size(models: Path, faces: dict) -> None:

@@ -138,7 +138,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
         "swapper",
         "masquerade",
         "data/models/refiner/refiner.onnx",
-        "0322bfa7c3de55689ebfad4b475c170ba26df00f50ea8a7516f475a0da730a0b",
+        "9be1903d72d28105ef5212ec1af0154f18f90e6b671fe6871ee7618123385d7f",
         _OURS_CELEBA,
         "the refined swapper's correction network, trained by this project (masquerade train refiner)",
     ),

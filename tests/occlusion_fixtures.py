@@ -1,8 +1,10 @@
-"""A real photo of ``celeba_occlusion_v1`` with its hand-drawn occluder mask (tests of occlusion handling)."""
+"""A real photo of ``celeba_occlusion_v1`` with its hand-drawn occluder mask, and synthetic occluders pasted
+over a target (tests of occlusion handling)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +15,10 @@ from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image
 from masquerade.evaluation.metrics import face_region
 from masquerade.face import Face
 from masquerade.occlusion.handling import Occlusion
+from masquerade.occlusion.synthetic import make_occluder
+
+# hands and bars pasted over a target's face by the survival tests
+PASTED = (("hand", 3), ("hand", 11), ("bar", 3), ("bar", 5))
 
 
 def real_occluder(celeba: Path, photo: str) -> tuple[np.ndarray, Face, np.ndarray]:
@@ -51,6 +57,19 @@ def kept_without_occlusion(rgb: np.ndarray, truth: np.ndarray, source: np.ndarra
 def _kept(out: np.ndarray, rgb: np.ndarray, truth: np.ndarray) -> float:
     inner = cv2.erode(truth.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     return float((np.abs(out[inner].astype(int) - rgb[inner].astype(int)).max(-1) <= 8).mean())
+
+
+def pasted_kept(swap: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, face: Face) -> list[float]:
+    """For each occluder of :data:`PASTED` pasted over ``face`` in ``rgb``: the share of its pixels (in the
+    face region) that ``swap`` of the occluded photo leaves within 8 grey levels of it."""
+    shares = []
+    for kind, seed in PASTED:
+        layer = make_occluder(kind, seed, face.landmarks_68, rgb.shape)
+        target = layer.over(rgb)
+        inside = layer.mask & face_region(rgb.shape, face)
+        diff = np.abs(swap(target)[inside].astype(int) - target[inside].astype(int)).max(-1)
+        shares.append(float((diff <= 8).mean()))
+    return shares
 
 
 def in_crop(mask: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from occlusion_fixtures import pasted_kept
 from onnx import TensorProto, helper, numpy_helper
 from test_video import make_clip
 
@@ -20,8 +21,6 @@ from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image, sampl
 from masquerade.analysis.alignment import align_face
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
-from masquerade.evaluation.metrics import face_region
-from masquerade.occlusion.synthetic import make_occluder
 from masquerade.swappers import ExternalOnnxSwapper, create_swapper, swapper_takes_model
 from masquerade.swappers.model_card import read_model_card
 from masquerade.video.probe import iter_frames
@@ -269,16 +268,8 @@ def test_occlusion_keeps_what_is_in_front_of_the_target(models: Path, fa: FaceAn
     kept = {}
     for on in (False, True):
         opts = SwapOptions(swapper="onnx", model=str(models / "a.toml"), colour="none", occlusion=on)
-        shares = []
         with FaceSwapper(opts, analyzer=fa) as fs:
-            for kind, seed in (("hand", 3), ("hand", 11), ("bar", 3), ("bar", 5)):
-                layer = make_occluder(kind, seed, face.landmarks_68, rgb.shape)
-                target = layer.over(rgb)
-                inside = layer.mask & face_region(rgb.shape, face)
-                out = fs.swap(src, target)[0]
-                diff = np.abs(out[inside].astype(int) - target[inside].astype(int)).max(-1)
-                shares.append(float((diff <= 8).mean()))
-        kept[on] = shares
+            kept[on] = pasted_kept(lambda t, fs=fs: fs.swap(src, t)[0], rgb, face)
     assert np.mean(kept[False]) < 0.5 and np.mean(kept[True]) > 0.8 and min(kept[True]) > 0.6, kept
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from occlusion_fixtures import pasted_kept
 from PIL import Image
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions
@@ -95,15 +96,7 @@ def test_video_mask_looks_every_second_frame_and_follows_the_face(faces, astrona
 def test_target_occluder_survives_the_swap(faces, astronaut: np.ndarray, hopper: np.ndarray) -> None:
     """Hands and bars pasted over the target's face: the share of their pixels that come out within 8 grey
     levels of the occluded target, occlusion off (the face is pasted over them) and on (they are kept)."""
-    face = faces[0]
-    kept = {False: [], True: []}
-    for kind, seed in (("hand", 3), ("hand", 11), ("bar", 3), ("bar", 5)):
-        layer = make_occluder(kind, seed, face.landmarks_68, astronaut.shape)
-        target = layer.over(astronaut)
-        inside = layer.mask & face_region(astronaut.shape, face)
-        for on in (False, True):
-            diff = np.abs(_swap(hopper, target, on)[inside].astype(int) - target[inside].astype(int)).max(-1)
-            kept[on].append(float((diff <= 8).mean()))
+    kept = {on: pasted_kept(lambda t, o=on: _swap(hopper, t, o), astronaut, faces[0]) for on in (False, True)}
     off, on = float(np.mean(kept[False])), float(np.mean(kept[True]))
     assert off < 0.5 and on > 0.8 and min(kept[True]) > 0.6, kept
 

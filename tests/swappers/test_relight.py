@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,6 +11,8 @@ from masquerade.errors import InputError
 from masquerade.swappers.mesh3d import Mesh3DOptions, Mesh3DSwapper
 from masquerade.swappers.relight import (
     fit_lighting,
+    ratio_canvas,
+    ratio_image,
     sh_basis,
     skin_vertices,
     vertex_lightness,
@@ -88,6 +91,24 @@ def test_relight_off_is_the_plain_warp_and_bad_strength_is_refused(analyzer, ast
     with pytest.raises(InputError, match="relight must be 0 to 1"):
         Mesh3DOptions(relight=1.5)
     assert Mesh3DOptions().relight == 0.5  # half the way by default
+
+
+def test_the_light_ratio_never_leaves_its_vertices_range(analyzer, astronaut):
+    """Pixels of a closed mouth's gap belong to no triangle and take their lips' slivers, whose linear
+    interpolation extrapolates: a small face's gain went to −0.35 there (black and white dots on the
+    lips). Whatever the vertex values, the gain stays between the least and the most of them."""
+    triangles = Mesh3DSwapper()._skin_triangles
+    rng = np.random.default_rng(0)
+    for scale in (1.0, 0.3):
+        small = cv2.resize(astronaut, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        (face,) = analyzer.get(small, identity=False)
+        pts = face.mesh[:468] - [*(np.floor(face.mesh[:468, :2].min(0)) - 2), 0]
+        size = tuple(int(v) for v in np.ceil(pts[:, :2].max(0)) + 3)
+        ids, canvas = ratio_canvas(pts, triangles, size)
+        for _ in range(5):
+            ratio = rng.uniform(0.5, 2.0, 468)
+            gain = ratio_image(ratio, ids, canvas, triangles, size)
+            assert gain.min() >= ratio.min() - 1e-4 and gain.max() <= ratio.max() + 1e-4, (scale, gain.min())
 
 
 def test_lightness_is_read_at_the_vertices(analyzer, astronaut):

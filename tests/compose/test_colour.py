@@ -10,7 +10,7 @@ import pytest
 
 from masquerade import FaceAnalyzer
 from masquerade.compose.colour import COLOUR_MODES, correct_colour, reinhard_stats
-from masquerade.compose.masks import region_mask
+from masquerade.compose.masks import eye_mask, region_mask
 from masquerade.face import Face
 
 
@@ -176,6 +176,25 @@ def test_the_knee_brings_the_highlight_to_the_top_and_is_smooth() -> None:
         assert abs(80.0 + span * np.tanh((high - 80.0) / span) - 90.0) < 1e-6
         assert 80.0 + span * np.tanh(0.01 / span) > 80.0099  # slope 1 at the knee
     assert knee_span(80.0, 90.0, 90.01) > 100.0  # barely above: nearly the identity
+
+
+def test_the_eyes_keep_the_share_of_their_own_colour_they_are_given(astronaut, mask, face) -> None:
+    """Blue irises on a warm-cast patch: the correction alone pulls the eyes' hue to the target's skin's
+    way; with ``keep_chroma`` at half over the eye openings their a, b land halfway between the patch's
+    and the corrected ones (lightness corrected as before), and nothing outside the eyes changes."""
+    eyes = eye_mask(astronaut.shape[:2], face.mesh)
+    inside = eyes > 0.99
+    assert inside.sum() > 50
+    patch = cast(astronaut)
+    patch[inside] = (patch[inside] * 0.4 + np.array([60, 110, 200]) * 0.6).astype(np.uint8)
+    full = correct_colour(patch, astronaut, mask, "shading", face_px=100.0)
+    half = correct_colour(patch, astronaut, mask, "shading", face_px=100.0, keep_chroma=0.5 * eyes)
+    ab = [lab(x)[inside][:, 1:].mean(0) for x in (patch, full, half)]
+    assert np.abs(ab[0] - ab[1]).max() > 8  # the correction moves the eyes' colour
+    assert np.abs(ab[2] - (ab[0] + ab[1]) / 2).max() < 0.5, ab
+    L = [lab(x)[inside][:, 0].mean() for x in (full, half)]
+    assert abs(L[0] - L[1]) < 1.0
+    assert np.array_equal(full[eyes == 0], half[eyes == 0])
 
 
 def test_too_small_a_mask_leaves_the_patch(astronaut) -> None:

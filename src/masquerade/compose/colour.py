@@ -119,11 +119,14 @@ def correct_colour(
     mode: ColourMode | str = "reinhard",
     face_px: float = 100.0,
     stats_filter: Callable[[np.ndarray], np.ndarray] | None = None,
+    keep_chroma: np.ndarray | None = None,
 ) -> np.ndarray:
     """Return ``patch`` (uint8 RGB, same size as ``target``) recoloured to ``target`` inside ``mask``.
 
     ``stats_filter`` may smooth the colour statistics over time (video): it receives and returns the
-    5×3 array of :func:`reinhard_stats`.
+    5×3 array of :func:`reinhard_stats`. ``keep_chroma`` (float 0..1, patch-sized; the eyes): where the
+    patch keeps its own hue and saturation and only its lightness is corrected — the skin's shift would
+    turn blue irises green and the whites of the eyes the target's skin colour.
     """
     if mode not in COLOUR_MODES:
         raise ValueError(f"unknown colour mode {mode!r}; choose from {', '.join(COLOUR_MODES)}")
@@ -147,6 +150,10 @@ def correct_colour(
         light = out[..., 0]
         over = sel & (light > start)
         light[over] = start + span * np.tanh((light[over] - start) / span)
+    if keep_chroma is not None:
+        x, y, bw, bh = cv2.boundingRect((keep_chroma > 0).view(np.uint8))
+        box = (slice(y, y + bh), slice(x, x + bw), slice(1, 3))
+        out[box] += keep_chroma[box[:2]][..., None] * (p[box] - out[box])
     return _rgb(out).astype(np.uint8)
 
 

@@ -12,13 +12,17 @@ from ..face import Face
 from ..swappers.base import SwapPatch
 from .blending import blend
 from .colour import correct_colour
-from .masks import MouthKeep, face_size, region_mask
+from .masks import MouthKeep, eye_mask, face_size, region_mask
 
 if TYPE_CHECKING:
     from ..pipeline import SwapOptions
 
 # Inner-lip gap (in inter-ocular distances) above which the target's own mouth interior is kept.
 MOUTH_OPEN_TEETH = 0.06
+# How much of their own hue and saturation the eyes keep through the colour correction: all of it kept
+# the source photo's white balance in the whites (cold blue on a warm photo); none turned blue irises
+# green on a warmer-skinned target and the whites the target's skin colour.
+EYE_CHROMA_KEPT = 0.5
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,11 @@ def composite(
     mask = np.minimum(mask, patch.coverage)
     if keep is not None:
         mask = mask * (1.0 - keep.over(x0, y0, h, w))
+    eyes = None if options.colour == "none" else EYE_CHROMA_KEPT * eye_mask((h, w), patch.mesh, (x0, y0))
     fg = correct_colour(
-        patch.image, roi, mask, options.colour, face_px=face_size(patch.mesh), stats_filter=stats_filter
-    )
+        patch.image, roi, mask, options.colour, face_px=face_size(patch.mesh), stats_filter=stats_filter,
+        keep_chroma=eyes,
+    )  # fmt: skip
     out = target_rgb if inplace else target_rgb.copy()
     out[y0 : y0 + h, x0 : x0 + w] = blend(roi, fg, mask, options.blend)
     return out, BlendMask(mask, x0, y0)

@@ -23,6 +23,18 @@ def face_size(mesh: np.ndarray) -> float:
     return float(np.sqrt(np.prod(np.maximum(hi - lo, 1.0))))
 
 
+def eye_mask(
+    shape: tuple[int, int], mesh: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    """Float mask in [0, 1] of ``shape`` (h, w): the eye openings (between the lids) of ``mesh``, edges
+    anti-aliased; ``offset`` is subtracted from the mesh coordinates."""
+    m = np.zeros(shape, np.float32)
+    off = np.asarray(offset, np.float64)
+    for loop in (EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT):
+        _poly(m, mesh[idx(loop), :2] - off, 1.0)
+    return m
+
+
 def region_mask(
     shape: tuple[int, int],
     face_mesh: np.ndarray,

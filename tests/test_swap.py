@@ -250,3 +250,32 @@ def test_gaze_follows_the_target(analyzer, astronaut, hopper):
         x, y = np.round(maps.mesh[iris, :2] - [maps.x0, maps.y0]).astype(int)
         hit = np.array([maps.map_x[y, x], maps.map_y[y, x]])
         assert np.linalg.norm(hit - src.mesh[iris, :2]) < 2.0
+
+
+def test_a_source_eye_too_narrow_to_open_leaves_the_target_eye(analyzer, astronaut, hopper):
+    """A source squinting with one eye (its lids' gap well under the target's): stretched open, its lashes
+    made a dark blurred hole; instead that eye of the target shows through, the other eye is swapped."""
+    import dataclasses
+
+    from masquerade.compose.composite import composite
+    from masquerade.errors import InputError
+    from masquerade.swappers.mesh3d import NARROW_EYE, Mesh3DOptions, Mesh3DSwapper
+
+    (src,), (tgt,) = analyzer.get(astronaut, identity=False), analyzer.get(hopper, identity=False)
+    sw = Mesh3DSwapper()
+    wide = tgt.expression["eye_open_left"]
+    squint = dataclasses.replace(src, expression={**src.expression, "eye_open_left": 0.5 * NARROW_EYE * wide})
+    plain, left_shut = sw.swap(astronaut, src, hopper, tgt), sw.swap(astronaut, squint, hopper, tgt)
+    for iris, gone in ((468, True), (473, False)):
+        x, y = np.round(tgt.mesh[iris, :2] - [plain.x0, plain.y0]).astype(int)
+        assert plain.coverage[y, x] > 0.95
+        assert (left_shut.coverage[y, x] < 0.05) if gone else (left_shut.coverage[y, x] > 0.95)
+    out, _ = composite(hopper, left_shut, tgt, SwapOptions())
+    x, y = np.round(tgt.mesh[468, :2]).astype(int)
+    near = (slice(y - 1, y + 2), slice(x - 1, x + 2))
+    assert np.abs(out[near].astype(int) - hopper[near]).max() <= 2
+    assert np.array_equal(plain.image, left_shut.image)  # only what is covered changes
+    stretched = Mesh3DSwapper(Mesh3DOptions(narrow_eyes="stretch")).swap(astronaut, squint, hopper, tgt)
+    assert np.array_equal(stretched.coverage, plain.coverage)
+    with pytest.raises(InputError, match="narrow eyes must be target or stretch"):
+        Mesh3DOptions(narrow_eyes="open")

@@ -51,6 +51,7 @@ from .relight import (
 
 GAZES = ("target", "source")  # Mesh3DOptions.gaze
 FILLS = ("mirror", "target")  # Mesh3DOptions.fill
+NARROW_EYES = ("target", "stretch")  # Mesh3DOptions.narrow_eyes
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Mesh3DOptions:
     # where the source's face is hidden (--occlusion on): mirror: its other side where its pose allows,
     # else the target's own face; target: always the target's own face
     fill: str = "mirror"
+    # where an eye of the source is far narrower than the target's (Mesh3DSwapper.narrow_eyes): target:
+    # the target's own eye shows there; stretch: the source's is stretched open
+    narrow_eyes: str = "target"
     # how much of the source's own light is replaced by the target's (relight.py), 0 to 1
     relight: float = 0.5
     # options a subclass lets be None (decided elsewhere, e.g. by a model; see refined.RefinedOptions)
@@ -83,6 +87,8 @@ class Mesh3DOptions:
             raise InputError(f"gaze must be {' or '.join(GAZES)}, got {self.gaze!r}")
         if self.fill not in FILLS:
             raise InputError(f"fill must be {' or '.join(FILLS)}, got {self.fill!r}")
+        if self.narrow_eyes not in NARROW_EYES:
+            raise InputError(f"narrow eyes must be {' or '.join(NARROW_EYES)}, got {self.narrow_eyes!r}")
 
 
 MESH3D_INFO = SwapperInfo(
@@ -113,6 +119,14 @@ MESH3D_INFO = SwapperInfo(
             "its other side, when the source faces the camera) or target (the target's own face)",
             "HOW",
             FILLS,
+        ),
+        SwapperOption(
+            "narrow_eyes",
+            str,
+            "where the source's eye is far narrower than the target's (a squint, a wink): target (default: "
+            "the target's own eye shows there) or stretch (the source's is stretched open)",
+            "HOW",
+            NARROW_EYES,
         ),
     ),
 )
@@ -408,8 +422,43 @@ class Mesh3DSwapper:
         if source_rgb is None or source is None:
             raise SkipFace("the mesh3d swapper needs a source face")
         maps, mirror = self.fill_maps(source, target, target_rgb.shape, holes is not None)
+        return self.swap_through(maps, mirror, source_rgb, source, target_rgb, target, holes, state)
+
+    def swap_through(
+        self, maps: WarpMaps, mirror: WarpMaps | None, source_rgb: np.ndarray, source: Face,
+        target_rgb: np.ndarray, target: Face, holes: np.ndarray | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> SwapPatch:  # fmt: skip
+        """:meth:`swap` through maps already made (:meth:`fill_maps`; one set serves several versions
+        of a source photo): rendered, relit, and without the eyes the source has too narrow."""
         patch = self.render(source_rgb, maps, holes, mirror)
-        return self.relit(patch, source_rgb, source, target_rgb, target, holes, state, maps)
+        patch = self.relit(patch, source_rgb, source, target_rgb, target, holes, state, maps)
+        return self.narrow_eyes(patch, source, target)
+
+    def narrow_eyes(self, patch: SwapPatch, source: Face, target: Face) -> SwapPatch:
+        """``patch`` without the eyes the source has too narrow to open as wide as the target's (a
+        squint or a smile's narrowed eyes: their lashes, stretched, made dark blurred holes): there
+        the target's own eye shows, its opening grown and feathered by a little of the face's size, as
+        an open target mouth keeps its teeth."""
+        if target.mesh is None or self.options.narrow_eyes == "stretch":
+            return patch
+        narrow = [
+            loop
+            for loop, key in ((EYE_IMAGE_LEFT, "eye_open_left"), (EYE_IMAGE_RIGHT, "eye_open_right"))
+            if source.expression.get(key, 1.0) < NARROW_EYE * target.expression.get(key, 0.0)
+        ]
+        if not narrow:
+            return patch
+        h, w = patch.coverage.shape
+        cut = np.zeros((h, w), np.float32)
+        for loop in narrow:
+            pts = target.mesh[idx(loop), :2] - [patch.x0, patch.y0]
+            cv2.fillPoly(cut, [np.round(pts * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
+        grow = max(1.0, 0.015 * float(np.ptp(target.mesh[:468, 1])))
+        g = int(round(grow))
+        cut = cv2.dilate(cut, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1)))
+        cut = cv2.GaussianBlur(cut, (0, 0), grow)
+        return dataclasses.replace(patch, coverage=patch.coverage * (1.0 - cut))
 
     @cached_property
     def _skin(self) -> np.ndarray:
@@ -472,6 +521,9 @@ class Mesh3DSwapper:
         return maps[0], maps[1] if mirror else None
 
 
+# an eye of the source opened less than this share of the target's (lids' gap over the eye's width)
+# is left to the target (Mesh3DSwapper.narrow_eyes)
+NARROW_EYE = 0.65
 MIRROR_MAX_YAW = 30.0  # degrees: beyond this the far side of the source is too foreshortened to mirror
 
 

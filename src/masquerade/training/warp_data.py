@@ -62,8 +62,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# 2: occlusion handling on; masks and hidden texels of both composites; 3: highlights knee; 4: mesh3d relit
-FORMAT_VERSION = 4
+# 2: occlusion handling on; masks and hidden texels of both composites; 3: highlights knee; 4: mesh3d relit;
+# 5: the relighting bounded per triangle, the eyes' own hue half kept, eyes too narrow left to the target
+FORMAT_VERSION = 5
 DEFAULT_RELIGHT = Mesh3DOptions.relight  # the pairs' relighting unless a config says otherwise
 PHOTOS_VERSION = 2  # 2: photos keyed by content, not modification time
 PART_SIZE = 256
@@ -370,8 +371,7 @@ def _pairs(
         for src in (s_rgb, bad) if bad is not s_rgb else (s_rgb,):
             holes = occlusion.source_holes(src, sf)
             clean = occlusion.clean_source(src, sf)
-            patch = swapper.render(clean, maps, holes, mirror)
-            patch = swapper.relit(patch, clean, sf, t_rgb, tf, holes, maps=maps)
+            patch = swapper.swap_through(maps, mirror, clean, sf, t_rgb, tf, holes)
             composed, used = composite(t_rgb, patch, tf, options, mouth, keep=held)
             hidden = hidden_mask(patch)
             gone = np.zeros((size, size), np.float32) if hidden is None else mask_crop(hidden, m, size)

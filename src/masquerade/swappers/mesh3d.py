@@ -439,21 +439,24 @@ class Mesh3DSwapper:
         """``patch`` without the eyes the source has too narrow to open as wide as the target's (a
         squint or a smile's narrowed eyes: their lashes, stretched, made dark blurred holes): there
         the target's own eye shows, its opening grown and feathered by a little of the face's size, as
-        an open target mouth keeps its teeth."""
+        an open target mouth keeps its teeth. The target's eye takes over gradually across
+        :data:`NARROW_EYE` (the source's opening over the target's), so that in video a target whose
+        eyes open and close around the threshold does not make the eye flip between the two."""
         if target.mesh is None or self.options.narrow_eyes == "stretch":
             return patch
-        narrow = [
-            loop
-            for loop, key in ((EYE_IMAGE_LEFT, "eye_open_left"), (EYE_IMAGE_RIGHT, "eye_open_right"))
-            if source.expression.get(key, 1.0) < NARROW_EYE * target.expression.get(key, 0.0)
-        ]
+        lo, hi = NARROW_EYE
+        narrow = []
+        for loop, key in ((EYE_IMAGE_LEFT, "eye_open_left"), (EYE_IMAGE_RIGHT, "eye_open_right")):
+            ratio = source.expression.get(key, 1.0) / max(target.expression.get(key, 0.0), 1e-6)
+            if ratio < hi:
+                narrow.append((loop, min(1.0, (hi - ratio) / (hi - lo))))
         if not narrow:
             return patch
         h, w = patch.coverage.shape
         cut = np.zeros((h, w), np.float32)
-        for loop in narrow:
+        for loop, weight in narrow:
             pts = target.mesh[idx(loop), :2] - [patch.x0, patch.y0]
-            cv2.fillPoly(cut, [np.round(pts * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
+            cv2.fillPoly(cut, [np.round(pts * 16).astype(np.int32)], weight, cv2.LINE_AA, 4)
         grow = max(1.0, 0.015 * float(np.ptp(target.mesh[:468, 1])))
         g = int(round(grow))
         cut = cv2.dilate(cut, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1)))
@@ -521,9 +524,10 @@ class Mesh3DSwapper:
         return maps[0], maps[1] if mirror else None
 
 
-# an eye of the source opened less than this share of the target's (lids' gap over the eye's width)
-# is left to the target (Mesh3DSwapper.narrow_eyes)
-NARROW_EYE = 0.65
+# an eye of the source opened less than the first share of the target's (lids' gap over the eye's
+# width) is left to the target, one opened more than the second is the source's, and in between the
+# target's takes over linearly (Mesh3DSwapper.narrow_eyes)
+NARROW_EYE = (0.6, 0.7)
 MIRROR_MAX_YAW = 30.0  # degrees: beyond this the far side of the source is too foreshortened to mirror
 
 

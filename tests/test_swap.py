@@ -287,3 +287,21 @@ def test_a_source_eye_too_narrow_to_open_leaves_the_target_eye(analyzer, astrona
     assert np.array_equal(stretched.coverage, plain.coverage)
     with pytest.raises(InputError, match="narrow eyes must be target or stretch"):
         Mesh3DOptions(narrow_eyes="open")
+
+
+def test_the_warp_samples_each_pixel_from_its_own_triangle(analyzer, astronaut, hopper):
+    """Pixels of a closed mouth's gap belong to no triangle and take a nearby one, a sliver of the lips
+    whose affine map, extrapolated, reached up to 105 px away in the source (teeth, chin: speckles on the
+    swapped lips); every pixel now samples inside its triangle's corners' box in the source."""
+    from masquerade.swappers.mesh3d import Mesh3DSwapper
+
+    (src,) = analyzer.get(hopper, identity=False)
+    target = cv2.resize(astronaut, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    (tgt,) = analyzer.get(target, identity=False)
+    maps = Mesh3DSwapper().warp_maps(src, tgt, target.shape)
+    assert maps.ids.shape == maps.map_x.shape  # computed at full size: one map value per canvas pixel
+    inside = maps.ids < len(maps.triangles)
+    corners = src.mesh[: len(maps.canvas_points), :2][maps.triangles][maps.ids[inside]]
+    for axis, values in ((0, maps.map_x[inside]), (1, maps.map_y[inside])):
+        assert np.all(values >= corners[:, :, axis].min(1) - 1e-3)
+        assert np.all(values <= corners[:, :, axis].max(1) + 1e-3)

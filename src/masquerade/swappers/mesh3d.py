@@ -248,19 +248,30 @@ def affine_maps(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dense maps (for cv2.remap) from the canvas rasterised in ``ids`` (:func:`rasterise_triangles`) to
     source pixels: each pixel through the affine map of its triangle from ``dst_pts`` to ``src_pts``;
-    and where that is defined (covered by a triangle that is not degenerate)."""
+    and where that is defined (covered by a triangle that is not degenerate). Each pixel's values stay
+    within its triangle's corners' range: inside the triangle they do anyway, and the pixels the
+    rasteriser gave to a nearby triangle (a closed mouth's gap takes its lips' slivers) would otherwise
+    extrapolate its map without bound — into the teeth, or far off the face."""
     h, w = ids.shape
     # affine per triangle: [x y 1] @ X = source (x, y); degenerate triangles map nowhere
-    coef, ok = _triangle_affines(dst_pts[triangles], src_pts[triangles])
+    corners = src_pts[triangles]
+    coef, ok = _triangle_affines(dst_pts[triangles], corners)
     cols = np.ascontiguousarray(coef.T)  # (6, n): rows x, y, 1 of X, columns source x, y
+    nowhere = np.full((1, 2), -1.0)
+    lo = np.ascontiguousarray(np.vstack([corners.min(1), nowhere]).T.astype(np.float32))
+    hi = np.ascontiguousarray(np.vstack([corners.max(1), nowhere]).T.astype(np.float32))
     xs = np.arange(w, dtype=np.float32)[None, :]
     ys = np.arange(h, dtype=np.float32)[:, None]
     map_x = cols[0][ids] * xs
     map_x += cols[2][ids] * ys
     map_x += cols[4][ids]
+    np.maximum(map_x, lo[0][ids], out=map_x)
+    np.minimum(map_x, hi[0][ids], out=map_x)
     map_y = cols[1][ids] * xs
     map_y += cols[3][ids] * ys
     map_y += cols[5][ids]
+    np.maximum(map_y, lo[1][ids], out=map_y)
+    np.minimum(map_y, hi[1][ids], out=map_y)
     cover = ids < len(triangles)
     cover &= np.append(ok, False)[ids]
     return map_x, map_y, cover

@@ -215,13 +215,7 @@ def ratio_image(
     step = max(1, round(max(ids.shape) / RATIO_GRID))
     off = step // 2
     sub = ids[off::step, off::step]
-    r, _, cover = affine_maps(sub, (points - off) / step, values, triangles)
-    # within a triangle the interpolation stays between its corners' values; pixels the rasteriser gave
-    # to a nearby triangle (a closed mouth's gap takes its lips' slivers) extrapolate it, unbounded
-    corners = values[triangles, 0]
-    lo = np.append(corners.min(1), 1.0)[sub]
-    hi = np.append(corners.max(1), 1.0)[sub]
-    r = np.clip(r, lo, hi)
+    r, _, cover = affine_maps(sub, (points - off) / step, values, triangles)  # within each triangle's corners
     if not cover.any():
         return np.ones((h, w), np.float32)
     if not cover.all():  # normalised blur of the inside carried outward, used only outside

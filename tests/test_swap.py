@@ -264,9 +264,12 @@ def test_a_source_eye_too_narrow_to_open_leaves_the_target_eye(analyzer, astrona
     (src,), (tgt,) = analyzer.get(astronaut, identity=False), analyzer.get(hopper, identity=False)
     sw = Mesh3DSwapper()
     wide = tgt.expression["eye_open_left"]
-    squint = dataclasses.replace(
-        src, expression={**src.expression, "eye_open_left": 0.5 * NARROW_EYE[0] * wide}
-    )
+
+    def opened(share: float):
+        """The source with its image-left eye opened ``share`` of the target's."""
+        return dataclasses.replace(src, expression={**src.expression, "eye_open_left": share * wide})
+
+    squint = opened(0.5 * NARROW_EYE[0])
     plain, left_shut = sw.swap(astronaut, src, hopper, tgt), sw.swap(astronaut, squint, hopper, tgt)
     for iris, gone in ((468, True), (473, False)):
         x, y = np.round(tgt.mesh[iris, :2] - [plain.x0, plain.y0]).astype(int)
@@ -278,11 +281,8 @@ def test_a_source_eye_too_narrow_to_open_leaves_the_target_eye(analyzer, astrona
     assert np.abs(out[near].astype(int) - hopper[near]).max() <= 2
     assert np.array_equal(plain.image, left_shut.image)  # only what is covered changes
     # between the two shares of NARROW_EYE the target's eye takes over gradually (no flip in video)
-    half = dataclasses.replace(
-        src, expression={**src.expression, "eye_open_left": sum(NARROW_EYE) / 2 * wide}
-    )
     x, y = np.round(tgt.mesh[468, :2] - [plain.x0, plain.y0]).astype(int)
-    assert 0.3 < sw.swap(astronaut, half, hopper, tgt).coverage[y, x] < 0.7
+    assert 0.3 < sw.swap(astronaut, opened(sum(NARROW_EYE) / 2), hopper, tgt).coverage[y, x] < 0.7
     stretched = Mesh3DSwapper(Mesh3DOptions(narrow_eyes="stretch")).swap(astronaut, squint, hopper, tgt)
     assert np.array_equal(stretched.coverage, plain.coverage)
     with pytest.raises(InputError, match="narrow eyes must be target or stretch"):

@@ -14,6 +14,15 @@ percentile of lightness, transferred, lands above the target's, lightness above 
 percentile is compressed smoothly (tanh) so that it lands on the target's 99.5th instead; a source
 whose highlights are no brighter than the target's, transferred (the target itself, say), is left
 as it is.
+
+Before that, a source whose skin is much darker than the target's has its shine taken out of the
+lightness gain. The gain doubles a dark face's lightness spread to match a light one's, and with it
+the shine on its forehead, brow ridge and cheekbones: bright bars that read as a mask. Shine is light
+reflected off the skin's surface, so it does not scale with the skin's darkness: lightness standing
+above its surroundings in spots and ridges narrower than a tenth of the face (a greyscale opening) gets
+the gain divided by the ratio of the skins' lightness (L + 16, which goes with the cube root of
+luminance). The step ramps in between ratios 1.3 and 1.8 (:data:`SHINE_RATIO`): below, a darker photo
+is more likely the same skin less exposed, whose shine brightens with the rest.
 """
 
 from __future__ import annotations
@@ -140,6 +149,11 @@ def correct_colour(
     if stats_filter is not None:
         stats = stats_filter(stats)
     out = reinhard_apply(p, stats)
+    shine_gain = _shine_gain(stats)
+    if shine_gain < 1.0:  # a darker skin's shine is not scaled with it (see the module docstring)
+        spots = shine(p[..., 0], sel, face_px)
+        spots -= float(cv2.mean(spots, mask=sel.view(np.uint8))[0])  # the mean stays the target's
+        out[..., 0] -= (1.0 - shine_gain) * float(_gain(stats)[0]) * spots
     if mode == "shading":  # inside the mask, the target's low-frequency lighting replaces the patch's
         low_t, low_out = _masked_lows([t, out], sel, max(2.0, face_px / 10.0))
         lighting = cv2.resize(low_t - low_out, (sel.shape[1], sel.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -155,6 +169,41 @@ def correct_colour(
         box = (slice(y, y + bh), slice(x, x + bw), slice(1, 3))
         out[box] += keep_chroma[box[:2]][..., None] * (p[box] - out[box])
     return _rgb(out).astype(np.uint8)
+
+
+SHINE_RATIO = (1.3, 1.8)  # target's over source's skin lightness (L + 16): shine's own gain ramps in
+
+
+def _shine_gain(stats: np.ndarray) -> float:
+    """The share of the lightness gain a source's shine takes: 1 / the ratio ``a`` of the skins'
+    lightness (L + 16, which goes with the cube root of luminance) where the source's skin is much
+    darker than the target's, ramping in over :data:`SHINE_RATIO` (a lighter photo of the same skin —
+    exposure, not skin — brightens its shine with it); 1 otherwise."""
+    a = float((stats[2, 0] + 16.0) / (stats[0, 0] + 16.0))
+    lo, hi = SHINE_RATIO
+    t = min(1.0, max(0.0, (a - lo) / (hi - lo)))
+    return 1.0 - t * (1.0 - 1.0 / a)
+
+
+SHINE_SIZE = 0.1  # of the face's size: lightness narrower than this above its surroundings is shine
+
+
+def shine(light: np.ndarray, sel: np.ndarray, face_px: float) -> np.ndarray:
+    """How far the lightness ``light`` stands above its surroundings in bright spots and ridges narrower
+    than :data:`SHINE_SIZE` of the face (a greyscale opening); zero outside ``sel``. Computed at a
+    resolution reduced to a ninth of that size (pores and fine texture stay with the skin)."""
+    d = max(3.0, SHINE_SIZE * face_px)
+    f = max(1.0, d / 9.0)
+    h, w = light.shape
+    small = (max(1, round(w / f)), max(1, round(h / f)))
+    low = cv2.resize(light, small, interpolation=cv2.INTER_AREA) if f > 1.0 else light
+    k = max(3, int(round(d / f)) | 1)
+    base = cv2.morphologyEx(low, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    base = cv2.GaussianBlur(base, (0, 0), k / 4.0)
+    spot = np.maximum(low - base, 0.0)
+    if f > 1.0:
+        spot = cv2.resize(spot, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.copyTo(spot, sel.view(np.uint8), np.zeros_like(spot))
 
 
 def knee_span(start: float, top: float, high: float) -> float | None:

@@ -91,7 +91,7 @@ class SwapRequest:
     occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
     occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
     occlusion_hair: bool = True  # with occlusion: add the hair over the forehead (bangs, hat brims)
-    occlusion_glasses: bool = True  # with occlusion: add dark sunglasses over the eyes
+    occlusion_glasses: bool = True  # with occlusion: add dark sunglasses and clear glasses' frames
     video: VideoOptions = field(default_factory=VideoOptions)
     provenance: ProvenanceOptions = field(default_factory=ProvenanceOptions)
     quality: int = 95

@@ -49,7 +49,7 @@ class SwapOptions:
     occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
     occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
     occlusion_hair: bool = True  # with occlusion: add the hair over the forehead (bangs, hat brims)
-    occlusion_glasses: bool = True  # with occlusion: add dark sunglasses over the eyes
+    occlusion_glasses: bool = True  # with occlusion: add dark sunglasses and clear glasses' frames
 
 
 @dataclass

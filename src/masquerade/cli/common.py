@@ -149,7 +149,8 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--occlusion-glasses", choices=["on", "off"], default="on",
         help="with occlusion on: also keep dark sunglasses over the target's eyes, lenses and frames, found "
-        "by their darkness against the face's skin (the segmenter misses their rims; default on)",
+        "by their darkness against the face's skin (the segmenter misses their rims), and the frames of "
+        "clear glasses, found as thin dark lines across the nose and under both eyes (default on)",
     )  # fmt: skip
     pv = s.add_argument_group("provenance (on by default: invisible watermark + signed C2PA manifest)")
     pv.add_argument(

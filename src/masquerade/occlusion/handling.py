@@ -1,6 +1,7 @@
 """Occlusion-aware swapping (``--occlusion on``, the default): the segmenter's masks, with the hands
-mediapipe finds near the face (:mod:`.hands`), the hair over its forehead (:mod:`.hair`) and dark
-sunglasses (:mod:`.glasses`) added, where the swap uses them.
+mediapipe finds near the face (:mod:`.hands`), the hair over its forehead (:mod:`.hair`), dark
+sunglasses (:mod:`.glasses`) and the frames of clear glasses (:mod:`.frames`) added, where the swap
+uses them.
 
 * **Target side** (:meth:`Occlusion.target_mask`): what is in front of the target's face keeps the target's
   pixels — the composite's mask times one minus this (soft-edged) mask. In video the mask is averaged
@@ -12,7 +13,8 @@ sunglasses (:mod:`.glasses`) added, where the swap uses them.
   refined: ``SwapperInfo.source_holes``) also leaves those texels out of its patch, so the target's own
   face shows there instead of the painted-over guess (:func:`swap_face`). When more than
   :data:`WARN_HIDDEN` of the source's face is hidden, or its eyes are (:data:`WARN_EYES`: sunglasses),
-  one warning says so and suggests another photo. When what hides the eyes is dark (:data:`DARK_EYES`:
+  one warning says so and suggests another photo. (The frames of clear glasses are kept on the target
+  side only: see :mod:`.frames`.) When what hides the eyes is dark (:data:`DARK_EYES`:
   sunglasses' lenses) the holes grow more (:data:`GROW_EYES`), so the edges of the frames, which the
   segmenter misses, are left out too.
 """
@@ -28,6 +30,7 @@ import cv2
 import numpy as np
 
 from ..face import Face
+from .frames import frames_mask
 from .glasses import eye_area, sunglasses_mask
 from .hair import hair_mask
 from .hands import HandOccluders
@@ -51,10 +54,10 @@ VIDEO_EVERY = 2  # video: the segmenter and the hair finder look at every second
 
 
 class Occlusion:
-    """The occlusion segmenter, the hand landmarker, the hair finder and the sunglasses finder applied to
+    """The occlusion segmenter, the hand landmarker, the hair finder and the glasses finders applied to
     swaps (see the module docstring). ``hands``: True (default) adds the hands found near a face, ``hair``
-    (default True) the hair over its forehead, ``glasses`` (default True) dark sunglasses over its eyes;
-    False leaves them to the segmenter."""
+    (default True) the hair over its forehead, ``glasses`` (default True) dark sunglasses over its eyes
+    and the frames of clear glasses; False leaves them to the segmenter."""
 
     def __init__(
         self,
@@ -90,8 +93,16 @@ class Occlusion:
         self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(R×R float32 probability that something is in front of ``face``, image → crop matrix): the
-        segmenter's, and 1 inside the face oval where a hand, hair or sunglasses are (``state``: see
-        :meth:`HandOccluders.crop_mask`)."""
+        segmenter's, and 1 inside the face oval where a hand, hair, sunglasses or the frames of glasses
+        are (``state``: see :meth:`HandOccluders.crop_mask`)."""
+        prob, frames, m = self._crop_parts(rgb, face, state)
+        return (prob if frames is None else np.maximum(prob, frames)), m
+
+    def _crop_parts(
+        self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """:meth:`crop_mask` in two parts: the probability without the frames of clear glasses, the frames
+        (None: none found, or glasses off), and the image → crop matrix."""
         crop, m = face_crop(rgb, face, self.segmenter.resolution)
         prob = self.segmenter.crop_prob(crop, face, m)
         r = prob.shape[0]
@@ -99,11 +110,14 @@ class Occlusion:
             hair = hair_mask(rgb, face, m, r, crop)  # inside the oval already
             if hair is not None:
                 prob = np.maximum(prob, hair)
+        frames = None
         if self.glasses:
             lenses = sunglasses_mask(crop, face, m, prob)
             if lenses is not None:
                 prob = np.maximum(prob, lenses)
-        return self._add_hands(prob, rgb, face, m, state), m
+            else:  # dark lenses' frames are the sunglasses finder's
+                frames = frames_mask(rgb, face, r)
+        return self._add_hands(prob, rgb, face, m, state), frames, m
 
     def _add_hands(
         self, prob: np.ndarray, rgb: np.ndarray, face: Face, m: np.ndarray, state: dict[str, Any] | None
@@ -151,7 +165,9 @@ class Occlusion:
         for img, f, out, _ in self._cleaned:
             if img is rgb and f is face:
                 return out
-        prob, m = self.crop_mask(rgb, face)
+        # the frames of clear glasses stay: painted over, the eyes between them smear with them, and
+        # painted over only away from the eyes, what is left of the glasses looks broken
+        prob, _, m = self._crop_parts(rgb, face)
         hidden = 1.0 - self.segmenter.visible_share(rgb, face, prob)
         eyes = _eyes_hidden(face, prob, m)
         if hidden > WARN_HIDDEN:

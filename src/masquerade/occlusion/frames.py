@@ -26,8 +26,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, idx
+from ..analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, idx
 from ..face import Face
+from .glasses import eye_area
 from .segmenter import face_crop, oval_mask
 
 CROP = 192  # px: the frames are looked for in a crop this size (a frame is one or two pixels wide)
@@ -54,15 +55,16 @@ def frames_mask(rgb: np.ndarray, face: Face, size: int) -> np.ndarray | None:
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
     k = max(3, int(round(LINE * CROP)) | 1)
     lines = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    features = np.zeros((CROP, CROP), np.uint8)
-    for loop in (EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT):
+    eyes_only = eye_area(face, m, CROP).astype(np.uint8)
+    features = eyes_only.copy()
+    for loop in (BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT):
         cv2.fillPoly(features, [np.round(pts[idx(loop)]).astype(np.int32)], 1)
     features = cv2.dilate(features, np.ones((3, 3), np.uint8))
     at = np.clip(np.round(pts[list(SKIN_POINTS)]).astype(int), 0, CROP - 1)
     skin = float(np.median(grey[at[:, 1], at[:, 0]]))
     dark = (lines > max(MIN_CONTRAST, CONTRAST * skin)) & (features == 0)
     marks = (("o", OUTER), ("i", INNER), ("t", TOP), ("b", BOTTOM))
-    eyes = {side: {k: pts[v[side]] for k, v in marks} for side in OUTER}
+    eyes = {side: {name: pts[at_side[side]] for name, at_side in marks} for side in OUTER}
     left, right = eyes["left"], eyes["right"]
     width = 0.5 * sum(float(np.linalg.norm(e["o"] - e["i"])) for e in eyes.values())
     top = min(left["t"][1], right["t"][1])
@@ -84,9 +86,7 @@ def frames_mask(rgb: np.ndarray, face: Face, size: int) -> np.ndarray | None:
         x0, x1 = sorted((float(e["o"][0]), edge))
         cv2.rectangle(where, _pt((x0, e["t"][1] - 0.45 * width)), _pt((x1, e["b"][1] + 0.1 * width)), 1, -1)
     cv2.rectangle(where, _pt(nose[:2]), _pt((nose[2], nose[3] + 0.1 * width)), 1, -1)
-    eyes_only = np.zeros((CROP, CROP), np.uint8)  # lids, lashes and lines beside the eyes: the target's
-    for loop in (EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT):  # eyes would show through the swapped face
-        cv2.fillPoly(eyes_only, [np.round(pts[idx(loop)]).astype(np.int32)], 1)
+    # nothing kept next to the eyes: the target's lids, lashes and lines would put its eyes into the swap
     g = max(1, int(round(CLEAR_OF_EYES * width)))
     where[cv2.dilate(eyes_only, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1))) > 0] = 0
     oval = oval_mask(face.mesh, m, CROP, grow=0.02) > 0.5

@@ -45,9 +45,11 @@ TOP = {"left": 159, "right": 386}
 BOTTOM = {"left": 145, "right": 374}
 
 
-def frames_mask(rgb: np.ndarray, face: Face, size: int) -> np.ndarray | None:
+def frames_mask(rgb: np.ndarray, face: Face, size: int, known: bool = False) -> np.ndarray | None:
     """size×size float32 (0/1): the frames of clear glasses on ``face`` in the segmenter's crop of that
-    size (:func:`~.segmenter.face_crop`), or None (no glasses found, or no mesh)."""
+    size (:func:`~.segmenter.face_crop`), or None (no glasses found, or no mesh). ``known``: the face is
+    known to wear glasses (video: found in an earlier frame of the person), so the lines are taken
+    without the test across the nose and under the eyes, which thin frames pass in some frames only."""
     if face.mesh is None:
         return None
     crop, m = face_crop(rgb, face, CROP)
@@ -76,7 +78,7 @@ def frames_mask(rgb: np.ndarray, face: Face, size: int) -> np.ndarray | None:
         x0, x1 = sorted((float(e["o"][0]), float(e["i"][0])))
         y = float(e["b"][1])
         rims.append(_across(dark, x0 + 0.15 * width, y + 0.12 * width, x1 - 0.15 * width, y + 0.9 * width))
-    if bridge < BRIDGE or min(rims) < RIMS:
+    if not known and (bridge < BRIDGE or min(rims) < RIMS):
         return None
     where = np.zeros((CROP, CROP), np.uint8)
     for e, side in ((left, -1.0), (right, 1.0)):

@@ -51,6 +51,7 @@ DARK_EYES = 0.2  # eyes darker than this share of the skin's brightness: sunglas
 KEEP_LOW, KEEP_HIGH = 0.3, 0.7  # the target keeps nothing below, everything above this probability
 VIDEO_SMOOTHING = 0.5  # video: weight of a frame's mask against the running one
 VIDEO_EVERY = 2  # video: the segmenter and the hair finder look at every second frame of a person
+GLASSES_SEEN = "glasses_seen"  # video: a person's state key, set once the glasses finder found frames
 
 
 class Occlusion:
@@ -116,7 +117,12 @@ class Occlusion:
             if lenses is not None:
                 prob = np.maximum(prob, lenses)
             else:  # dark lenses' frames are the sunglasses finder's
-                frames = frames_mask(rgb, face, r)
+                # video: a person's glasses, once found, are looked for in every later look (thin
+                # frames pass the finder's test in some frames only, and would come and go)
+                known = state is not None and bool(state.get(GLASSES_SEEN))
+                frames = frames_mask(rgb, face, r, known=known)
+                if state is not None and frames is not None:
+                    state[GLASSES_SEEN] = True
         return self._add_hands(prob, rgb, face, m, state), frames, m
 
     def _add_hands(

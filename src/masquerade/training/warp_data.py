@@ -65,8 +65,9 @@ log = logging.getLogger(__name__)
 # 2: occlusion handling on; masks and hidden texels of both composites; 3: highlights knee; 4: mesh3d relit;
 # 5: the relighting bounded per triangle, the eyes' own hue half kept, eyes too narrow left to the target;
 # 6: the warp's maps bounded per triangle (a closed mouth's gap no longer reaches into the teeth);
-# 7: a much darker skin's shine not scaled with its lightness gain (colour correction)
-FORMAT_VERSION = 7
+# 7: a much darker skin's shine not scaled with its lightness gain (colour correction); 8: the frames of a
+# target's clear glasses kept (occlusion handling)
+FORMAT_VERSION = 8
 DEFAULT_RELIGHT = Mesh3DOptions.relight  # the pairs' relighting unless a config says otherwise
 PHOTOS_VERSION = 2  # 2: photos keyed by content, not modification time
 PART_SIZE = 256

@@ -20,9 +20,8 @@ WITH_GLASSES = (("Hans_Blix", 1), ("Woody_Allen", 2), ("Hans_Corell", 1), ("John
 WITHOUT = (("George_W_Bush", 1), ("Colin_Powell", 1), ("Serena_Williams", 1), ("Tony_Blair", 1))
 
 
-def face_of(rgb: np.ndarray):
-    with FaceAnalyzer(identity=False) as fa:
-        return fa.get(rgb)[0]
+def face_of(analyzer: FaceAnalyzer, rgb: np.ndarray):
+    return analyzer.get(rgb, identity=False)[0]
 
 
 def eye_centres(face, m: np.ndarray) -> np.ndarray:
@@ -35,9 +34,9 @@ def eye_centres(face, m: np.ndarray) -> np.ndarray:
 
 
 def test_hoppers_frames_are_found_around_her_eyes_and_the_astronauts_bare_face_has_none(
-    hopper, astronaut
+    analyzer, hopper, astronaut
 ) -> None:
-    face = face_of(hopper)
+    face = face_of(analyzer, hopper)
     found = frames_mask(hopper, face, R)
     assert found is not None and found.shape == (R, R)
     m = crop_matrix(face.landmarks_5, R)
@@ -47,23 +46,23 @@ def test_hoppers_frames_are_found_around_her_eyes_and_the_astronauts_bare_face_h
     bridge = found[int(min(ly, ry)) - 12 : int(max(ly, ry)) + 3, int(lx) + 6 : int(rx) - 6]
     assert bridge.any(axis=0).mean() > 0.6  # a line across the nose between the eyes
     assert ys.min() > min(ly, ry) - 25 and ys.max() < max(ly, ry) + 25  # around the eyes, not elsewhere
-    assert frames_mask(astronaut, face_of(astronaut), R) is None
+    assert frames_mask(astronaut, face_of(analyzer, astronaut), R) is None
 
 
 @pytest.mark.slow
-def test_glasses_on_lfw_photos_are_found_and_bare_faces_are_not(lfw) -> None:
+def test_glasses_on_lfw_photos_are_found_and_bare_faces_are_not(analyzer, lfw) -> None:
     for name, n in WITH_GLASSES:
         rgb = lfw_image(lfw, name, n)
-        assert frames_mask(rgb, face_of(rgb), R) is not None, name
+        assert frames_mask(rgb, face_of(analyzer, rgb), R) is not None, name
     for name, n in WITHOUT:
         rgb = lfw_image(lfw, name, n)
-        assert frames_mask(rgb, face_of(rgb), R) is None, name
+        assert frames_mask(rgb, face_of(analyzer, rgb), R) is None, name
 
 
-def test_a_targets_frames_stay_in_front_of_the_swapped_face(astronaut, hopper) -> None:
+def test_a_targets_frames_stay_in_front_of_the_swapped_face(analyzer, astronaut, hopper) -> None:
     """Hopper as the target: where her frames are, the output keeps her pixels with occlusion handling
     (its glasses finders on); with them off the swapped face paints over the frames."""
-    face = face_of(hopper)
+    face = face_of(analyzer, hopper)
     found = frames_mask(hopper, face, R)
     assert found is not None
     occ = Occlusion.for_options(SwapOptions())
@@ -78,30 +77,32 @@ def test_a_targets_frames_stay_in_front_of_the_swapped_face(astronaut, hopper) -
     assert kept < 0.2 * painted, (kept, painted)
 
 
-def test_a_sources_glasses_are_left_as_they_are(hopper) -> None:
+def test_a_sources_glasses_are_left_as_they_are(analyzer, hopper) -> None:
     """Painted over, the eyes between the frames smeared with them: the source photo keeps its glasses."""
     occ = Occlusion.for_options(SwapOptions(occlusion_hands=False))
-    face = face_of(hopper)
+    face = face_of(analyzer, hopper)
     assert occ.crop_mask(hopper, face)[0].max() > 0.99  # the frames count as something in front …
     cleaned = occ.clean_source(hopper, face)
     assert occ.source_holes(hopper, face) is None  # … but leave no hole in the source …
     assert np.array_equal(cleaned, hopper)  # … and nothing is painted over
 
 
-def test_the_glasses_option_off_leaves_the_frames_out(hopper) -> None:
+def test_the_glasses_option_off_leaves_the_frames_out(analyzer, hopper) -> None:
     occ = Occlusion.for_options(SwapOptions(occlusion_glasses=False, occlusion_hands=False))
-    face = face_of(hopper)
+    face = face_of(analyzer, hopper)
     with_frames = Occlusion.for_options(SwapOptions(occlusion_hands=False)).crop_mask(hopper, face)[0]
     without = occ.crop_mask(hopper, face)[0]
     assert (with_frames > 0.5).sum() > (without > 0.5).sum() + 100
 
 
-def test_in_video_a_persons_glasses_once_found_are_kept_in_frames_that_fail_the_test(hopper) -> None:
+def test_in_video_a_persons_glasses_once_found_are_kept_in_frames_that_fail_the_test(
+    analyzer, hopper
+) -> None:
     """Thin frames pass the test across the nose and under the eyes in some video frames only; once a
     person's glasses are found (their tracked state remembers it), later looks keep the lines without
     the test, so the glasses do not come and go. Here the test fails on Hopper with the bridge of her
     glasses painted over with her skin."""
-    face = face_of(hopper)
+    face = face_of(analyzer, hopper)
     m = crop_matrix(face.landmarks_5, 192)
     (lx, ly), (rx, ry) = eye_centres(face, m)
     inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]

@@ -103,6 +103,28 @@ def test_expression_descriptor_tells_open_from_closed_mouth(analyzer, astronaut,
         assert 0.15 < e["eye_open_left"] < 0.6 and 0.15 < e["eye_open_right"] < 0.6
 
 
+def test_a_face_turned_away_shows_less_of_itself(analyzer, astronaut):
+    """The seen share of a face (by its triangles' frontal area) is near 1 for the frontal astronaut and
+    falls as her mesh is turned about its vertical axis; turned either way alike; the far side goes."""
+    cm = CanonicalMesh()
+    mesh = _one(analyzer, astronaut).mesh.astype(np.float64)
+    centre = mesh[:468].mean(axis=0)
+
+    def turned(degrees: float) -> np.ndarray:
+        a = np.radians(degrees)
+        r = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+        return (mesh - centre) @ r.T + centre
+
+    shares = [cm.seen_share(turned(d)) for d in (0, 20, 40, 60)]
+    assert shares[0] > 0.95
+    assert shares[0] > shares[1] > shares[2] > shares[3] and shares[2] < 0.8 and shares[3] < 0.6
+    assert abs(cm.seen_share(turned(-40)) - shares[2]) < 0.05
+    facing = cm.facing(turned(60))
+    x = mesh[cm.triangles][:, :, 0].mean(axis=1)
+    far = facing[x < np.percentile(x, 25)].mean(), facing[x > np.percentile(x, 75)].mean()
+    assert min(far) < 0.2 and max(far) > 0.8  # one side turned away, the other towards the camera
+
+
 def test_identity_separates_the_two_samples(analyzer, astronaut, hopper):
     a, g = _one(analyzer, astronaut), _one(analyzer, hopper)
     assert a.embedding.shape == (128,)

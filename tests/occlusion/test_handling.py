@@ -19,7 +19,7 @@ from masquerade.analysis.alignment import invert_affine
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.evaluation.metrics import face_region
-from masquerade.occlusion.handling import WARN_HIDDEN, Occlusion
+from masquerade.occlusion.handling import TINY_IOD, WARN_HIDDEN, Occlusion
 from masquerade.occlusion.segmenter import OcclusionSegmenter, crop_matrix, read_segmenter_info
 from masquerade.occlusion.synthetic import make_occluder
 from masquerade.swappers.mesh3d import Mesh3DOptions
@@ -216,6 +216,51 @@ def test_analyze_reports_visible_share(capsys) -> None:
     assert main(["analyze", "sample:astronaut", "--no-identity"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert 0.85 < doc["faces"][0]["visible"] <= 1.0  # her hair over a corner of the forehead
+    assert doc["faces"][0]["facing"] > 0.95 >= doc["faces"][0]["visible"]  # facing the camera
+
+
+def test_a_tiny_source_face_is_warned_about(astronaut: np.ndarray, caplog) -> None:
+    """A source face too small to give the swap its detail (the astronaut at a third of her size: 14 px
+    between the eyes) gets one warning that says how small; at full size none."""
+    occ = Occlusion()
+    small = cv2.resize(astronaut, None, fx=1 / 3, fy=1 / 3, interpolation=cv2.INTER_AREA)
+    with FaceAnalyzer(identity=False) as fa:
+        big_face, small_face = fa.get(astronaut)[0], fa.get(small)[0]
+    with caplog.at_level("WARNING", logger="masquerade.occlusion.handling"):
+        occ.clean_source(astronaut, big_face)
+        assert not caplog.records
+        occ.clean_source(small, small_face)
+        occ.clean_source(small, small_face)  # cached: said once
+    (rec,) = caplog.records
+    assert "px between the eyes, too small" in rec.getMessage() and "larger photo" in rec.getMessage()
+    iod = float(np.linalg.norm(small_face.landmarks_5[1] - small_face.landmarks_5[0]))
+    assert f"is {iod:.0f} px" in rec.getMessage() and iod < TINY_IOD
+    occ.close()
+
+
+TURNED_PHOTO = "7449/028110.jpg"  # CelebA: a three-quarter view, 46° of yaw
+
+
+@pytest.mark.slow
+def test_a_turned_source_is_warned_about(celeba: Path, astronaut: np.ndarray, caplog) -> None:
+    """A source photo in three-quarter view: about 40 % of the face turned away, one warning that says
+    so (not the covered-face one), and ``analyze`` reports it as facing and visible alike."""
+    from masquerade import load_image
+
+    path = celeba / "images" / TURNED_PHOTO
+    rgb = load_image(path).rgb
+    occ = Occlusion()
+    with FaceAnalyzer(identity=False) as fa:
+        face = fa.get(rgb)[0]
+    prob, _ = occ.crop_mask(rgb, face)
+    seen, visible = occ.shares(rgb, face, prob)
+    assert seen < 1.0 - WARN_HIDDEN and abs(visible - seen) < 0.03
+    assert occ.segmenter.visible_share(rgb, face, prob) > 0.95  # nothing in front of it
+    with caplog.at_level("WARNING", logger="masquerade.occlusion.handling"):
+        occ.clean_source(rgb, face)
+    (rec,) = caplog.records
+    assert "out of view (turned away from the camera)" in rec.getMessage(), rec.getMessage()
+    occ.close()
 
 
 def test_onnx_sessions_do_not_spin_between_inferences() -> None:

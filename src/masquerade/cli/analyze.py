@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--mesh", action="store_true", help="include the 478-point mesh in the JSON")
     a.add_argument(
         "--no-occlusion", action="store_true",
-        help="skip 'visible': the share of each face the occlusion segmenter sees uncovered",
+        help="skip 'visible' and 'facing': the shares of each face in view (facing the camera with nothing "
+        "in front of it, by the occlusion segmenter and its finders) and facing the camera (not turned away)",
     )  # fmt: skip
     a.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
     a.add_argument("--force", action="store_true", help="replace an existing --annotate file")
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         occlusion = Occlusion()
         for rec, face in zip(records, faces, strict=True):
-            rec["visible"] = round(occlusion.visible_share(img.rgb, face), 3)
+            seen, visible = occlusion.shares(img.rgb, face, occlusion.crop_mask(img.rgb, face)[0])
+            rec["visible"], rec["facing"] = round(visible, 3), round(seen, 3)
         occlusion.close()
     doc = {"image": str(src), "width": img.rgb.shape[1], "height": img.rgb.shape[0], "faces": records}
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")

@@ -12,8 +12,10 @@ uses them.
   swappers embed the face rather than the object. A swapper that warps the source photo itself (mesh3d,
   refined: ``SwapperInfo.source_holes``) also leaves those texels out of its patch, so the target's own
   face shows there instead of the painted-over guess (:func:`swap_face`). When more than
-  :data:`WARN_HIDDEN` of the source's face is hidden, or its eyes are (:data:`WARN_EYES`: sunglasses),
-  one warning says so and suggests another photo. (The frames of clear glasses are kept on the target
+  :data:`WARN_HIDDEN` of the source's face is out of view — covered, or turned away from the camera (a
+  strong turn: :meth:`Occlusion.shares`) — or its eyes are hidden (:data:`WARN_EYES`: sunglasses), one
+  warning says which and suggests another photo; so does a source face too small to give the swap its
+  detail (:data:`TINY_IOD`). (The frames of clear glasses are kept on the target
   side only: see :mod:`.frames`.) When what hides the eyes is dark (:data:`DARK_EYES`:
   sunglasses' lenses) the holes grow more (:data:`GROW_EYES`), so the edges of the frames, which the
   segmenter misses, are left out too.
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from ..analysis.geometry import CanonicalMesh
 from ..face import Face
 from .frames import frames_mask
 from .glasses import eye_area, sunglasses_mask
@@ -43,7 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WARN_HIDDEN = 0.35  # share of the source's face oval hidden above which the swap warns
+WARN_HIDDEN = 0.35  # share of the source's face out of view (turned away or covered) above which it warns
+TINY_IOD = 16.0  # px between a source face's eyes below which the swap warns that it is too small
 WARN_EYES = 0.5  # share of the source's eyes hidden above which it warns (sunglasses)
 GROW = 0.06  # a source's holes grow by this share of the distance between its eyes …
 GROW_EYES = 0.15  # … and by this when its eyes are hidden by something dark (sunglasses' frames)
@@ -72,6 +76,7 @@ class Occlusion:
         self.hair = hair
         self.glasses = glasses
         self._cleaned: list[tuple[np.ndarray, Face, np.ndarray, np.ndarray | None]] = []
+        self._canonical: CanonicalMesh | None = None
 
     @classmethod
     def of(cls, model: str | None, hands: bool = True, hair: bool = True, glasses: bool = True) -> Occlusion:
@@ -139,8 +144,22 @@ class Occlusion:
         return np.maximum(prob, hand)
 
     def visible_share(self, rgb: np.ndarray, face: Face) -> float:
-        """The share of ``face``'s oval with nothing in front of it (1: in full view)."""
-        return self.segmenter.visible_share(rgb, face, self.crop_mask(rgb, face)[0])
+        """The share of ``face`` in view: facing the camera and nothing in front of it (1: in full view;
+        :meth:`shares`)."""
+        return self.shares(rgb, face, self.crop_mask(rgb, face)[0])[1]
+
+    def shares(self, rgb: np.ndarray, face: Face, prob: np.ndarray) -> tuple[float, float]:
+        """(seen, visible): the share of ``face`` the photo shows — not turned edge-on or away from the
+        camera (:meth:`CanonicalMesh.seen_share`, by the frontal area of its mesh's triangles; 1 without
+        a mesh) — and the share it shows with nothing in front: seen × the share of its oval in the photo
+        that ``prob`` (the occlusion probability in the segmenter's crop) leaves uncovered."""
+        uncovered = self.segmenter.visible_share(rgb, face, prob)
+        if face.mesh is None:
+            return 1.0, uncovered
+        if self._canonical is None:
+            self._canonical = CanonicalMesh()
+        seen = self._canonical.seen_share(face.mesh)
+        return seen, seen * uncovered
 
     def target_mask(self, rgb: np.ndarray, face: Face, state: dict[str, Any] | None = None) -> BlendMask:
         """What the target keeps in front of ``face`` (0..1, over the box of the image around the face).
@@ -174,9 +193,17 @@ class Occlusion:
         # the frames of clear glasses stay: painted over, the eyes between them smear with them, and
         # painted over only away from the eyes, what is left of the glasses looks broken
         prob, _, m = self._crop_parts(rgb, face)
-        hidden = 1.0 - self.segmenter.visible_share(rgb, face, prob)
+        seen, visible = self.shares(rgb, face, prob)
+        hidden, turned = 1.0 - visible, 1.0 - seen
         eyes = _eyes_hidden(face, prob, m)
-        if hidden > WARN_HIDDEN:
+        iod = float(np.linalg.norm(face.landmarks_5[1] - face.landmarks_5[0])) or 1.0
+        if hidden > WARN_HIDDEN and turned >= hidden - turned:
+            log.warning(
+                "%.0f %% of the source face is out of view (turned away from the camera%s); a photo of the "
+                "face turned towards the camera swaps better",
+                100 * hidden, ", and partly covered" if hidden - turned >= 0.1 else "",
+            )  # fmt: skip
+        elif hidden > WARN_HIDDEN:
             log.warning(
                 "%.0f %% of the source face is hidden (hands, hair, sunglasses or an object in front of it); "
                 "a photo with the face in full view swaps better",
@@ -187,10 +214,15 @@ class Occlusion:
                 "the source's eyes are hidden (sunglasses or something in front of them); a photo with the "
                 "eyes in view swaps better"
             )
+        if iod < TINY_IOD:
+            log.warning(
+                "the source face is %.0f px between the eyes, too small to give the swapped face its detail; "
+                "a larger photo of the face swaps sharper",
+                iod,
+            )
         hole = self.segmenter.image_mask(rgb, face, prob) > 0.5
         out, holes = rgb, None
         if hole.any():
-            iod = float(np.linalg.norm(face.landmarks_5[1] - face.landmarks_5[0])) or 1.0
             dark = eyes > WARN_EYES and _eye_brightness(rgb, face, prob, m) < DARK_EYES
             g = max(1, int(round(iod * (GROW_EYES if dark else GROW))))
             hole = cv2.dilate(hole.astype(np.uint8), np.ones((2 * g + 1, 2 * g + 1), np.uint8))

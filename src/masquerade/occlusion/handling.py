@@ -15,8 +15,9 @@ uses them.
   :data:`WARN_HIDDEN` of the source's face is out of view — covered, or turned away from the camera (a
   strong turn: :meth:`Occlusion.shares`) — or its eyes are hidden (:data:`WARN_EYES`: sunglasses), one
   warning says which and suggests another photo; so does a source face too small to give the swap its
-  detail (:data:`TINY_IOD`). (The frames of clear glasses are kept on the target
-  side only: see :mod:`.frames`.) When what hides the eyes is dark (:data:`DARK_EYES`:
+  detail (:data:`TINY_IOD`), and one in clear glasses: their frames are swapped with the face (a
+  target's are kept in front of the swapped face: see :mod:`.frames`). When what hides the eyes is dark
+  (:data:`DARK_EYES`:
   sunglasses' lenses) the holes grow more (:data:`GROW_EYES`), so the edges of the frames, which the
   segmenter misses, are left out too.
 """
@@ -192,7 +193,7 @@ class Occlusion:
                 return out
         # the frames of clear glasses stay: painted over, the eyes between them smear with them, and
         # painted over only away from the eyes, what is left of the glasses looks broken
-        prob, _, m = self._crop_parts(rgb, face)
+        prob, frames, m = self._crop_parts(rgb, face)
         seen, visible = self.shares(rgb, face, prob)
         hidden, turned = 1.0 - visible, 1.0 - seen
         eyes = _eyes_hidden(face, prob, m)
@@ -213,6 +214,11 @@ class Occlusion:
             log.warning(
                 "the source's eyes are hidden (sunglasses or something in front of them); a photo with the "
                 "eyes in view swaps better"
+            )
+        if frames is not None:
+            log.warning(
+                "the source wears glasses: their frames go onto the swapped face with it; a photo without "
+                "glasses swaps cleaner"
             )
         if iod < TINY_IOD:
             log.warning(

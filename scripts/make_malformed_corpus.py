@@ -58,6 +58,7 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm", ".mpg", ".mpe
 # The astronaut's face is about x 180-272, y 70-178; Grace Hopper's x 168-357, y 130-335.
 ASTRO_HEAD = (140, 30, 312, 218)  # (x0, y0, x1, y1), face plus a margin
 HOPPER_HEAD = (90, 50, 435, 415)
+GLASSES = "the source wears glasses"  # the advice a source photo of Grace Hopper gets (her glasses)
 
 
 # ---------------------------------------------------------------- entries
@@ -1551,6 +1552,7 @@ def entry_specs() -> list[Spec]:
         write_from(lambda c: encode(two_people(c), "JPEG")),
         **ok_img,
         output_size=(1100, 600),
+        warning_as_source=GLASSES,  # the largest face, Grace Hopper's
     )
     add(
         "faces-tiny-crowd",
@@ -1568,6 +1570,7 @@ def entry_specs() -> list[Spec]:
         write_from(lambda c: encode(head(c.hopper, HOPPER_HEAD, (1900, 2000)), "JPEG")),
         **ok_img,
         output_size=(1900, 2000),
+        warning_as_source=GLASSES,
     )
     add(
         "faces-upside-down",
@@ -1950,7 +1953,7 @@ def generate(
         "generator": "scripts/make_malformed_corpus.py",
         "seed": seed,
         "count": len(entries),
-        "source_sample": "grace_hopper",
+        "source_sample": "astronaut",
         "target_sample": "astronaut",
         "entries": entries,
     }

@@ -2,8 +2,9 @@
 
 The corpus (``scripts/make_malformed_corpus.py``: truncated, garbled, empty, huge, bombs, wrong
 extensions, odd colour modes and shapes, EXIF, animations, broken videos, no face / 30 faces, odd
-paths) is generated once per session. Each entry is swapped as the target (source: Grace Hopper) and
-as the source (target: the astronaut), each run in its own process with a time limit, two at a time.
+paths) is generated once per session. Each entry is swapped as the target and as the source, the other
+photo the astronaut (a source with nothing to advise about: Grace Hopper's glasses would add their
+``warning:`` line), each run in its own process with a time limit, two at a time.
 Whatever the entry, the run must end in either
 
 * exit 0 with a valid, decodable output file (of the expected size where the manifest gives one) and,
@@ -122,7 +123,7 @@ def run_entry(corpus: Path, work: Path, entry: dict, role: str) -> Run:
     out_dir = work / f"{role}-{entry['id']}"
     out_dir.mkdir(parents=True)
     output = out_dir / ("result.mp4" if video_target else "result.png")
-    src, tgt = (sample_path("grace_hopper"), bad) if role == "target" else (bad, sample_path("astronaut"))
+    src, tgt = (sample_path("astronaut"), bad) if role == "target" else (bad, sample_path("astronaut"))
     args = ["swap", "-s", str(src), "-t", str(tgt), "-o", str(output)]
     peak_file = work / f"peak-{role}-{entry['id']}.txt"
     env = {k: v for k, v in os.environ.items() if k != "MASQUERADE_DEBUG"}

@@ -63,6 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class CommandFormatter(logging.Formatter):
+    """The library's warnings as the command's own lines: ``warning: …`` on one line, as the command
+    prints its own; with ``--verbose``, the info lines name their module."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = one_line(record.getMessage())
+        if record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {text}"
+        return f"{record.levelname.lower()} {record.name}: {text}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors and a non-zero exit instead of tracebacks."""
     parser = build_parser()
@@ -74,9 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         from ..compose.colour import warm_up
 
         warm_up()
+    before = set(logging.getLogger().handlers)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    if args.command != "serve":  # (the server's log keeps its levels, names and tracebacks)
+        for handler in set(logging.getLogger().handlers) - before:  # the one basicConfig made, if any
+            handler.setFormatter(CommandFormatter())
     out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
     debug = bool(os.environ.get("MASQUERADE_DEBUG"))
     stop = StopSignals()

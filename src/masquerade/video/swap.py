@@ -101,8 +101,10 @@ class VideoFaceSwapper:
             from ..occlusion.handling import Occlusion
 
             self.occlusion = Occlusion.for_options(options)
-            sources = [(self.occlusion.clean_source(rgb, face), face) for rgb, face in sources]
+        # painted over (occlusion handling) when the first face is swapped (:meth:`_source`), so its
+        # advice (a hidden, turned or tiny face, glasses) is given only to a video with a face to swap
         self.sources = sources
+        self._cleaned = self.occlusion is None
         self.options = options
         self.video = job.video
         self.analyzer = analyzer or FaceAnalyzer(identity=False)
@@ -207,7 +209,7 @@ class VideoFaceSwapper:
         boxes: list[tuple[int, int, int, int]] = []
         n = 0
         for tr, face in selected:
-            src_rgb, src_face = self.sources[tr.source_index or 0] if self.sources else (None, None)
+            src_rgb, src_face = self._source(tr.source_index or 0) if self.sources else (None, None)
             try:
                 p = swap_face(
                     self.swapper, self.occlusion, src_rgb, src_face, out, face, state=tr.swapper_state
@@ -239,6 +241,15 @@ class VideoFaceSwapper:
             h, w = out.shape[:2]
             boxes = [(0, 0, w, h)]
         return Rendered(out, tuple(boxes))
+
+    def _source(self, k: int) -> tuple[np.ndarray, Face]:
+        """Source ``k``, what covers its face painted over (:meth:`Occlusion.clean_source`, done for every
+        source on the first call: frames render one at a time, on one thread)."""
+        if not self._cleaned:
+            assert self.occlusion is not None
+            self.sources = [(self.occlusion.clean_source(rgb, face), face) for rgb, face in self.sources]
+            self._cleaned = True
+        return self.sources[k]
 
     def _track(self, rgb: np.ndarray, t: float) -> list[tuple[Track, Face]]:
         tr_ = self.tracker

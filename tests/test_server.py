@@ -193,6 +193,10 @@ def test_job_swaps_and_returns_a_marked_result(server, uploads, judge, tmp_path)
     # the target's face now carries the source's identity; the file carries the provenance watermark
     judge(out)
     assert "worker" not in job  # which process ran it is the server's business
+    # the advice a swap of her gets is the done job's message (the studio shows it on the job's line)
+    assert job["message"].startswith("the source wears glasses"), job
+    again = _wait(c, c.post("/api/jobs", json={"source": tgt["id"], "target": src["id"]}).json()["id"])
+    assert again["status"] == "done" and again["message"] == "done", again  # the astronaut: nothing to say
 
 
 def test_bad_uploads_are_refused_in_one_line(server, tmp_path) -> None:

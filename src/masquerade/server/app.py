@@ -35,6 +35,8 @@ REST API (JSON; the OpenAPI description is served at ``/openapi.json``):
 * ``GET /api/health`` → ``{status, version, running, queued, workers: {starting, idle, busy}, limits}``.
 * ``GET /api/jobs/{id}`` → ``{id, status, progress, message, error?, result_url?, kind, target_name,
   frames_done, frames_total, eta, …}``; 404 unknown. ``target_name``: the target upload's file name.
+  A done job's ``message`` is "done", or the warnings its swap gave, "; "-joined (the advice about a
+  source photo: a face turned away, covered or too small, glasses).
   A video job's ``frames_total`` is the frames of its trimmed range (``start``/``end``; estimated from
   the frame rate, exact once done), ``frames_done`` those swapped so far, ``eta`` the seconds left
   estimated from its rate since its first frames (null until a second of them, and when not running;

@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -164,7 +165,10 @@ def run_job(store: JobStore, job_id: str, models: _Models, worker: int) -> None:
         log.warning("worker %d: job %s is not running on it; left alone", worker, job_id)
         return
     try:
-        _swap(store, job_id, job.spec, models, worker)
+        with _warnings() as said:
+            result = _swap(store, job_id, job.spec, models, worker)
+        if result is not None:  # its warnings (advice about the source photo …) are the done job's message
+            store.finish(job_id, "done", result=result, worker=worker, note="; ".join(said) or None)
     except Exception as exc:  # every failure becomes the job's one-line error
         from ..errors import MasqueradeError
 
@@ -178,7 +182,28 @@ def run_job(store: JobStore, job_id: str, models: _Models, worker: int) -> None:
             )  # fmt: skip
 
 
-def _swap(store: JobStore, job_id: str, spec: dict[str, Any], models: _Models, worker: int) -> None:
+@contextlib.contextmanager
+def _warnings() -> Iterator[list[str]]:
+    """The distinct warnings masquerade's modules log within it (in this worker process), in order."""
+    said: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = " ".join(record.getMessage().split())
+            if text not in said:
+                said.append(text)
+
+    handler = Collect(logging.WARNING)
+    root = logging.getLogger("masquerade")
+    root.addHandler(handler)
+    try:
+        yield said
+    finally:
+        root.removeHandler(handler)
+
+
+def _swap(store: JobStore, job_id: str, spec: dict[str, Any], models: _Models, worker: int) -> str | None:
+    """Swap a job's target; the result's file name (None: the job was finished as failed here)."""
     from ..imageio import load_image
     from ..job import prepare_job
     from .requests import JobRequest, JobSettings, swap_request
@@ -188,7 +213,7 @@ def _swap(store: JobStore, job_id: str, spec: dict[str, Any], models: _Models, w
         request, target = swap_request(store, JobRequest(**spec["public"]), settings)
     except LookupError:
         store.finish(job_id, "failed", error="an uploaded file of this job is gone", worker=worker)
-        return
+        return None
     out = store.job_dir(job_id) / spec["result_name"]
     store.progress(job_id, 0.02, "preparing", worker=worker)
     fa = models.analyzer
@@ -220,7 +245,7 @@ def _swap(store: JobStore, job_id: str, spec: dict[str, Any], models: _Models, w
         swap_video(job, store.upload_path(target), out, fa, progress=progress, swapper=fs.swapper)
         n = count[0]  # the frames of its range, counted: what "frames to do" was an estimate of
         store.progress(job_id, 0.99, f"frame {n} of {n}", worker=worker, frames=(n, n))
-    store.finish(job_id, "done", result=out.name, worker=worker)
+    return out.name
 
 
 def trimmed_frames(meta: dict[str, Any], start: float | None, end: float | None) -> int:

@@ -308,12 +308,15 @@ class JobStore:
 
     def finish(
         self, job_id: str, status: str, *, result: str | None = None, error: str | None = None,
-        worker: int | None = None,
+        worker: int | None = None, note: str | None = None,
     ) -> None:  # fmt: skip
         """Move a queued or running job to a final state (a final job is left as it is; with ``worker``,
-        only a running job of that worker)."""
+        only a running job of that worker). ``note``: its message instead of the state's name (a done
+        job's warnings)."""
         assert status in FINAL_STATES
         message = {"done": "done", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
+        if note:
+            message = {**message, status: note}
         with self._conn() as c:
             c.execute(
                 "UPDATE jobs SET status = ?, result = ?, error = ?, finished = ?, message = ?, "

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 
 import cv2
 import numpy as np
+from face_scan import first_faces, random_photos, tile_sheet
 
-from masquerade import FaceAnalyzer, load_image
 from masquerade.analysis.geometry import CanonicalMesh
 from masquerade.occlusion.handling import TINY_IOD, WARN_HIDDEN, Occlusion
 
@@ -31,30 +30,24 @@ TILE = 160
 
 def scan(files: list[Path], occlusion: Occlusion, canonical: CanonicalMesh) -> list[dict]:
     rows = []
-    with FaceAnalyzer(identity=False) as fa:
-        for p in files:
-            rgb = load_image(p).rgb
-            detected = fa.get(rgb)
-            if not detected or detected[0].mesh is None:
-                continue
-            face = detected[0]
-            pose, _ = canonical.pose(face.mesh)
-            seen, visible = occlusion.shares(rgb, face, occlusion.crop_mask(rgb, face)[0])
-            iod = float(np.linalg.norm(face.landmarks_5[1] - face.landmarks_5[0]))
-            hidden, turned = 1.0 - visible, 1.0 - seen
-            advice = []
-            if hidden > WARN_HIDDEN:
-                advice.append("turned away" if turned >= hidden - turned else "covered")
-            if iod < TINY_IOD:
-                advice.append("too small")
-            x0, y0, x1, y1 = (int(v) for v in face.box)
-            m = int(0.3 * max(x1 - x0, y1 - y0))
-            crop = rgb[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m]
-            rows.append({
-                "photo": str(p), "yaw": round(pose.yaw, 1), "pitch": round(pose.pitch, 1),
-                "seen": round(seen, 3), "visible": round(visible, 3), "iod": round(iod, 1), "advice": advice,
-                "_crop": crop,
-            })  # fmt: skip
+    for p, rgb, face in first_faces(files):
+        pose, _ = canonical.pose(face.mesh)
+        seen, visible = occlusion.shares(rgb, face, occlusion.crop_mask(rgb, face)[0])
+        iod = float(np.linalg.norm(face.landmarks_5[1] - face.landmarks_5[0]))
+        hidden, turned = 1.0 - visible, 1.0 - seen
+        advice = []
+        if hidden > WARN_HIDDEN:
+            advice.append("turned away" if turned >= hidden - turned else "covered")
+        if iod < TINY_IOD:
+            advice.append("too small")
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        m = int(0.3 * max(x1 - x0, y1 - y0))
+        crop = rgb[max(0, y0 - m) : y1 + m, max(0, x0 - m) : x1 + m]
+        rows.append({
+            "photo": str(p), "yaw": round(pose.yaw, 1), "pitch": round(pose.pitch, 1),
+            "seen": round(seen, 3), "visible": round(visible, 3), "iod": round(iod, 1), "advice": advice,
+            "_crop": crop,
+        })  # fmt: skip
     return rows
 
 
@@ -68,11 +61,7 @@ def sheet(rows: list[dict]) -> np.ndarray | None:
         text = f"{', '.join(r['advice'])} {r['visible']:.2f}"
         cv2.putText(t, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(t)
-    if not tiles:
-        return None
-    while len(tiles) % 6:
-        tiles.append(np.zeros_like(tiles[0]))
-    return np.concatenate([np.concatenate(tiles[i : i + 6], 1) for i in range(0, len(tiles), 6)], 0)
+    return tile_sheet(tiles, 6)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, root, seed in (("lfw", args.lfw, 1), ("celeba", args.celeba, 2)):
         if root is None:
             continue
-        files = sorted((root / "images").rglob("*.jpg"))
-        random.seed(seed)
-        rows = scan(random.sample(files, min(args.count, len(files))), occlusion, canonical)
+        rows = scan(random_photos(root, args.count, seed), occlusion, canonical)
         picture = sheet(rows)
         if picture is not None:
             cv2.imwrite(str(args.out / f"facing-{name}.jpg"), picture, [cv2.IMWRITE_JPEG_QUALITY, 85])

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 
 import cv2
 import numpy as np
+from face_scan import first_faces, random_photos, tile_sheet
 
-from masquerade import FaceAnalyzer, load_image
 from masquerade.occlusion.frames import frames_mask
 from masquerade.occlusion.segmenter import face_crop
 
@@ -27,30 +26,22 @@ R = 128
 
 def scan(files: list[Path]) -> tuple[int, list[tuple[str, np.ndarray]]]:
     faces, found = 0, []
-    with FaceAnalyzer(identity=False) as fa:
-        for p in files:
-            rgb = load_image(p).rgb
-            detected = fa.get(rgb)
-            if not detected or detected[0].mesh is None:
-                continue
-            faces += 1
-            mask = frames_mask(rgb, detected[0], R)
-            if mask is None:
-                continue
-            crop, _ = face_crop(rgb, detected[0], R)
-            shown = crop.copy()
-            shown[mask > 0] = (0.4 * shown[mask > 0] + 0.6 * np.array([0, 255, 0])).astype(np.uint8)
-            found.append((str(p), np.concatenate([crop, shown], 1)))
+    for p, rgb, face in first_faces(files):
+        faces += 1
+        mask = frames_mask(rgb, face, R)
+        if mask is None:
+            continue
+        crop, _ = face_crop(rgb, face, R)
+        shown = crop.copy()
+        shown[mask > 0] = (0.4 * shown[mask > 0] + 0.6 * np.array([0, 255, 0])).astype(np.uint8)
+        found.append((str(p), np.concatenate([crop, shown], 1)))
     return faces, found
 
 
 def sheet(tiles: list[np.ndarray], path: Path, cols: int = 4) -> None:
-    if not tiles:
-        return
-    blank = np.zeros_like(tiles[0])
-    tiles = tiles + [blank] * (-len(tiles) % cols)
-    rows = [np.concatenate(tiles[i : i + cols], 1) for i in range(0, len(tiles), cols)]
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+    picture = tile_sheet(tiles, cols)
+    if picture is not None:
+        cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
 
 
 def main() -> None:
@@ -65,8 +56,7 @@ def main() -> None:
     for name, root, seed in (("lfw", args.lfw, 1), ("celeba", args.celeba, 2)):
         if root is None:
             continue
-        random.seed(seed)
-        files = random.sample(sorted((root / "images").glob("*/*.jpg")), args.count)
+        files = random_photos(root, args.count, seed)
         faces, found = scan(files)
         sheet([t for _, t in found], args.out / f"frames-{name}.jpg")
         report[name] = {"photos": len(files), "faces": faces, "found": [p for p, _ in found]}

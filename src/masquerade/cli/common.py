@@ -143,8 +143,9 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     s.add_argument(
         "--occlusion-hair", choices=["on", "off"], default="on",
-        help="with occlusion on: also keep hair over the target's forehead (bangs, a hat's brim), found by "
-        "its colour against the face's skin (the segmenter misses it; default on)",
+        help="with occlusion on: also keep hair over the target's forehead (bangs, a hat's brim) and locks "
+        "down the sides of its face, found by their colour against the face's skin (the segmenter misses "
+        "them; default on)",
     )  # fmt: skip
     s.add_argument(
         "--occlusion-glasses", choices=["on", "off"], default="on",

@@ -1,6 +1,7 @@
-"""Hair and hat brims over the forehead (bangs), found by colour: the occlusion segmenter, trained on
-synthetic occluders, misses them (0 of the 8 photos with bangs among the 33 hand-drawn real occluders
-of ``celeba_occlusion_v1``), and a swap then ghosts the target's bangs.
+"""Hair and hat brims over the forehead (bangs), and locks of hair down the sides of the face, found by
+colour: the occlusion segmenter, trained on synthetic occluders, misses them (0 of the 8 photos with bangs
+among the 33 hand-drawn real occluders of ``celeba_occlusion_v1``), and a swap then ghosts the target's
+bangs.
 
 Per face, in the segmenter's crop: the skin's colour is the median of five patches on the cheeks, the
 jaw and the nose; the hair's, of five patches just above the top of the face mesh's oval. A forehead
@@ -12,6 +13,13 @@ nothing is found when hair and skin are too alike in colour to tell apart (blond
 the eyebrows' top (the mesh places the eyebrows under a fringe, often above its end), such pixels are
 hair down to a little above the eyes where, column by column, they hang on without a gap from the hair
 kept above (a fringe reaching the eyebrows or over them; eyebrows under a bare forehead stay face).
+
+Down the sides (temples and cheeks, from the eyebrows' top to the mouth's corners, within
+:data:`SIDE_BAND` of the face's width from the oval's edge, eyes and eyebrows left out), a pixel is hair
+when it is much nearer the hair's colour than the skin's (:data:`SIDE_RATIO`) and far from the skin's, in
+regions that reach the oval's edge and go on outside it: a lock of hair falling over a temple or a
+cheek does, a shadow on the cheek has background or skin beside it. A source's locks are then painted
+over instead of copied onto the target's cheeks, and a target's stay in front of the swapped face.
 """
 
 from __future__ import annotations
@@ -35,6 +43,11 @@ LAB_WEIGHT = np.array([0.25, 1.0, 1.0], np.float32)  # L, a, b
 MIN_DISTANCE = 12.0  # weighted Lab: a pixel nearer the skin than this is skin
 MIN_CONTRAST = 15.0  # weighted Lab between the hair's and the skin's colour, else nothing is found
 MIN_AREA = 0.002  # of the crop: smaller regions are noise
+SIDE_BAND = 0.15  # of the face's width: side strands are looked for this far in from the oval's edge
+SIDE_RATIO = 0.6  # side strands: a pixel this much nearer the hair's colour than the skin's
+SIDE_OUTSIDE = 0.5  # … in a region whose surroundings just outside the oval are this much hair as well
+SIDE_RING = 4  # px of the crop: how far outside the oval "just outside" reaches
+MOUTH_CORNERS = (61, 291)  # mediapipe mesh: side strands are looked for down to these
 EYE_MARGIN = 0.04  # of the face's height: hair hanging below the eyebrows' top stops this far above the eyes
 
 
@@ -77,6 +90,8 @@ def hair_mask(
     brows = max(0, int(pts[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min() - 0.02 * height))
     eyes = max(brows, int(pts[list(EYE_IMAGE_LEFT) + list(EYE_IMAGE_RIGHT), 1].min() - EYE_MARGIN * height))
     below = found[brows:eyes].copy()
+    strict = (d_hair < SIDE_RATIO * d_skin) & (d_skin > max(MIN_DISTANCE, 3.0 * spread))
+    side = _side_strands(strict, oval, pts, brows, size)
     found[brows:] = False
     found8 = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     edge = (oval > 0) & (cv2.erode(oval, np.ones((5, 5), np.uint8)) == 0)
@@ -86,9 +101,51 @@ def hair_mask(
     keep[touching] = True
     keep[0] = False
     keep &= stats[:, cv2.CC_STAT_AREA] > MIN_AREA * size * size
-    if not keep.any():
+    if not keep.any() and side is None:
         return None
     out = keep[labels]
     if brows > 0 and eyes > brows:  # a fringe hangs on down to the eyes, column by column, without a gap
         out[brows:eyes] = np.logical_and.accumulate(below, axis=0) & out[brows - 1]
+    if side is not None:
+        out |= side
     return out.astype(np.float32)
+
+
+def _side_strands(
+    found: np.ndarray, oval: np.ndarray, pts: np.ndarray, brows: int, size: int
+) -> np.ndarray | None:
+    """Hair hanging down the sides of the face (temples, cheeks) below the eyebrows' top, down to the
+    mouth's corners: pixels of ``found`` within :data:`SIDE_BAND` of the face's width from the oval's edge,
+    away from the eyes and eyebrows, in regions that reach the oval's edge and go on outside it (at least
+    :data:`SIDE_OUTSIDE` of the pixels just outside the oval beside them are ``found`` too: a lock of hair
+    does, a shadow on the cheek has background or skin there); None when there are none."""
+    width = float(np.ptp(pts[idx(FACE_OVAL), 0]))
+    low = int(pts[list(MOUTH_CORNERS), 1].max())
+    if low <= brows:
+        return None
+    inner = cv2.distanceTransform(oval, cv2.DIST_L2, 3)
+    band = (oval > 0) & (inner < SIDE_BAND * width)
+    band[:brows] = False
+    band[low:] = False
+    features = np.zeros((size, size), np.uint8)
+    grow = max(1, int(round(0.03 * width)))
+    for part in (EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT, BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT):
+        hull = cv2.convexHull(np.round(pts[list(part)]).astype(np.int32))
+        cv2.fillConvexPoly(features, hull, 1)
+    features = cv2.dilate(features, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+    cand = (found & band & (features == 0)).astype(np.uint8)
+    cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand)
+    if n <= 1:
+        return None
+    edge = (oval > 0) & (cv2.erode(oval, np.ones((5, 5), np.uint8)) == 0)
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[edge & (cand > 0)])] = True
+    keep[0] = False
+    keep &= stats[:, cv2.CC_STAT_AREA] > MIN_AREA * size * size
+    beside = np.ones((2 * SIDE_RING + 1, 2 * SIDE_RING + 1), np.uint8)
+    outer = (cv2.dilate(oval, beside) > 0) & (oval == 0)
+    for k in np.flatnonzero(keep):
+        near = outer & (cv2.dilate((labels == k).astype(np.uint8), beside) > 0)
+        keep[k] = (found & near).sum() > SIDE_OUTSIDE * max(1, near.sum())
+    return keep[labels] if keep.any() else None

@@ -1,5 +1,5 @@
 """Occlusion-aware swapping (``--occlusion on``, the default): the segmenter's masks, with the hands
-mediapipe finds near the face (:mod:`.hands`), the hair over its forehead (:mod:`.hair`), dark
+mediapipe finds near the face (:mod:`.hands`), the hair over its forehead and sides (:mod:`.hair`), dark
 sunglasses (:mod:`.glasses`) and the frames of clear glasses (:mod:`.frames`) added, where the swap
 uses them.
 
@@ -62,8 +62,8 @@ GLASSES_SEEN = "glasses_seen"  # video: a person's state key, set once the glass
 class Occlusion:
     """The occlusion segmenter, the hand landmarker, the hair finder and the glasses finders applied to
     swaps (see the module docstring). ``hands``: True (default) adds the hands found near a face, ``hair``
-    (default True) the hair over its forehead, ``glasses`` (default True) dark sunglasses over its eyes
-    and the frames of clear glasses; False leaves them to the segmenter."""
+    (default True) the hair over its forehead and sides, ``glasses`` (default True) dark sunglasses over
+    its eyes and the frames of clear glasses; False leaves them to the segmenter."""
 
     def __init__(
         self,

@@ -46,7 +46,7 @@ MIN_AREA = 0.002  # of the crop: smaller regions are noise
 SIDE_BAND = 0.15  # of the face's width: side strands are looked for this far in from the oval's edge
 SIDE_RATIO = 0.6  # side strands: a pixel this much nearer the hair's colour than the skin's
 SIDE_OUTSIDE = 0.5  # … in a region whose surroundings just outside the oval are this much hair as well
-SIDE_RING = 4  # px of the crop: how far outside the oval "just outside" reaches
+SIDE_RING = 1 / 32  # of the crop (4 px of the segmenter's 128): how far "just outside" the oval reaches
 MOUTH_CORNERS = (61, 291)  # mediapipe mesh: side strands are looked for down to these
 EYE_MARGIN = 0.04  # of the face's height: hair hanging below the eyebrows' top stops this far above the eyes
 
@@ -143,7 +143,8 @@ def _side_strands(
     keep[np.unique(labels[edge & (cand > 0)])] = True
     keep[0] = False
     keep &= stats[:, cv2.CC_STAT_AREA] > MIN_AREA * size * size
-    beside = np.ones((2 * SIDE_RING + 1, 2 * SIDE_RING + 1), np.uint8)
+    ring = max(2, int(round(SIDE_RING * size)))
+    beside = np.ones((2 * ring + 1, 2 * ring + 1), np.uint8)
     outer = (cv2.dilate(oval, beside) > 0) & (oval == 0)
     for k in np.flatnonzero(keep):
         near = outer & (cv2.dilate((labels == k).astype(np.uint8), beside) > 0)

@@ -1,5 +1,5 @@
-"""A real photo of ``celeba_occlusion_v1`` with its hand-drawn occluder mask, and synthetic occluders pasted
-over a target (tests of occlusion handling)."""
+"""A real photo of ``celeba_occlusion_v1`` with its hand-drawn occluder mask, synthetic occluders pasted
+over a target, and a lock of hair painted down the side of a face (tests of occlusion handling)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import cv2
 import numpy as np
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image
+from masquerade.analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, FACE_OVAL, idx
 from masquerade.evaluation.metrics import face_region
 from masquerade.face import Face
+from masquerade.occlusion.hair import HAIRLINE_POINTS
 from masquerade.occlusion.handling import Occlusion
 from masquerade.occlusion.synthetic import make_occluder
 
@@ -75,3 +77,28 @@ def pasted_kept(swap: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray, face:
 def in_crop(mask: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     """A photo-sized bool ``mask`` in the size×size crop of the image → crop matrix ``m``."""
     return cv2.warpAffine(mask.astype(np.float32), m, (size, size), flags=cv2.INTER_AREA) > 0.5
+
+
+def side_lock(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` with a lock of the face's own hair (its colour: the median above the top of the oval) painted
+    down the image-left side of the face, from the eyebrows to the mouth's corners, over the oval's edge
+    (a tenth of the face's width inside it, as far again outside), and the lock's mask."""
+    mesh = face.mesh
+    assert mesh is not None
+    oval = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
+    width = float(np.ptp(mesh[idx(FACE_OVAL), 0]))
+    g = int(round(0.1 * width))
+    kernel = np.ones((2 * g + 1, 2 * g + 1), np.uint8)
+    ring = (cv2.dilate(oval, kernel) > 0) & (cv2.erode(oval, kernel) == 0)
+    top = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min()
+    low = mesh[[61, 291], 1].max()
+    ys, xs = np.mgrid[: rgb.shape[0], : rgb.shape[1]]
+    lock = ring & (ys > top) & (ys < low) & (xs < mesh[:468, 0].mean())
+    height = float(np.ptp(mesh[:468, 1]))
+    above = np.round(mesh[list(HAIRLINE_POINTS), :2] - (0.0, 0.08 * height)).astype(int)
+    hair = np.median(rgb[above[:, 1], above[:, 0]], 0)
+    out = rgb.copy()
+    noise = np.random.default_rng(1).normal(0, 6, rgb.shape)
+    out[lock] = np.clip(hair + noise[lock], 0, 255).astype(np.uint8)
+    return out, lock & (oval > 0)

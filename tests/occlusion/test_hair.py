@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from occlusion_fixtures import found_and_kept, in_crop, kept_without_occlusion, real_occluder
+from occlusion_fixtures import found_and_kept, in_crop, kept_without_occlusion, real_occluder, side_lock
 
 from masquerade import FaceAnalyzer
 from masquerade.analysis.regions import (
@@ -22,7 +22,7 @@ from masquerade.analysis.regions import (
     idx,
 )
 from masquerade.evaluation.metrics import face_region
-from masquerade.occlusion.hair import HAIRLINE_POINTS, hair_mask
+from masquerade.occlusion.hair import hair_mask
 from masquerade.occlusion.segmenter import crop_matrix
 
 BANGS_PHOTO = "7353/017638.jpg"  # a black fringe down to the eyebrows (celeba_occlusion_v1)
@@ -135,30 +135,6 @@ def test_real_bangs_are_found_and_stay_in_front_of_the_swap(bangs_photo, hopper:
     assert kept > kept_off + 0.2 and kept > 0.6, (kept_off, kept)
 
 
-def _side_strand(rgb: np.ndarray, face) -> tuple[np.ndarray, np.ndarray]:
-    """``rgb`` with a lock of the face's own hair (its colour: the median above the top of the oval) painted
-    down the image-left side of the face, from the eyebrows to the mouth's corners, over the oval's edge
-    (a tenth of the face's width inside it, as far again outside), and the lock's mask."""
-    mesh = face.mesh
-    oval = np.zeros(rgb.shape[:2], np.uint8)
-    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
-    width = float(np.ptp(mesh[idx(FACE_OVAL), 0]))
-    g = int(round(0.1 * width))
-    kernel = np.ones((2 * g + 1, 2 * g + 1), np.uint8)
-    ring = (cv2.dilate(oval, kernel) > 0) & (cv2.erode(oval, kernel) == 0)
-    top = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min()
-    low = mesh[[61, 291], 1].max()
-    ys, xs = np.mgrid[: rgb.shape[0], : rgb.shape[1]]
-    lock = ring & (ys > top) & (ys < low) & (xs < mesh[:468, 0].mean())
-    height = float(np.ptp(mesh[:468, 1]))
-    above = np.round(mesh[list(HAIRLINE_POINTS), :2] - (0.0, 0.08 * height)).astype(int)
-    hair = np.median(rgb[above[:, 1], above[:, 0]], 0)
-    out = rgb.copy()
-    noise = np.random.default_rng(1).normal(0, 6, rgb.shape)
-    out[lock] = np.clip(hair + noise[lock], 0, 255).astype(np.uint8)
-    return out, lock & (oval > 0)
-
-
 def test_a_lock_of_hair_down_the_side_of_the_face_is_found(faces, astronaut) -> None:
     """Hair hanging over the side of the face below the eyebrows (a swap would otherwise copy a source's
     strands onto the target's cheek, or paint over a target's): the part inside the oval is found, and
@@ -166,7 +142,7 @@ def test_a_lock_of_hair_down_the_side_of_the_face_is_found(faces, astronaut) -> 
     astro = faces[0]
     r = 128
     m = crop_matrix(astro.landmarks_5, r)
-    painted, lock = _side_strand(astronaut, astro)
+    painted, lock = side_lock(astronaut, astro)
     found = hair_mask(painted, astro, m, r)
     assert found is not None
     truth, hit = in_crop(lock, m, r), found > 0.5

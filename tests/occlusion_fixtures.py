@@ -12,7 +12,14 @@ import cv2
 import numpy as np
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions, load_image
-from masquerade.analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, FACE_OVAL, idx
+from masquerade.analysis.regions import (
+    BROW_IMAGE_LEFT,
+    BROW_IMAGE_RIGHT,
+    EYE_IMAGE_LEFT,
+    EYE_IMAGE_RIGHT,
+    FACE_OVAL,
+    idx,
+)
 from masquerade.evaluation.metrics import face_region
 from masquerade.face import Face
 from masquerade.occlusion.hair import HAIRLINE_POINTS
@@ -102,3 +109,21 @@ def side_lock(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
     noise = np.random.default_rng(1).normal(0, 6, rgb.shape)
     out[lock] = np.clip(hair + noise[lock], 0, 255).astype(np.uint8)
     return out, lock & (oval > 0)
+
+
+def painted_fringe(rgb: np.ndarray, face: Face, long: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` with a dark brown fringe painted over the forehead (the oval above the eyebrows, less a
+    margin; ``long``: down over the eyebrows to just above the eyes), and the fringe's mask."""
+    mesh = face.mesh
+    assert mesh is not None
+    oval = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
+    brows = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min()
+    top = mesh[idx(FACE_OVAL), 1].min()
+    eyes_top = float(mesh[list(EYE_IMAGE_LEFT) + list(EYE_IMAGE_RIGHT), 1].min())
+    end = eyes_top - 0.08 * np.ptp(mesh[:468, 1]) if long else top + 0.8 * (brows - top)
+    fringe = (oval > 0) & (np.arange(rgb.shape[0])[:, None] < end)
+    out = rgb.copy()
+    noise = np.random.default_rng(0).normal(0, 6, rgb.shape)
+    out[fringe] = np.clip(np.array([62, 40, 28]) + noise[fringe], 0, 255).astype(np.uint8)
+    return out, fringe

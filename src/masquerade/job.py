@@ -92,6 +92,7 @@ class SwapRequest:
     occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
     occlusion_hair: bool = True  # with occlusion: add the hair over the forehead (bangs, hat brims)
     occlusion_glasses: bool = True  # with occlusion: add dark sunglasses and clear glasses' frames
+    occlusion_forehead: bool = False  # with occlusion: a source's forehead mostly hidden is left out whole
     video: VideoOptions = field(default_factory=VideoOptions)
     provenance: ProvenanceOptions = field(default_factory=ProvenanceOptions)
     quality: int = 95
@@ -211,7 +212,7 @@ def prepare_job(
         references=refs, others=others, source_reference=sref, mask=r.mask, mask_erode=r.mask_erode,  # type: ignore[arg-type]
         mask_blur=r.mask_blur, colour=r.colour, blend=r.blend, occlusion=r.occlusion,  # type: ignore[arg-type]
         occlusion_model=r.occlusion_model, occlusion_hands=r.occlusion_hands, occlusion_hair=r.occlusion_hair,
-        occlusion_glasses=r.occlusion_glasses,
+        occlusion_glasses=r.occlusion_glasses, occlusion_forehead=r.occlusion_forehead,
         model=str(r.model) if r.model is not None else None,
         swapper_options=swapper_options(r.swapper, dict(r.swapper_options)),
     )  # fmt: skip

@@ -50,6 +50,7 @@ class SwapOptions:
     occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
     occlusion_hair: bool = True  # with occlusion: add the hair over the forehead (bangs, hat brims)
     occlusion_glasses: bool = True  # with occlusion: add dark sunglasses and clear glasses' frames
+    occlusion_forehead: bool = False  # with occlusion: a source's forehead mostly hidden is left out whole
 
 
 @dataclass

@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from occlusion_fixtures import found_and_kept, in_crop, kept_without_occlusion, real_occluder, side_lock
+from occlusion_fixtures import (
+    found_and_kept,
+    in_crop,
+    kept_without_occlusion,
+    painted_fringe,
+    real_occluder,
+    side_lock,
+)
 
 from masquerade import FaceAnalyzer
 from masquerade.analysis.regions import (
@@ -34,26 +40,6 @@ def faces(astronaut: np.ndarray, hopper: np.ndarray):
         return fa.get(astronaut)[0], fa.get(hopper)[0]
 
 
-def _eyes_top(face) -> float:
-    return float(face.mesh[list(EYE_IMAGE_LEFT) + list(EYE_IMAGE_RIGHT), 1].min())
-
-
-def _fringe(rgb: np.ndarray, face, long: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``rgb`` with a dark brown fringe painted over the forehead (the oval above the eyebrows, less a
-    margin; ``long``: down over the eyebrows to just above the eyes), and the fringe's mask."""
-    mesh = face.mesh
-    oval = np.zeros(rgb.shape[:2], np.uint8)
-    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
-    brows = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min()
-    top = mesh[idx(FACE_OVAL), 1].min()
-    end = _eyes_top(face) - 0.08 * np.ptp(mesh[:468, 1]) if long else top + 0.8 * (brows - top)
-    fringe = (oval > 0) & (np.arange(rgb.shape[0])[:, None] < end)
-    out = rgb.copy()
-    noise = np.random.default_rng(0).normal(0, 6, rgb.shape)
-    out[fringe] = np.clip(np.array([62, 40, 28]) + noise[fringe], 0, 255).astype(np.uint8)
-    return out, fringe
-
-
 def test_a_painted_fringe_is_found_and_a_bare_forehead_is_not(faces, astronaut, hopper) -> None:
     astro, grace = faces
     r = 128
@@ -71,7 +57,7 @@ def test_a_painted_fringe_is_found_and_a_bare_forehead_is_not(faces, astronaut, 
     )
     assert (bare[: int(oval_top + 0.1 * r)] > 0.5).sum() > 0.7 * (bare > 0.5).sum()  # mostly the band
     assert rows.max() < eyes_top - 2
-    painted, fringe = _fringe(astronaut, astro)
+    painted, fringe = painted_fringe(astronaut, astro)
     found = hair_mask(painted, astro, m, r)
     assert found is not None and found.dtype == np.float32
     truth = in_crop(fringe, m, r)
@@ -87,7 +73,7 @@ def test_a_fringe_down_over_the_eyebrows_is_found_to_its_end(faces, astronaut) -
     astro = faces[0]
     r = 128
     m = crop_matrix(astro.landmarks_5, r)
-    painted, fringe = _fringe(astronaut, astro, long=True)
+    painted, fringe = painted_fringe(astronaut, astro, long=True)
     found = hair_mask(painted, astro, m, r)
     assert found is not None
     truth, hit = in_crop(fringe, m, r), found > 0.5
@@ -105,7 +91,7 @@ def test_a_fringe_down_over_the_eyebrows_is_found_to_its_end(faces, astronaut) -
 def test_hair_alike_in_colour_to_the_skin_is_left_alone(faces, astronaut) -> None:
     """A fringe in the skin's own colour cannot be told from skin: nothing is found, rather than guesses."""
     astro = faces[0]
-    painted, fringe = _fringe(astronaut, astro)
+    painted, fringe = painted_fringe(astronaut, astro)
     skin = np.median(astronaut[face_region(astronaut.shape, astro)], 0)
     painted[fringe] = skin.astype(np.uint8)
     m = crop_matrix(astro.landmarks_5, 128)

@@ -11,15 +11,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from occlusion_fixtures import pasted_kept, side_lock
+from occlusion_fixtures import painted_fringe, pasted_kept, side_lock
 from PIL import Image
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions
 from masquerade.analysis.alignment import invert_affine
+from masquerade.analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, FACE_OVAL, idx
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.evaluation.metrics import face_region
-from masquerade.occlusion.handling import TINY_IOD, WARN_HIDDEN, Occlusion
+from masquerade.occlusion.handling import TINY_IOD, WARN_HIDDEN, Occlusion, whole_forehead
 from masquerade.occlusion.segmenter import OcclusionSegmenter, crop_matrix, read_segmenter_info
 from masquerade.occlusion.synthetic import make_occluder
 from masquerade.swappers.mesh3d import Mesh3DOptions
@@ -156,6 +157,54 @@ def test_a_source_lock_down_the_cheek_is_not_copied(faces, astronaut: np.ndarray
     err_off = float(np.abs(off - clean)[region].mean())
     err_on = float(np.abs(on - clean)[region].mean())
     assert err_on < 0.5 * err_off, (err_on, err_off)
+
+
+def test_a_forehead_mostly_hidden_is_left_out_whole(faces, astronaut: np.ndarray, hopper: np.ndarray) -> None:
+    """With ``--occlusion-forehead on``, a fringe over most of the source's forehead and its eyebrows: the
+    whole forehead, brows included, is left out (the target's own shows there, not a patchwork of the
+    source's forehead between the holes); a short fringe, at the top of the forehead, leaves out only
+    itself, and so does any fringe by default."""
+    face = faces[0]
+    mesh = face.mesh
+    oval = np.zeros(astronaut.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
+    line = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].max() + 0.02 * np.ptp(mesh[:468, 1])
+    forehead = (oval > 0) & (np.arange(astronaut.shape[0])[:, None] < line)
+    half = forehead & (np.arange(astronaut.shape[1])[None, :] < np.median(np.nonzero(forehead)[1]))
+    assert np.array_equal(whole_forehead(half, face), forehead)  # half of it hidden: all of it
+    quarter = half & (np.arange(astronaut.shape[0])[:, None] < np.median(np.nonzero(half)[0]))
+    assert np.array_equal(whole_forehead(quarter, face), quarter)  # a quarter: as it was
+    painted, fringe = painted_fringe(astronaut, face, long=True)
+    top = mesh[idx(FACE_OVAL), 1].min()
+    short = fringe & (np.arange(astronaut.shape[0])[:, None] < top + 0.3 * (line - top))
+    bangs = astronaut.copy()
+    bangs[short] = painted[short]
+    for on in (True, False):  # --occlusion-forehead on, and the default (off): the holes alone
+        occ = Occlusion.for_options(SwapOptions(occlusion_forehead=on))
+        for photo, drawn, whole in ((painted, fringe, on), (bangs, short, False)):
+            holes = occ.source_holes(photo, face)
+            assert holes is not None
+            left_out = holes > 0.5
+            assert (left_out & drawn).sum() > 0.9 * drawn.sum()
+            covered = (left_out & forehead).sum() / forehead.sum()
+            assert (covered > 0.97) == whole, (on, whole, covered)
+        occ.close()
+
+
+def test_the_command_line_leaves_a_hidden_forehead_to_the_target(faces) -> None:
+    from masquerade.cli.common import swap_request
+    from masquerade.cli.main import build_parser
+    from masquerade.job import prepare_job
+
+    argv = ["swap", "-s", "sample:astronaut", "-t", "sample:grace_hopper", "-o", "out.jpg"]
+    with FaceAnalyzer(identity=False) as analyzer:
+        for extra, on in (([], False), (["--occlusion-forehead", "on"], True)):
+            request = swap_request(build_parser().parse_args(argv + extra))
+            job, _ = prepare_job(request, analyzer, load=False)
+            assert request.occlusion_forehead is on and job.options.occlusion_forehead is on
+            occ = Occlusion.for_options(job.options)
+            assert occ.forehead is on
+            occ.close()
 
 
 def test_hidden_source_cheek_is_filled_from_the_other_cheek(

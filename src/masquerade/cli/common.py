@@ -153,6 +153,12 @@ def add_swap_options(s: argparse.ArgumentParser) -> None:
         "by their darkness against the face's skin (the segmenter misses their rims), and the frames of "
         "clear glasses, found as thin dark lines across the nose and under both eyes (default on)",
     )  # fmt: skip
+    s.add_argument(
+        "--occlusion-forehead", choices=["on", "off"], default="off",
+        help="with occlusion on: when a fringe hides most of the source's forehead and eyebrows, leave the "
+        "whole forehead, eyebrows included, to the target's own (no patchwork of the source's forehead "
+        "between the holes; a little less like the source; default off)",
+    )  # fmt: skip
     pv = s.add_argument_group("provenance (on by default: invisible watermark + signed C2PA manifest)")
     pv.add_argument(
         "--no-provenance", action="store_true",
@@ -215,6 +221,7 @@ def swap_request(args: argparse.Namespace, **extra: Any) -> SwapRequest:
         occlusion_hands=getattr(args, "occlusion_hands", "on") == "on",
         occlusion_hair=getattr(args, "occlusion_hair", "on") == "on",
         occlusion_glasses=getattr(args, "occlusion_glasses", "on") == "on",
+        occlusion_forehead=getattr(args, "occlusion_forehead", "off") == "on",
         max_pixels=getattr(args, "max_pixels", DEFAULT_MAX_PIXELS),
         **extra,
     )  # fmt: skip

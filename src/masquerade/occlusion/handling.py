@@ -19,7 +19,11 @@ uses them.
   target's are kept in front of the swapped face: see :mod:`.frames`). When what hides the eyes is dark
   (:data:`DARK_EYES`:
   sunglasses' lenses) the holes grow more (:data:`GROW_EYES`), so the edges of the frames, which the
-  segmenter misses, are left out too.
+  segmenter misses, are left out too. With ``forehead`` (``--occlusion-forehead on``; off by default),
+  when most of the source's forehead is hidden (a fringe over the eyebrows: :data:`FOREHEAD_HIDDEN`), all
+  of it is left out, eyebrows included (:func:`whole_forehead`): the patches of forehead and brow between
+  the holes swap as a patchwork with seams, the target's own forehead and brows, whole, do not — at a
+  cost in likeness to the source (see BENCHMARKS).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import cv2
 import numpy as np
 
 from ..analysis.geometry import CanonicalMesh
+from ..analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, FACE_OVAL, idx
 from ..face import Face
 from .frames import frames_mask
 from .glasses import eye_area, sunglasses_mask
@@ -53,6 +58,7 @@ WARN_EYES = 0.5  # share of the source's eyes hidden above which it warns (sungl
 GROW = 0.06  # a source's holes grow by this share of the distance between its eyes …
 GROW_EYES = 0.15  # … and by this when its eyes are hidden by something dark (sunglasses' frames)
 DARK_EYES = 0.2  # eyes darker than this share of the skin's brightness: sunglasses (open eyes: 0.34-0.83)
+FOREHEAD_HIDDEN = 0.4  # share of a source's forehead (brows included) hidden above which it all is left out
 KEEP_LOW, KEEP_HIGH = 0.3, 0.7  # the target keeps nothing below, everything above this probability
 VIDEO_SMOOTHING = 0.5  # video: weight of a frame's mask against the running one
 VIDEO_EVERY = 2  # video: the segmenter and the hair finder look at every second frame of a person
@@ -63,7 +69,8 @@ class Occlusion:
     """The occlusion segmenter, the hand landmarker, the hair finder and the glasses finders applied to
     swaps (see the module docstring). ``hands``: True (default) adds the hands found near a face, ``hair``
     (default True) the hair over its forehead and sides, ``glasses`` (default True) dark sunglasses over
-    its eyes and the frames of clear glasses; False leaves them to the segmenter."""
+    its eyes and the frames of clear glasses; False leaves them to the segmenter. ``forehead`` (default
+    False): a source's forehead mostly hidden is left out whole, brows included (:func:`whole_forehead`)."""
 
     def __init__(
         self,
@@ -71,26 +78,37 @@ class Occlusion:
         hands: bool | HandOccluders = True,
         hair: bool = True,
         glasses: bool = True,
+        forehead: bool = False,
     ) -> None:
         self.segmenter = segmenter or OcclusionSegmenter()
         self.hands = HandOccluders() if hands is True else hands or None
         self.hair = hair
         self.glasses = glasses
+        self.forehead = forehead
         self._cleaned: list[tuple[np.ndarray, Face, np.ndarray, np.ndarray | None]] = []
         self._canonical: CanonicalMesh | None = None
 
     @classmethod
-    def of(cls, model: str | None, hands: bool = True, hair: bool = True, glasses: bool = True) -> Occlusion:
+    def of(
+        cls,
+        model: str | None,
+        hands: bool = True,
+        hair: bool = True,
+        glasses: bool = True,
+        forehead: bool = False,
+    ) -> Occlusion:
         """With the segmenter in ``model`` (a ``masquerade train segmenter`` run folder or a copy of its
         ``segmenter.onnx`` + ``model.json``; None: the one in the package)."""
-        return cls(OcclusionSegmenter(model), hands, hair, glasses)
+        return cls(OcclusionSegmenter(model), hands, hair, glasses, forehead)
 
     @classmethod
     def for_options(cls, options: SwapOptions) -> Occlusion:
         """As a swap's options ask (``occlusion_model``, ``occlusion_hands``, ``occlusion_hair``,
-        ``occlusion_glasses``)."""
+        ``occlusion_glasses``, ``occlusion_forehead``)."""
         o = options
-        return cls.of(o.occlusion_model, o.occlusion_hands, o.occlusion_hair, o.occlusion_glasses)
+        return cls.of(
+            o.occlusion_model, o.occlusion_hands, o.occlusion_hair, o.occlusion_glasses, o.occlusion_forehead
+        )
 
     def close(self) -> None:
         if self.hands is not None:
@@ -227,6 +245,8 @@ class Occlusion:
                 iod,
             )
         hole = self.segmenter.image_mask(rgb, face, prob) > 0.5
+        if self.forehead:
+            hole = whole_forehead(hole, face)
         out, holes = rgb, None
         if hole.any():
             dark = eyes > WARN_EYES and _eye_brightness(rgb, face, prob, m) < DARK_EYES
@@ -264,6 +284,25 @@ def source_warnings_off() -> Iterator[None]:
         yield
     finally:
         log.setLevel(level)
+
+
+def whole_forehead(hole: np.ndarray, face: Face) -> np.ndarray:
+    """``hole`` (bool, photo size: what covers the source ``face``) with the whole forehead added — the face
+    oval above the eyebrows' lowest point (and a little below it) — when more than :data:`FOREHEAD_HIDDEN`
+    of that is hidden already."""
+    if face.mesh is None or not hole.any():
+        return hole
+    mesh = face.mesh
+    oval = np.zeros(hole.shape, np.uint8)
+    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
+    line = float(mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].max()) + 0.02 * float(
+        np.ptp(mesh[:468, 1])
+    )
+    forehead = (oval > 0) & (np.arange(hole.shape[0])[:, None] < line)
+    area = int(forehead.sum())
+    if area == 0 or int((hole & forehead).sum()) <= FOREHEAD_HIDDEN * area:
+        return hole
+    return hole | forehead
 
 
 def _eyes_hidden(face: Face, prob: np.ndarray, m: np.ndarray) -> float:

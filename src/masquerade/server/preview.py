@@ -259,7 +259,7 @@ class Previewer:
 
         key = (options.swapper, options.model, options.swapper_options, options.occlusion,
                options.occlusion_model, options.occlusion_hands, options.occlusion_hair,
-               options.occlusion_glasses)  # fmt: skip
+               options.occlusion_glasses, options.occlusion_forehead)  # fmt: skip
         if self._swapper is None or self._swapper[0] != key:
             self._swapper = None  # the old one goes before the new one loads
             self._swapper = (key, FaceSwapper(options, analyzer=analyzer))

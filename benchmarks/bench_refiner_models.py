@@ -10,7 +10,7 @@ Columns: ``mesh3d``, ``refined`` (the model in the package) and ``refined`` with
 (a ``masquerade train refiner`` run folder or a copy of its ``refiner.onnx`` + ``model.json``) or
 ``diffusion`` with each diffusion model folder (``masquerade train diffusion --condition warp``: it
 refines mesh3d's composite too), labelled by the swapper and the folder's name; all with the default
-options (occlusion handling on, unless ``--occlusion off``).
+options (occlusion handling on, unless ``--occlusion off``; ``--occlusion-forehead on`` for that option).
 Each benchmark's report folder (``--out/<benchmark>/``: ``report.md`` with every figure per subset and
 the paired comparison against mesh3d, grids) is written as ``masquerade evaluate`` writes it;
 ``--out/results.md`` has the figures issue #19 names, one table per benchmark, and each ``--model``
@@ -64,17 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lfw", type=Path, default=Path("../shared/data/lfw"))
     ap.add_argument("--celeba", type=Path, default=Path("../shared/data/celeba"))
     ap.add_argument("--occlusion", choices=("on", "off"), default="on")
+    ap.add_argument(
+        "--occlusion-forehead", choices=("on", "off"), default="off",
+        help="with occlusion on: a source's forehead mostly hidden is left out whole (the swap option)",
+    )  # fmt: skip
     ap.add_argument("--limit", type=int, help="pairs per kind")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/refiner_models"))
     args = ap.parse_args(argv)
     on = args.occlusion == "on"
+    forehead = args.occlusion_forehead == "on"
     specs = [
-        SwapperSpec("mesh3d", SwapOptions(swapper="mesh3d", occlusion=on)),
-        SwapperSpec("refined", SwapOptions(swapper="refined", occlusion=on)),
+        SwapperSpec("mesh3d", SwapOptions(swapper="mesh3d", occlusion=on, occlusion_forehead=forehead)),
+        SwapperSpec("refined", SwapOptions(swapper="refined", occlusion=on, occlusion_forehead=forehead)),
     ]
     for m in args.model:
         kind = "diffusion" if swapper_takes_model("diffusion", m) else "refined"
-        options = SwapOptions(swapper=kind, model=str(m), occlusion=on)
+        options = SwapOptions(swapper=kind, model=str(m), occlusion=on, occlusion_forehead=forehead)
         specs.append(SwapperSpec(kind, options, label=f"{kind} {m.name}"))
     command = "python benchmarks/bench_refiner_models.py " + " ".join(sys.argv[1:] if argv is None else argv)
     res: dict[str, Any] = {"environment": environment(), "command": command}

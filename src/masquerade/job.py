@@ -90,7 +90,7 @@ class SwapRequest:
     occlusion: bool = True
     occlusion_model: str | None = None  # the occlusion segmenter's folder (None: the one in the package)
     occlusion_hands: bool = True  # with occlusion: add the hands mediapipe's hand landmarker finds
-    occlusion_hair: bool = True  # with occlusion: add the hair over the forehead (bangs, hat brims)
+    occlusion_hair: bool = True  # with occlusion: add hair over the forehead (bangs, hat brims) and sides
     occlusion_glasses: bool = True  # with occlusion: add dark sunglasses and clear glasses' frames
     occlusion_forehead: bool = False  # with occlusion: a source's forehead mostly hidden is left out whole
     video: VideoOptions = field(default_factory=VideoOptions)

@@ -159,7 +159,7 @@ def test_a_source_lock_down_the_cheek_is_not_copied(faces, astronaut: np.ndarray
     assert err_on < 0.5 * err_off, (err_on, err_off)
 
 
-def test_a_forehead_mostly_hidden_is_left_out_whole(faces, astronaut: np.ndarray, hopper: np.ndarray) -> None:
+def test_a_forehead_mostly_hidden_is_left_out_whole(faces, astronaut: np.ndarray) -> None:
     """With ``--occlusion-forehead on``, a fringe over most of the source's forehead and its eyebrows: the
     whole forehead, brows included, is left out (the target's own shows there, not a patchwork of the
     source's forehead between the holes); a short fringe, at the top of the forehead, leaves out only

@@ -16,7 +16,14 @@ from PIL import Image
 
 from masquerade import FaceAnalyzer, FaceSwapper, SwapOptions
 from masquerade.analysis.alignment import invert_affine
-from masquerade.analysis.regions import BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT, FACE_OVAL, idx
+from masquerade.analysis.regions import (
+    BROW_IMAGE_LEFT,
+    BROW_IMAGE_RIGHT,
+    EYE_IMAGE_LEFT,
+    EYE_IMAGE_RIGHT,
+    FACE_OVAL,
+    idx,
+)
 from masquerade.cli.main import main
 from masquerade.errors import ModelError
 from masquerade.evaluation.metrics import face_region
@@ -189,6 +196,37 @@ def test_a_forehead_mostly_hidden_is_left_out_whole(faces, astronaut: np.ndarray
             covered = (left_out & forehead).sum() / forehead.sum()
             assert (covered > 0.97) == whole, (on, whole, covered)
         occ.close()
+
+
+def test_a_source_forehead_mostly_hidden_gets_advice(faces, astronaut: np.ndarray, caplog) -> None:
+    """A fringe over most of the source's forehead and brows: one warning names the patchwork and the option
+    that leaves the forehead to the target; none with the option on, and none for a short fringe."""
+    face = faces[0]
+    mesh = face.mesh
+    painted, fringe = painted_fringe(astronaut, face, long=True)
+    top = mesh[idx(FACE_OVAL), 1].min()
+    line = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].max() + 0.02 * np.ptp(mesh[:468, 1])
+    rows = np.arange(astronaut.shape[0])[:, None]
+    oval = np.zeros(astronaut.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
+    eyes = mesh[list(EYE_IMAGE_LEFT) + list(EYE_IMAGE_RIGHT), 1].min()
+    over = (oval > 0) & (rows < eyes - 0.02 * np.ptp(mesh[:468, 1]))  # down over the brows to the eyes
+    long, short = astronaut.copy(), astronaut.copy()
+    long[over] = painted[fringe][0]
+    band = fringe & (rows < top + 0.3 * (line - top))
+    short[band] = painted[band]
+    said = {}
+    for on in (False, True):
+        occ = Occlusion.for_options(SwapOptions(occlusion_forehead=on))
+        for name, photo in (("long", long), ("short", short)):
+            caplog.clear()
+            with caplog.at_level("WARNING", logger="masquerade.occlusion.handling"):
+                occ.clean_source(photo, face)
+            said[on, name] = [r.getMessage() for r in caplog.records if "forehead" in r.getMessage()]
+        occ.close()
+    (message,) = said[False, "long"]
+    assert "--occlusion-forehead on" in message and "patches" in message
+    assert not said[True, "long"] and not said[False, "short"] and not said[True, "short"]
 
 
 def test_the_command_line_leaves_a_hidden_forehead_to_the_target(faces) -> None:

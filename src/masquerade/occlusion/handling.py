@@ -23,7 +23,8 @@ uses them.
   when most of the source's forehead is hidden (a fringe over the eyebrows: :data:`FOREHEAD_HIDDEN`), all
   of it is left out, eyebrows included (:func:`whole_forehead`): the patches of forehead and brow between
   the holes swap as a patchwork with seams, the target's own forehead and brows, whole, do not — at a
-  cost in likeness to the source (see BENCHMARKS).
+  cost in likeness to the source (see BENCHMARKS). Without it, a source so hidden whose eyebrows are
+  hidden too (:data:`WARN_BROWS`) gets one warning that names the option.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ GROW = 0.06  # a source's holes grow by this share of the distance between its e
 GROW_EYES = 0.15  # … and by this when its eyes are hidden by something dark (sunglasses' frames)
 DARK_EYES = 0.2  # eyes darker than this share of the skin's brightness: sunglasses (open eyes: 0.34-0.83)
 FOREHEAD_HIDDEN = 0.4  # share of a source's forehead (brows included) hidden above which it all is left out
+WARN_BROWS = 0.25  # … and with this share of its eyebrows hidden too, a swap without that option warns
 KEEP_LOW, KEEP_HIGH = 0.3, 0.7  # the target keeps nothing below, everything above this probability
 VIDEO_SMOOTHING = 0.5  # video: weight of a frame's mask against the running one
 VIDEO_EVERY = 2  # video: the segmenter and the hair finder look at every second frame of a person
@@ -245,8 +247,16 @@ class Occlusion:
                 iod,
             )
         hole = self.segmenter.image_mask(rgb, face, prob) > 0.5
-        if self.forehead:
-            hole = whole_forehead(hole, face)
+        share, forehead = forehead_hidden(hole, face)
+        if share > FOREHEAD_HIDDEN and self.forehead and forehead is not None:
+            hole |= forehead
+        elif share > FOREHEAD_HIDDEN and eyes <= WARN_EYES and _brows_hidden(hole, face) > WARN_BROWS:
+            log.warning(  # (sunglasses, whose holes take the brows too, have their own advice above)
+                "most of the source's forehead is hidden (a fringe or a hat over the eyebrows): the swap "
+                "shows the target's forehead in patches between the source's; leaving all of it to the "
+                "target (--occlusion-forehead on, occlusion_forehead=True) looks cleaner, a little less like "
+                "the source"
+            )
         out, holes = rgb, None
         if hole.any():
             dark = eyes > WARN_EYES and _eye_brightness(rgb, face, prob, m) < DARK_EYES
@@ -286,12 +296,12 @@ def source_warnings_off() -> Iterator[None]:
         log.setLevel(level)
 
 
-def whole_forehead(hole: np.ndarray, face: Face) -> np.ndarray:
-    """``hole`` (bool, photo size: what covers the source ``face``) with the whole forehead added — the face
-    oval above the eyebrows' lowest point (and a little below it) — when more than :data:`FOREHEAD_HIDDEN`
-    of that is hidden already."""
+def forehead_hidden(hole: np.ndarray, face: Face) -> tuple[float, np.ndarray | None]:
+    """The share of the source ``face``'s forehead — the face oval above the eyebrows' lowest point (and a
+    little below it) — that ``hole`` (bool, photo size: what covers the face) hides, and the forehead's
+    mask (None, with share 0, when nothing is hidden or the face has no mesh)."""
     if face.mesh is None or not hole.any():
-        return hole
+        return 0.0, None
     mesh = face.mesh
     oval = np.zeros(hole.shape, np.uint8)
     cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
@@ -300,9 +310,25 @@ def whole_forehead(hole: np.ndarray, face: Face) -> np.ndarray:
     )
     forehead = (oval > 0) & (np.arange(hole.shape[0])[:, None] < line)
     area = int(forehead.sum())
-    if area == 0 or int((hole & forehead).sum()) <= FOREHEAD_HIDDEN * area:
-        return hole
-    return hole | forehead
+    return (int((hole & forehead).sum()) / area if area else 0.0), forehead
+
+
+def whole_forehead(hole: np.ndarray, face: Face) -> np.ndarray:
+    """``hole`` with the whole forehead added (:func:`forehead_hidden`) when more than
+    :data:`FOREHEAD_HIDDEN` of it is hidden already."""
+    share, forehead = forehead_hidden(hole, face)
+    return hole | forehead if share > FOREHEAD_HIDDEN and forehead is not None else hole
+
+
+def _brows_hidden(hole: np.ndarray, face: Face) -> float:
+    """The share of the source ``face``'s eyebrows (their outlines' convex hulls) that ``hole`` hides."""
+    if face.mesh is None:
+        return 0.0
+    brows = np.zeros(hole.shape, np.uint8)
+    for part in (BROW_IMAGE_LEFT, BROW_IMAGE_RIGHT):
+        cv2.fillConvexPoly(brows, cv2.convexHull(np.round(face.mesh[list(part), :2]).astype(np.int32)), 1)
+    area = int(brows.sum())
+    return float((hole & (brows > 0)).sum()) / area if area else 0.0
 
 
 def _eyes_hidden(face: Face, prob: np.ndarray, m: np.ndarray) -> float:

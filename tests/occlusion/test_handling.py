@@ -166,26 +166,35 @@ def test_a_source_lock_down_the_cheek_is_not_copied(faces, astronaut: np.ndarray
     assert err_on < 0.5 * err_off, (err_on, err_off)
 
 
+def _fringes(rgb: np.ndarray, face) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The forehead's mask (the face oval above the eyebrows' lowest point and 0.02 of the face's height
+    below it), a long fringe painted over the forehead down towards the eyes (photo, its mask) and a short
+    one at the forehead's top (photo, its mask)."""
+    mesh = face.mesh
+    oval = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
+    line = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].max() + 0.02 * np.ptp(mesh[:468, 1])
+    rows = np.arange(rgb.shape[0])[:, None]
+    forehead = (oval > 0) & (rows < line)
+    painted, fringe = painted_fringe(rgb, face, long=True)
+    top = mesh[idx(FACE_OVAL), 1].min()
+    short = fringe & (rows < top + 0.3 * (line - top))
+    bangs = rgb.copy()
+    bangs[short] = painted[short]
+    return forehead, painted, fringe, bangs, short
+
+
 def test_a_forehead_mostly_hidden_is_left_out_whole(faces, astronaut: np.ndarray) -> None:
     """With ``--occlusion-forehead on``, a fringe over most of the source's forehead and its eyebrows: the
     whole forehead, brows included, is left out (the target's own shows there, not a patchwork of the
     source's forehead between the holes); a short fringe, at the top of the forehead, leaves out only
     itself, and so does any fringe by default."""
     face = faces[0]
-    mesh = face.mesh
-    oval = np.zeros(astronaut.shape[:2], np.uint8)
-    cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
-    line = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].max() + 0.02 * np.ptp(mesh[:468, 1])
-    forehead = (oval > 0) & (np.arange(astronaut.shape[0])[:, None] < line)
+    forehead, painted, fringe, bangs, short = _fringes(astronaut, face)
     half = forehead & (np.arange(astronaut.shape[1])[None, :] < np.median(np.nonzero(forehead)[1]))
     assert np.array_equal(whole_forehead(half, face), forehead)  # half of it hidden: all of it
     quarter = half & (np.arange(astronaut.shape[0])[:, None] < np.median(np.nonzero(half)[0]))
     assert np.array_equal(whole_forehead(quarter, face), quarter)  # a quarter: as it was
-    painted, fringe = painted_fringe(astronaut, face, long=True)
-    top = mesh[idx(FACE_OVAL), 1].min()
-    short = fringe & (np.arange(astronaut.shape[0])[:, None] < top + 0.3 * (line - top))
-    bangs = astronaut.copy()
-    bangs[short] = painted[short]
     for on in (True, False):  # --occlusion-forehead on, and the default (off): the holes alone
         occ = Occlusion.for_options(SwapOptions(occlusion_forehead=on))
         for photo, drawn, whole in ((painted, fringe, on), (bangs, short, False)):
@@ -203,18 +212,13 @@ def test_a_source_forehead_mostly_hidden_gets_advice(faces, astronaut: np.ndarra
     that leaves the forehead to the target; none with the option on, and none for a short fringe."""
     face = faces[0]
     mesh = face.mesh
-    painted, fringe = painted_fringe(astronaut, face, long=True)
-    top = mesh[idx(FACE_OVAL), 1].min()
-    line = mesh[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].max() + 0.02 * np.ptp(mesh[:468, 1])
-    rows = np.arange(astronaut.shape[0])[:, None]
+    _, painted, fringe, short, _ = _fringes(astronaut, face)
     oval = np.zeros(astronaut.shape[:2], np.uint8)
     cv2.fillPoly(oval, [np.round(mesh[idx(FACE_OVAL), :2]).astype(np.int32)], 1)
     eyes = mesh[list(EYE_IMAGE_LEFT) + list(EYE_IMAGE_RIGHT), 1].min()
-    over = (oval > 0) & (rows < eyes - 0.02 * np.ptp(mesh[:468, 1]))  # down over the brows to the eyes
-    long, short = astronaut.copy(), astronaut.copy()
-    long[over] = painted[fringe][0]
-    band = fringe & (rows < top + 0.3 * (line - top))
-    short[band] = painted[band]
+    over = (oval > 0) & (np.arange(astronaut.shape[0])[:, None] < eyes - 0.02 * np.ptp(mesh[:468, 1]))
+    long = astronaut.copy()
+    long[over] = painted[fringe][0]  # down over the brows to the eyes
     said = {}
     for on in (False, True):
         occ = Occlusion.for_options(SwapOptions(occlusion_forehead=on))

@@ -247,10 +247,13 @@ class Occlusion:
                 iod,
             )
         hole = self.segmenter.image_mask(rgb, face, prob) > 0.5
-        share, forehead = forehead_hidden(hole, face)
-        if share > FOREHEAD_HIDDEN and self.forehead and forehead is not None:
-            hole |= forehead
-        elif share > FOREHEAD_HIDDEN and eyes <= WARN_EYES and _brows_hidden(hole, face) > WARN_BROWS:
+        if self.forehead:
+            hole = whole_forehead(hole, face)
+        elif (
+            eyes <= WARN_EYES
+            and forehead_hidden(hole, face)[0] > FOREHEAD_HIDDEN
+            and _brows_hidden(hole, face) > WARN_BROWS
+        ):
             log.warning(  # (sunglasses, whose holes take the brows too, have their own advice above)
                 "most of the source's forehead is hidden (a fringe or a hat over the eyebrows): the swap "
                 "shows the target's forehead in patches between the source's; leaving all of it to the "

@@ -90,11 +90,11 @@ def hair_mask(
     brows = max(0, int(pts[list(BROW_IMAGE_LEFT) + list(BROW_IMAGE_RIGHT), 1].min() - 0.02 * height))
     eyes = max(brows, int(pts[list(EYE_IMAGE_LEFT) + list(EYE_IMAGE_RIGHT), 1].min() - EYE_MARGIN * height))
     below = found[brows:eyes].copy()
+    edge = (oval > 0) & (cv2.erode(oval, np.ones((5, 5), np.uint8)) == 0)
     strict = (d_hair < SIDE_RATIO * d_skin) & (d_skin > max(MIN_DISTANCE, 3.0 * spread))
-    side = _side_strands(strict, oval, pts, brows, size)
+    side = _side_strands(strict, oval, edge, pts, brows, size)
     found[brows:] = False
     found8 = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    edge = (oval > 0) & (cv2.erode(oval, np.ones((5, 5), np.uint8)) == 0)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(found8)
     keep = np.zeros(n, bool)
     touching = np.unique(labels[edge & (found8 > 0)])
@@ -112,11 +112,11 @@ def hair_mask(
 
 
 def _side_strands(
-    found: np.ndarray, oval: np.ndarray, pts: np.ndarray, brows: int, size: int
+    found: np.ndarray, oval: np.ndarray, edge: np.ndarray, pts: np.ndarray, brows: int, size: int
 ) -> np.ndarray | None:
     """Hair hanging down the sides of the face (temples, cheeks) below the eyebrows' top, down to the
     mouth's corners: pixels of ``found`` within :data:`SIDE_BAND` of the face's width from the oval's edge,
-    away from the eyes and eyebrows, in regions that reach the oval's edge and go on outside it (at least
+    away from the eyes and eyebrows, in regions that reach the oval's ``edge`` and go on outside it (at least
     :data:`SIDE_OUTSIDE` of the pixels just outside the oval beside them are ``found`` too: a lock of hair
     does, a shadow on the cheek has background or skin there); None when there are none."""
     width = float(np.ptp(pts[idx(FACE_OVAL), 0]))
@@ -138,7 +138,6 @@ def _side_strands(
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand)
     if n <= 1:
         return None
-    edge = (oval > 0) & (cv2.erode(oval, np.ones((5, 5), np.uint8)) == 0)
     keep = np.zeros(n, bool)
     keep[np.unique(labels[edge & (cand > 0)])] = True
     keep[0] = False
